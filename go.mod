@@ -1,6 +1,6 @@
 module github.com/emielm/watchgod
 
-go 1.26
+go 1.26.0
 
 require (
 	github.com/cloudflare/tableflip v1.2.3

@@ -1,0 +1,299 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/emielm/watchgod/supervisor/control"
+)
+
+// command is one client command of the god CLI.
+type command struct {
+	name    string
+	args    string // synopsis after the name, for help
+	summary string
+	// setup registers the command's own flags on fs and returns the function
+	// that runs it with the positional arguments once fs is parsed.
+	setup func(fs *flag.FlagSet) func(c *cli, args []string) int
+}
+
+// commands lists the client commands, in the order help shows them.
+var commands []*command
+
+func init() {
+	commands = []*command{
+		{name: "status", args: "[--json] [JOB...]", summary: "show jobs: state, pids, uptime, checks", setup: setupStatus},
+		{name: "start", args: "JOB...", summary: "start jobs", setup: setupJobCommand(control.CmdStart)},
+		{name: "stop", args: "JOB...", summary: "stop jobs", setup: setupJobCommand(control.CmdStop)},
+		{name: "restart", args: "JOB...", summary: "stop, then start jobs", setup: setupJobCommand(control.CmdRestart)},
+		{name: "reload", args: "JOB...", summary: "reload jobs (zero downtime where the loader allows)", setup: setupJobCommand(control.CmdReload)},
+		{name: "logs", args: "[-f] [-n N] [JOB...]", summary: "show recent output of jobs; -f follows", setup: setupLogs},
+		{name: "rescan", args: "", summary: "rescan the loader directory now", setup: setupPlain(control.CmdRescan)},
+		{name: "shutdown", args: "", summary: "stop every job and exit the daemon", setup: setupPlain(control.CmdShutdown)},
+		{name: "version", args: "", summary: "show the client's and the daemon's version", setup: setupVersion},
+		{name: "upgrade", args: "", summary: "re-exec the daemon's binary in place, keeping jobs", setup: setupPlain(control.CmdUpgrade)},
+		{name: "completion", args: "bash|zsh", summary: "print a shell completion script", setup: setupCompletion},
+		{name: "help", args: "[COMMAND]", summary: "show help", setup: setupHelp},
+	}
+}
+
+// lookup finds a command by name.
+func lookup(name string) *command {
+	for _, c := range commands {
+		if c.name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// cli is one run of a client command: where it writes and which god it
+// talks to.
+type cli struct {
+	name           string // command name, for messages
+	socket         string // resolved control socket path
+	stdout, stderr io.Writer
+}
+
+// runCommand parses the command's flags (anywhere among its arguments) and
+// runs it.
+func runCommand(name string, args []string, stdout, stderr io.Writer) int {
+	cmd := lookup(name)
+	if cmd == nil {
+		fmt.Fprintf(stderr, "god: unknown command %q\nRun 'god help' for the list of commands.\n", name)
+		return exitUsage
+	}
+	fs := flag.NewFlagSet("god "+name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	socket := fs.String("socket", "", "control socket `PATH`")
+	runFn := cmd.setup(fs)
+	pos, err := parseInterspersed(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		printCommandHelp(stdout, cmd, fs)
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "god %s: %v\nusage: god %s %s (see god %s --help)\n", name, err, name, cmd.args, name)
+		return exitUsage
+	}
+	c := &cli{name: name, socket: control.SocketPath(*socket), stdout: stdout, stderr: stderr}
+	return runFn(c, pos)
+}
+
+// parseInterspersed parses flags that may come before, between or after the
+// positional arguments (god logs web -f), which flag.Parse alone does not
+// allow. After "--", everything is positional.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for range len(args) + 1 { // each round consumes at least one arg
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		if len(rest) == 0 {
+			break
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+	return pos, nil
+}
+
+// printCommandHelp writes one command's help with its flags.
+func printCommandHelp(w io.Writer, cmd *command, fs *flag.FlagSet) {
+	fmt.Fprintf(w, "usage: god %s %s\n\n%s.\n\nFlags:\n", cmd.name, cmd.args, capitalize(cmd.summary))
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// usageError reports a bad argument and returns the usage exit code.
+func (c *cli) usageError(format string, args ...any) int {
+	cmd := lookup(c.name)
+	fmt.Fprintf(c.stderr, "god %s: %s\nusage: god %s %s\n", c.name, fmt.Sprintf(format, args...), c.name, cmd.args)
+	return exitUsage
+}
+
+// checkJobs validates job arguments before they go to god, so that a typo
+// is a usage error (exit 2) rather than a failed request.
+func (c *cli) checkJobs(jobs []string, required bool) int {
+	if required && len(jobs) == 0 {
+		return c.usageError("missing JOB")
+	}
+	for _, j := range jobs {
+		if !control.ValidJobName(j) {
+			return c.usageError("invalid job name %q: a job name is 1 to %d of A-Z a-z 0-9 _ . -", j, control.MaxJobNameLen)
+		}
+	}
+	return exitOK
+}
+
+// do sends req to god, printing progress (and log) lines as they arrive, and
+// returns the result with exit code 0, or the exit code of the failure after
+// printing why: 1 for a failed request, 3 when god cannot be reached.
+func (c *cli) do(ctx context.Context, req control.Request, onLine func(control.Response)) (control.Response, int) {
+	if onLine == nil {
+		onLine = c.printLine
+	}
+	client, err := control.Dial(c.socket)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "god: %v\n", err)
+		return control.Response{}, exitUnreachable
+	}
+	defer client.Close()
+	res, err := client.Do(ctx, req, onLine)
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return control.Response{}, exitOK // interrupted on purpose (logs -f, Ctrl-C)
+	case errors.Is(err, control.ErrUnreachable):
+		fmt.Fprintf(c.stderr, "god: %v\n", err)
+		return control.Response{}, exitUnreachable
+	case err != nil:
+		fmt.Fprintf(c.stderr, "god: %v\n", err)
+		return control.Response{}, exitFailed
+	case !res.OK:
+		fmt.Fprintf(c.stderr, "god: %s\n", clean(res.Error))
+		return res, exitFailed
+	}
+	return res, exitOK
+}
+
+// printLine prints a progress line as "HH:MM:SS.mmm JOB message" (and a log
+// line in the logs format); other line types are for newer clients.
+func (c *cli) printLine(r control.Response) {
+	switch r.Type {
+	case control.TypeProgress:
+		t := r.Time
+		if t.IsZero() {
+			t = time.Now()
+		}
+		if r.Job != "" {
+			fmt.Fprintf(c.stdout, "%s %s %s\n", t.Local().Format("15:04:05.000"), clean(r.Job), clean(r.Message))
+		} else {
+			fmt.Fprintf(c.stdout, "%s %s\n", t.Local().Format("15:04:05.000"), clean(r.Message))
+		}
+	case control.TypeLog:
+		if r.Log != nil {
+			printLogLine(c.stdout, r.Log)
+		}
+	}
+}
+
+// setupJobCommand makes start, stop, restart and reload: one or more jobs,
+// progress as it happens, then god's summary.
+func setupJobCommand(cmd string) func(fs *flag.FlagSet) func(c *cli, args []string) int {
+	return func(fs *flag.FlagSet) func(c *cli, args []string) int {
+		return func(c *cli, jobs []string) int {
+			if code := c.checkJobs(jobs, true); code != exitOK {
+				return code
+			}
+			return c.simple(control.Request{Cmd: cmd, Jobs: jobs})
+		}
+	}
+}
+
+// setupPlain makes rescan, shutdown and upgrade: no arguments.
+func setupPlain(cmd string) func(fs *flag.FlagSet) func(c *cli, args []string) int {
+	return func(fs *flag.FlagSet) func(c *cli, args []string) int {
+		return func(c *cli, args []string) int {
+			if len(args) > 0 {
+				return c.usageError("unexpected argument %q", args[0])
+			}
+			return c.simple(control.Request{Cmd: cmd})
+		}
+	}
+}
+
+// simple runs a request whose only output is progress and a summary.
+func (c *cli) simple(req control.Request) int {
+	res, code := c.do(context.Background(), req, nil)
+	if code == exitOK && res.Message != "" {
+		fmt.Fprintln(c.stdout, clean(res.Message))
+	}
+	return code
+}
+
+// setupVersion prints the client's version, then asks the daemon for its.
+func setupVersion(fs *flag.FlagSet) func(c *cli, args []string) int {
+	return func(c *cli, args []string) int {
+		if len(args) > 0 {
+			return c.usageError("unexpected argument %q", args[0])
+		}
+		fmt.Fprintf(c.stdout, "god %s (client)\n", fullVersion())
+		res, code := c.do(context.Background(), control.Request{Cmd: control.CmdVersion}, nil)
+		if code == exitOK {
+			fmt.Fprintf(c.stdout, "daemon: %s\n", clean(res.Version))
+		}
+		return code
+	}
+}
+
+// setupHelp prints the global help or one command's.
+func setupHelp(fs *flag.FlagSet) func(c *cli, args []string) int {
+	return func(c *cli, args []string) int {
+		switch len(args) {
+		case 0:
+			printUsage(c.stdout)
+			return exitOK
+		case 1:
+			cmd := lookup(args[0])
+			if cmd == nil {
+				return c.usageError("unknown command %q", args[0])
+			}
+			cfs := flag.NewFlagSet("god "+cmd.name, flag.ContinueOnError)
+			cfs.String("socket", "", "control socket `PATH`")
+			cmd.setup(cfs)
+			printCommandHelp(c.stdout, cmd, cfs)
+			return exitOK
+		}
+		return c.usageError("too many arguments")
+	}
+}
+
+// clean makes text from god or a job safe to print on a terminal: control
+// characters (escape sequences, newlines that would fake extra lines) are
+// shown escaped, as \x1b or \n.
+func clean(s string) string {
+	ok := true
+	for _, r := range s {
+		if unicode.IsControl(r) || r == unicode.ReplacementChar {
+			ok = false
+			break
+		}
+	}
+	if ok {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case unicode.IsControl(r):
+			fmt.Fprintf(&b, `\x%02x`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}

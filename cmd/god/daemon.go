@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/emielm/watchgod/supervisor"
+	"github.com/emielm/watchgod/supervisor/control"
+	"github.com/emielm/watchgod/supervisor/joblog"
+)
+
+// daemonFlags are the options of `god [run] --dir DIR`.
+type daemonFlags struct {
+	dir          string
+	socket       string
+	logMode      string
+	logLevel     string
+	logLines     int
+	restartLimit int
+	backoffMax   time.Duration
+	stayUp       time.Duration
+	loaderTO     time.Duration
+	checkTO      time.Duration
+}
+
+func parseDaemonFlags(args []string) (*daemonFlags, error) {
+	f := &daemonFlags{}
+	fs := flag.NewFlagSet("god", flag.ContinueOnError)
+	fs.SetOutput(os.Stderr)
+	fs.Usage = func() {
+		fmt.Fprint(os.Stderr, "usage: god [run] --dir DIR [flags]\n\nRuns the god daemon in the foreground, supervising the jobs that the loaders in DIR define.\n\n")
+		fs.PrintDefaults()
+	}
+	defDir := os.Getenv("GOD_DIR")
+	if defDir == "" {
+		defDir = "build/god"
+	}
+	fs.StringVar(&f.dir, "dir", defDir, "loader directory (env GOD_DIR)")
+	fs.StringVar(&f.socket, "socket", "", "control socket path (default: $GOD_SOCKET, /run/god/god.sock for root, $XDG_RUNTIME_DIR/god.sock, /tmp/god-UID/god.sock)")
+	fs.StringVar(&f.logMode, "log", "auto", "log format: auto (colour on a terminal, JSON otherwise, journal under systemd), text, color, json")
+	fs.StringVar(&f.logLevel, "log-level", "info", "lowest level logged: debug, info, warn, error")
+	fs.IntVar(&f.logLines, "log-lines", 1000, "recent output lines kept per job for god logs")
+	fs.IntVar(&f.restartLimit, "restart-limit", supervisor.DefaultBackoff.Limit, "quick failures in a row before a job is marked failed (0: never)")
+	fs.DurationVar(&f.backoffMax, "backoff-max", supervisor.DefaultBackoff.Max, "longest delay between restarts")
+	fs.DurationVar(&f.stayUp, "stay-up", supervisor.DefaultBackoff.StayUp, "a process that ran this long resets its job's failure count")
+	fs.DurationVar(&f.loaderTO, "loader-timeout", 5*time.Second, "how long a loader may take to answer (check excepted)")
+	fs.DurationVar(&f.checkTO, "check-timeout", 10*time.Second, "how long a check may take")
+	if len(args) > 0 && args[0] == "run" {
+		args = args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return f, nil
+}
+
+// runDaemon is `god --dir DIR`: it supervises until SIGTERM, SIGINT or `god shutdown`.
+func runDaemon(args []string) int {
+	// Catch the shutdown signals before anything else: Go leaves SIGTERM's default (death) in place
+	// until Notify is called.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+
+	f, err := parseDaemonFlags(args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(os.Stderr, "god:", err)
+		return 2
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
+		fmt.Fprintf(os.Stderr, "god: --log-level %q: %v\n", f.logLevel, err)
+		return 2
+	}
+	logger, err := joblog.NewLogger(os.Stdout, f.logMode, level)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "god: --log:", err)
+		return 2
+	}
+	dir, err := filepath.Abs(f.dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "god: --dir:", err)
+		return 2
+	}
+	socket := control.SocketPath(f.socket)
+
+	reaper := supervisor.NewReaper(logger)
+	defer reaper.Close()
+	if err := supervisor.BecomeSubreaper(); err != nil {
+		logger.Warn("cannot become child subreaper; orphaned grandchildren will escape god", "err", err)
+	}
+	ln, err := control.Listen(socket)
+	if err != nil {
+		logger.Error("control socket", "err", err)
+		return 1
+	}
+	sup, err := supervisor.New(supervisor.Config{
+		Dir:    dir,
+		Socket: socket,
+		Backoff: supervisor.Backoff{
+			First: supervisor.DefaultBackoff.First, Max: f.backoffMax, StayUp: f.stayUp, Limit: f.restartLimit,
+		},
+		LoaderTimeout: f.loaderTO,
+		CheckTimeout:  f.checkTO,
+		Logger:        logger,
+		Hub:           joblog.NewHub(logger, f.logLines),
+		Version:       fullVersion(),
+	})
+	if err != nil {
+		logger.Error("start", "err", err)
+		ln.Close()
+		return 1
+	}
+	srv := &control.Server{Handler: sup, Logger: logger}
+	go func() {
+		if err := srv.Serve(ln); err != nil {
+			logger.Error("control server", "err", err)
+		}
+	}()
+	logger.Info("god running", "dir", dir, "socket", socket, "pid", os.Getpid(), "version", fullVersion())
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		for {
+			select {
+			case sig := <-sigs:
+				switch sig {
+				case syscall.SIGHUP:
+					logger.Info("SIGHUP: rescanning loaders")
+					sup.Rescan()
+				default:
+					logger.Info("signal: shutting down", "signal", sig.String())
+					sup.Shutdown()
+				}
+			case <-sup.Done():
+				return
+			}
+		}
+	}()
+	runErr := sup.Run(ctx, reaper)
+	srv.Close()
+	ln.Close()
+	if runErr != nil {
+		logger.Error("god", "err", runErr)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/emielm/watchgod/supervisor/control"
+)
+
+// setupStatus makes "god status [--json] [JOB...]".
+func setupStatus(fs *flag.FlagSet) func(c *cli, args []string) int {
+	asJSON := fs.Bool("json", false, "print the jobs as indented JSON")
+	return func(c *cli, jobs []string) int {
+		if code := c.checkJobs(jobs, false); code != exitOK {
+			return code
+		}
+		res, code := c.do(context.Background(), control.Request{Cmd: control.CmdStatus, Jobs: jobs}, nil)
+		if code != exitOK {
+			return code
+		}
+		if *asJSON {
+			return printStatusJSON(c, res.Jobs)
+		}
+		printStatusTable(c.stdout, res.Jobs, time.Now())
+		return exitOK
+	}
+}
+
+// printStatusJSON prints the jobs array (never null) for scripts and shell
+// completion.
+func printStatusJSON(c *cli, jobs []control.JobStatus) int {
+	if jobs == nil {
+		jobs = []control.JobStatus{}
+	}
+	enc := json.NewEncoder(c.stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(jobs); err != nil {
+		fmt.Fprintf(c.stderr, "god: %v\n", err)
+		return exitFailed
+	}
+	return exitOK
+}
+
+// printStatusTable prints one aligned row per job. The last column carries
+// why a job is not running (Reason) and what it says about itself (STATUS=).
+func printStatusTable(w io.Writer, jobs []control.JobStatus, now time.Time) {
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "JOB\tSTATE\tPIDS\tGEN\tUPTIME\tRESTARTS\tLAST-EXIT\tCHECK\tSOCKETS\tSTATUS")
+	for _, j := range jobs {
+		pids := make([]string, len(j.Processes))
+		for i, p := range j.Processes {
+			pids[i] = strconv.Itoa(p.Pid)
+		}
+		uptime := ""
+		if !j.Since.IsZero() {
+			uptime = humanDuration(now.Sub(j.Since))
+		}
+		var note []string
+		for _, s := range []string{j.Reason, j.Status} {
+			if s != "" {
+				note = append(note, clean(s))
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%d\t%s\t%s\t%s\t%s\n",
+			cell(j.Name), cell(j.State), cell(strings.Join(pids, ",")), j.Generation, cell(uptime),
+			j.Restarts, cell(j.LastExit), cell(j.Check), cell(strings.Join(j.Sockets, ",")), strings.Join(note, "; "))
+	}
+	tw.Flush()
+}
+
+// cell is a table cell: cleaned, and "-" when empty so columns stay readable.
+func cell(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return clean(s)
+}
+
+// humanDuration rounds d to its two largest units: 3s, 5m2s, 2h3m, 4d1h.
+// Negative durations (clock skew between god and the client) show as 0s.
+func humanDuration(d time.Duration) string {
+	if d < time.Second {
+		return "0s"
+	}
+	s := int64(d / time.Second)
+	days, hours, mins, secs := s/86400, s/3600%24, s/60%60, s%60
+	switch {
+	case days > 0:
+		return fmt.Sprintf("%dd%dh", days, hours)
+	case hours > 0:
+		return fmt.Sprintf("%dh%dm", hours, mins)
+	case mins > 0:
+		return fmt.Sprintf("%dm%ds", mins, secs)
+	}
+	return fmt.Sprintf("%ds", secs)
+}

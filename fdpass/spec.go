@@ -1,0 +1,287 @@
+package fdpass
+
+import (
+	"fmt"
+	"maps"
+	"net"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Spec is one declared socket, written "NAME=ADDR".
+//
+// ADDR is one of
+//
+//	tcp://HOST:PORT   tcp4://HOST:PORT   tcp6://HOST:PORT
+//	udp://HOST:PORT   udp4://HOST:PORT   udp6://HOST:PORT
+//	unix:///abs/path?mode=0660&owner=USER&group=GROUP
+//	unixgram:///abs/path (same query)
+//
+// HOST may be empty (all addresses), a name, an IPv4 literal or a bracketed
+// IPv6 literal ("[::1]:80"). PORT is decimal, 0 to 65535 (0: the kernel picks
+// one). A unix path is taken literally up to the first '?': no percent
+// decoding, it must be absolute and at most 107 bytes (the kernel's
+// sun_path). Abstract unix sockets are not supported.
+//
+// The zero Spec is invalid. Build a Spec with ParseSpec or ParseAddr; a Spec
+// built by hand is checked again by Open.
+type Spec struct {
+	Name    string      // 1..64 of A-Z a-z 0-9 _ . -
+	Network string      // "tcp", "tcp4", "tcp6", "udp", "udp4", "udp6", "unix", "unixgram"
+	Address string      // host:port or path
+	Mode    os.FileMode // unix only; 0 = default (leave the umask result)
+	// Owner and Group are user and group names or numeric ids for the socket
+	// file (unix only). They are applied only when running as root; empty
+	// leaves the file's owner or group alone.
+	Owner, Group string
+}
+
+// maxNameLen is the longest socket name; the same rule as for job names.
+const maxNameLen = 64
+
+// maxUnixPath is the longest path that fits sun_path with its NUL.
+const maxUnixPath = 107
+
+// ValidName reports whether name is a valid socket name: 1 to 64 of
+// A-Z a-z 0-9 _ . -. Such a name never contains ':', so it can be joined
+// into LISTEN_FDNAMES.
+func ValidName(name string) bool {
+	if len(name) == 0 || len(name) > maxNameLen {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9',
+			c == '_', c == '.', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// ParseSpec parses "NAME=ADDR", the form loaders send in a listen reply.
+// The NAME ends at the first '='. Errors quote the offending text.
+func ParseSpec(s string) (Spec, error) {
+	name, addr, ok := strings.Cut(s, "=")
+	if !ok {
+		return Spec{}, fmt.Errorf("socket spec %q: want NAME=ADDR", s)
+	}
+	spec, err := ParseAddr(name, addr)
+	if err != nil {
+		return Spec{}, fmt.Errorf("socket spec %q: %w", s, err)
+	}
+	return spec, nil
+}
+
+// ParseAddr parses ADDR for the socket called name. It exists beside
+// ParseSpec for callers that hold name and address apart. Errors quote the
+// offending part.
+func ParseAddr(name, addr string) (Spec, error) {
+	if !ValidName(name) {
+		return Spec{}, fmt.Errorf("socket name %q: want 1 to %d of A-Z a-z 0-9 _ . -", name, maxNameLen)
+	}
+	scheme, rest, ok := strings.Cut(addr, "://")
+	if !ok {
+		return Spec{}, fmt.Errorf("address %q: want SCHEME://..., e.g. tcp://127.0.0.1:8080 or unix:///run/app.sock", addr)
+	}
+	s := Spec{Name: name, Network: scheme}
+	var err error
+	switch scheme {
+	case "tcp", "tcp4", "tcp6", "udp", "udp4", "udp6":
+		s.Address, err = parseHostPort(scheme, rest)
+	case "unix", "unixgram":
+		err = s.parseUnix(rest)
+	default:
+		return Spec{}, fmt.Errorf("address %q: unknown scheme %q (want tcp, tcp4, tcp6, udp, udp4, udp6, unix or unixgram)", addr, scheme)
+	}
+	if err != nil {
+		return Spec{}, fmt.Errorf("address %q: %w", addr, err)
+	}
+	return s, nil
+}
+
+// parseHostPort checks the HOST:PORT of an IP address and returns it in
+// canonical form (port without leading zeros). A literal IP must fit the
+// network's family: tcp4 takes no IPv6 literal, tcp6 no IPv4 literal.
+func parseHostPort(network, hp string) (string, error) {
+	if strings.ContainsAny(hp, "/?#@ \t") {
+		return "", fmt.Errorf("%q is not HOST:PORT", hp)
+	}
+	host, port, err := net.SplitHostPort(hp)
+	if err != nil {
+		return "", fmt.Errorf("%q is not HOST:PORT: %w", hp, err)
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || port == "" || port[0] == '+' {
+		return "", fmt.Errorf("port %q: want a number from 0 to 65535", port)
+	}
+	if host != "" {
+		if err := checkHost(network, host); err != nil {
+			return "", err
+		}
+	}
+	return net.JoinHostPort(host, strconv.FormatUint(p, 10)), nil
+}
+
+// checkHost accepts an IP literal of the network's family (an IPv6 literal
+// may carry a %zone) or a host name.
+func checkHost(network, host string) error {
+	ipPart, zone, hasZone := strings.Cut(host, "%")
+	if ip := net.ParseIP(ipPart); ip != nil {
+		is4 := ip.To4() != nil && !strings.Contains(ipPart, ":")
+		switch {
+		case hasZone && (is4 || zone == "" || !isHostName(zone)):
+			return fmt.Errorf("host %q: bad zone", host)
+		case is4 && strings.HasSuffix(network, "6"):
+			return fmt.Errorf("host %q: an IPv4 address for %s", host, network)
+		case !is4 && strings.HasSuffix(network, "4"):
+			return fmt.Errorf("host %q: an IPv6 address for %s", host, network)
+		}
+		return nil
+	}
+	if hasZone || !isHostName(host) {
+		return fmt.Errorf("host %q: not an IP address or host name", host)
+	}
+	return nil
+}
+
+// isHostName reports whether h is made of the characters of DNS names
+// (letters, digits, '-', '.', '_'), at most 253 of them.
+func isHostName(h string) bool {
+	if len(h) == 0 || len(h) > 253 {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// parseUnix fills Address, Mode, Owner and Group from "/path?query".
+func (s *Spec) parseUnix(rest string) error {
+	path, query, hasQuery := strings.Cut(rest, "?")
+	switch {
+	case path == "":
+		return fmt.Errorf("empty path")
+	case path[0] != '/':
+		return fmt.Errorf("path %q is relative: want an absolute path (unix:///dir/file)", path)
+	case len(path) > maxUnixPath:
+		return fmt.Errorf("path %q is %d bytes: at most %d fit a unix socket address", path, len(path), maxUnixPath)
+	case strings.IndexByte(path, 0) >= 0:
+		return fmt.Errorf("path %q contains a NUL byte", path)
+	case path[len(path)-1] == '/':
+		return fmt.Errorf("path %q ends in '/': want a file name", path)
+	}
+	s.Address = path
+	if !hasQuery {
+		return nil
+	}
+	q, err := url.ParseQuery(query)
+	if err != nil {
+		return fmt.Errorf("query %q: %w", query, err)
+	}
+	for _, key := range slices.Sorted(maps.Keys(q)) { // sorted: the same error every time
+		vals := q[key]
+		if len(vals) != 1 {
+			return fmt.Errorf("query %q: %s given %d times", query, key, len(vals))
+		}
+		v := vals[0]
+		switch key {
+		case "mode":
+			m, err := strconv.ParseUint(v, 8, 32)
+			if err != nil || m == 0 || m > 0o777 || v[0] == '+' {
+				return fmt.Errorf("mode %q: want octal permissions from 1 to 0777, e.g. 0660", v)
+			}
+			s.Mode = os.FileMode(m)
+		case "owner", "group":
+			if !isAccount(v) {
+				return fmt.Errorf("%s %q: want a user or group name or a numeric id", key, v)
+			}
+			if key == "owner" {
+				s.Owner = v
+			} else {
+				s.Group = v
+			}
+		default:
+			return fmt.Errorf("query %q: unknown key %q (want mode, owner, group)", query, key)
+		}
+	}
+	return nil
+}
+
+// isAccount accepts what useradd accepts for names, plus numeric ids: 1 to
+// 32 of letters, digits, '_', '.', '-', with an optional trailing '$'.
+func isAccount(v string) bool {
+	v = strings.TrimSuffix(v, "$")
+	if len(v) == 0 || len(v) > 32 {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '.' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// String returns the canonical "NAME=ADDR", which ParseSpec turns back into
+// the same Spec. It exists for logs, errors and the state god hands to its
+// next image.
+func (s Spec) String() string {
+	return s.Name + "=" + s.URL()
+}
+
+// URL returns the ADDR part of the spec in canonical form: query keys in the
+// order mode, owner, group, and mode as four octal digits.
+func (s Spec) URL() string {
+	var b strings.Builder
+	b.WriteString(s.Network)
+	b.WriteString("://")
+	b.WriteString(s.Address)
+	sep := byte('?')
+	add := func(k, v string) {
+		b.WriteByte(sep)
+		b.WriteString(k)
+		b.WriteByte('=')
+		b.WriteString(v)
+		sep = '&'
+	}
+	if s.Mode != 0 {
+		add("mode", fmt.Sprintf("%04o", uint32(s.Mode.Perm())))
+	}
+	if s.Owner != "" {
+		add("owner", s.Owner)
+	}
+	if s.Group != "" {
+		add("group", s.Group)
+	}
+	return b.String()
+}
+
+// Validate reports whether s is exactly what ParseSpec makes of s.String().
+// It exists because a Spec may be built by hand; Open calls it.
+func (s Spec) Validate() error {
+	p, err := ParseAddr(s.Name, s.URL())
+	if err != nil {
+		return err
+	}
+	if p != s {
+		return fmt.Errorf("socket spec %+v is not canonical (want %+v)", s, p)
+	}
+	return nil
+}
+
+// isUnix reports whether the spec is a unix-domain socket.
+func (s Spec) isUnix() bool { return s.Network == "unix" || s.Network == "unixgram" }
+
+// isStream reports whether the spec is a stream (listening) socket.
+func (s Spec) isStream() bool { return strings.HasPrefix(s.Network, "tcp") || s.Network == "unix" }

@@ -1,0 +1,77 @@
+package watchgod
+
+import (
+	"slices"
+	"sync"
+)
+
+// JobDef is the definition of one job, answered to god from [Init]. Each
+// property is nil (god's default) or a value as described in the package
+// documentation. The godv1 property each field answers is named after it.
+type JobDef struct {
+	// Name is the job's name: 1 to 64 of A-Z a-z 0-9 _ . -.
+	Name string
+
+	Exec  any // exec: the job's argv (a string is a program without arguments)
+	Auto  any // auto: true to start when loaded, or the jobs to wait for ([]string)
+	Check any // check: "ok", "degrade", "fail", ... ; args [pid]
+	Stop  any // stop: [MS] or [SIGNAL, MS]; args [pid]
+	Env   any // env: KEY=VALUE items added to god's environment
+
+	// State hooks, called on entering each state; their replies are ignored.
+	OnStart, OnRun, OnStop, OnExit, OnWait, OnDegrade, OnStopped, OnDone any
+
+	Listen    any // listen: "NAME=ADDR" sockets god opens and passes to the job
+	Instances any // instances: how many processes share the sockets
+	Ready     any // ready: "check", "notify" or a time.Duration delay
+	Reload    any // reload: "overlap", "restart" or a syscall.Signal
+	Restart   any // restart: "always", "on-failure" or "never"
+	Dir       any // dir: working directory
+	Log       any // log: "text", "json" or "logfmt"
+	Watchdog  any // watchdog: a time.Duration (or MS)
+
+	// ExecFunc, when set, is the job's body: Exec defaults to this binary
+	// (argv [os.Args[0]] made absolute) and the job's environment gets a
+	// variable that makes Init run ExecFunc and exit in that process.
+	ExecFunc func()
+}
+
+// registry holds the jobs defined with Job, in the order of definition.
+var registry struct {
+	mu     sync.Mutex
+	byName map[string]*JobDef
+	order  []string // names, as registered
+}
+
+// Job returns the definition of the job called name, creating and
+// registering it on first use, so that init functions can fill in its
+// properties. The name is checked when god asks: an invalid or empty name
+// makes the loader fail with an error naming it.
+func Job(name string) *JobDef {
+	registry.mu.Lock()
+	defer registry.mu.Unlock()
+	if d := registry.byName[name]; d != nil {
+		return d
+	}
+	if registry.byName == nil {
+		registry.byName = make(map[string]*JobDef)
+	}
+	d := &JobDef{Name: name}
+	registry.byName[name] = d
+	registry.order = append(registry.order, name)
+	return d
+}
+
+// lookup returns the registered job called name, or nil.
+func lookup(name string) *JobDef {
+	registry.mu.Lock()
+	defer registry.mu.Unlock()
+	return registry.byName[name]
+}
+
+// registered lists the job names in order of definition.
+func registered() []string {
+	registry.mu.Lock()
+	defer registry.mu.Unlock()
+	return slices.Clone(registry.order)
+}

@@ -1,0 +1,18 @@
+// Package loader implements godv1, the line-based protocol between god and its
+// loaders, on both sides.
+//
+// A loader is an executable that god runs as "FILE godv1". It writes a
+// handshake naming the jobs it defines, then answers god's requests, one JSON
+// array of strings per line, in order:
+//
+//	loader → god   ["godv1","web","db"]
+//	god → loader   ["web","exec"]
+//	loader → god   ["/usr/bin/web","-v"]
+//	god → loader   ["web","check","4242"]
+//	loader → god   ["ok","500"]
+//
+// god's side is [Client] (with [Client.Define] for a job's static properties
+// and the ParseX functions for typed replies); a loader's side is [Serve] with
+// a [Handler]. [Reader] and [WriteMessage] are the framing both sides share.
+// The protocol itself is specified in godv1.md.
+package loader

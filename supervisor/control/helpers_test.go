@@ -1,0 +1,141 @@
+package control
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// shortDir returns a fresh directory with a short path (unix socket paths
+// are limited to 108 bytes, and t.TempDir embeds the test name).
+func shortDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "ctl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+// startServer serves h on a fresh socket and closes the server when the test
+// ends. tweak, if not nil, adjusts the server before it starts.
+func startServer(t *testing.T, h Handler, tweak func(*Server)) (string, *Server) {
+	t.Helper()
+	path := filepath.Join(shortDir(t), "run", "god.sock")
+	ln, err := Listen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &Server{Handler: h, Logger: slog.New(slog.DiscardHandler)}
+	if tweak != nil {
+		tweak(srv)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	t.Cleanup(func() {
+		if err := srv.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+		select {
+		case err := <-served:
+			if err != nil {
+				t.Errorf("Serve: %v", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Error("Serve did not return after Close")
+		}
+	})
+	return path, srv
+}
+
+// rawExchange connects to path, writes data as is, and returns every line the
+// server sends until it closes the connection (bounded by a 5 s deadline).
+func rawExchange(t *testing.T, path string, data []byte) []Response {
+	t.Helper()
+	conn, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := conn.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	return readAll(t, conn)
+}
+
+// readAll decodes response lines from conn until EOF.
+func readAll(t *testing.T, conn net.Conn) []Response {
+	t.Helper()
+	var out []Response
+	sc := bufio.NewScanner(conn)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var r Response
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("bad response line %q: %v", sc.Text(), err)
+		}
+		out = append(out, r)
+	}
+	// A server that closes with unread input from us (a refused or cut-off
+	// client) makes the kernel report ECONNRESET after its last line.
+	if err := sc.Err(); err != nil && !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("reading responses: %v", err)
+	}
+	return out
+}
+
+// wantResultError checks that lines end in exactly one failed result whose
+// error contains want.
+func wantResultError(t *testing.T, lines []Response, want string) {
+	t.Helper()
+	if len(lines) == 0 {
+		t.Fatalf("no response; want result error %q", want)
+	}
+	last := lines[len(lines)-1]
+	if last.Type != TypeResult || last.V != Version || last.OK || !contains(last.Error, want) {
+		t.Fatalf("last line %+v; want a failed v%d result containing %q", last, Version, want)
+	}
+}
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+
+// waitFor fails the test unless ch delivers within d.
+func waitFor[T any](t *testing.T, ch <-chan T, d time.Duration, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(d):
+		t.Fatalf("timed out after %v waiting for %s", d, what)
+		panic("unreachable")
+	}
+}
+
+// echoHandler answers every request with a result naming the command and
+// jobs, after one progress line per job.
+var echoHandler = HandlerFunc(func(ctx context.Context, peer Peer, req Request, emit func(Response) error) Response {
+	for _, j := range req.Jobs {
+		if err := emit(Response{Job: j, Message: "working on " + j}); err != nil {
+			return Response{Error: err.Error()}
+		}
+	}
+	switch req.Cmd {
+	case CmdStatus:
+		return Response{OK: true, Jobs: []JobStatus{{Name: "web", State: "run", Since: time.Unix(1700000000, 0).UTC()}}}
+	case CmdVersion:
+		return Response{OK: true, Version: "test-1"}
+	}
+	return Response{OK: true, Message: req.Cmd + " done"}
+})

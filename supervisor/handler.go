@@ -1,0 +1,321 @@
+package supervisor
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/emielm/watchgod/supervisor/control"
+	"github.com/emielm/watchgod/supervisor/joblog"
+)
+
+// Handle answers one control request (control.Handler). Commands that act wait for the outcome and
+// report each step as a progress line.
+func (s *Supervisor) Handle(ctx context.Context, peer control.Peer, req control.Request, emit func(control.Response) error) control.Response {
+	switch req.Cmd {
+	case "version":
+		return control.Response{OK: true, Version: s.cfg.Version}
+	case "status":
+		return s.handleStatus(req.Jobs)
+	case "start", "stop", "restart":
+		return s.handleAct(ctx, req, emit)
+	case "logs":
+		return s.handleLogs(ctx, req, emit)
+	case "rescan":
+		reply := make(chan string, 1)
+		if !s.call(func() { s.rescan(reply) }) {
+			return control.Response{Error: "god is shutting down"}
+		}
+		select {
+		case msg := <-reply:
+			return control.Response{OK: !strings.Contains(msg, "errors:"), Message: msg, Error: errorPart(msg)}
+		case <-ctx.Done():
+			return control.Response{Error: "cancelled"}
+		}
+	case "shutdown":
+		w := make(chan struct{})
+		n := 0
+		if !s.call(func() {
+			n = len(s.jobs)
+			s.shutWaiters = append(s.shutWaiters, w)
+			s.beginShutdown()
+		}) {
+			return control.Response{OK: true, Message: "god is already shutting down"}
+		}
+		_ = emit(control.Response{Type: "progress", Time: time.Now(), Message: fmt.Sprintf("stopping %d jobs", n)})
+		select {
+		case <-w:
+		case <-s.doneCh:
+		case <-ctx.Done():
+			select {
+			case <-w:
+			default:
+				return control.Response{Error: "cancelled before every job stopped"}
+			}
+		}
+		return control.Response{OK: true, Message: fmt.Sprintf("stopped %d jobs; god exits", n)}
+	default:
+		return control.Response{Error: fmt.Sprintf("command %q is not supported by this god", req.Cmd)}
+	}
+}
+
+func errorPart(msg string) string {
+	if _, e, ok := strings.Cut(msg, "errors: "); ok {
+		return e
+	}
+	return ""
+}
+
+// snapshot returns the named jobs' statuses (all when names is empty), or an error naming unknown jobs.
+func (s *Supervisor) snapshot(names []string) ([]control.JobStatus, error) {
+	var out []control.JobStatus
+	var unknown []string
+	if !s.call(func() {
+		if len(names) == 0 {
+			for _, h := range s.jobs {
+				out = append(out, h.status)
+			}
+			return
+		}
+		for _, n := range names {
+			if h, ok := s.jobs[n]; ok {
+				out = append(out, h.status)
+			} else {
+				unknown = append(unknown, n)
+			}
+		}
+	}) {
+		return nil, fmt.Errorf("god is shutting down")
+	}
+	if len(unknown) > 0 {
+		return nil, fmt.Errorf("unknown job %s", strings.Join(unknown, ", "))
+	}
+	sort.Slice(out, func(i, k int) bool { return out[i].Name < out[k].Name })
+	return out, nil
+}
+
+func (s *Supervisor) handleStatus(names []string) control.Response {
+	jobs, err := s.snapshot(names)
+	if err != nil {
+		return control.Response{Error: err.Error()}
+	}
+	return control.Response{OK: true, Jobs: jobs}
+}
+
+// goal is what one job must reach for a start, stop or restart to be done.
+type goal struct {
+	name    string
+	oldPids map[int]bool
+	done    bool
+	failed  string
+	final   string
+}
+
+func (s *Supervisor) handleAct(ctx context.Context, req control.Request, emit func(control.Response) error) control.Response {
+	sub, cancel := s.subscribe()
+	defer func() { cancel() }()
+	goals := map[string]*goal{}
+	var unknown []string
+	if !s.call(func() {
+		for _, n := range req.Jobs {
+			if _, ok := s.jobs[n]; !ok {
+				unknown = append(unknown, n)
+			}
+		}
+		if len(unknown) > 0 || s.shutting {
+			return
+		}
+		for _, n := range req.Jobs {
+			h := s.jobs[n]
+			g := &goal{name: n, oldPids: map[int]bool{}}
+			for _, p := range h.status.Processes {
+				g.oldPids[p.Pid] = true
+			}
+			goals[n] = g
+			switch req.Cmd {
+			case "start":
+				h.userStopped = false
+				if h.state.Ready() && h.state != StateDone || h.state == StateDegrade {
+					g.done, g.final = true, "already running"
+					continue
+				}
+				h.startSent = true
+				h.j.cmds <- jobCmd{kind: cmdStart}
+			case "stop":
+				h.userStopped = true
+				if h.state.Down() && !h.startSent {
+					g.done, g.final = true, "already "+string(h.state)
+					continue
+				}
+				h.j.cmds <- jobCmd{kind: cmdStop}
+			case "restart":
+				h.userStopped = false
+				h.startSent = !h.state.Running()
+				h.j.cmds <- jobCmd{kind: cmdRestart}
+			}
+		}
+	}) {
+		return control.Response{Error: "god is shutting down"}
+	}
+	if len(unknown) > 0 {
+		return control.Response{Error: "unknown job " + strings.Join(unknown, ", ")}
+	}
+	if len(goals) == 0 {
+		return control.Response{Error: "god is shutting down"}
+	}
+	for _, g := range goals {
+		if g.done {
+			_ = emit(control.Response{Type: "progress", Time: time.Now(), Job: g.name, Message: g.final})
+		}
+	}
+	for !allReached(goals) {
+		select {
+		case ev, ok := <-sub:
+			if !ok {
+				// Fell behind: start over from the current snapshots.
+				sub, cancel = s.subscribe()
+				jobs, _ := s.snapshot(nil)
+				for _, st := range jobs {
+					s.judge(req.Cmd, goals[st.Name], State(st.State), st, emit)
+				}
+				continue
+			}
+			g := goals[ev.name]
+			if g == nil || g.done {
+				continue
+			}
+			if ev.removed {
+				g.done, g.failed = true, "job was removed"
+				continue
+			}
+			s.judge(req.Cmd, g, ev.state, ev.status, emit)
+		case <-ctx.Done():
+			return control.Response{Error: "cancelled"}
+		case <-s.doneCh:
+			return control.Response{Error: "god shut down"}
+		}
+	}
+	var failed []string
+	for _, n := range req.Jobs {
+		if g := goals[n]; g.failed != "" {
+			failed = append(failed, n+": "+g.failed)
+		}
+	}
+	verb := map[string]string{"start": "started", "stop": "stopped", "restart": "restarted"}[req.Cmd]
+	if len(failed) > 0 {
+		return control.Response{Error: strings.Join(failed, "; ")}
+	}
+	return control.Response{OK: true, Message: fmt.Sprintf("%s %s", verb, strings.Join(req.Jobs, ", "))}
+}
+
+// judge updates one goal from a job's new state and reports the step.
+func (s *Supervisor) judge(cmd string, g *goal, st State, status control.JobStatus, emit func(control.Response) error) {
+	if g == nil || g.done {
+		return
+	}
+	msg := string(st)
+	if len(status.Processes) > 0 {
+		msg += fmt.Sprintf(" (pid %d)", status.Processes[0].Pid)
+	}
+	if status.Reason != "" {
+		msg += ": " + status.Reason
+	}
+	_ = emit(control.Response{Type: "progress", Time: time.Now(), Job: g.name, Message: msg})
+	fresh := true
+	for _, p := range status.Processes {
+		if g.oldPids[p.Pid] {
+			fresh = false
+		}
+	}
+	switch cmd {
+	case "stop":
+		if st.Down() {
+			g.done = true
+		}
+	case "start", "restart":
+		switch {
+		case st.Ready() && (cmd == "start" || fresh):
+			g.done = true
+		case st == StateExit || st == StateBackoff || st == StateFailed:
+			g.done = true
+			g.failed = string(st)
+			if status.LastExit != "" {
+				g.failed += ": " + status.LastExit
+			}
+			if status.Reason != "" {
+				g.failed += " (" + status.Reason + ")"
+			}
+			if tail := s.hub.Tail([]string{g.name}, 5); len(tail) > 0 {
+				var lines []string
+				for _, l := range tail {
+					lines = append(lines, l.Msg)
+				}
+				g.failed += "; last output:\n  " + strings.Join(lines, "\n  ")
+			}
+		case st == StateStopped && cmd == "start":
+			g.done, g.failed = true, "stopped before it was ready"
+		}
+	}
+}
+
+func allReached(goals map[string]*goal) bool {
+	for _, g := range goals {
+		if !g.done {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Supervisor) handleLogs(ctx context.Context, req control.Request, emit func(control.Response) error) control.Response {
+	if len(req.Jobs) > 0 {
+		if _, err := s.snapshot(req.Jobs); err != nil {
+			return control.Response{Error: err.Error()}
+		}
+	}
+	n := req.Lines
+	if n <= 0 {
+		n = 50
+	}
+	var follow <-chan joblog.Line
+	if req.Follow {
+		ch, stop := s.hub.Follow(req.Jobs, 1024)
+		defer stop()
+		follow = ch
+	}
+	for _, l := range s.hub.Tail(req.Jobs, n) {
+		if err := emit(control.Response{Type: "log", Log: toLogLine(l)}); err != nil {
+			return control.Response{Error: err.Error()}
+		}
+	}
+	if follow == nil {
+		return control.Response{OK: true}
+	}
+	for {
+		select {
+		case l, ok := <-follow:
+			if !ok {
+				return control.Response{OK: true}
+			}
+			if err := emit(control.Response{Type: "log", Log: toLogLine(l)}); err != nil {
+				return control.Response{Error: err.Error()}
+			}
+		case <-ctx.Done():
+			return control.Response{OK: true}
+		}
+	}
+}
+
+func toLogLine(l joblog.Line) *control.LogLine {
+	out := &control.LogLine{Time: l.Time, Job: l.Job, Generation: l.Generation, Pid: l.Pid, Stream: l.Stream,
+		Level: l.Level.String(), Msg: l.Msg}
+	if len(l.Attrs) > 0 {
+		out.Attrs = make(map[string]string, len(l.Attrs))
+		for _, a := range l.Attrs {
+			out.Attrs[a.Key] = a.Value.String()
+		}
+	}
+	return out
+}

@@ -1,0 +1,125 @@
+package joblog
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"sync"
+)
+
+// DefaultPerJob is the ring size per job when NewHub is given perJob <= 0.
+const DefaultPerJob = 1000
+
+// Hub collects the output lines of all jobs. It keeps the last lines of each
+// job in a ring (for `god logs`), writes every line to god's logger as a
+// record, and hands new lines to followers (for `god logs -f`).
+//
+// A Hub is safe for concurrent use. Add never waits for a follower: a
+// follower that does not keep up loses lines and is told how many.
+type Hub struct {
+	logger *slog.Logger
+	perJob int
+
+	mu        sync.Mutex
+	seq       uint64
+	rings     map[string]*ring
+	followers []*follower
+}
+
+// NewHub returns a Hub that keeps perJob lines per job (DefaultPerJob when
+// perJob <= 0) and writes every line to logger; a nil logger writes nothing.
+func NewHub(logger *slog.Logger, perJob int) *Hub {
+	if perJob <= 0 {
+		perJob = DefaultPerJob
+	}
+	return &Hub{logger: logger, perJob: perJob, rings: make(map[string]*ring)}
+}
+
+// Add records one line: it sets l.Seq, keeps l in its job's ring, offers it
+// to the followers of its job and writes it to the logger. The logger is
+// called outside the Hub's lock, so a slow log sink delays only the caller
+// (the job's relay), never Tail or Follow; records of different jobs may thus
+// reach the logger slightly out of Seq order.
+func (h *Hub) Add(l Line) {
+	h.mu.Lock()
+	h.seq++
+	l.Seq = h.seq
+	r := h.rings[l.Job]
+	if r == nil {
+		r = newRing(h.perJob)
+		h.rings[l.Job] = r
+	}
+	r.add(l)
+	for _, f := range h.followers {
+		if f.wants(l.Job) {
+			f.offer(l)
+		}
+	}
+	h.mu.Unlock()
+	h.emit(l)
+}
+
+// emit writes l to the logger as a record with attrs job, gen, pid, stream
+// and then the line's own attrs. It checks Enabled first so that filtered
+// lines cost nothing more.
+func (h *Hub) emit(l Line) {
+	if h.logger == nil {
+		return
+	}
+	ctx := context.Background()
+	hd := h.logger.Handler()
+	if !hd.Enabled(ctx, l.Level) {
+		return
+	}
+	r := slog.NewRecord(l.Time, l.Level, l.Msg, 0)
+	r.AddAttrs(
+		slog.String("job", l.Job),
+		slog.Int("gen", l.Generation),
+		slog.Int("pid", l.Pid),
+		slog.String("stream", l.Stream),
+	)
+	r.AddAttrs(l.Attrs...)
+	_ = hd.Handle(ctx, r) // a failing log sink must not stop the job's relay
+}
+
+// Tail returns the last n lines of the named jobs (of all jobs when jobs is
+// empty) merged in Seq order; n <= 0 returns everything kept. Unknown job
+// names are skipped.
+func (h *Hub) Tail(jobs []string, n int) []Line {
+	h.mu.Lock()
+	var out []Line
+	if len(jobs) == 0 {
+		for _, r := range h.rings {
+			out = r.appendLast(out, n)
+		}
+	} else {
+		for i, j := range jobs {
+			if r := h.rings[j]; r != nil && !slices.Contains(jobs[:i], j) {
+				out = r.appendLast(out, n)
+			}
+		}
+	}
+	h.mu.Unlock()
+	slices.SortFunc(out, func(a, b Line) int {
+		switch {
+		case a.Seq < b.Seq:
+			return -1
+		case a.Seq > b.Seq:
+			return 1
+		}
+		return 0
+	})
+	if n > 0 && len(out) > n {
+		out = out[len(out)-n:]
+	}
+	return out
+}
+
+// Forget drops the ring of a job that was removed, so its lines no longer
+// count against memory or show in Tail. Followers stay: a job of the same
+// name that comes back is followed again.
+func (h *Hub) Forget(job string) {
+	h.mu.Lock()
+	delete(h.rings, job)
+	h.mu.Unlock()
+}

@@ -1,0 +1,146 @@
+package joblog
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+)
+
+// msgs lists the messages of lines, to compare them in one go.
+func msgs(ls []Line) []string {
+	out := make([]string, len(ls))
+	for i, l := range ls {
+		out[i] = l.Msg
+	}
+	return out
+}
+
+// equal compares string slices for test messages.
+func equal(a, b []string) bool {
+	return fmt.Sprint(a) == fmt.Sprint(b)
+}
+
+func TestHubRingBoundAndOrder(t *testing.T) {
+	h := NewHub(nil, 3)
+	for i := 1; i <= 5; i++ {
+		h.Add(Line{Job: "a", Msg: fmt.Sprint("a", i)})
+		h.Add(Line{Job: "b", Msg: fmt.Sprint("b", i)})
+	}
+	h.Add(Line{Job: "c", Msg: "c1"})
+
+	if got := msgs(h.Tail([]string{"a"}, 0)); !equal(got, []string{"a3", "a4", "a5"}) {
+		t.Errorf("Tail(a, all) = %v", got)
+	}
+	if got := msgs(h.Tail([]string{"a"}, 2)); !equal(got, []string{"a4", "a5"}) {
+		t.Errorf("Tail(a, 2) = %v", got)
+	}
+	if got := msgs(h.Tail([]string{"b", "a", "a", "nope"}, 0)); !equal(got, []string{"a3", "b3", "a4", "b4", "a5", "b5"}) {
+		t.Errorf("Tail(b,a) = %v", got)
+	}
+	if got := msgs(h.Tail(nil, 4)); !equal(got, []string{"b4", "a5", "b5", "c1"}) {
+		t.Errorf("Tail(all, 4) = %v", got)
+	}
+	all := h.Tail(nil, 0)
+	if len(all) != 7 {
+		t.Fatalf("Tail(all) has %d lines, want 7", len(all))
+	}
+	for i := 1; i < len(all); i++ {
+		if all[i].Seq <= all[i-1].Seq {
+			t.Fatalf("Tail not in Seq order at %d: %d after %d", i, all[i].Seq, all[i-1].Seq)
+		}
+	}
+	if all[len(all)-1].Seq != 11 {
+		t.Errorf("last Seq = %d, want 11", all[len(all)-1].Seq)
+	}
+
+	h.Forget("a")
+	if got := msgs(h.Tail(nil, 0)); !equal(got, []string{"b3", "b4", "b5", "c1"}) {
+		t.Errorf("after Forget(a): %v", got)
+	}
+	if got := h.Tail([]string{"a"}, 0); len(got) != 0 {
+		t.Errorf("Tail of forgotten job = %v", got)
+	}
+}
+
+func TestRingAppendLast(t *testing.T) {
+	r := newRing(4)
+	for i := 0; i < 10; i++ {
+		r.add(Line{Msg: fmt.Sprint(i)})
+		for n := 0; n <= 6; n++ {
+			got := msgs(r.appendLast(nil, n))
+			kept := min(i+1, 4)
+			want := kept
+			if n > 0 && n < kept {
+				want = n
+			}
+			var exp []string
+			for j := i - want + 1; j <= i; j++ {
+				exp = append(exp, fmt.Sprint(j))
+			}
+			if !equal(got, exp) {
+				t.Fatalf("after %d adds, appendLast(%d) = %v, want %v", i+1, n, got, exp)
+			}
+		}
+	}
+}
+
+func TestHubConcurrentSeq(t *testing.T) {
+	h := NewHub(nil, 10000)
+	const writers, each = 8, 500
+	var wg sync.WaitGroup
+	for w := 0; w < writers; w++ {
+		wg.Go(func() {
+			for i := 0; i < each; i++ {
+				h.Add(Line{Job: fmt.Sprint("j", w%3), Msg: fmt.Sprint(i)})
+			}
+		})
+	}
+	ch, cancel := h.Follow(nil, writers*each)
+	defer cancel()
+	wg.Wait()
+	all := h.Tail(nil, 0)
+	if len(all) != writers*each {
+		t.Fatalf("kept %d lines, want %d", len(all), writers*each)
+	}
+	seen := map[uint64]bool{}
+	for _, l := range all {
+		if seen[l.Seq] || l.Seq == 0 || l.Seq > writers*each {
+			t.Fatalf("bad or duplicate Seq %d", l.Seq)
+		}
+		seen[l.Seq] = true
+	}
+	var last uint64
+	for len(ch) > 0 {
+		l := <-ch
+		if l.Seq <= last {
+			t.Fatalf("follower got Seq %d after %d", l.Seq, last)
+		}
+		last = l.Seq
+	}
+}
+
+func TestHubEmitsRecords(t *testing.T) {
+	var buf bytes.Buffer
+	h := NewHub(slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo})), 10)
+	now := time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)
+	h.Add(Line{Time: now, Job: "web", Generation: 3, Pid: 42, Stream: StreamStderr, Level: slog.LevelWarn,
+		Msg: "slow", Attrs: []slog.Attr{slog.Int("ms", 900)}})
+	h.Add(Line{Time: now, Job: "web", Level: slog.LevelDebug, Msg: "filtered"})
+
+	var rec map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &rec); err != nil {
+		t.Fatalf("want exactly one JSON record, got %q: %v", buf.String(), err)
+	}
+	want := map[string]any{"time": "2024-05-06T07:08:09Z", "level": "WARN", "msg": "slow", "job": "web",
+		"gen": 3.0, "pid": 42.0, "stream": "stderr", "ms": 900.0}
+	if fmt.Sprint(rec) != fmt.Sprint(want) {
+		t.Errorf("record = %v\nwant %v", rec, want)
+	}
+	if got := h.Tail(nil, 0); len(got) != 2 {
+		t.Errorf("filtered line must still be kept: Tail has %d lines", len(got))
+	}
+}

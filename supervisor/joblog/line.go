@@ -1,0 +1,30 @@
+package joblog
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Stream names used in [Line.Stream]. StreamGod marks a line that god itself
+// made for a follower, such as the notice that lines were dropped.
+const (
+	StreamStdout = "stdout"
+	StreamStderr = "stderr"
+	StreamGod    = "god"
+)
+
+// Line is one line of a job's output.
+//
+// Lines handed out by a [Hub] (from Tail or Follow) are shared with the Hub's
+// ring and other followers: treat them, and Attrs in particular, as read-only.
+type Line struct {
+	Time       time.Time
+	Job        string
+	Generation int
+	Pid        int
+	Stream     string // "stdout" or "stderr"; "god" for notices made by the Hub
+	Level      slog.Level
+	Msg        string
+	Attrs      []slog.Attr // parsed from json/logfmt; nil for text
+	Seq        uint64      // set by the Hub: strictly increasing across the hub
+}

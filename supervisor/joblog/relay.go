@@ -1,0 +1,106 @@
+package joblog
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"time"
+	"unicode/utf8"
+)
+
+// MaxLine is the longest line Relay delivers whole. A longer line is split
+// into pieces of at most MaxLine bytes, each delivered as its own Line, so a
+// job that writes without newlines cannot make god buffer without bound.
+const MaxLine = 64 << 10
+
+// maxEmptyReads bounds how often a reader may return no data and no error in
+// a row before Relay gives up on it (io.ErrNoProgress), as bufio does.
+const maxEmptyReads = 100
+
+// Relay reads r line by line until EOF, calling add for each line with Time
+// set to the time it was read and Level, Msg and Attrs parsed by [Parse];
+// meta supplies Job, Generation, Pid and Stream. It returns nil at EOF, else
+// the read error, after delivering what it had read.
+//
+// Lines end at "\n"; a trailing "\r" is trimmed. A final line without a
+// newline is delivered. Lines longer than MaxLine are split into pieces; a
+// split never cuts a UTF-8 sequence or a "\r\n" in two. add is called from
+// Relay's goroutine, one line at a time.
+func Relay(r io.Reader, meta Line, format Format, add func(Line)) error {
+	buf := make([]byte, MaxLine)
+	start, end, empty := 0, 0, 0
+	// afterSplit is set once a piece of a long line went out: if the rest
+	// of that line is empty (its end was the newline, or "\r\n"), there is
+	// no further piece to deliver.
+	afterSplit := false
+	deliver := func(b []byte) {
+		b = bytes.TrimSuffix(b, []byte{'\r'})
+		if afterSplit && len(b) == 0 {
+			afterSplit = false
+			return
+		}
+		afterSplit = false
+		l := meta
+		l.Time = time.Now()
+		l.Level, l.Msg, l.Attrs = Parse(format, string(b))
+		l.Seq = 0
+		add(l)
+	}
+	for {
+		n, err := r.Read(buf[end:])
+		end += n
+		for {
+			i := bytes.IndexByte(buf[start:end], '\n')
+			if i < 0 {
+				break
+			}
+			deliver(buf[start : start+i])
+			start += i + 1
+		}
+		if err != nil {
+			if start < end {
+				deliver(buf[start:end])
+			}
+			if err == io.EOF {
+				return nil
+			}
+			return fmt.Errorf("joblog: relay of job %s %s (pid %d): %w", meta.Job, meta.Stream, meta.Pid, err)
+		}
+		if start == 0 && end == len(buf) {
+			cut := splitPoint(buf)
+			deliver(buf[:cut])
+			afterSplit = true
+			start = cut
+		}
+		if start > 0 {
+			end = copy(buf, buf[start:end])
+			start = 0
+		}
+		if n > 0 {
+			empty = 0
+		} else if empty++; empty >= maxEmptyReads {
+			return fmt.Errorf("joblog: relay of job %s %s (pid %d): %w", meta.Job, meta.Stream, meta.Pid, io.ErrNoProgress)
+		}
+	}
+}
+
+// splitPoint picks where to cut a full buffer that holds no newline: at the
+// end, moved back before an incomplete UTF-8 sequence and before a "\r" that
+// may start a "\r\n", so that neither is torn into two lines.
+func splitPoint(b []byte) int {
+	cut := len(b)
+	// A rune starts at most utf8.UTFMax-1 bytes before the end and is cut
+	// only if it is not complete.
+	for i := cut - 1; i >= 0 && i >= cut-(utf8.UTFMax-1); i-- {
+		if utf8.RuneStart(b[i]) {
+			if !utf8.FullRune(b[i:cut]) {
+				cut = i
+			}
+			break
+		}
+	}
+	if cut > 1 && b[cut-1] == '\r' {
+		cut--
+	}
+	return cut
+}

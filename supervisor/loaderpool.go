@@ -1,0 +1,307 @@
+package supervisor
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/emielm/watchgod/loader"
+)
+
+// loaderPool runs the instances of one loader file and hands each request to an idle one. Loaders
+// are stateless, so a long check on one instance never holds up another job's check or a control
+// command: the pool starts another instance, up to max. An instance that breaks the protocol,
+// answers late or exits is killed, and the next one starts after a back-off; the jobs it serves are
+// never touched by that.
+type loaderPool struct {
+	path    string
+	name    string
+	sup     *Supervisor
+	log     *slog.Logger
+	max     int
+	slots   chan struct{} // one token per instance that may run at once
+	mu      sync.Mutex
+	idle    []*loaderInst
+	epoch   int // bumped when the file changes: instances of an older epoch are retired
+	fails   int
+	retryAt time.Time
+	closed  bool
+	running map[*loaderInst]bool
+}
+
+// loaderInst is one running `FILE godv1` process.
+type loaderInst struct {
+	pid    int
+	epoch  int
+	jobs   []string
+	client *loader.Client
+	stdin  *os.File
+	stdout *os.File
+	exited chan struct{}
+	killed bool
+}
+
+func newLoaderPool(s *Supervisor, path string) *loaderPool {
+	return &loaderPool{
+		path:    path,
+		name:    filepath.Base(path),
+		sup:     s,
+		log:     s.log.With("loader", path),
+		max:     s.cfg.LoaderInstances,
+		slots:   make(chan struct{}, s.cfg.LoaderInstances),
+		running: make(map[*loaderInst]bool),
+	}
+}
+
+// errLoaderBackoff is returned while a failed loader waits out its restart delay.
+var errLoaderBackoff = errors.New("loader restarting after failure")
+
+// ask sends one request to an instance and returns its reply.
+func (p *loaderPool) ask(ctx context.Context, job, prop string, args ...string) (loader.Message, error) {
+	inst, err := p.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m, err := inst.client.Ask(ctx, job, prop, args...)
+	if err != nil {
+		p.fail(inst, fmt.Errorf("%s %s: %w", prop, job, err))
+		return nil, fmt.Errorf("loader %s: %s %s: %w", p.path, prop, job, err)
+	}
+	p.release(inst, true)
+	return m, nil
+}
+
+// acquire returns an idle instance of the current epoch, or starts one.
+func (p *loaderPool) acquire(ctx context.Context) (*loaderInst, error) {
+	select {
+	case p.slots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("loader %s: all %d instances busy: %w", p.path, p.max, ctx.Err())
+	}
+	p.mu.Lock()
+	for len(p.idle) > 0 {
+		inst := p.idle[len(p.idle)-1]
+		p.idle = p.idle[:len(p.idle)-1]
+		if inst.epoch == p.epoch && !inst.gone() {
+			p.mu.Unlock()
+			return inst, nil
+		}
+		p.killLocked(inst)
+	}
+	if p.closed {
+		p.mu.Unlock()
+		<-p.slots
+		return nil, fmt.Errorf("loader %s: closed", p.path)
+	}
+	if wait := time.Until(p.retryAt); wait > 0 {
+		p.mu.Unlock()
+		<-p.slots
+		return nil, fmt.Errorf("loader %s: %w in %s", p.path, errLoaderBackoff, wait.Round(time.Millisecond))
+	}
+	epoch := p.epoch
+	p.mu.Unlock()
+	inst, err := p.spawn(ctx, epoch)
+	if err != nil {
+		if !errors.Is(err, errNotLoader) {
+			p.noteFailure(err)
+		}
+		<-p.slots
+		return nil, err
+	}
+	return inst, nil
+}
+
+// release returns an instance to the idle list.
+func (p *loaderPool) release(inst *loaderInst, ok bool) {
+	p.mu.Lock()
+	if ok {
+		p.fails = 0
+	}
+	if p.closed || inst.epoch != p.epoch || inst.gone() {
+		p.killLocked(inst)
+	} else {
+		p.idle = append(p.idle, inst)
+	}
+	p.mu.Unlock()
+	<-p.slots
+}
+
+// fail kills an instance that broke the protocol or answered late and delays the next start.
+func (p *loaderPool) fail(inst *loaderInst, err error) {
+	p.mu.Lock()
+	closed := p.closed
+	p.killLocked(inst)
+	p.mu.Unlock()
+	<-p.slots
+	if !closed {
+		p.noteFailure(err)
+	}
+}
+
+func (p *loaderPool) noteFailure(err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.fails++
+	d := p.sup.cfg.Backoff.Delay(p.fails)
+	if d < 100*time.Millisecond && p.fails > 1 {
+		d = 100 * time.Millisecond
+	}
+	p.retryAt = time.Now().Add(d)
+	p.log.Error("loader failed; killed, restarting with back-off", "err", err, "retry_in", d.String(), "failures", p.fails)
+}
+
+// retire ends every instance: the file changed (or is gone), so its next request starts a fresh one.
+func (p *loaderPool) retire() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.epoch++
+	p.fails = 0
+	p.retryAt = time.Time{}
+	for _, inst := range p.idle {
+		p.killLocked(inst)
+	}
+	p.idle = nil
+}
+
+// close retires every instance and refuses further requests.
+func (p *loaderPool) close() {
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
+	p.retire()
+	p.mu.Lock()
+	for inst := range p.running {
+		p.killLocked(inst)
+	}
+	p.mu.Unlock()
+}
+
+func (p *loaderPool) killLocked(inst *loaderInst) {
+	if !inst.killed {
+		inst.killed = true
+		_ = p.sup.reaper.SignalGroup(inst.pid, syscall.SIGKILL)
+		inst.stdin.Close()
+	}
+}
+
+func (inst *loaderInst) gone() bool {
+	select {
+	case <-inst.exited:
+		return true
+	default:
+		return false
+	}
+}
+
+// errNotLoader marks a file whose first message was not a godv1 handshake.
+var errNotLoader = errors.New("does not speak godv1")
+
+// spawn starts `FILE godv1` and reads its handshake.
+func (p *loaderPool) spawn(ctx context.Context, epoch int) (*loaderInst, error) {
+	inR, inW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		inR.Close()
+		inW.Close()
+		return nil, err
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		inR.Close()
+		inW.Close()
+		outR.Close()
+		outW.Close()
+		return nil, err
+	}
+	pid, exitc, err := p.sup.reaper.Start(ProcAttr{
+		Path: p.path, Argv: []string{p.path, loader.Version}, Env: p.sup.baseEnv,
+		Files: []uintptr{inR.Fd(), outW.Fd(), errW.Fd()}, Setpgid: true,
+	})
+	inR.Close()
+	outW.Close()
+	errW.Close()
+	if err != nil {
+		inW.Close()
+		outR.Close()
+		errR.Close()
+		return nil, fmt.Errorf("loader %s: start: %w", p.path, err)
+	}
+	inst := &loaderInst{pid: pid, epoch: epoch, stdin: inW, stdout: outR, exited: make(chan struct{})}
+	inst.client = loader.NewClient(outR, inW)
+	p.mu.Lock()
+	p.running[inst] = true
+	p.mu.Unlock()
+	go p.stderr(errR, pid)
+	go func() {
+		e := <-exitc
+		close(inst.exited)
+		outR.Close()
+		p.mu.Lock()
+		delete(p.running, inst)
+		killed := inst.killed
+		p.mu.Unlock()
+		if !killed {
+			p.log.Warn("loader exited", "pid", pid, "exit", e.String())
+		}
+	}()
+	hctx, cancel := context.WithTimeout(ctx, p.sup.cfg.HandshakeTimeout)
+	defer cancel()
+	jobs, err := inst.client.Handshake(hctx)
+	if err != nil {
+		p.mu.Lock()
+		p.killLocked(inst)
+		p.mu.Unlock()
+		if errors.Is(err, loader.ErrNotGodv1) {
+			return nil, fmt.Errorf("loader %s: %w: %v", p.path, errNotLoader, err)
+		}
+		return nil, fmt.Errorf("loader %s: handshake: %w", p.path, err)
+	}
+	inst.jobs = jobs
+	return inst, nil
+}
+
+// stderr relays a loader's stderr into god's log, one record a line, tagged with the loader.
+func (p *loaderPool) stderr(r *os.File, pid int) {
+	defer r.Close()
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 4096), 64*1024)
+	for sc.Scan() {
+		p.log.Info(sc.Text(), "stream", "loader-stderr", "pid", pid)
+	}
+}
+
+// load starts a fresh instance and reads every job definition it announces.
+func (p *loaderPool) load(ctx context.Context) ([]loader.Definition, error) {
+	p.retire()
+	inst, err := p.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defs := make([]loader.Definition, 0, len(inst.jobs))
+	for _, name := range inst.jobs {
+		actx, cancel := context.WithTimeout(ctx, p.sup.cfg.LoaderTimeout)
+		def, err := inst.client.Define(actx, name)
+		cancel()
+		if err != nil {
+			if inst.client.Broken() != nil {
+				p.fail(inst, err)
+			} else {
+				p.release(inst, false)
+			}
+			return nil, fmt.Errorf("loader %s: job %s: %w", p.path, name, err)
+		}
+		defs = append(defs, def)
+	}
+	p.release(inst, true)
+	return defs, nil
+}

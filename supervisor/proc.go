@@ -1,0 +1,168 @@
+package supervisor
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/emielm/watchgod/supervisor/joblog"
+)
+
+// spawnSpec is everything a job process is started with.
+type spawnSpec struct {
+	job        string
+	generation int
+	argv       []string
+	env        []string // complete environment
+	dir        string
+	extraFiles []uintptr // fds 3.. (sockets)
+	format     joblog.Format
+}
+
+// spawnProcess starts one job process: in its own process group (so its whole tree can be signalled),
+// stdin from /dev/null, stdout and stderr through pipes whose every line becomes a log record.
+func (s *Supervisor) spawnProcess(sp spawnSpec) (int, <-chan Exit, error) {
+	path, err := lookPath(sp.argv[0], sp.dir, sp.env)
+	if err != nil {
+		return 0, nil, err
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return 0, nil, err
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		outR.Close()
+		outW.Close()
+		return 0, nil, err
+	}
+	files := append([]uintptr{s.devNull.Fd(), outW.Fd(), errW.Fd()}, sp.extraFiles...)
+	pid, exitc, err := s.reaper.Start(ProcAttr{
+		Path: path, Argv: sp.argv, Env: sp.env, Dir: sp.dir, Files: files, Setpgid: true,
+	})
+	outW.Close()
+	errW.Close()
+	if err != nil {
+		outR.Close()
+		errR.Close()
+		return 0, nil, err
+	}
+	meta := joblog.Line{Job: sp.job, Generation: sp.generation, Pid: pid}
+	s.relay(outR, meta, "stdout", sp.format)
+	s.relay(errR, meta, "stderr", sp.format)
+	return pid, exitc, nil
+}
+
+// relay turns the lines of one pipe into records until the last writer closes it.
+func (s *Supervisor) relay(r *os.File, meta joblog.Line, stream string, format joblog.Format) {
+	meta.Stream = stream
+	s.relays.Add(1)
+	go func() {
+		defer s.relays.Done()
+		defer r.Close()
+		if err := joblog.Relay(r, meta, format, s.hub.Add); err != nil {
+			s.log.Warn("log relay", "job", meta.Job, "pid", meta.Pid, "stream", stream, "err", err)
+		}
+	}()
+}
+
+// lookPath resolves argv[0] the way a shell would, but with the job's own PATH and directory.
+func lookPath(name, dir string, env []string) (string, error) {
+	if name == "" {
+		return "", errors.New("empty command")
+	}
+	if strings.Contains(name, "/") {
+		p := name
+		if !filepath.IsAbs(p) && dir != "" {
+			p = filepath.Join(dir, p)
+		}
+		if err := executable(p); err != nil {
+			return "", err
+		}
+		return name, nil
+	}
+	pathEnv := os.Getenv("PATH")
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			pathEnv = v
+		}
+	}
+	for _, d := range filepath.SplitList(pathEnv) {
+		if d == "" {
+			d = "."
+		}
+		p := filepath.Join(d, name)
+		if !filepath.IsAbs(p) && dir != "" {
+			p = filepath.Join(dir, p)
+		}
+		if executable(p) == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s: not found in PATH", name)
+}
+
+func executable(p string) error {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return err
+	}
+	if fi.IsDir() {
+		return &fs.PathError{Op: "exec", Path: p, Err: syscall.EISDIR}
+	}
+	if fi.Mode()&0o111 == 0 {
+		return &fs.PathError{Op: "exec", Path: p, Err: syscall.EACCES}
+	}
+	return nil
+}
+
+// controlledEnv lists the variables god sets for its jobs itself; a job never inherits god's own.
+var controlledEnv = []string{"NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID",
+	"LISTEN_FDNAMES", "GOD_JOB", "GOD_GENERATION", "GOD_INSTANCE", "GOD_UPGRADE_STATE", "JOURNAL_STREAM",
+	"INVOCATION_ID", "MAINPID"}
+
+// baseEnv is god's environment less what belongs to god alone (systemd's notify, watchdog and
+// socket-activation variables, upgrade state).
+func baseEnv() []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if isControlled(k) {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
+}
+
+func isControlled(k string) bool {
+	for _, c := range controlledEnv {
+		if k == c {
+			return true
+		}
+	}
+	return false
+}
+
+// mergeEnv overlays items (KEY=VALUE) on base; later items win.
+func mergeEnv(base []string, items ...string) []string {
+	idx := make(map[string]int, len(base)+len(items))
+	out := make([]string, 0, len(base)+len(items))
+	for _, kv := range append(base[:len(base):len(base)], items...) {
+		k, _, _ := strings.Cut(kv, "=")
+		if i, ok := idx[k]; ok {
+			out[i] = kv
+			continue
+		}
+		idx[k] = len(out)
+		out = append(out, kv)
+	}
+	return out
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }

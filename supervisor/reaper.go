@@ -1,0 +1,257 @@
+package supervisor
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Exit is how a process ended, as the kernel reported it to the one wait in god.
+type Exit struct {
+	Pid    int
+	Status syscall.WaitStatus
+	Time   time.Time
+}
+
+// Code is the exit status in the form godv1's onExit uses: the exit code, or 128+N when killed by signal N.
+func (e Exit) Code() int {
+	if e.Status.Signaled() {
+		return 128 + int(e.Status.Signal())
+	}
+	return e.Status.ExitStatus()
+}
+
+// Success reports a zero exit code.
+func (e Exit) Success() bool { return e.Status.Exited() && e.Status.ExitStatus() == 0 }
+
+// String reads like "exit 1" or "signal 9 (SIGKILL)".
+func (e Exit) String() string {
+	if e.Status.Signaled() {
+		return fmt.Sprintf("signal %d (%s)", int(e.Status.Signal()), unix.SignalName(e.Status.Signal()))
+	}
+	return fmt.Sprintf("exit %d", e.Status.ExitStatus())
+}
+
+// Reaper is the one place in god that waits for children. A second wait (exec.Cmd.Wait beside a
+// wait4(-1)) would steal exit statuses, and god must reap orphans it adopts as a subreaper or as
+// PID 1, so every child god starts is started here, registered under the same lock the reaping
+// loop takes: a child that exits at once is never reaped before it is known.
+//
+// A pid is only signalled through the Reaper while it is registered, so a signal can never reach a
+// process that reused the pid of one already reaped.
+type Reaper struct {
+	mu      sync.Mutex
+	waiting map[int]chan<- Exit
+	orphans map[int]Exit // recently reaped unknown children, for Adopt (MAINPID races)
+	order   []int        // orphans in reap order, bounded
+	log     *slog.Logger
+	sigc    chan os.Signal
+	done    chan struct{}
+	stopped chan struct{}
+	// OnOrphan, when set before Start, is called (outside the lock) for each reaped child nobody waited for.
+	onOrphan func(Exit)
+}
+
+const maxRememberedOrphans = 256
+
+// NewReaper starts reaping on SIGCHLD. Call Close to stop.
+func NewReaper(log *slog.Logger) *Reaper {
+	r := &Reaper{
+		waiting: make(map[int]chan<- Exit),
+		orphans: make(map[int]Exit),
+		log:     log,
+		sigc:    make(chan os.Signal, 1),
+		done:    make(chan struct{}),
+		stopped: make(chan struct{}),
+	}
+	signal.Notify(r.sigc, syscall.SIGCHLD)
+	go r.loop()
+	return r
+}
+
+// Close stops the reaping loop.
+func (r *Reaper) Close() {
+	signal.Stop(r.sigc)
+	close(r.done)
+	<-r.stopped
+}
+
+func (r *Reaper) loop() {
+	defer close(r.stopped)
+	// Reap once at start: a child may have died before Notify took effect.
+	r.reap()
+	for {
+		select {
+		case <-r.sigc:
+			r.reap()
+		case <-r.done:
+			return
+		}
+	}
+}
+
+// reap collects every exited child without blocking and hands each exit to its waiter.
+func (r *Reaper) reap() {
+	for {
+		var ws syscall.WaitStatus
+		r.mu.Lock()
+		pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
+		if err == syscall.EINTR {
+			r.mu.Unlock()
+			continue
+		}
+		if pid <= 0 || err != nil {
+			r.mu.Unlock()
+			return
+		}
+		if ws.Stopped() || ws.Continued() {
+			r.mu.Unlock()
+			continue
+		}
+		e := Exit{Pid: pid, Status: ws, Time: time.Now()}
+		ch, known := r.waiting[pid]
+		if known {
+			delete(r.waiting, pid)
+		} else {
+			r.rememberOrphan(e)
+		}
+		r.mu.Unlock()
+		if known {
+			ch <- e // buffered: never blocks
+		} else if r.onOrphan != nil {
+			r.onOrphan(e)
+		} else if r.log != nil {
+			r.log.Debug("reaped orphan", "pid", pid, "exit", e.String())
+		}
+	}
+}
+
+func (r *Reaper) rememberOrphan(e Exit) {
+	r.orphans[e.Pid] = e
+	r.order = append(r.order, e.Pid)
+	if len(r.order) > maxRememberedOrphans {
+		delete(r.orphans, r.order[0])
+		r.order = r.order[1:]
+	}
+}
+
+// ProcAttr is what a child gets: argv, environment, working directory and its fds (0, 1, 2, 3...).
+type ProcAttr struct {
+	Path  string // resolved executable
+	Argv  []string
+	Env   []string
+	Dir   string
+	Files []uintptr
+	// Setpgid puts the child in a process group of its own, so its whole tree can be signalled.
+	Setpgid bool
+}
+
+// Start forks and execs a child and registers it before any SIGCHLD of it can be handled.
+// The returned channel receives the child's Exit once (it is buffered).
+func (r *Reaper) Start(a ProcAttr) (int, <-chan Exit, error) {
+	attr := &syscall.ProcAttr{
+		Dir:   a.Dir,
+		Env:   a.Env,
+		Files: a.Files,
+		Sys:   &syscall.SysProcAttr{Setpgid: a.Setpgid},
+	}
+	ch := make(chan Exit, 1)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	pid, err := syscall.ForkExec(a.Path, a.Argv, attr)
+	if err != nil {
+		return 0, nil, err
+	}
+	r.waiting[pid] = ch
+	return pid, ch, nil
+}
+
+// ErrNotChild is returned by Adopt for a pid that is neither a child of god nor one it reaped lately.
+var ErrNotChild = errors.New("not a child of god")
+
+// Adopt registers a pid god did not start itself but that is its child (a job's process that replaced
+// its parent, reparented to god as subreaper; MAINPID=). If that child was already reaped, its Exit is
+// delivered at once.
+func (r *Reaper) Adopt(pid int) (<-chan Exit, error) {
+	ch := make(chan Exit, 1)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.waiting[pid]; ok {
+		return nil, fmt.Errorf("pid %d: already watched", pid)
+	}
+	if e, ok := r.orphans[pid]; ok {
+		delete(r.orphans, pid)
+		ch <- e
+		return ch, nil
+	}
+	if ppid, err := parentOf(pid); err != nil || ppid != os.Getpid() {
+		return nil, fmt.Errorf("pid %d: %w", pid, ErrNotChild)
+	}
+	r.waiting[pid] = ch
+	return ch, nil
+}
+
+// Signal sends sig to pid if god still waits for it.
+func (r *Reaper) Signal(pid int, sig syscall.Signal) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.waiting[pid]; !ok {
+		return syscall.ESRCH
+	}
+	return syscall.Kill(pid, sig)
+}
+
+// SignalGroup sends sig to the process group pgid whose leader god started. While the leader is not
+// reaped its pid cannot be reused; after that the group id stays reserved by the kernel for as long
+// as any member lives, so a group that still answers is still the job's.
+func (r *Reaper) SignalGroup(pgid int, sig syscall.Signal) error {
+	if pgid <= 1 {
+		return syscall.EINVAL
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return syscall.Kill(-pgid, sig)
+}
+
+// GroupAlive reports whether any process is left in group pgid.
+func GroupAlive(pgid int) bool {
+	if pgid <= 1 {
+		return false
+	}
+	err := syscall.Kill(-pgid, 0)
+	return err == nil || err == syscall.EPERM
+}
+
+// parentOf reads a process's parent pid from /proc.
+func parentOf(pid int) (int, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name may contain spaces and parentheses: fields start after the last ')'.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+	}
+	var state byte
+	var ppid int
+	if _, err := fmt.Sscanf(s[i+1:], " %c %d", &state, &ppid); err != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+	}
+	return ppid, nil
+}
+
+// BecomeSubreaper makes god the parent of every orphaned descendant, so a job that forks and lets
+// its parent die, or that replaces itself by a child, stays within god's reach.
+func BecomeSubreaper() error {
+	return unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+}

@@ -1,0 +1,747 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emielm/watchgod/loader"
+	"github.com/emielm/watchgod/supervisor/control"
+	"github.com/emielm/watchgod/supervisor/joblog"
+)
+
+// Config is what god runs with. Zero durations take their defaults.
+type Config struct {
+	Dir              string        // loader directory
+	Socket           string        // control socket path, given to jobs as GOD_SOCKET
+	Backoff          Backoff       // restart policy timing
+	LoaderTimeout    time.Duration // a loader's reply to anything but check (5 s)
+	HandshakeTimeout time.Duration // a new loader's first line (2 s)
+	CheckTimeout     time.Duration // a check reply (10 s)
+	LingerTimeout    time.Duration // a process group left after its leader exited gets SIGKILL after this (5 s)
+	LoaderInstances  int           // instances of one loader file at once (4)
+	Settle           time.Duration // quiet time before a changed loader file is read (150 ms)
+	RemoveGrace      time.Duration // a loader file missing this long is gone for good (1 s)
+	Logger           *slog.Logger
+	Hub              *joblog.Hub
+	Version          string
+}
+
+func (c *Config) defaults() {
+	if c.Backoff == (Backoff{}) {
+		c.Backoff = DefaultBackoff
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.LoaderTimeout, 5*time.Second)
+	def(&c.HandshakeTimeout, 2*time.Second)
+	def(&c.CheckTimeout, 10*time.Second)
+	def(&c.LingerTimeout, 5*time.Second)
+	def(&c.Settle, 150*time.Millisecond)
+	def(&c.RemoveGrace, time.Second)
+	if c.LoaderInstances <= 0 {
+		c.LoaderInstances = 4
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Hub == nil {
+		c.Hub = joblog.NewHub(c.Logger, 1000)
+	}
+	if c.Version == "" {
+		c.Version = "dev"
+	}
+}
+
+// Supervisor is god: it reads loaders, owns the jobs, and answers control requests. Its state is
+// owned by one goroutine (loop); everything else talks to it through events.
+type Supervisor struct {
+	cfg     Config
+	log     *slog.Logger
+	hub     *joblog.Hub
+	reaper  *Reaper
+	devNull *os.File
+	baseEnv []string
+	relays  sync.WaitGroup
+	metrics *metrics
+	pools   sync.Map // loader path -> *loaderPool; read by job goroutines
+
+	inbox  *queue[any]
+	calls  chan func()
+	doneCh chan struct{}
+
+	// Owned by loop.
+	loaders      map[string]*loaderFile
+	jobs         map[string]*jobHandle
+	subs         map[chan jobEvent]bool
+	shutting     bool
+	hurried      bool
+	shutWaiters  []chan struct{}
+	scanWaiters  []chan string
+	removeTimer  timer
+	watch        *dirWatch
+	cycleReports map[string]bool
+}
+
+// loaderFile is what god knows of one file in the loader directory.
+type loaderFile struct {
+	path     string
+	sig      fileSig
+	pool     *loaderPool
+	loading  bool
+	loadSeq  int
+	notGodv1 bool // reported once; ignored until the file changes
+	loaded   bool // at least one successful load
+	jobs     []string
+	err      string
+	fails    int
+	retry    timer
+	missing  time.Time // first seen missing (grace before removal)
+}
+
+// jobHandle is the loop's view of a job: the channel to its goroutine and its last snapshot.
+type jobHandle struct {
+	j           *job
+	loader      string
+	def         loader.Definition
+	state       State
+	status      control.JobStatus
+	startSent   bool // an auto start or a command is on its way: don't send another
+	stopSent    bool
+	waitReason  string
+	userStopped bool
+}
+
+// loaderLoaded is a finished load of a loader file.
+type loaderLoaded struct {
+	path string
+	seq  int
+	defs []loader.Definition
+	err  error
+}
+
+// New prepares a supervisor; Run starts it.
+func New(cfg Config) (*Supervisor, error) {
+	cfg.defaults()
+	dn, err := os.Open(os.DevNull)
+	if err != nil {
+		return nil, err
+	}
+	s := &Supervisor{
+		cfg:          cfg,
+		log:          cfg.Logger,
+		hub:          cfg.Hub,
+		devNull:      dn,
+		baseEnv:      baseEnv(),
+		metrics:      newMetrics(),
+		inbox:        newQueue[any](),
+		calls:        make(chan func()),
+		doneCh:       make(chan struct{}),
+		loaders:      make(map[string]*loaderFile),
+		jobs:         make(map[string]*jobHandle),
+		subs:         make(map[chan jobEvent]bool),
+		cycleReports: make(map[string]bool),
+	}
+	return s, nil
+}
+
+// Run reads the loader directory, starts auto jobs and supervises until ctx is cancelled or a
+// shutdown request; it then stops every job in reverse dependency order and returns.
+func (s *Supervisor) Run(ctx context.Context, reaper *Reaper) error {
+	s.reaper = reaper
+	if s.cfg.Dir == "" {
+		return errors.New("no loader directory: use --dir DIR")
+	}
+	fi, err := os.Stat(s.cfg.Dir)
+	if err != nil {
+		return fmt.Errorf("loader directory: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("loader directory %s: not a directory", s.cfg.Dir)
+	}
+	w, err := newDirWatch(s.cfg.Dir, s.cfg.Settle)
+	if err != nil {
+		return err
+	}
+	s.watch = w
+	defer w.close()
+	s.rescan(nil)
+	return s.loop(ctx)
+}
+
+// Done is closed when Run has returned.
+func (s *Supervisor) Done() <-chan struct{} { return s.doneCh }
+
+func (s *Supervisor) loop(ctx context.Context) error {
+	defer close(s.doneCh)
+	ctxDone := ctx.Done()
+	names := s.watch.names()
+	for {
+		select {
+		case <-ctxDone:
+			ctxDone = nil
+			s.beginShutdown()
+		case f := <-s.calls:
+			f()
+		case ev := <-s.inbox.out:
+			s.handleEvent(ev)
+		case name, ok := <-names:
+			if !ok {
+				names = nil
+				s.log.Error("loader directory watch ended; use god rescan", "dir", s.cfg.Dir)
+				continue
+			}
+			if name == "" {
+				s.rescan(nil)
+			} else {
+				s.rescanFile(name)
+			}
+		case <-s.removeTimer.C():
+			s.removeTimer.stop()
+			s.rescan(nil)
+		}
+		if s.shutting && s.allDown() {
+			s.finishShutdown()
+			return nil
+		}
+	}
+}
+
+// call runs f in the loop goroutine and waits for it; false if the loop has ended.
+func (s *Supervisor) call(f func()) bool {
+	done := make(chan struct{})
+	select {
+	case s.calls <- func() { f(); close(done) }:
+		<-done
+		return true
+	case <-s.doneCh:
+		return false
+	}
+}
+
+// jobEvent is called by job goroutines; it never blocks.
+func (s *Supervisor) jobEvent(ev jobEvent) { s.inbox.push(ev) }
+
+func (s *Supervisor) handleEvent(ev any) {
+	switch ev := ev.(type) {
+	case jobEvent:
+		s.jobChanged(ev)
+	case loaderLoaded:
+		s.loaderDone(ev)
+	case forwardCmd:
+		s.applyForward(ev)
+	case func():
+		ev()
+	}
+}
+
+// ask sends one request to a loader file's pool.
+func (s *Supervisor) ask(ctx context.Context, path, job, prop string, args ...string) (loader.Message, error) {
+	v, ok := s.pools.Load(path)
+	if !ok {
+		return nil, fmt.Errorf("loader %s: gone", path)
+	}
+	return v.(*loaderPool).ask(ctx, job, prop, args...)
+}
+
+// rescan looks at every file in the directory; reply, if set, gets a summary once loads finish.
+func (s *Supervisor) rescan(reply chan string) {
+	if reply != nil {
+		s.scanWaiters = append(s.scanWaiters, reply)
+	}
+	entries, err := os.ReadDir(s.cfg.Dir)
+	if err != nil {
+		s.log.Error("read loader directory", "dir", s.cfg.Dir, "err", err)
+	}
+	seen := map[string]bool{}
+	for _, e := range entries {
+		seen[e.Name()] = true
+		s.rescanFile(e.Name())
+	}
+	for path := range s.loaders {
+		if !seen[filepath.Base(path)] {
+			s.rescanFile(filepath.Base(path))
+		}
+	}
+	s.answerScanWaiters()
+}
+
+// rescanFile (re)loads one file if it is new or changed, and removes a loader whose file is gone.
+func (s *Supervisor) rescanFile(name string) {
+	if s.shutting {
+		return
+	}
+	path := filepath.Join(s.cfg.Dir, name)
+	lf := s.loaders[path]
+	fi, ok := isLoaderCandidate(s.cfg.Dir, name)
+	if !ok {
+		if lf == nil {
+			return
+		}
+		if lf.missing.IsZero() {
+			lf.missing = time.Now()
+		}
+		if wait := s.cfg.RemoveGrace - time.Since(lf.missing); wait > 0 && len(lf.jobs) > 0 {
+			// An atomic replace can look like a removal for a moment.
+			s.removeTimer.set(wait)
+			return
+		}
+		s.removeLoader(lf)
+		return
+	}
+	sig := sigOf(fi)
+	if lf == nil {
+		lf = &loaderFile{path: path}
+		lf.pool = newLoaderPool(s, path)
+		s.pools.Store(path, lf.pool)
+		s.loaders[path] = lf
+	} else {
+		lf.missing = time.Time{}
+		if lf.sig == sig && (lf.loaded || lf.notGodv1 || lf.loading) {
+			return
+		}
+	}
+	lf.sig = sig
+	lf.notGodv1 = false
+	s.startLoad(lf)
+}
+
+func (s *Supervisor) startLoad(lf *loaderFile) {
+	lf.retry.stop()
+	lf.loading = true
+	lf.loadSeq++
+	seq, pool := lf.loadSeq, lf.pool
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*s.cfg.LoaderTimeout)
+		defer cancel()
+		defs, err := pool.load(ctx)
+		s.inbox.push(loaderLoaded{path: lf.path, seq: seq, defs: defs, err: err})
+	}()
+}
+
+// loaderDone reconciles the jobs of a loader with what it just defined.
+func (s *Supervisor) loaderDone(ev loaderLoaded) {
+	lf := s.loaders[ev.path]
+	if lf == nil || ev.seq != lf.loadSeq {
+		return
+	}
+	lf.loading = false
+	defer s.answerScanWaiters()
+	if ev.err != nil {
+		lf.err = ev.err.Error()
+		if errors.Is(ev.err, errNotLoader) && !lf.loaded {
+			lf.notGodv1 = true
+			s.log.Warn(fmt.Sprintf("%s does not speak godv1; ignored until it changes", lf.path), "loader", lf.path, "err", ev.err)
+			return
+		}
+		lf.fails++
+		d := max(s.cfg.Backoff.Delay(lf.fails), 100*time.Millisecond)
+		s.log.Error("loader failed; retrying", "loader", lf.path, "err", ev.err, "retry_in", d.String())
+		if s.shutting {
+			return
+		}
+		lf.retry.set(d)
+		go func(c <-chan time.Time, seq int) {
+			<-c
+			s.inbox.push(func() {
+				if cur := s.loaders[lf.path]; cur == lf && lf.loadSeq == seq && !lf.loading && !s.shutting {
+					s.startLoad(lf)
+				}
+			})
+		}(lf.retry.C(), lf.loadSeq)
+		return
+	}
+	lf.fails = 0
+	lf.err = ""
+	lf.loaded = true
+	defined := map[string]bool{}
+	var names []string
+	for _, def := range ev.defs {
+		if h, ok := s.jobs[def.Name]; ok && h.loader != lf.path {
+			s.log.Error(fmt.Sprintf("job %s is defined by both %s and %s; %s keeps it", def.Name, h.loader, lf.path, h.loader),
+				"job", def.Name, "loader", lf.path, "owner", h.loader)
+			continue
+		}
+		defined[def.Name] = true
+		names = append(names, def.Name)
+		if h, ok := s.jobs[def.Name]; ok {
+			if !reflect.DeepEqual(h.def, def) {
+				h.def = def
+				h.j.cmds <- jobCmd{kind: cmdDefine, def: def}
+				if h.state == StateFailed && !h.userStopped {
+					h.startSent = false // a new definition deserves a new try
+					h.state = StateWait
+				}
+			}
+			continue
+		}
+		s.addJob(lf.path, def)
+	}
+	for _, name := range lf.jobs {
+		if !defined[name] {
+			s.removeJob(name)
+		}
+	}
+	lf.jobs = names
+	s.log.Info("loader read", "loader", lf.path, "jobs", strings.Join(names, ","))
+	s.checkDeps()
+	s.autostart()
+}
+
+func (s *Supervisor) addJob(loaderPath string, def loader.Definition) {
+	j := newJob(s, loaderPath, def)
+	s.jobs[def.Name] = &jobHandle{j: j, loader: loaderPath, def: def, state: StateWait}
+	go j.run()
+}
+
+func (s *Supervisor) removeJob(name string) {
+	h := s.jobs[name]
+	if h == nil {
+		return
+	}
+	s.log.Info("job no longer defined; stopping and forgetting it", "job", name, "loader", h.loader)
+	h.j.cmds <- jobCmd{kind: cmdRemove}
+}
+
+func (s *Supervisor) removeLoader(lf *loaderFile) {
+	s.log.Info("loader gone", "loader", lf.path)
+	for _, name := range lf.jobs {
+		s.removeJob(name)
+	}
+	lf.jobs = nil
+	lf.retry.stop()
+	lf.pool.close()
+	s.pools.Delete(lf.path)
+	delete(s.loaders, lf.path)
+}
+
+// jobChanged records a job's new snapshot, starts dependents that became startable and drives
+// shutdown.
+func (s *Supervisor) jobChanged(ev jobEvent) {
+	h := s.jobs[ev.name]
+	if h == nil {
+		return
+	}
+	if ev.removed {
+		delete(s.jobs, ev.name)
+		s.hub.Forget(ev.name)
+		s.fanout(ev)
+		s.checkDeps()
+		return
+	}
+	prev := h.state
+	h.state = ev.state
+	if ev.state != prev && !ev.state.Down() {
+		h.startSent = false
+	}
+	if ev.state.Running() || ev.state == StateBackoff {
+		h.userStopped = false
+	}
+	if h.waitReason != "" && ev.state == StateWait {
+		ev.status.Reason = h.waitReason
+	}
+	h.status = ev.status
+	s.fanout(ev)
+	if ev.state.Ready() && !prev.Ready() {
+		s.autostart()
+	}
+	if s.shutting {
+		s.shutdownStep()
+	}
+}
+
+// forwardCmd is a check's ["@JOB", CMD, ...]: one job asking god to act on another.
+type forwardCmd struct {
+	from, target string
+	cmd          []string
+}
+
+func (s *Supervisor) forward(from, target string, cmd []string) {
+	s.inbox.push(forwardCmd{from: from, target: target, cmd: cmd})
+}
+
+func (s *Supervisor) applyForward(f forwardCmd) {
+	h := s.jobs[f.target]
+	if h == nil || len(f.cmd) == 0 {
+		s.log.Warn("check forwards to unknown job or empty command", "job", f.from, "target", f.target)
+		return
+	}
+	switch f.cmd[0] {
+	case "start":
+		h.userStopped = false
+		h.j.cmds <- jobCmd{kind: cmdStart}
+	case "stop":
+		h.userStopped = true
+		h.j.cmds <- jobCmd{kind: cmdStop}
+	case "restart":
+		h.j.cmds <- jobCmd{kind: cmdRestart}
+	default:
+		s.log.Warn("check forwards an unknown command", "job", f.from, "target", f.target, "cmd", f.cmd[0])
+	}
+}
+
+// checkDeps reports cycles and unknown names in auto dependency lists, once per change.
+func (s *Supervisor) checkDeps() {
+	reports := map[string]bool{}
+	for name, h := range s.jobs {
+		h.waitReason = ""
+		var missing []string
+		for _, d := range h.def.Auto.After {
+			if _, ok := s.jobs[d]; !ok {
+				missing = append(missing, d)
+			}
+		}
+		if len(missing) > 0 {
+			h.waitReason = "waits for unknown job " + strings.Join(missing, ", ")
+			key := name + ":" + h.waitReason
+			reports[key] = true
+			if !s.cycleReports[key] {
+				s.log.Error(fmt.Sprintf("job %s waits for unknown job %s", name, strings.Join(missing, ", ")), "job", name)
+			}
+		}
+	}
+	for _, cyc := range findCycles(s.jobs) {
+		msg := "dependency cycle: " + strings.Join(cyc, " -> ")
+		for _, name := range cyc[:len(cyc)-1] {
+			s.jobs[name].waitReason = msg
+		}
+		reports[msg] = true
+		if !s.cycleReports[msg] {
+			s.log.Error(msg)
+		}
+	}
+	s.cycleReports = reports
+}
+
+// findCycles returns each dependency cycle once, as a path that ends where it starts.
+func findCycles(jobs map[string]*jobHandle) [][]string {
+	const (
+		white = iota
+		grey
+		black
+	)
+	color := map[string]int{}
+	var stack []string
+	var cycles [][]string
+	var visit func(string)
+	visit = func(n string) {
+		color[n] = grey
+		stack = append(stack, n)
+		deps := append([]string(nil), jobs[n].def.Auto.After...)
+		sort.Strings(deps)
+		for _, d := range deps {
+			if _, ok := jobs[d]; !ok {
+				continue
+			}
+			switch color[d] {
+			case white:
+				visit(d)
+			case grey:
+				for i := len(stack) - 1; i >= 0; i-- {
+					if stack[i] == d {
+						cyc := append(append([]string(nil), stack[i:]...), d)
+						cycles = append(cycles, cyc)
+						break
+					}
+				}
+			}
+		}
+		stack = stack[:len(stack)-1]
+		color[n] = black
+	}
+	names := make([]string, 0, len(jobs))
+	for n := range jobs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if color[n] == white {
+			visit(n)
+		}
+	}
+	return cycles
+}
+
+// autostart starts every auto job that waits and whose dependencies are all ready.
+func (s *Supervisor) autostart() {
+	if s.shutting {
+		return
+	}
+	for _, h := range s.jobs {
+		if !h.def.Auto.Start || h.startSent || h.userStopped || h.waitReason != "" {
+			continue
+		}
+		if h.state != StateWait {
+			continue
+		}
+		ready := true
+		for _, d := range h.def.Auto.After {
+			if dh := s.jobs[d]; dh == nil || !dh.state.Ready() {
+				ready = false
+				break
+			}
+		}
+		if ready {
+			h.startSent = true
+			h.j.cmds <- jobCmd{kind: cmdStart}
+		}
+	}
+}
+
+// subscribe returns a channel of every job event from now on; cancel ends it.
+func (s *Supervisor) subscribe() (chan jobEvent, func()) {
+	ch := make(chan jobEvent, 4096)
+	s.call(func() { s.subs[ch] = true })
+	return ch, func() {
+		s.call(func() {
+			if s.subs[ch] {
+				delete(s.subs, ch)
+				close(ch)
+			}
+		})
+	}
+}
+
+func (s *Supervisor) fanout(ev jobEvent) {
+	for ch := range s.subs {
+		select {
+		case ch <- ev:
+		default:
+			// A subscriber that fell this far behind is cut off; it re-reads the snapshot.
+			delete(s.subs, ch)
+			close(ch)
+		}
+	}
+}
+
+func (s *Supervisor) answerScanWaiters() {
+	if len(s.scanWaiters) == 0 {
+		return
+	}
+	var errs []string
+	njobs := 0
+	for _, lf := range s.loaders {
+		if lf.loading {
+			return
+		}
+		njobs += len(lf.jobs)
+		if lf.err != "" {
+			errs = append(errs, lf.err)
+		}
+	}
+	sort.Strings(errs)
+	msg := fmt.Sprintf("%d loaders, %d jobs", len(s.loaders), njobs)
+	if len(errs) > 0 {
+		msg += "; errors: " + strings.Join(errs, "; ")
+	}
+	for _, w := range s.scanWaiters {
+		w <- msg
+	}
+	s.scanWaiters = nil
+}
+
+// beginShutdown stops every job, dependents before what they depend on.
+func (s *Supervisor) beginShutdown() {
+	if s.shutting {
+		if !s.hurried {
+			s.hurried = true
+			s.log.Warn("shutdown hurried: killing every job now")
+			for _, h := range s.jobs {
+				h.j.cmds <- jobCmd{kind: cmdStop}
+				h.j.cmds <- jobCmd{kind: cmdKill}
+			}
+		}
+		return
+	}
+	s.shutting = true
+	s.log.Info("shutting down: stopping every job in reverse dependency order", "jobs", len(s.jobs))
+	for _, lf := range s.loaders {
+		lf.retry.stop()
+	}
+	s.shutdownStep()
+}
+
+// needsStop: the job has a process, or a start on its way to it.
+func (h *jobHandle) needsStop() bool { return !h.state.Down() || h.startSent }
+
+// shutdownStep stops each job that no job still running depends on.
+func (s *Supervisor) shutdownStep() {
+	dependents := map[string]int{}
+	for _, h := range s.jobs {
+		if !h.needsStop() {
+			continue
+		}
+		for _, d := range h.def.Auto.After {
+			if d != h.j.name {
+				dependents[d]++
+			}
+		}
+	}
+	progress := false
+	var waiting []*jobHandle
+	for name, h := range s.jobs {
+		if !h.needsStop() || h.stopSent {
+			continue
+		}
+		if dependents[name] > 0 {
+			waiting = append(waiting, h)
+			continue
+		}
+		h.stopSent = true
+		progress = true
+		h.j.cmds <- jobCmd{kind: cmdStop}
+	}
+	// A cycle would wait forever: stop what is left.
+	if !progress && len(waiting) > 0 && s.nothingStopping() {
+		for _, h := range waiting {
+			h.stopSent = true
+			h.j.cmds <- jobCmd{kind: cmdStop}
+		}
+	}
+}
+
+func (s *Supervisor) nothingStopping() bool {
+	for _, h := range s.jobs {
+		if h.stopSent && h.needsStop() {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Supervisor) allDown() bool {
+	for _, h := range s.jobs {
+		if h.needsStop() {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Supervisor) finishShutdown() {
+	for _, lf := range s.loaders {
+		lf.pool.close()
+	}
+	for _, w := range s.shutWaiters {
+		close(w)
+	}
+	s.log.Info("every job stopped; god exits")
+}
+
+// Shutdown stops every job in reverse dependency order, then Run returns. A second call hurries
+// it: every process still running gets SIGKILL.
+func (s *Supervisor) Shutdown() { s.inbox.push(func() { s.beginShutdown() }) }
+
+// Rescan re-reads the loader directory now (SIGHUP, `god rescan`).
+func (s *Supervisor) Rescan() { s.inbox.push(func() { s.rescan(nil) }) }

@@ -1,0 +1,110 @@
+package watchgod
+
+import (
+	"reflect"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestReplyRules(t *testing.T) {
+	args := []string{"143", "77"}
+	var called []string
+	for _, tc := range []struct {
+		name string
+		v    any
+		want []string
+	}{
+		{"nil", nil, nil},
+		{"string", "ok", []string{"ok"}},
+		{"empty string", "", nil},
+		{"slice", []string{"a", "b"}, []string{"a", "b"}},
+		{"true", true, []string{"true"}},
+		{"false", false, []string{"false"}},
+		{"int", 4, []string{"4"}},
+		{"int64", int64(-2), []string{"-2"}},
+		{"uint", uint(7), []string{"7"}},
+		{"duration", 1500 * time.Millisecond, []string{"1500"}},
+		{"sub-ms duration", time.Microsecond, []string{"1"}},
+		{"signal", syscall.SIGHUP, []string{"SIGHUP"}},
+		{"func() string", func() string { return "ok" }, []string{"ok"}},
+		{"func() string empty", func() string { return "" }, nil},
+		{"func() []string", func() []string { return []string{"x", "y"} }, []string{"x", "y"}},
+		{"func(string) string", func(s string) string { return "first " + s }, []string{"first 143"}},
+		{"func(string) []string", func(s string) []string { return []string{s, s} }, []string{"143", "143"}},
+		{"func([]string) string", func(a []string) string { return a[1] }, []string{"77"}},
+		{"func([]string) []string", func(a []string) []string { return a }, args},
+		{"func()", func() { called = append(called, "f") }, nil},
+		{"func(string)", func(s string) { called = append(called, s) }, nil},
+		{"func([]string)", func(a []string) { called = append(called, a...) }, nil},
+	} {
+		got, err := reply(tc.v, args)
+		if err != nil || !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s: reply = %q, %v; want %q", tc.name, got, err, tc.want)
+		}
+	}
+	if want := []string{"f", "143", "143", "77"}; !reflect.DeepEqual(called, want) {
+		t.Errorf("hooks called with %q, want %q", called, want)
+	}
+	if got, err := reply(func(s string) string { return s }, nil); err != nil || got != nil {
+		t.Errorf("func(string) without args = %q, %v; want [] (arg is empty)", got, err)
+	}
+	for _, v := range []any{3.5, []int{1}, func() int { return 1 }, map[string]string{}} {
+		if _, err := reply(v, nil); err == nil {
+			t.Errorf("reply(%T) succeeded, want an error", v)
+		}
+	}
+}
+
+func TestAnswerShorthandsAndDefaults(t *testing.T) {
+	d := &JobDef{
+		Name:     "j",
+		Ready:    2 * time.Second,
+		Reload:   syscall.SIGUSR2,
+		Check:    func() string { panic("boom") },
+		Stop:     func() []string { panic("boom") },
+		ExecFunc: func() {},
+		Env:      []string{"A=1"},
+	}
+	for prop, want := range map[string][]string{
+		"ready":   {"delay", "2000"},
+		"reload":  {"signal", "SIGUSR2"},
+		"check":   {"fail"},
+		"stop":    nil,
+		"exec":    {self()},
+		"env":     {"A=1", "WATCHGOD_EXECFUNC=j"},
+		"unknown": nil,
+	} {
+		if got := d.answer("j", prop, []string{"1"}); !reflect.DeepEqual(got, want) {
+			t.Errorf("answer(%s) = %q, want %q", prop, got, want)
+		}
+	}
+	if env := d.Env.([]string); len(env) != 1 {
+		t.Errorf("answer changed the JobDef's Env: %q", env)
+	}
+	d.Exec = []string{"/bin/other"}
+	if got := d.answer("j", "exec", nil); !reflect.DeepEqual(got, []string{"/bin/other"}) {
+		t.Errorf("an explicit Exec beside ExecFunc = %q, want it kept", got)
+	}
+}
+
+func TestJobRegistry(t *testing.T) {
+	a := Job("registry-test-a")
+	if Job("registry-test-a") != a {
+		t.Fatal("Job returned a new definition for a known name")
+	}
+	Job("registry-test-b")
+	names := registered()
+	ia, ib := -1, -1
+	for i, n := range names {
+		switch n {
+		case "registry-test-a":
+			ia = i
+		case "registry-test-b":
+			ib = i
+		}
+	}
+	if ia < 0 || ib != ia+1 {
+		t.Fatalf("registered() = %q, want a then b in order", names)
+	}
+}
