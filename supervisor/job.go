@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/emielm/watchgod/fdpass"
 	"github.com/emielm/watchgod/loader"
 	"github.com/emielm/watchgod/supervisor/control"
 	"github.com/emielm/watchgod/supervisor/joblog"
@@ -42,6 +43,8 @@ type job struct {
 	statusText string
 	after      afterStop
 	removed    bool
+	socks      []*jobSocket
+	sockErr    error
 
 	checkSeq      int // bumped per process start: stale check replies are ignored
 	checkInFlight bool
@@ -68,12 +71,14 @@ const (
 	cmdRestart
 	cmdKill   // hurry a stop: SIGKILL now
 	cmdRemove // stop, then end the job's goroutine
-	cmdDefine // new definition; running processes are untouched until they restart
+	cmdDefine  // new definition; running processes are untouched until they restart
+	cmdSockets // copies of the job's sockets, for a peer that asks god for them (SCM_RIGHTS)
 )
 
 type jobCmd struct {
-	kind jobCmdKind
-	def  loader.Definition
+	kind    jobCmdKind
+	def     loader.Definition
+	sockets chan<- socketCopies
 }
 
 // afterStop says what a stopping job does once its processes are gone.
@@ -147,6 +152,8 @@ func newJob(s *Supervisor, loaderPath string, def loader.Definition) *job {
 func (j *job) run() {
 	go j.sendHooks()
 	defer close(j.hooks)
+	defer j.closeSockets()
+	j.openSockets()
 	j.publish()
 	j.hook(StateWait)
 	for {
@@ -210,8 +217,11 @@ func (j *job) command(c jobCmd) {
 		if j.state.Running() {
 			j.stop(afterRemove, "removed")
 		}
+	case cmdSockets:
+		c.sockets <- j.copySockets()
 	case cmdDefine:
 		j.def = c.def
+		j.openSockets()
 		j.publish()
 	}
 }
@@ -240,13 +250,28 @@ func (j *job) spawn() {
 		j.enter(StateFailed, "loader "+j.loader+" defines no exec for this job")
 		return
 	}
+	if j.sockErr != nil || len(j.socks) < len(j.def.Listen) {
+		j.openSockets()
+		if j.sockErr != nil {
+			j.lastExit = "no socket"
+			j.enter(StateFailed, j.sockErr.Error())
+			return
+		}
+	}
 	j.generation = max(j.generation, 1)
+	fds, names := j.socketFiles()
+	env := j.env()
+	if len(fds) > 0 {
+		env = mergeEnv(env, fdpass.Env(names)...)
+	}
 	pid, exitc, err := j.sup.spawnProcess(spawnSpec{
 		job:        j.name,
 		generation: j.generation,
 		argv:       j.def.Exec,
-		env:        j.env(),
+		env:        env,
 		dir:        j.def.Dir,
+		extraFiles: fds,
+		listenPid:  len(fds) > 0,
 		format:     joblog.Format(j.def.Log),
 	})
 	if err != nil {
@@ -269,6 +294,15 @@ func (j *job) spawn() {
 	default:
 		j.checkT.set(0)
 	}
+}
+
+// openSockets syncs the job's sockets with its definition and logs what could not be opened.
+func (j *job) openSockets() {
+	err := j.syncSockets()
+	if err != nil && (j.sockErr == nil || err.Error() != j.sockErr.Error()) {
+		j.log.Error("socket", "err", err)
+	}
+	j.sockErr = err
 }
 
 // env is the complete environment of a new process of this job.
@@ -613,7 +647,7 @@ func (j *job) publish() {
 		Restarts:   j.restarts,
 		LastExit:   j.lastExit,
 		Check:      j.lastCheck,
-		Sockets:    j.def.Listen,
+		Sockets:    j.socketList(),
 		Status:     j.statusText,
 	}
 	for _, p := range j.procs {

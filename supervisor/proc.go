@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/emielm/watchgod/fdpass"
 	"github.com/emielm/watchgod/supervisor/joblog"
 )
 
@@ -21,6 +22,7 @@ type spawnSpec struct {
 	env        []string // complete environment
 	dir        string
 	extraFiles []uintptr // fds 3.. (sockets)
+	listenPid  bool      // set LISTEN_PID to the process's own pid (it gets sockets)
 	format     joblog.Format
 }
 
@@ -30,6 +32,22 @@ func (s *Supervisor) spawnProcess(sp spawnSpec) (int, <-chan Exit, error) {
 	path, err := lookPath(sp.argv[0], sp.dir, sp.env)
 	if err != nil {
 		return 0, nil, err
+	}
+	argv := sp.argv
+	if sp.listenPid {
+		// LISTEN_PID must be the job's own pid, known only after fork: a shell sets it and execs
+		// the job in place (same pid), see fdpass.ShimArgv.
+		argv = fdpass.ShimArgv(append([]string{path}, sp.argv[1:]...))
+		path = fdpass.ShimShell
+		if executable(path) != nil {
+			self, err := os.Executable()
+			if err != nil {
+				return 0, nil, fmt.Errorf("no %s and no path to god for the LISTEN_PID shim: %w", fdpass.ShimShell, err)
+			}
+			argv = fdpass.GoShimArgv(self, append([]string{path}, sp.argv[1:]...))
+			sp.env = mergeEnv(sp.env, fdpass.ShimEnv+"=1")
+			path = self
+		}
 	}
 	outR, outW, err := os.Pipe()
 	if err != nil {
@@ -43,7 +61,7 @@ func (s *Supervisor) spawnProcess(sp spawnSpec) (int, <-chan Exit, error) {
 	}
 	files := append([]uintptr{s.devNull.Fd(), outW.Fd(), errW.Fd()}, sp.extraFiles...)
 	pid, exitc, err := s.reaper.Start(ProcAttr{
-		Path: path, Argv: sp.argv, Env: sp.env, Dir: sp.dir, Files: files, Setpgid: true,
+		Path: path, Argv: argv, Env: sp.env, Dir: sp.dir, Files: files, Setpgid: true,
 	})
 	outW.Close()
 	errW.Close()

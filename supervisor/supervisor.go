@@ -33,6 +33,9 @@ type Config struct {
 	Logger           *slog.Logger
 	Hub              *joblog.Hub
 	Version          string
+	// Inherited are the sockets god got from its parent (fdpass.Inherited), by name; a job that
+	// declares a socket of that name and kind uses it instead of opening one.
+	Inherited map[string][]*os.File
 }
 
 func (c *Config) defaults() {
@@ -67,15 +70,16 @@ func (c *Config) defaults() {
 // Supervisor is god: it reads loaders, owns the jobs, and answers control requests. Its state is
 // owned by one goroutine (loop); everything else talks to it through events.
 type Supervisor struct {
-	cfg     Config
-	log     *slog.Logger
-	hub     *joblog.Hub
-	reaper  *Reaper
-	devNull *os.File
-	baseEnv []string
-	relays  sync.WaitGroup
-	metrics *metrics
-	pools   sync.Map // loader path -> *loaderPool; read by job goroutines
+	cfg       Config
+	log       *slog.Logger
+	hub       *joblog.Hub
+	reaper    *Reaper
+	devNull   *os.File
+	baseEnv   []string
+	relays    sync.WaitGroup
+	metrics   *metrics
+	pools     sync.Map // loader path -> *loaderPool; read by job goroutines
+	inherited *inheritedSockets
 
 	inbox  *queue[any]
 	calls  chan func()
@@ -152,6 +156,7 @@ func New(cfg Config) (*Supervisor, error) {
 		jobs:         make(map[string]*jobHandle),
 		subs:         make(map[chan jobEvent]bool),
 		cycleReports: make(map[string]bool),
+		inherited:    &inheritedSockets{files: cfg.Inherited},
 	}
 	return s, nil
 }

@@ -12,6 +12,9 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/emielm/watchgod/fdpass"
 	"github.com/emielm/watchgod/supervisor"
 	"github.com/emielm/watchgod/supervisor/control"
 	"github.com/emielm/watchgod/supervisor/joblog"
@@ -97,6 +100,16 @@ func runDaemon(args []string) int {
 	}
 	socket := control.SocketPath(f.socket)
 
+	// Sockets from god's own parent (systemd socket activation): take the named ones, then make
+	// every other fd god inherited close-on-exec so no job gets it by accident.
+	inherited := fdpass.Inherited()
+	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		logger.Warn("cannot mark inherited fds close-on-exec", "err", err)
+	}
+	for name, files := range inherited {
+		logger.Info("socket from parent", "name", name, "count", len(files))
+	}
+
 	reaper := supervisor.NewReaper(logger)
 	defer reaper.Close()
 	if err := supervisor.BecomeSubreaper(); err != nil {
@@ -118,6 +131,7 @@ func runDaemon(args []string) int {
 		Logger:        logger,
 		Hub:           joblog.NewHub(logger, f.logLines),
 		Version:       fullVersion(),
+		Inherited:     inherited,
 	})
 	if err != nil {
 		logger.Error("start", "err", err)

@@ -5,6 +5,8 @@
 package main
 
 import (
+	"github.com/emielm/watchgod/fdpass"
+
 	"fmt"
 	"io"
 	"os"
@@ -25,6 +27,9 @@ const (
 )
 
 func main() {
+	// god doubles as the LISTEN_PID shim for jobs on systems without /bin/sh: in that role it
+	// must exec the job before doing anything else.
+	fdpass.RunShimIfRequested()
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

@@ -1,7 +1,9 @@
-// Command backend is the example of watchGoD v0.1's README, kept as it was written: one binary that
-// is both a web backend and its own loader. Built into god's loader directory, god asks it (as
+// Command backend is the example of watchGoD v0.1's README, grown up: one binary that is both a
+// web backend and its own loader. Built into god's loader directory, god asks it (as
 // `backend godv1`) which jobs exist; it defines itself ("backend", checked by a function that
-// returns "ok") and a second job with a plain Exec.
+// returns "ok", serving HTTP on a socket god opens and keeps) and a second job with a plain Exec.
+//
+// Run alone (`./backend`), it listens on the address its definition declares by itself.
 package main
 
 import (
@@ -21,21 +23,28 @@ var myBackend = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 })
 
 func main() {
-	addr := os.Getenv("BACKEND_ADDR")
-	if addr == "" {
-		addr = "127.0.0.1:8080"
+	ln, err := watchgod.Listener("http")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "backend:", err)
+		os.Exit(1)
 	}
-	fmt.Println("backend listening on", addr)
-	if err := http.ListenAndServe(addr, myBackend); err != nil {
+	fmt.Println("backend serving on", ln.Addr())
+	if err := http.Serve(ln, myBackend); err != nil {
 		fmt.Fprintln(os.Stderr, "backend:", err)
 		os.Exit(1)
 	}
 }
 
 func init() {
+	addr := os.Getenv("BACKEND_ADDR")
+	if addr == "" {
+		addr = "127.0.0.1:8080"
+	}
+
 	job := watchgod.Job("backend")
 	job.Auto = true
 	job.Exec = []string{os.Args[0]}
+	job.Listen = []string{"http=tcp://" + addr}
 	job.Check = func() string {
 		return "ok"
 	}

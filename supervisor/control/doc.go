@@ -11,6 +11,13 @@
 // connection. One request per connection keeps both sides simple: there is no
 // multiplexing, and a client that disconnects cancels its request.
 //
+// An exchange, one JSON value per line:
+//
+//	→ {"v":1,"cmd":"restart","jobs":["web"]}
+//	← {"v":1,"type":"progress","time":"2024-05-06T07:08:09.01Z","job":"web","message":"stopping","ok":false}
+//	← {"v":1,"type":"progress","time":"2024-05-06T07:08:09.52Z","job":"web","message":"running","ok":false}
+//	← {"v":1,"type":"result","message":"restarted web","ok":true}
+//
 // # Versioning
 //
 // Every line carries "v" ([Version]). A server refuses a request with another

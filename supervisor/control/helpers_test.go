@@ -103,13 +103,10 @@ func wantResultError(t *testing.T, lines []Response, want string) {
 		t.Fatalf("no response; want result error %q", want)
 	}
 	last := lines[len(lines)-1]
-	if last.Type != TypeResult || last.V != Version || last.OK || !contains(last.Error, want) {
+	if last.Type != TypeResult || last.V != Version || last.OK || !strings.Contains(last.Error, want) {
 		t.Fatalf("last line %+v; want a failed v%d result containing %q", last, Version, want)
 	}
 }
-
-func contains(s, sub string) bool { return strings.Contains(s, sub) }
-
 
 // waitFor fails the test unless ch delivers within d.
 func waitFor[T any](t *testing.T, ch <-chan T, d time.Duration, what string) T {

@@ -1,0 +1,426 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/emielm/watchgod/supervisor/control"
+)
+
+// godBin is the god binary built once for all CLI tests.
+var godBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "godcli")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	godBin = filepath.Join(dir, "god")
+	build := exec.Command("go", "build", "-o", godBin, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building god:", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// fakeGod is a real control server in the test process whose handler
+// returns canned answers and records the requests it got.
+type fakeGod struct {
+	path  string
+	since time.Time // the jobs' Since
+
+	mu   sync.Mutex
+	reqs []control.Request
+}
+
+func (f *fakeGod) lastRequest(t *testing.T) control.Request {
+	t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.reqs) == 0 {
+		t.Fatal("god got no request")
+	}
+	return f.reqs[len(f.reqs)-1]
+}
+
+func (f *fakeGod) jobs() []control.JobStatus {
+	return []control.JobStatus{
+		{
+			Name: "web", Loader: "loaders/web", State: "run", Generation: 3, Since: f.since, Restarts: 1,
+			Processes: []control.ProcessStatus{{Pid: 4242, Generation: 3, Instance: 0}, {Pid: 4243, Generation: 3, Instance: 1}},
+			LastExit:  "exit 1", Check: "ok", Sockets: []string{"http=tcp://127.0.0.1:8080"}, Status: "serving 12 req/s",
+		},
+		{Name: "db-backup", Loader: "loaders/db", State: "failed", Reason: "exec: no such file \x1b[31m", Since: f.since},
+	}
+}
+
+func (f *fakeGod) Handle(ctx context.Context, peer control.Peer, req control.Request, emit func(control.Response) error) control.Response {
+	f.mu.Lock()
+	f.reqs = append(f.reqs, req)
+	f.mu.Unlock()
+	switch req.Cmd {
+	case control.CmdStatus:
+		return control.Response{OK: true, Jobs: f.jobs()}
+	case control.CmdVersion:
+		return control.Response{OK: true, Version: "test-daemon"}
+	case control.CmdLogs:
+		emit(control.Response{Log: &control.LogLine{
+			Time: time.Date(2024, 5, 6, 7, 8, 9, 10e6, time.Local), Job: "web", Generation: 3, Pid: 4242,
+			Stream: "stderr", Level: "warn", Msg: "slow request", Attrs: map[string]string{"path": "/a b", "ms": "120"},
+		}})
+		if req.Follow {
+			<-ctx.Done()
+			return control.Response{Error: "client left"}
+		}
+		return control.Response{OK: true}
+	}
+	for _, j := range req.Jobs {
+		if j == "bad" {
+			return control.Response{Error: "job bad: no such job"}
+		}
+		emit(control.Response{Job: j, Message: req.Cmd + "ing"})
+	}
+	return control.Response{OK: true, Message: fmt.Sprintf("%s %d jobs", req.Cmd, len(req.Jobs))}
+}
+
+// startFakeGod serves a fakeGod on a fresh socket until the test ends.
+func startFakeGod(t *testing.T) *fakeGod {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "godcli")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	f := &fakeGod{path: filepath.Join(dir, "god.sock"), since: time.Now().Add(-(2*time.Hour + 3*time.Minute + 20*time.Second))}
+	ln, err := control.Listen(f.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &control.Server{Handler: f, Logger: slog.New(slog.DiscardHandler)}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return f
+}
+
+// god runs the god binary with args and returns its output and exit code.
+func god(t *testing.T, env []string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, godBin, args...)
+	cmd.Env = append(os.Environ(), "GOD_SOCKET=")
+	cmd.Env = append(cmd.Env, env...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	var exitErr *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &exitErr) && exitErr.ExitCode() >= 0:
+		code = exitErr.ExitCode()
+	default:
+		t.Fatalf("god %q: %v\nstderr: %s", args, err, errOut.String())
+	}
+	return out.String(), errOut.String(), code
+}
+
+func TestStatusTable(t *testing.T) {
+	f := startFakeGod(t)
+	out, errOut, code := god(t, nil, "status", "--socket", f.path)
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("want a header and 2 rows, got:\n%s", out)
+	}
+	wantRows := [][]string{
+		{"JOB", "STATE", "PIDS", "GEN", "UPTIME", "RESTARTS", "LAST-EXIT", "CHECK", "SOCKETS", "STATUS"},
+		{"web", "run", "4242,4243", "3", "2h3m", "1", "exit", "1", "ok", "http=tcp://127.0.0.1:8080", "serving", "12", "req/s"},
+		{"db-backup", "failed", "-", "0", "2h3m", "0", "-", "-", "-", "exec:", "no", "such", "file", `\x1b[31m`},
+	}
+	for i, want := range wantRows {
+		if got := strings.Fields(lines[i]); !reflect.DeepEqual(got, want) {
+			t.Errorf("line %d: %q\nwant fields %q", i, lines[i], want)
+		}
+	}
+	// Columns are aligned: STATE starts at the same offset on every line.
+	col := strings.Index(lines[0], "STATE")
+	for _, l := range lines[1:] {
+		if l[col-2:col] != "  " || l[col] == ' ' {
+			t.Errorf("STATE column not aligned at %d in %q", col, l)
+		}
+	}
+	if req := f.lastRequest(t); req.Cmd != "status" || len(req.Jobs) != 0 {
+		t.Errorf("request %+v", req)
+	}
+}
+
+func TestStatusJSON(t *testing.T) {
+	f := startFakeGod(t)
+	// --socket before the command, and via GOD_SOCKET.
+	for _, run := range []struct {
+		env  []string
+		args []string
+	}{
+		{nil, []string{"--socket", f.path, "status", "--json", "web"}},
+		{[]string{"GOD_SOCKET=" + f.path}, []string{"status", "web", "--json"}},
+	} {
+		out, errOut, code := god(t, run.env, run.args...)
+		if code != 0 {
+			t.Fatalf("%q: exit %d, stderr %q", run.args, code, errOut)
+		}
+		var got []control.JobStatus
+		if err := json.Unmarshal([]byte(out), &got); err != nil {
+			t.Fatalf("output is not a JSON array of jobs: %v\n%s", err, out)
+		}
+		if !strings.Contains(out, "\n  {\n    \"name\": \"web\",") {
+			t.Errorf("output not indented:\n%s", out)
+		}
+		want := f.jobs()
+		if len(got) != len(want) || got[0].Name != "web" || !got[0].Since.Equal(want[0].Since) || got[0].Processes[1].Pid != 4243 {
+			t.Errorf("got %+v", got)
+		}
+		if req := f.lastRequest(t); !reflect.DeepEqual(req.Jobs, []string{"web"}) {
+			t.Errorf("request jobs %q, want [web]", req.Jobs)
+		}
+	}
+}
+
+func TestJobCommands(t *testing.T) {
+	f := startFakeGod(t)
+	progress := regexp.MustCompile(`^\d\d:\d\d:\d\d\.\d{3} (web|db) (start|stop|restart|reload)ing$`)
+	for _, cmd := range []string{"start", "stop", "restart", "reload"} {
+		out, errOut, code := god(t, nil, cmd, "web", "--socket="+f.path, "db")
+		if code != 0 {
+			t.Fatalf("%s: exit %d, stderr %q", cmd, code, errOut)
+		}
+		lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
+		if len(lines) != 3 || !progress.MatchString(lines[0]) || !progress.MatchString(lines[1]) ||
+			!strings.HasSuffix(lines[0], "web "+cmd+"ing") || lines[2] != cmd+" 2 jobs" {
+			t.Errorf("%s output:\n%s", cmd, out)
+		}
+		if req := f.lastRequest(t); req.Cmd != cmd || !reflect.DeepEqual(req.Jobs, []string{"web", "db"}) {
+			t.Errorf("%s sent %+v", cmd, req)
+		}
+	}
+	for _, cmd := range []string{"rescan", "shutdown", "upgrade"} {
+		out, errOut, code := god(t, nil, "--socket", f.path, cmd)
+		if code != 0 || out != cmd+" 0 jobs\n" {
+			t.Errorf("%s: exit %d, stdout %q, stderr %q", cmd, code, out, errOut)
+		}
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	f := startFakeGod(t)
+	missing := filepath.Join(t.TempDir(), "none.sock")
+	tests := []struct {
+		name       string
+		args       []string
+		code       int
+		stderrWant string
+	}{
+		{"failed request", []string{"stop", "web", "bad", "--socket", f.path}, 1, "god: job bad: no such job\n"},
+		{"unknown command", []string{"frobnicate", "--socket", f.path}, 2, `god: unknown command "frobnicate"`},
+		{"unknown flag", []string{"status", "--bogus", "--socket", f.path}, 2, "flag provided but not defined: -bogus"},
+		{"missing job", []string{"start", "--socket", f.path}, 2, "god start: missing JOB"},
+		{"bad job name", []string{"stop", "a/b", "--socket", f.path}, 2, `invalid job name "a/b"`},
+		{"extra argument", []string{"rescan", "web", "--socket", f.path}, 2, `unexpected argument "web"`},
+		{"bad -n", []string{"logs", "-n", "0", "--socket", f.path}, 2, "-n 0 out of range"},
+		{"unreachable", []string{"status", "--socket", missing}, 3, "god: cannot reach god at " + missing + ": connect: no such file or directory\n"},
+		{"unreachable start", []string{"start", "web", "--socket", missing}, 3, "god: cannot reach god at " + missing},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, errOut, code := god(t, nil, tt.args...)
+			if code != tt.code || !strings.Contains(errOut, tt.stderrWant) {
+				t.Errorf("god %q: exit %d, stderr %q; want exit %d, stderr containing %q", tt.args, code, errOut, tt.code, tt.stderrWant)
+			}
+		})
+	}
+}
+
+func TestLogs(t *testing.T) {
+	f := startFakeGod(t)
+	out, errOut, code := god(t, nil, "logs", "web", "-n", "5", "--socket", f.path)
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	want := `2024-05-06 07:08:09.010 web[4242] stderr: slow request level=warn ms=120 path="/a b"` + "\n"
+	if out != want {
+		t.Errorf("got  %q\nwant %q", out, want)
+	}
+	if req := f.lastRequest(t); req.Cmd != "logs" || req.Lines != 5 || req.Follow || !reflect.DeepEqual(req.Jobs, []string{"web"}) {
+		t.Errorf("request %+v", req)
+	}
+}
+
+func TestLogsFollowInterrupt(t *testing.T) {
+	f := startFakeGod(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, godBin, "logs", "-f", "--socket", f.path)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var errOut bytes.Buffer
+	cmd.Stderr = &errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// The first line shows the stream is up; then Ctrl-C.
+	buf := make([]byte, 4096)
+	n, err := stdout.Read(buf)
+	if err != nil || !strings.Contains(string(buf[:n]), "slow request") {
+		t.Fatalf("first output %q, %v", buf[:n], err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("logs -f after SIGINT: %v (stderr %q), want exit 0", err, errOut.String())
+	}
+	if req := f.lastRequest(t); !req.Follow || req.Lines != control.DefaultLines {
+		t.Errorf("request %+v", req)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	f := startFakeGod(t)
+	out, _, code := god(t, nil, "version", "--socket", f.path)
+	if code != 0 || !regexp.MustCompile(`^god dev( [0-9a-f]+(-dirty)?)? \(client\)\ndaemon: test-daemon\n$`).MatchString(out) {
+		t.Errorf("exit %d, output %q", code, out)
+	}
+	missing := filepath.Join(t.TempDir(), "none.sock")
+	out, errOut, code := god(t, nil, "version", "--socket", missing)
+	if code != 3 || !strings.HasPrefix(out, "god dev") || !strings.Contains(errOut, "cannot reach god at "+missing) {
+		t.Errorf("unreachable: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+}
+
+func TestHelp(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}} {
+		out, _, code := god(t, nil, args...)
+		if code != 0 || !strings.Contains(out, "Commands:") || !strings.Contains(out, "--log-level") || !strings.Contains(out, "  reload JOB...") {
+			t.Errorf("god %q: exit %d, output:\n%s", args, code, out)
+		}
+	}
+	for _, args := range [][]string{{"status", "--help"}, {"help", "status"}, {"status", "-h", "--socket", "/x"}} {
+		out, _, code := god(t, nil, args...)
+		if code != 0 || !strings.HasPrefix(out, "usage: god status [--json] [JOB...]") || !strings.Contains(out, "-json") {
+			t.Errorf("god %q: exit %d, output:\n%s", args, code, out)
+		}
+	}
+	if _, _, code := god(t, nil, "help", "nope"); code != 2 {
+		t.Errorf("help for an unknown command: exit %d, want 2", code)
+	}
+}
+
+func TestCompletion(t *testing.T) {
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skip("bash not installed")
+	}
+	f := startFakeGod(t)
+	script, _, code := god(t, nil, "completion", "bash")
+	if code != 0 || !strings.Contains(script, "complete -F _god god") {
+		t.Fatalf("exit %d, script:\n%s", code, script)
+	}
+	if _, _, code := god(t, nil, "completion", "fish"); code != 2 {
+		t.Errorf("completion fish: exit %d, want 2", code)
+	}
+	if zsh, _, code := god(t, nil, "completion", "zsh"); code != 0 || !strings.HasPrefix(zsh, "#compdef god") {
+		t.Errorf("completion zsh: exit %d", code)
+	}
+	dir := t.TempDir()
+	file := filepath.Join(dir, "god.bash")
+	if err := os.WriteFile(file, []byte(script), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Complete "god stop <TAB>", "god --socket S restart w<TAB>" and "god re<TAB>".
+	probe := `source "$1"
+COMP_WORDS=(god stop ""); COMP_CWORD=2; _god; echo "stop: ${COMPREPLY[*]}"
+COMP_WORDS=(god --socket "$GOD_SOCK" restart w); COMP_CWORD=4; _god; echo "restart: ${COMPREPLY[*]}"
+COMP_WORDS=(god re); COMP_CWORD=1; _god; echo "cmds: ${COMPREPLY[*]}"
+`
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bash, "--norc", "-c", probe, "probe", file)
+	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(godBin)+":"+os.Getenv("PATH"), "GOD_SOCKET="+f.path, "GOD_SOCK="+f.path)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("bash: %v\n%s", err, out)
+	}
+	want := "stop: --socket web db-backup\nrestart: web\ncmds: restart reload rescan\n"
+	if string(out) != want {
+		t.Errorf("completions:\n%s\nwant:\n%s", out, want)
+	}
+}
+
+func TestRoute(t *testing.T) {
+	tests := []struct {
+		args   []string
+		daemon bool
+		name   string
+		rest   []string
+	}{
+		{nil, true, "", nil},
+		{[]string{"run", "--dir", "d"}, true, "", []string{"--dir", "d"}},
+		{[]string{"--dir", "d"}, true, "", []string{"--dir", "d"}},
+		{[]string{"--socket", "s"}, true, "", []string{"--socket", "s"}},
+		{[]string{"--socket", "s", "--dir", "d"}, true, "", []string{"--socket", "s", "--dir", "d"}},
+		{[]string{"--socket", "s", "status", "--json"}, false, "status", []string{"--socket", "s", "--json"}},
+		{[]string{"-socket=s", "stop", "web"}, false, "stop", []string{"-socket=s", "web"}},
+		{[]string{"status"}, false, "status", []string{}},
+		{[]string{"--help"}, false, "--help", []string{}},
+	}
+	for _, tt := range tests {
+		daemon, name, rest := route(tt.args)
+		if daemon != tt.daemon || name != tt.name || len(rest) != len(tt.rest) || (len(rest) > 0 && !reflect.DeepEqual(rest, tt.rest)) {
+			t.Errorf("route(%q) = %v, %q, %q; want %v, %q, %q", tt.args, daemon, name, rest, tt.daemon, tt.name, tt.rest)
+		}
+	}
+}
+
+func TestHumanDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		-time.Minute: "0s", 0: "0s", 3 * time.Second: "3s", 5*time.Minute + 2*time.Second: "5m2s",
+		2*time.Hour + 3*time.Minute + 59*time.Second: "2h3m", 4*24*time.Hour + time.Hour + 5*time.Minute: "4d1h",
+	} {
+		if got := humanDuration(d); got != want {
+			t.Errorf("humanDuration(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
+
+func TestClean(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain text": "plain text", "a\nb": `a\nb`, "\x1b[2J": `\x1b[2J`, "tab\there": `tab\there`, "héllo": "héllo",
+	} {
+		if got := clean(in); got != want {
+			t.Errorf("clean(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -1,0 +1,57 @@
+package integration
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// Binaries built once by TestMain for every test.
+var (
+	godBin     string // cmd/god
+	backendBin string // examples/backend, the v0.1 README example
+	clockFile  string // examples/shell/clock, the bash loader
+)
+
+// TestMain builds god and the examples into a temporary directory (readable by every user, so a
+// client run as another uid can exec god), runs the tests and removes the directory.
+func TestMain(m *testing.M) {
+	os.Exit(runMain(m))
+}
+
+func runMain(m *testing.M) int {
+	bin, err := os.MkdirTemp("", "god-integration-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "integration:", err)
+		return 1
+	}
+	defer os.RemoveAll(bin)
+	if err := os.Chmod(bin, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, "integration:", err)
+		return 1
+	}
+	root, err := filepath.Abs("..")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "integration:", err)
+		return 1
+	}
+	godBin = filepath.Join(bin, "god")
+	backendBin = filepath.Join(bin, "backend")
+	clockFile = filepath.Join(root, "examples", "shell", "clock")
+	for _, b := range []struct{ out, pkg string }{{godBin, "./cmd/god"}, {backendBin, "./examples/backend"}} {
+		args := []string{"build", "-o", b.out}
+		if raceEnabled {
+			args = append(args, "-race")
+		}
+		cmd := exec.Command("go", append(args, b.pkg)...)
+		cmd.Dir = root
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			fmt.Fprintf(os.Stderr, "integration: go build %s: %v\n", b.pkg, err)
+			return 1
+		}
+	}
+	return m.Run()
+}

@@ -1,0 +1,458 @@
+package supervisor
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"syscall"
+	"unicode/utf8"
+
+	"golang.org/x/sys/unix"
+)
+
+// Limits of the sd_notify protocol as god enforces them.
+const (
+	notifyMaxPayload = 64 << 10 // bytes in one datagram
+	notifyMaxValue   = 4 << 10  // bytes in one value
+	notifyMaxFds     = 253      // SCM_MAX_FD: the kernel's limit of fds in one message
+	notifyMaxFdName  = 255      // systemd's FDNAME limit
+)
+
+// NotifyMessage is one datagram from a job process, parsed.
+//
+// The typed fields are set only from the exact values systemd understands:
+// READY=0 sets nothing, WATCHDOG=trigger sets WatchdogTrigger, not Watchdog.
+// When a key appears twice, the last line wins, as in an environment.
+type NotifyMessage struct {
+	Pid int // sender's pid from SCM_CREDENTIALS, never from the payload
+
+	// READY=1, RELOADING=1, STOPPING=1, WATCHDOG=1, FDSTORE=1, WATCHDOG=trigger.
+	Ready, Reloading, Stopping, Watchdog, FdStore, WatchdogTrigger bool
+
+	Status        string            // STATUS=
+	MainPid       int               // MAINPID=
+	FdName        string            // FDNAME= (with FDSTORE=1)
+	MonotonicUsec uint64            // MONOTONIC_USEC=
+	Errno         int               // ERRNO=
+	Fields        map[string]string // every KEY=VALUE, including unknown ones
+	Files         []*os.File        // fds sent with FDSTORE=1 (the receiver owns them); empty otherwise
+}
+
+// ParseNotify parses the payload of a notify datagram: KEY=VALUE lines
+// separated by '\n', with one trailing newline tolerated. Keys are systemd's:
+// 1 or more of A-Z 0-9 _, not starting with a digit. The payload is refused
+// when it is empty, longer than 64 KiB or holds a NUL byte; a line is refused
+// when it has no '=', an invalid key, a value over 4 KiB, or a value that
+// does not fit its known key (MAINPID, MONOTONIC_USEC and ERRNO are
+// decimal, STATUS is UTF-8, FDNAME follows systemd's fd name rules). One bad
+// line makes the whole message an error that names the line: a job that
+// speaks the protocol wrongly learns nothing from a half-applied message.
+// Pid and Files are left for the receiver to fill in.
+func ParseNotify(payload []byte) (NotifyMessage, error) {
+	var m NotifyMessage
+	if len(payload) == 0 {
+		return m, errors.New("notify: empty message")
+	}
+	if len(payload) > notifyMaxPayload {
+		return m, fmt.Errorf("notify: message of %d bytes exceeds %d", len(payload), notifyMaxPayload)
+	}
+	if i := bytes.IndexByte(payload, 0); i >= 0 {
+		return m, fmt.Errorf("notify: NUL byte at offset %d", i)
+	}
+	payload = bytes.TrimSuffix(payload, []byte{'\n'})
+	m.Fields = make(map[string]string)
+	for n, line := range bytes.Split(payload, []byte{'\n'}) {
+		if err := m.set(line); err != nil {
+			return NotifyMessage{}, fmt.Errorf("notify: line %d %.40q: %w", n+1, line, err)
+		}
+	}
+	return m, nil
+}
+
+// set applies one KEY=VALUE line to m.
+func (m *NotifyMessage) set(line []byte) error {
+	k, v, ok := bytes.Cut(line, []byte{'='})
+	if !ok {
+		return errors.New("no '='")
+	}
+	key, val := string(k), string(v)
+	if !notifyValidKey(key) {
+		return errors.New("invalid key (want A-Z, 0-9, _, not starting with a digit)")
+	}
+	if len(val) > notifyMaxValue {
+		return fmt.Errorf("value of %d bytes exceeds %d", len(val), notifyMaxValue)
+	}
+	m.Fields[key] = val
+	var err error
+	switch key {
+	case "READY":
+		m.Ready = val == "1"
+	case "RELOADING":
+		m.Reloading = val == "1"
+	case "STOPPING":
+		m.Stopping = val == "1"
+	case "FDSTORE":
+		m.FdStore = val == "1"
+	case "WATCHDOG":
+		m.Watchdog = val == "1"
+		m.WatchdogTrigger = val == "trigger"
+	case "STATUS":
+		if !utf8.ValidString(val) {
+			return errors.New("STATUS is not UTF-8")
+		}
+		m.Status = val
+	case "MAINPID":
+		m.MainPid, err = notifyDecimal(val, 1, 1<<22) // PID_MAX_LIMIT
+	case "ERRNO":
+		m.Errno, err = notifyDecimal(val, 0, 4095) // MAX_ERRNO
+	case "MONOTONIC_USEC":
+		if m.MonotonicUsec, err = strconv.ParseUint(val, 10, 64); err != nil {
+			err = errors.New("not a decimal number of microseconds")
+		}
+	case "FDNAME":
+		if !notifyValidFdName(val) {
+			return errors.New("FDNAME must be 1 to 255 printable ASCII bytes without ':'")
+		}
+		m.FdName = val
+	}
+	return err
+}
+
+// notifyDecimal parses a plain decimal (no sign, no spaces) in [lo, hi].
+func notifyDecimal(s string, lo, hi int) (int, error) {
+	if s == "" || len(s) > 10 {
+		return 0, fmt.Errorf("not a decimal number in %d..%d", lo, hi)
+	}
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, fmt.Errorf("not a decimal number in %d..%d", lo, hi)
+		}
+		n = n*10 + int(s[i]-'0')
+	}
+	if n < lo || n > hi {
+		return 0, fmt.Errorf("%d is not in %d..%d", n, lo, hi)
+	}
+	return n, nil
+}
+
+// notifyValidKey reports whether k is a key systemd accepts in a notify
+// message: uppercase letters, digits and '_', not starting with a digit.
+func notifyValidKey(k string) bool {
+	if k == "" || ('0' <= k[0] && k[0] <= '9') {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if !('A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// notifyValidFdName mirrors systemd's fdname_is_valid, so a name god keeps can
+// later be passed on in LISTEN_FDNAMES, which joins names with ':'.
+func notifyValidFdName(s string) bool {
+	if s == "" || len(s) > notifyMaxFdName {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < ' ' || s[i] > '~' || s[i] == ':' {
+			return false
+		}
+	}
+	return true
+}
+
+// NotifyServer receives sd_notify datagrams from job processes on one
+// unixgram socket, the NOTIFY_SOCKET every job gets.
+//
+// The sender is identified by the kernel: the socket has SO_PASSCRED, so
+// every datagram carries SCM_CREDENTIALS with the sender's real pid (a sender
+// may only claim another pid with CAP_SYS_ADMIN). Which job that pid belongs
+// to is for the caller of Serve to decide. A datagram is dropped and logged,
+// and every fd that came with it closed, when it has no credentials, its data
+// or control part was truncated, or its payload is not valid; fds that come
+// with a valid message are kept only when it says FDSTORE=1.
+type NotifyServer struct {
+	// Logger receives one line per dropped datagram; nil means slog.Default().
+	// Set it before Serve.
+	Logger *slog.Logger
+
+	conn    *net.UnixConn
+	path    string
+	ino     notifyInode // the socket file we bound, so Close removes only ours
+	oobSize int         // control buffer size; tests shrink it to force MSG_CTRUNC
+
+	mu     sync.Mutex
+	closed bool
+}
+
+// notifyInode identifies a file across renames and re-binds.
+type notifyInode struct{ dev, ino uint64 }
+
+// ListenNotify binds a unixgram socket at path for Serve.
+//
+// A socket file left at path by a process that is gone is removed first; a
+// socket that still has a reader, or a file that is not a socket, is an
+// error. The socket file gets mode 0666: jobs may run as other users than
+// god, and connect(2) to a unix socket needs write permission on it. That is
+// safe because god trusts no message for what it says about its sender: the
+// pid comes from SCM_CREDENTIALS and the caller accepts it only for a process
+// of the job, so a stranger that writes to the socket can affect nothing.
+// Restrict access with the mode of the directory that holds path if needed.
+func ListenNotify(path string) (*NotifyServer, error) {
+	if err := notifyRemoveStale(path); err != nil {
+		return nil, err
+	}
+	var sockErr error
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		// Before bind: no datagram can arrive without credentials.
+		err := c.Control(func(fd uintptr) {
+			sockErr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PASSCRED, 1)
+		})
+		if err != nil {
+			return err
+		}
+		return sockErr
+	}}
+	pc, err := lc.ListenPacket(context.Background(), "unixgram", path)
+	if err != nil {
+		return nil, fmt.Errorf("notify socket %s: %w", path, err)
+	}
+	conn := pc.(*net.UnixConn)
+	s := &NotifyServer{
+		conn:    conn,
+		path:    path,
+		oobSize: unix.CmsgSpace(unix.SizeofUcred) + unix.CmsgSpace(notifyMaxFds*4),
+	}
+	if err := os.Chmod(path, 0o666); err != nil {
+		conn.Close()
+		os.Remove(path)
+		return nil, fmt.Errorf("notify socket %s: %w", path, err)
+	}
+	if s.ino, err = notifyInodeOf(path); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("notify socket %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// notifyRemoveStale removes a socket file at path that nobody reads any more,
+// which is what a god that was killed leaves behind.
+func notifyRemoveStale(path string) error {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("notify socket %s: %w", path, err)
+	}
+	if fi.Mode().Type() != fs.ModeSocket {
+		return fmt.Errorf("notify socket %s: exists and is not a socket", path)
+	}
+	c, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err == nil {
+		c.Close()
+		return fmt.Errorf("notify socket %s: in use by another process", path)
+	}
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		return fmt.Errorf("notify socket %s: probing the existing socket: %w", path, err)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("notify socket %s: removing stale socket: %w", path, err)
+	}
+	return nil
+}
+
+// notifyInodeOf returns the identity of the file at path.
+func notifyInodeOf(path string) (notifyInode, error) {
+	var st unix.Stat_t
+	if err := unix.Lstat(path, &st); err != nil {
+		return notifyInode{}, err
+	}
+	return notifyInode{dev: uint64(st.Dev), ino: st.Ino}, nil
+}
+
+// Path is the socket's path, the value for NOTIFY_SOCKET.
+func (s *NotifyServer) Path() string { return s.path }
+
+// Serve reads datagrams and calls deliver, on Serve's goroutine, for each
+// valid one, until Close; it then returns nil. deliver owns msg.Files and must
+// close the ones it does not keep. Call Serve once.
+func (s *NotifyServer) Serve(deliver func(NotifyMessage)) error {
+	buf := make([]byte, notifyMaxPayload+1) // one more: a too-long payload shows as too long
+	oob := make([]byte, s.oobSize)
+	for {
+		n, oobn, flags, _, err := s.conn.ReadMsgUnix(buf, oob)
+		if err != nil {
+			if s.isClosed() {
+				return nil
+			}
+			return fmt.Errorf("notify socket %s: %w", s.path, err)
+		}
+		if msg, ok := s.receive(buf[:n], oob[:oobn], flags); ok {
+			deliver(msg)
+		}
+	}
+}
+
+// receive turns one datagram into a message, or drops it: it logs why and
+// closes every fd the datagram carried.
+func (s *NotifyServer) receive(payload, oob []byte, flags int) (NotifyMessage, bool) {
+	pid, fds, cerr := notifyControl(oob)
+	drop := func(why string, args ...any) (NotifyMessage, bool) {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+		s.logger().Warn("notify: dropped message: "+why,
+			append([]any{"socket", s.path, "pid", pid, "bytes", len(payload), "fds", len(fds)}, args...)...)
+		return NotifyMessage{}, false
+	}
+	switch {
+	case flags&unix.MSG_CTRUNC != 0:
+		return drop("control data truncated (too many fds)")
+	case flags&unix.MSG_TRUNC != 0:
+		return drop(fmt.Sprintf("payload truncated (over %d bytes)", notifyMaxPayload))
+	case cerr != nil:
+		return drop("bad control data", "err", cerr)
+	case pid <= 0:
+		// No SCM_CREDENTIALS, or a sender outside god's pid namespace.
+		return drop("no sender credentials")
+	}
+	msg, err := ParseNotify(payload)
+	if err != nil {
+		return drop("invalid payload", "err", err)
+	}
+	msg.Pid = pid
+	if !msg.FdStore {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+		return msg, true
+	}
+	name := "notify-fd"
+	if msg.FdName != "" {
+		name = msg.FdName
+	}
+	for _, fd := range fds {
+		msg.Files = append(msg.Files, os.NewFile(uintptr(fd), name))
+	}
+	return msg, true
+}
+
+// notifyControl extracts the sender's pid and the received fds from a control
+// buffer. It returns every fd it found even when it also returns an error, so
+// the caller can close them.
+func notifyControl(oob []byte) (pid int, fds []int, err error) {
+	cmsgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return 0, nil, err
+	}
+	for _, c := range cmsgs {
+		if c.Header.Level != unix.SOL_SOCKET {
+			continue
+		}
+		switch c.Header.Type {
+		case unix.SCM_RIGHTS:
+			r, rerr := unix.ParseUnixRights(&c)
+			fds = append(fds, r...)
+			if rerr != nil && err == nil {
+				err = rerr
+			}
+		case unix.SCM_CREDENTIALS:
+			cred, cerr := unix.ParseUnixCredentials(&c)
+			if cerr != nil {
+				if err == nil {
+					err = cerr
+				}
+				continue
+			}
+			pid = int(cred.Pid)
+		}
+	}
+	return pid, fds, err
+}
+
+// logger is where dropped messages are reported.
+func (s *NotifyServer) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.Default()
+}
+
+// isClosed reports whether Close was called.
+func (s *NotifyServer) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// Close stops Serve and removes the socket file, unless another socket was
+// bound at the path since (a newer god's): that one is left alone.
+func (s *NotifyServer) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	err := s.conn.Close()
+	if ino, serr := notifyInodeOf(s.path); serr == nil && ino == s.ino {
+		if rerr := os.Remove(s.path); rerr != nil && err == nil {
+			err = rerr
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("notify socket %s: close: %w", s.path, err)
+	}
+	return nil
+}
+
+// ProcessGroupOf returns the process group of pid, read from /proc/PID/stat.
+// god uses it to accept a notify message from a job's descendant that stayed
+// in the job's process group (a shell wrapper's child sending READY=1).
+// The process name in stat may hold spaces and ')', so the fields are counted
+// from the last ')'. A pid that is gone is an error wrapping fs.ErrNotExist.
+func ProcessGroupOf(pid int) (int, error) {
+	if pid <= 0 {
+		return 0, fmt.Errorf("process group of pid %d: invalid pid", pid)
+	}
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, fmt.Errorf("process group of pid %d: %w", pid, err)
+	}
+	pgrp, err := notifyStatPgrp(data)
+	if err != nil {
+		return 0, fmt.Errorf("process group of pid %d: /proc/%d/stat: %w", pid, pid, err)
+	}
+	return pgrp, nil
+}
+
+// notifyStatPgrp reads the pgrp field from the contents of /proc/PID/stat:
+// "PID (COMM) STATE PPID PGRP ...".
+func notifyStatPgrp(stat []byte) (int, error) {
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, errors.New("no ')' after the process name")
+	}
+	f := bytes.Fields(stat[i+1:])
+	if len(f) < 3 {
+		return 0, fmt.Errorf("%d fields after the process name, want at least 3", len(f))
+	}
+	pgrp, err := strconv.Atoi(string(f[2]))
+	if err != nil || pgrp < 0 {
+		return 0, fmt.Errorf("pgrp field %.20q is not a process group", f[2])
+	}
+	return pgrp, nil
+}

@@ -1,0 +1,160 @@
+package supervisor
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+
+	"github.com/emielm/watchgod/fdpass"
+	"golang.org/x/sys/unix"
+)
+
+// jobSocket is one listening socket god keeps for a job. god never accepts on it: it only holds a
+// copy so the socket, and the connections queued in it, outlive every process of the job.
+type jobSocket struct {
+	spec    fdpass.Spec
+	file    *os.File
+	adopted bool // received from god's own parent (socket activation): not god's to unlink
+}
+
+// inheritedSockets are the sockets god got from its parent (LISTEN_FDS), waiting for the job that
+// declares their name. Job goroutines take from it, so it has a lock of its own.
+type inheritedSockets struct {
+	mu    sync.Mutex
+	files map[string][]*os.File
+}
+
+// take returns an inherited socket named like spec that is of spec's kind, or nil.
+func (in *inheritedSockets) take(spec fdpass.Spec) *os.File {
+	if in == nil {
+		return nil
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	list := in.files[spec.Name]
+	for i, f := range list {
+		if fdpass.Matches(f, spec) {
+			in.files[spec.Name] = append(list[:i:i], list[i+1:]...)
+			return f
+		}
+	}
+	return nil
+}
+
+// syncSockets makes the job's sockets match its definition: a socket whose spec is unchanged stays
+// open (restarts and reloads never close it), a new one is opened, a dropped one is closed. It
+// returns an error naming the job and the address of every socket that could not be opened; the
+// others are kept.
+func (j *job) syncSockets() error {
+	var want []fdpass.Spec
+	var errs []error
+	for _, item := range j.def.Listen {
+		spec, err := fdpass.ParseSpec(item)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("job %s: listen %q: %w", j.name, item, err))
+			continue
+		}
+		want = append(want, spec)
+	}
+	have := make(map[string]*jobSocket, len(j.socks))
+	for _, s := range j.socks {
+		have[s.spec.String()] = s
+	}
+	var next []*jobSocket
+	for _, spec := range want {
+		key := spec.String()
+		if s, ok := have[key]; ok {
+			next = append(next, s)
+			delete(have, key)
+			continue
+		}
+		s := &jobSocket{spec: spec}
+		if f := j.sup.inherited.take(spec); f != nil {
+			s.file, s.adopted = f, true
+			j.log.Info("using socket from god's parent", "socket", key)
+		} else {
+			f, err := fdpass.Open(spec)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("job %s: listen %s: %w", j.name, key, err))
+				continue
+			}
+			s.file = f
+		}
+		next = append(next, s)
+	}
+	for _, s := range have {
+		s.close()
+	}
+	j.socks = next
+	return errors.Join(errs...)
+}
+
+// close releases god's copy; a unix socket file god created is removed with it.
+func (s *jobSocket) close() {
+	s.file.Close()
+	if !s.adopted && (s.spec.Network == "unix" || s.spec.Network == "unixgram") {
+		os.Remove(s.spec.Address)
+	}
+}
+
+func (j *job) closeSockets() {
+	for _, s := range j.socks {
+		s.close()
+	}
+	j.socks = nil
+}
+
+// socketFiles returns the fds to hand to a process as 3.., and their names.
+func (j *job) socketFiles() ([]uintptr, []string) {
+	fds := make([]uintptr, 0, len(j.socks))
+	names := make([]string, 0, len(j.socks))
+	for _, s := range j.socks {
+		fd, err := fdpass.RawFd(s.file)
+		if err != nil {
+			continue
+		}
+		fds = append(fds, uintptr(fd))
+		names = append(names, s.spec.Name)
+	}
+	return fds, names
+}
+
+// socketList is the job's sockets as "NAME=ADDR", for status.
+func (j *job) socketList() []string {
+	out := make([]string, 0, len(j.socks))
+	for _, s := range j.socks {
+		out = append(out, s.spec.String())
+	}
+	return out
+}
+
+// socketCopies are duplicates of a job's sockets, owned by whoever asked for them.
+type socketCopies struct {
+	names []string
+	files []*os.File
+	err   error
+}
+
+// copySockets duplicates the job's sockets (close-on-exec) for sending to a peer.
+func (j *job) copySockets() socketCopies {
+	var out socketCopies
+	if j.sockErr != nil {
+		out.err = j.sockErr
+	}
+	for _, s := range j.socks {
+		fd, err := fdpass.RawFd(s.file)
+		if err == nil {
+			fd, err = unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 3)
+		}
+		if err != nil {
+			for _, f := range out.files {
+				f.Close()
+			}
+			return socketCopies{err: fmt.Errorf("job %s: socket %s: %w", j.name, s.spec.Name, err)}
+		}
+		out.names = append(out.names, s.spec.Name)
+		out.files = append(out.files, os.NewFile(uintptr(fd), s.spec.String()))
+	}
+	return out
+}
