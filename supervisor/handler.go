@@ -23,6 +23,8 @@ func (s *Supervisor) Handle(ctx context.Context, peer control.Peer, req control.
 		return s.handleAct(ctx, req, emit)
 	case "logs":
 		return s.handleLogs(ctx, req, emit)
+	case "reload":
+		return s.handleReload(ctx, req, emit)
 	case "rescan":
 		reply := make(chan string, 1)
 		if !s.call(func() { s.rescan(reply) }) {
@@ -318,4 +320,68 @@ func toLogLine(l joblog.Line) *control.LogLine {
 		}
 	}
 	return out
+}
+
+// handleReload reloads every named job at once and reports each step as it happens. It returns
+// once every reload has ended: ok when every new generation serves and every old one is gone.
+func (s *Supervisor) handleReload(ctx context.Context, req control.Request, emit func(control.Response) error) control.Response {
+	type pending struct {
+		name     string
+		progress chan string
+		done     chan reloadOutcome
+	}
+	var jobs []*pending
+	var unknown []string
+	if !s.call(func() {
+		for _, n := range req.Jobs {
+			if _, ok := s.jobs[n]; !ok {
+				unknown = append(unknown, n)
+			}
+		}
+		if len(unknown) > 0 {
+			return
+		}
+		for _, n := range req.Jobs {
+			p := &pending{name: n, progress: make(chan string, 64), done: make(chan reloadOutcome, 1)}
+			jobs = append(jobs, p)
+			s.jobs[n].j.cmds <- jobCmd{kind: cmdReload, reload: &reloadRequest{progress: p.progress, done: p.done}}
+		}
+	}) {
+		return control.Response{Error: "god is shutting down"}
+	}
+	if len(unknown) > 0 {
+		return control.Response{Error: "unknown job " + strings.Join(unknown, ", ")}
+	}
+	var failed, done []string
+	for _, p := range jobs {
+		for finished := false; !finished; {
+			select {
+			case msg := <-p.progress:
+				_ = emit(control.Response{Type: "progress", Time: time.Now(), Job: p.name, Message: msg})
+			case out := <-p.done:
+				// Steps sent before the outcome come first.
+				for drained := false; !drained; {
+					select {
+					case msg := <-p.progress:
+						_ = emit(control.Response{Type: "progress", Time: time.Now(), Job: p.name, Message: msg})
+					default:
+						drained = true
+					}
+				}
+				if out.ok {
+					done = append(done, p.name)
+					_ = emit(control.Response{Type: "progress", Time: time.Now(), Job: p.name, Message: "reloaded: " + out.msg})
+				} else {
+					failed = append(failed, out.msg)
+				}
+				finished = true
+			case <-s.doneCh:
+				return control.Response{Error: "god shut down during the reload"}
+			}
+		}
+	}
+	if len(failed) > 0 {
+		return control.Response{Error: strings.Join(failed, "\n")}
+	}
+	return control.Response{OK: true, Message: "reloaded " + strings.Join(done, ", ")}
 }

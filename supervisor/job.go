@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -15,8 +17,14 @@ import (
 )
 
 // job owns one job's state. Its goroutine (run) is the only code that reads or changes it: commands,
-// process exits, check replies and timers all arrive as events on channels, tableflip-style. What the
-// rest of god knows of a job is the snapshot the job publishes after each change.
+// process exits, check replies, notify messages and deadlines all arrive as events on channels,
+// tableflip-style. What the rest of god knows of a job is the snapshot the job publishes after each
+// change.
+//
+// A job has one or more processes: `instances` of the generation that serves, and during a reload
+// also those of the generation that replaces it (or of the one draining). Each process carries its
+// own readiness, check schedule and stop deadline; the job's State is decided from them at the
+// points marked by enter() below.
 type job struct {
 	name   string
 	loader string // loader file that defines it
@@ -28,12 +36,15 @@ type job struct {
 	exits     chan Exit
 	checkDone chan checkResult
 	stopSpecs chan stopSpec
-	lingered  chan int // pgid of a group that is gone after its leader exited
+	defined   chan redefined
+	lingered  chan int      // pgid of a group that is gone after its leader exited
+	gone      chan struct{} // closed when run returns: senders stop waiting
 
 	state      State
 	since      time.Time
 	reason     string
-	generation int
+	generation int // the generation that serves (or will, once started)
+	genCounter int // highest generation number handed out
 	procs      map[int]*proc
 	lingering  int
 	restarts   int
@@ -45,40 +56,58 @@ type job struct {
 	removed    bool
 	socks      []*jobSocket
 	sockErr    error
+	stored     []storedFile // FDSTORE=1 files, handed to the next processes
+	respawnAt  time.Time    // back-off: when the missing instances start again
+	reload     *reloadOp
+	lastReload string
 
-	checkSeq      int // bumped per process start: stale check replies are ignored
-	checkInFlight bool
-	checkT        timer
-	backoffT      timer
-	killT         timer
-	readyT        timer
-	hooks         chan []string // on<State> notifications, sent in order by one goroutine
+	wake  timer // the earliest deadline of the job and its processes
+	hooks chan []string
 }
 
 // proc is one running process of a job.
 type proc struct {
 	pid        int
+	pgid       int // its process group (differs from pid for a MAINPID that took over)
 	generation int
 	instance   int
+	def        *loader.Definition // the definition it was started with
 	started    time.Time
+	ready      bool
+	degraded   bool
+	stopping   bool      // a stop is under way: its exit is expected
+	failed     string    // why god stopped it as failed (check fail, watchdog, start timeout)
+	handedOver bool      // it named another pid MAINPID: its exit is not the job's
+	killAt     time.Time // SIGKILL deadline while stopping
+	checkAt    time.Time // next check (zero: none scheduled)
+	checking   bool
+	checkSeq   int
+	noCheck    bool // the loader defines no check for this job
+	readyAt    time.Time
+	startBy    time.Time // not ready by then: failed
+	watchdogAt time.Time
 }
 
 type jobCmdKind int
 
 const (
-	cmdStart jobCmdKind = iota
+	cmdStart   jobCmdKind = iota
 	cmdStop
 	cmdRestart
-	cmdKill   // hurry a stop: SIGKILL now
-	cmdRemove // stop, then end the job's goroutine
+	cmdKill    // hurry a stop: SIGKILL now
+	cmdRemove  // stop, then end the job's goroutine
 	cmdDefine  // new definition; running processes are untouched until they restart
 	cmdSockets // copies of the job's sockets, for a peer that asks god for them (SCM_RIGHTS)
+	cmdReload  // start a new generation (reload.go)
+	cmdNotify  // a message on the notify socket from one of the job's processes
 )
 
 type jobCmd struct {
 	kind    jobCmdKind
 	def     loader.Definition
 	sockets chan<- socketCopies
+	reload  *reloadRequest
+	notify  NotifyMessage
 }
 
 // afterStop says what a stopping job does once its processes are gone.
@@ -86,12 +115,13 @@ type afterStop int
 
 const (
 	afterStopped afterStop = iota // stay stopped
-	afterStart                    // start again (restart command)
-	afterPolicy                   // treat as a failed exit: restart per policy (check said fail)
+	afterStart                    // start again (restart command, reload mode restart)
+	afterFailed                   // stay failed (flapping with several instances)
 	afterRemove                   // the job is forgotten
 )
 
 type checkResult struct {
+	pid   int
 	seq   int
 	reply loader.Message
 	err   error
@@ -99,7 +129,7 @@ type checkResult struct {
 }
 
 type stopSpec struct {
-	seq  int
+	pid  int
 	spec loader.Stop
 }
 
@@ -108,6 +138,7 @@ type jobEvent struct {
 	name    string
 	state   State
 	status  control.JobStatus
+	def     *loader.Definition // set when the job's definition changed on its own (reload)
 	removed bool
 }
 
@@ -129,7 +160,7 @@ func (t *timer) stop() {
 }
 
 func newJob(s *Supervisor, loaderPath string, def loader.Definition) *job {
-	j := &job{
+	return &job{
 		name:      def.Name,
 		loader:    loaderPath,
 		def:       def,
@@ -137,25 +168,28 @@ func newJob(s *Supervisor, loaderPath string, def loader.Definition) *job {
 		log:       s.log.With("job", def.Name),
 		cmds:      make(chan jobCmd, 16),
 		exits:     make(chan Exit, 16),
-		checkDone: make(chan checkResult, 1),
-		stopSpecs: make(chan stopSpec, 1),
+		checkDone: make(chan checkResult, 16),
+		stopSpecs: make(chan stopSpec, 16),
+		defined:   make(chan redefined, 1),
 		lingered:  make(chan int, 16),
+		gone:      make(chan struct{}),
 		state:     StateWait,
 		since:     time.Now(),
 		procs:     make(map[int]*proc),
 		hooks:     make(chan []string, 64),
 	}
-	return j
 }
 
 // run is the job's event loop; it returns once the job is removed and its processes are gone.
 func (j *job) run() {
 	go j.sendHooks()
 	defer close(j.hooks)
+	defer close(j.gone)
 	defer j.closeSockets()
+	defer j.closeStored()
 	j.openSockets()
 	j.publish()
-	j.hook(StateWait)
+	j.hook(StateWait, "")
 	for {
 		select {
 		case c := <-j.cmds:
@@ -166,32 +200,30 @@ func (j *job) run() {
 			j.checked(r)
 		case sp := <-j.stopSpecs:
 			j.applyStop(sp)
+		case d := <-j.defined:
+			j.reloadDefined(d)
 		case <-j.lingered:
 			j.lingering--
 			j.maybeStopped()
-		case <-j.checkT.C():
-			j.checkT.stop()
-			j.startCheck()
-		case <-j.backoffT.C():
-			j.backoffT.stop()
-			j.spawn()
-		case <-j.killT.C():
-			j.killT.stop()
-			j.killAll("stop timeout")
-		case <-j.readyT.C():
-			j.readyT.stop()
-			if j.state == StateStart {
-				j.enter(StateRun, "")
-			}
+		case <-j.wake.C():
+			j.wake.stop()
+			j.tick(time.Now())
 		}
 		if j.removed && len(j.procs) == 0 && j.lingering == 0 {
-			j.checkT.stop()
-			j.backoffT.stop()
-			j.killT.stop()
-			j.readyT.stop()
+			j.wake.stop()
+			j.failReload("job removed")
 			j.sup.jobEvent(jobEvent{name: j.name, state: j.state, removed: true})
 			return
 		}
+		j.rearm()
+	}
+}
+
+// send delivers an event to the job's loop from another goroutine, unless the job is gone.
+func send[T any](j *job, ch chan<- T, v T) {
+	select {
+	case ch <- v:
+	case <-j.gone:
 	}
 }
 
@@ -200,9 +232,11 @@ func (j *job) command(c jobCmd) {
 	case cmdStart:
 		j.start()
 	case cmdStop:
+		j.failReload("stopped on request")
 		j.stop(afterStopped, "stopped on request")
 	case cmdRestart:
-		if j.state.Running() {
+		j.failReload("restarted on request")
+		if j.live() > 0 {
 			j.stop(afterStart, "restart on request")
 		} else {
 			j.start()
@@ -213,8 +247,9 @@ func (j *job) command(c jobCmd) {
 		}
 	case cmdRemove:
 		j.removed = true
-		j.backoffT.stop()
-		if j.state.Running() {
+		j.respawnAt = time.Time{}
+		j.failReload("job removed")
+		if len(j.procs) > 0 {
 			j.stop(afterRemove, "removed")
 		}
 	case cmdSockets:
@@ -223,96 +258,175 @@ func (j *job) command(c jobCmd) {
 		j.def = c.def
 		j.openSockets()
 		j.publish()
+	case cmdReload:
+		j.beginReload(c.reload)
+	case cmdNotify:
+		j.notified(c.notify)
 	}
 }
+
+// live counts the processes of the serving generation that are not being stopped.
+func (j *job) live() int {
+	n := 0
+	for _, p := range j.procs {
+		if p.generation == j.generation && !p.stopping && !p.handedOver {
+			n++
+		}
+	}
+	return n
+}
+
+func (j *job) instances() int { return max(j.def.Instances, 1) }
 
 // start runs the job now if it is down, resetting its failure count.
 func (j *job) start() {
 	switch j.state {
 	case StateWait, StateStopped, StateDone, StateFailed:
 		j.fails = 0
-		j.spawn()
+		j.generation = j.nextGeneration()
+		j.spawnMissing()
 	case StateBackoff:
-		j.backoffT.stop()
-		j.spawn()
+		j.respawnAt = time.Time{}
+		j.spawnMissing()
 	case StateStop:
 		j.after = afterStart
 	}
 }
 
-// spawn starts the job's process and enters start.
-func (j *job) spawn() {
+func (j *job) nextGeneration() int {
+	j.genCounter++
+	return j.genCounter
+}
+
+// spawnMissing starts the instances of the serving generation that have no process.
+func (j *job) spawnMissing() {
 	if j.removed {
 		return
 	}
-	if len(j.def.Exec) == 0 {
-		j.lastExit = "no exec"
-		j.enter(StateFailed, "loader "+j.loader+" defines no exec for this job")
-		return
+	have := map[int]bool{}
+	for _, p := range j.procs {
+		if p.generation == j.generation && !p.stopping {
+			have[p.instance] = true
+		}
 	}
-	if j.sockErr != nil || len(j.socks) < len(j.def.Listen) {
-		j.openSockets()
-		if j.sockErr != nil {
-			j.lastExit = "no socket"
-			j.enter(StateFailed, j.sockErr.Error())
+	for i := 0; i < j.instances(); i++ {
+		if have[i] {
+			continue
+		}
+		if _, err := j.spawn(j.generation, i, &j.def); err != nil {
+			j.restartOrFail(0, true, "cannot start: "+err.Error())
 			return
 		}
 	}
-	j.generation = max(j.generation, 1)
+	j.settle()
+}
+
+// spawn starts one process of generation gen with definition def.
+func (j *job) spawn(gen, instance int, def *loader.Definition) (*proc, error) {
+	if len(def.Exec) == 0 {
+		return nil, fmt.Errorf("loader %s defines no exec for job %s", j.loader, j.name)
+	}
+	if j.sockErr != nil || len(j.socks) < len(def.Listen) {
+		j.openSockets()
+		if j.sockErr != nil {
+			return nil, j.sockErr
+		}
+	}
 	fds, names := j.socketFiles()
-	env := j.env()
+	for _, s := range j.stored {
+		if fd, err := fdpass.RawFd(s.file); err == nil {
+			fds = append(fds, uintptr(fd))
+			names = append(names, s.name)
+		}
+	}
+	env := mergeEnv(j.sup.baseEnv, def.Env...)
+	env = mergeEnv(env,
+		"GOD_JOB="+j.name,
+		"GOD_GENERATION="+strconv.Itoa(gen),
+		"GOD_INSTANCE="+strconv.Itoa(instance),
+		"GOD_SOCKET="+j.sup.cfg.Socket,
+	)
+	if j.sup.notifyPath != "" {
+		env = mergeEnv(env, "NOTIFY_SOCKET="+j.sup.notifyPath)
+	}
+	if def.Watchdog > 0 {
+		env = mergeEnv(env, "WATCHDOG_USEC="+strconv.FormatInt(def.Watchdog.Microseconds(), 10))
+	}
 	if len(fds) > 0 {
 		env = mergeEnv(env, fdpass.Env(names)...)
 	}
 	pid, exitc, err := j.sup.spawnProcess(spawnSpec{
 		job:        j.name,
-		generation: j.generation,
-		argv:       j.def.Exec,
+		generation: gen,
+		argv:       def.Exec,
 		env:        env,
-		dir:        j.def.Dir,
+		dir:        def.Dir,
 		extraFiles: fds,
 		listenPid:  len(fds) > 0,
-		format:     joblog.Format(j.def.Log),
+		format:     joblog.Format(def.Log),
 	})
 	if err != nil {
 		j.log.Error("cannot start", "err", err)
 		j.lastExit = "exec: " + err.Error()
-		j.restartOrFail(0, true, "cannot start: "+err.Error())
+		return nil, err
+	}
+	now := time.Now()
+	p := &proc{pid: pid, pgid: pid, generation: gen, instance: instance, def: def, started: now, checkAt: now}
+	if def.Ready.Mode == loader.ReadyDelay {
+		p.readyAt = now.Add(def.Ready.Delay)
+	}
+	if st := j.sup.cfg.StartTimeout; st > 0 {
+		p.startBy = now.Add(st)
+	}
+	if def.Watchdog > 0 {
+		p.watchdogAt = now.Add(def.Watchdog)
+	}
+	j.procs[pid] = p
+	go func() { send(j, j.exits, <-exitc) }()
+	j.log.Info("started", "pid", pid, "gen", gen, "instance", instance)
+	j.hook(StateStart, strconv.Itoa(pid))
+	return p, nil
+}
+
+// settle decides the job's state from its processes when it is neither stopping nor down.
+func (j *job) settle() {
+	if j.state == StateStop {
+		j.maybeStopped()
 		return
 	}
-	p := &proc{pid: pid, generation: j.generation, started: time.Now()}
-	j.procs[pid] = p
-	go func() { j.exits <- <-exitc }()
-	j.checkSeq++
-	j.lastCheck = ""
-	j.log.Info("started", "pid", pid, "gen", j.generation)
-	j.enter(StateStart, "")
-	switch j.def.Ready.Mode {
-	case loader.ReadyMode("delay"):
-		j.readyT.set(j.def.Ready.Delay)
-		j.checkT.set(0)
+	var live, ready, degraded int
+	for _, p := range j.procs {
+		if p.generation != j.generation || p.stopping || p.handedOver {
+			continue
+		}
+		live++
+		if p.ready {
+			ready++
+		}
+		if p.degraded {
+			degraded++
+		}
+	}
+	switch {
+	case live == 0 && !j.respawnAt.IsZero():
+		// enter(StateBackoff) was done by restartOrFail
+	case live == 0:
+	case ready == live && live >= j.instances() && degraded > 0:
+		j.enterIfNew(StateDegrade, "check says degrade")
+	case ready == live && live >= j.instances():
+		j.enterIfNew(StateRun, "")
 	default:
-		j.checkT.set(0)
+		j.enterIfNew(StateStart, "")
 	}
 }
 
-// openSockets syncs the job's sockets with its definition and logs what could not be opened.
-func (j *job) openSockets() {
-	err := j.syncSockets()
-	if err != nil && (j.sockErr == nil || err.Error() != j.sockErr.Error()) {
-		j.log.Error("socket", "err", err)
+func (j *job) enterIfNew(s State, reason string) {
+	if j.state != s {
+		j.enter(s, reason)
+	} else {
+		j.publish()
 	}
-	j.sockErr = err
-}
-
-// env is the complete environment of a new process of this job.
-func (j *job) env() []string {
-	env := mergeEnv(j.sup.baseEnv, j.def.Env...)
-	return mergeEnv(env,
-		"GOD_JOB="+j.name,
-		"GOD_GENERATION="+strconv.Itoa(j.generation),
-		"GOD_SOCKET="+j.sup.cfg.Socket,
-	)
+	j.reloadWatch()
 }
 
 // exited handles the end of one process of the job.
@@ -323,43 +437,66 @@ func (j *job) exited(e Exit) {
 	}
 	delete(j.procs, e.Pid)
 	lived := e.Time.Sub(p.started)
-	j.lastExit = e.String()
-	j.log.Info("exited", "pid", e.Pid, "exit", e.String(), "ran", lived.Round(time.Millisecond).String())
-	j.lingerGroup(e.Pid)
-	j.checkSeq++
-	j.checkT.stop()
-	j.readyT.stop()
-	prev := j.state
+	j.log.Info("exited", "pid", e.Pid, "gen", p.generation, "exit", e.String(), "ran", lived.Round(time.Millisecond).String())
+	if p.pgid == p.pid {
+		j.lingerGroup(p.pgid, p.def)
+	}
 	j.hookArgs(StateExit, strconv.Itoa(e.Code()), strconv.Itoa(e.Pid))
-	if prev == StateStop {
+	switch {
+	case p.handedOver:
+		// It named its successor with MAINPID=; that process is the job now.
+		j.settle()
+		return
+	case j.reload != nil && j.reload.owns(p):
+		j.reloadProcExited(p, e)
+		return
+	case p.generation != j.generation:
+		// A draining generation: its exit is what was asked for.
+		j.reloadProgress()
+		j.settle()
+		return
+	}
+	j.lastExit = e.String()
+	if j.state == StateStop {
 		j.maybeStopped()
 		return
 	}
-	j.state = StateExit
-	j.since = time.Now()
-	j.publish()
-	if prev == StateStart && e.Success() {
-		j.enter(StateDone, "exited 0 while starting (one-shot)")
+	if p.stopping && p.failed == "" {
+		j.settle()
 		return
 	}
-	switch j.def.Restart {
-	case loader.RestartPolicy("never"):
-		if e.Success() {
-			j.enter(StateDone, "exited 0 (restart: never)")
-		} else {
-			j.enter(StateFailed, "exited with "+e.String()+" (restart: never)")
-		}
-		return
-	case loader.RestartPolicy("on-failure"):
-		if e.Success() {
-			j.enter(StateDone, "exited 0 (restart: on-failure)")
+	wasStarting := j.state == StateStart
+	j.state, j.since = StateExit, time.Now()
+	j.publish()
+	why := "exited with " + e.String()
+	if p.failed != "" {
+		why = p.failed
+	}
+	if p.failed == "" && j.live() == 0 {
+		if wasStarting && e.Success() {
+			j.enter(StateDone, "exited 0 while starting (one-shot)")
 			return
 		}
+		switch j.def.Restart {
+		case loader.RestartNever:
+			if e.Success() {
+				j.enter(StateDone, "exited 0 (restart: never)")
+			} else {
+				j.enter(StateFailed, why+" (restart: never)")
+			}
+			return
+		case loader.RestartOnFailure:
+			if e.Success() {
+				j.enter(StateDone, "exited 0 (restart: on-failure)")
+				return
+			}
+		}
 	}
-	j.restartOrFail(lived, !e.Success() || lived < j.sup.cfg.Backoff.StayUp, "exited with "+e.String())
+	j.restartOrFail(lived, p.failed != "" || !e.Success() || lived < j.sup.cfg.Backoff.StayUp, why)
 }
 
-// restartOrFail restarts the job after its back-off delay, or marks it failed when it keeps failing.
+// restartOrFail starts the missing instances after the back-off delay, or marks the job failed
+// when it keeps failing.
 func (j *job) restartOrFail(lived time.Duration, quick bool, why string) {
 	b := j.sup.cfg.Backoff
 	if lived >= b.StayUp {
@@ -371,50 +508,70 @@ func (j *job) restartOrFail(lived time.Duration, quick bool, why string) {
 		j.fails = 1
 	}
 	if b.Limit > 0 && j.fails > b.Limit {
-		j.enter(StateFailed, fmt.Sprintf("flapping: %d quick failures in a row, last %s", j.fails, why))
+		msg := fmt.Sprintf("flapping: %d quick failures in a row, last %s", j.fails, why)
 		j.log.Error("failed: flapping, not restarting", "failures", j.fails, "last", why)
+		j.respawnAt = time.Time{}
+		if len(j.procs) > 0 {
+			j.stop(afterFailed, msg)
+			return
+		}
+		j.enter(StateFailed, msg)
 		return
 	}
 	j.restarts++
 	d := b.Delay(j.fails)
 	if d <= 0 {
-		j.spawn()
+		j.respawnAt = time.Time{}
+		j.spawnMissing()
 		return
 	}
-	j.enter(StateBackoff, fmt.Sprintf("%s; restart in %s", why, d))
-	j.backoffT.set(d)
+	j.respawnAt = time.Now().Add(d)
+	if j.live() == 0 {
+		j.enter(StateBackoff, fmt.Sprintf("%s; restart in %s", why, d))
+	} else {
+		j.settle()
+	}
 }
 
-// stop ends the job's processes per its stop semantics, then does what after says.
+// stop ends every process of the job per its stop semantics, then does what after says.
 func (j *job) stop(after afterStop, why string) {
 	switch {
 	case j.state == StateStop:
-		if after != afterStopped || j.after == afterPolicy {
+		if after != afterStopped {
 			j.after = after
 		}
-	case j.state.Running():
+	case len(j.procs) > 0:
 		j.after = after
-		j.checkT.stop()
-		j.readyT.stop()
+		j.respawnAt = time.Time{}
 		j.enter(StateStop, why)
-		j.askStop()
-	case j.state == StateBackoff:
-		j.backoffT.stop()
-		j.afterStopDone(after)
+		for _, p := range j.procs {
+			j.stopProc(p, "")
+		}
+	case j.state == StateBackoff || !j.respawnAt.IsZero():
+		j.respawnAt = time.Time{}
+		j.afterStopDone(after, why)
 	default:
 		if after == afterStart {
 			j.start()
+		} else if after == afterFailed {
+			j.afterStopDone(after, why)
 		}
 	}
 }
 
-// askStop asks the loader how to stop the job, without blocking the job's loop.
-func (j *job) askStop() {
-	pid := 0
-	for p := range j.procs {
-		pid = p
+// stopProc asks the loader how to stop one process, then signals its group (applyStop).
+// failed, when set, makes its exit count as a failure (check fail, watchdog, start timeout).
+func (j *job) stopProc(p *proc, failed string) {
+	if failed != "" && p.failed == "" {
+		p.failed = failed
 	}
-	seq := j.checkSeq
+	if p.stopping {
+		return
+	}
+	p.stopping = true
+	p.checkAt = time.Time{}
+	p.killAt = time.Now().Add(j.sup.cfg.LoaderTimeout + 5*time.Second) // until the loader answers
+	pid := p.pid
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), j.sup.cfg.LoaderTimeout)
 		defer cancel()
@@ -427,43 +584,52 @@ func (j *job) askStop() {
 				j.log.Warn("bad stop reply, using SIGTERM", "loader", j.loader, "err", perr)
 			}
 		}
-		j.stopSpecs <- stopSpec{seq: seq, spec: spec}
+		send(j, j.stopSpecs, stopSpec{pid: pid, spec: spec})
 	}()
 }
 
-// applyStop signals the job's process groups and arms the kill timer.
+// applyStop signals a stopping process's group and arms its kill deadline.
 func (j *job) applyStop(sp stopSpec) {
-	if j.state != StateStop || len(j.procs) == 0 {
+	p := j.procs[sp.pid]
+	if p == nil || !p.stopping {
 		return
 	}
 	if sp.spec.Signal != 0 {
-		for pid := range j.procs {
-			if err := j.sup.reaper.SignalGroup(pid, sp.spec.Signal); err != nil && err != syscall.ESRCH {
-				j.log.Warn("signal", "pid", pid, "err", err)
-			}
+		if err := j.sup.reaper.SignalGroup(p.pgid, sp.spec.Signal); err != nil && err != syscall.ESRCH {
+			j.log.Warn("signal", "pid", p.pid, "err", err)
 		}
 	}
-	j.killT.set(sp.spec.Timeout)
+	p.killAt = time.Now().Add(sp.spec.Timeout)
 }
 
 // killAll sends SIGKILL to every process group of the job.
 func (j *job) killAll(why string) {
-	for pid := range j.procs {
-		j.log.Warn("killing process group", "pgid", pid, "why", why)
-		_ = j.sup.reaper.SignalGroup(pid, syscall.SIGKILL)
+	for _, p := range j.procs {
+		j.kill(p, why)
 	}
 }
 
+func (j *job) kill(p *proc, why string) {
+	j.log.Warn("killing process group", "pgid", p.pgid, "pid", p.pid, "why", why)
+	_ = j.sup.reaper.SignalGroup(p.pgid, syscall.SIGKILL)
+	p.killAt = time.Time{}
+}
+
 // lingerGroup ends what is left of a process group after its leader exited (children that ignore
-// SIGTERM, a forgotten background process): the stop signal, then SIGKILL after the stop timeout.
-func (j *job) lingerGroup(pgid int) {
+// SIGTERM, a forgotten background process): SIGTERM, then SIGKILL after the stop timeout.
+func (j *job) lingerGroup(pgid int, def *loader.Definition) {
 	if !GroupAlive(pgid) {
 		return
+	}
+	for _, p := range j.procs {
+		if p.pgid == pgid {
+			return // a MAINPID successor lives in this group: it is the job now
+		}
 	}
 	j.lingering++
 	timeout := j.sup.cfg.LingerTimeout
 	go func() {
-		defer func() { j.lingered <- pgid }()
+		defer send(j, j.lingered, pgid)
 		_ = j.sup.reaper.SignalGroup(pgid, syscall.SIGTERM)
 		deadline := time.Now().Add(timeout)
 		killed := false
@@ -489,20 +655,18 @@ func (j *job) maybeStopped() {
 	if j.state != StateStop || len(j.procs) > 0 || j.lingering > 0 {
 		return
 	}
-	j.killT.stop()
-	j.afterStopDone(j.after)
+	j.afterStopDone(j.after, j.reason)
 }
 
-func (j *job) afterStopDone(after afterStop) {
+func (j *job) afterStopDone(after afterStop, why string) {
 	j.after = afterStopped
 	switch after {
 	case afterStart:
 		j.fails = 0
-		j.spawn()
-	case afterPolicy:
-		j.restartOrFail(0, true, "check failed")
-	case afterRemove:
-		j.enter(StateStopped, "removed")
+		j.generation = j.nextGeneration()
+		j.spawnMissing()
+	case afterFailed:
+		j.enter(StateFailed, why)
 	default:
 		if j.removed {
 			j.enter(StateStopped, "removed")
@@ -512,88 +676,182 @@ func (j *job) afterStopDone(after afterStop) {
 	}
 }
 
-// startCheck asks the loader for the job's health without blocking the loop.
-func (j *job) startCheck() {
-	if j.checkInFlight || len(j.procs) == 0 {
+// tick handles every deadline that is due: checks, ready delays, start timeouts, watchdogs, stop
+// timeouts and the back-off.
+func (j *job) tick(now time.Time) {
+	for _, p := range j.procs {
+		switch {
+		case p.stopping:
+			if !p.killAt.IsZero() && !now.Before(p.killAt) {
+				j.kill(p, "stop timeout")
+			}
+			continue
+		case !p.ready && !p.readyAt.IsZero() && !now.Before(p.readyAt):
+			p.readyAt = time.Time{}
+			j.becameReady(p)
+		case !p.ready && !p.startBy.IsZero() && !now.Before(p.startBy):
+			j.log.Warn("not ready in time; stopping it", "pid", p.pid, "timeout", j.sup.cfg.StartTimeout.String())
+			j.procFailed(p, fmt.Sprintf("not ready within %s", j.sup.cfg.StartTimeout))
+			continue
+		case !p.watchdogAt.IsZero() && !now.Before(p.watchdogAt):
+			j.log.Warn("watchdog: no WATCHDOG=1 in time; stopping it", "pid", p.pid, "watchdog", p.def.Watchdog.String())
+			j.procFailed(p, fmt.Sprintf("watchdog: silent for %s", p.def.Watchdog))
+			continue
+		}
+		if !p.checkAt.IsZero() && !p.checking && !now.Before(p.checkAt) {
+			j.startCheck(p)
+		}
+	}
+	if !j.respawnAt.IsZero() && !now.Before(j.respawnAt) {
+		j.respawnAt = time.Time{}
+		j.spawnMissing()
+	}
+	if j.reload != nil && !j.reload.deadline.IsZero() && !now.Before(j.reload.deadline) {
+		j.failReload(fmt.Sprintf("new generation not ready within %s", j.sup.cfg.StartTimeout))
+	}
+}
+
+// rearm sets the wake timer to the earliest deadline.
+func (j *job) rearm() {
+	var next time.Time
+	at := func(t time.Time) {
+		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
+	for _, p := range j.procs {
+		if p.stopping {
+			at(p.killAt)
+			continue
+		}
+		if !p.checking {
+			at(p.checkAt)
+		}
+		if !p.ready {
+			at(p.readyAt)
+			at(p.startBy)
+		}
+		at(p.watchdogAt)
+	}
+	at(j.respawnAt)
+	if j.reload != nil {
+		at(j.reload.deadline)
+	}
+	if next.IsZero() {
+		j.wake.stop()
 		return
 	}
-	pid := 0
-	for p := range j.procs {
-		pid = p
+	j.wake.set(max(time.Until(next), 0))
+}
+
+// procFailed stops one process because god judged it failed; its exit is then handled like a
+// crash (or fails the reload it belongs to).
+func (j *job) procFailed(p *proc, why string) {
+	if j.reload != nil && j.reload.owns(p) {
+		j.failReload(why)
+		return
 	}
-	j.checkInFlight = true
-	seq := j.checkSeq
+	j.stopProc(p, why)
+}
+
+// startCheck asks the loader for one process's health without blocking the loop.
+func (j *job) startCheck(p *proc) {
+	p.checking = true
+	p.checkSeq++
+	pid, seq := p.pid, p.checkSeq
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), j.sup.cfg.CheckTimeout)
 		defer cancel()
 		t0 := time.Now()
 		m, err := j.sup.ask(ctx, j.loader, j.name, "check", strconv.Itoa(pid))
-		j.checkDone <- checkResult{seq: seq, reply: m, err: err, took: time.Since(t0)}
+		send(j, j.checkDone, checkResult{pid: pid, seq: seq, reply: m, err: err, took: time.Since(t0)})
 	}()
 }
 
-// checked acts on a check reply (see "Check replies" in the protocol docs).
+// checked acts on a check reply (see "Check replies" in docs/protocol.md).
 func (j *job) checked(r checkResult) {
-	j.checkInFlight = false
-	if r.seq != j.checkSeq || !(j.state == StateStart || j.state == StateRun || j.state == StateDegrade) {
+	p := j.procs[r.pid]
+	if p == nil || r.seq != p.checkSeq {
+		return
+	}
+	p.checking = false
+	if p.stopping {
 		return
 	}
 	j.sup.metrics.checkLatency(r.took)
+	now := time.Now()
 	if r.err != nil {
 		// A failing loader never touches a running job: note it and ask again later.
 		j.lastCheck = "error: " + r.err.Error()
+		p.checkAt = now.Add(time.Second)
 		j.publish()
-		j.checkT.set(time.Second)
 		return
 	}
 	c, err := loader.ParseCheck(r.reply)
 	if err != nil {
 		j.lastCheck = "bad reply: " + err.Error()
 		j.log.Warn("bad check reply", "loader", j.loader, "err", err)
+		p.checkAt = now.Add(time.Second)
 		j.publish()
-		j.checkT.set(time.Second)
 		return
 	}
 	next := c.Next
 	if next <= 0 {
 		next = time.Second
 	}
+	p.checkAt = now.Add(next)
+	readyByCheck := p.def.Ready.Mode == loader.ReadyDefault || p.def.Ready.Mode == loader.ReadyCheck
 	switch c.Kind {
-	case loader.CheckKind("none"):
+	case loader.CheckNone:
 		j.lastCheck = ""
-		if j.state == StateStart && j.def.Ready.Mode != loader.ReadyMode("delay") && j.def.Ready.Mode != loader.ReadyMode("notify") {
-			j.enter(StateRun, "")
+		p.noCheck = true
+		p.checkAt = time.Time{}
+		if readyByCheck && !p.ready {
+			j.becameReady(p)
+			return
 		}
-	case loader.CheckKind("ok"):
+	case loader.CheckOK:
 		j.lastCheck = "ok"
-		if j.state == StateDegrade || j.state == StateStart && (j.def.Ready.Mode == "" || j.def.Ready.Mode == loader.ReadyMode("check")) {
-			j.enter(StateRun, "")
-		} else {
-			j.publish()
+		p.degraded = false
+		if readyByCheck && !p.ready {
+			j.becameReady(p)
+			return
 		}
-		j.checkT.set(next)
-	case loader.CheckKind("degrade"):
+		j.settle()
+		return
+	case loader.CheckDegrade:
 		j.lastCheck = "degrade"
-		if j.state == StateRun {
-			j.enter(StateDegrade, "check says degrade")
-		} else {
-			j.publish()
+		if p.ready {
+			p.degraded = true
+			j.settle()
+			return
 		}
-		j.checkT.set(next)
-	case loader.CheckKind("fail"):
+	case loader.CheckFail:
 		j.lastCheck = "fail"
-		j.log.Warn("check failed; stopping")
-		j.stop(afterPolicy, "check failed")
-	case loader.CheckKind("start"):
-		j.checkT.set(next)
-	case loader.CheckKind("stop"):
+		j.log.Warn("check failed; stopping", "pid", p.pid)
+		j.procFailed(p, "check failed")
+		return
+	case loader.CheckStart:
+		j.start()
+	case loader.CheckStop:
 		j.stop(afterStopped, "check asked to stop")
-	case loader.CheckKind("restart"):
+	case loader.CheckRestart:
 		j.stop(afterStart, "check asked to restart")
-	case loader.CheckKind("forward"):
+	case loader.CheckForward:
 		j.sup.forward(j.name, c.Target, c.Command)
-		j.checkT.set(next)
 	}
+	j.publish()
+}
+
+// becameReady marks one process ready and moves the job (or its reload) on.
+func (j *job) becameReady(p *proc) {
+	p.ready = true
+	p.startBy = time.Time{}
+	if j.reload != nil && (j.reload.owns(p) || j.reload.phase == phaseSignal) {
+		j.reloadProgress()
+		return
+	}
+	j.settle()
 }
 
 // enter moves to state s, tells the loader (on<State>) and publishes the change.
@@ -602,14 +860,17 @@ func (j *job) enter(s State, reason string) {
 	j.since = time.Now()
 	j.reason = reason
 	j.publish()
-	j.hook(s)
+	defer j.reloadWatch()
+	pid := ""
+	for _, p := range j.procs {
+		if p.generation == j.generation && !p.stopping {
+			pid = strconv.Itoa(p.pid)
+		}
+	}
+	j.hook(s, pid)
 }
 
-func (j *job) hook(s State) {
-	pid := ""
-	for p := range j.procs {
-		pid = strconv.Itoa(p)
-	}
+func (j *job) hook(s State, pid string) {
 	if pid == "" {
 		j.hookArgs(s)
 		return
@@ -636,7 +897,9 @@ func (j *job) sendHooks() {
 }
 
 // publish sends the job's snapshot to the supervisor.
-func (j *job) publish() {
+func (j *job) publish() { j.publishDef(nil) }
+
+func (j *job) publishDef(def *loader.Definition) {
 	st := control.JobStatus{
 		Name:       j.name,
 		Loader:     j.loader,
@@ -649,9 +912,161 @@ func (j *job) publish() {
 		Check:      j.lastCheck,
 		Sockets:    j.socketList(),
 		Status:     j.statusText,
+		Reload:     j.lastReload,
 	}
 	for _, p := range j.procs {
-		st.Processes = append(st.Processes, control.ProcessStatus{Pid: p.pid, Generation: p.generation, Instance: p.instance, Started: p.started})
+		ps := control.ProcessStatus{Pid: p.pid, Generation: p.generation, Instance: p.instance, Started: p.started, State: "starting"}
+		switch {
+		case p.stopping:
+			ps.State = "stopping"
+		case p.degraded:
+			ps.State = "degraded"
+		case p.ready:
+			ps.State = "ready"
+		}
+		st.Processes = append(st.Processes, ps)
 	}
-	j.sup.jobEvent(jobEvent{name: j.name, state: j.state, status: st})
+	sortProcs(st.Processes)
+	j.sup.jobEvent(jobEvent{name: j.name, state: j.state, status: st, def: def})
+}
+
+func sortProcs(ps []control.ProcessStatus) {
+	for i := 1; i < len(ps); i++ {
+		for k := i; k > 0 && (ps[k].Generation < ps[k-1].Generation ||
+			ps[k].Generation == ps[k-1].Generation && ps[k].Instance < ps[k-1].Instance); k-- {
+			ps[k], ps[k-1] = ps[k-1], ps[k]
+		}
+	}
+}
+
+// storedFile is an fd a process of the job gave god with FDSTORE=1, for its successors.
+type storedFile struct {
+	name string
+	file *os.File
+}
+
+const maxStoredFiles = 64
+
+func (j *job) closeStored() {
+	for _, s := range j.stored {
+		s.file.Close()
+	}
+	j.stored = nil
+}
+
+// notified applies a notify message from one of the job's processes (or from a process in one's
+// group: a child sending READY=1 on its parent's behalf).
+func (j *job) notified(m NotifyMessage) {
+	p := j.procs[m.Pid]
+	if p == nil {
+		if pg, err := ProcessGroupOf(m.Pid); err == nil {
+			for _, q := range j.procs {
+				if q.pgid == pg {
+					p = q
+					break
+				}
+			}
+		}
+	}
+	if p == nil {
+		j.log.Warn("notify message from a process that is not the job's: dropped", "sender", m.Pid)
+		for _, f := range m.Files {
+			f.Close()
+		}
+		return
+	}
+	if m.Status != "" || m.Fields["STATUS"] != "" {
+		j.statusText = m.Status
+	}
+	if m.Watchdog && !p.watchdogAt.IsZero() {
+		p.watchdogAt = time.Now().Add(p.def.Watchdog)
+	}
+	if m.WatchdogTrigger {
+		j.procFailed(p, "watchdog triggered by the job")
+	}
+	if m.FdStore && len(m.Files) > 0 {
+		for _, f := range m.Files {
+			if len(j.stored) >= maxStoredFiles {
+				j.log.Warn("FDSTORE: too many stored fds; dropped", "max", maxStoredFiles)
+				f.Close()
+				continue
+			}
+			name := m.FdName
+			if name == "" {
+				name = "stored"
+			}
+			j.stored = append(j.stored, storedFile{name: name, file: f})
+		}
+		j.log.Info("FDSTORE: keeping fds for the next generation", "count", len(m.Files), "name", m.FdName)
+	} else {
+		for _, f := range m.Files {
+			f.Close()
+		}
+	}
+	if m.MainPid > 0 && m.MainPid != p.pid {
+		j.takeMainPid(p, m.MainPid)
+		if q := j.procs[m.MainPid]; q != nil {
+			p = q
+		}
+	}
+	if m.Reloading && j.reload != nil && j.reload.mode == loader.ReloadSignal {
+		j.reload.sawReloading = true
+		j.reloadStep("job says RELOADING=1")
+	}
+	if m.Stopping {
+		j.log.Info("job says STOPPING=1", "pid", p.pid)
+	}
+	if m.Ready && !p.ready {
+		j.becameReady(p)
+	} else if m.Ready && j.reload != nil && j.reload.phase == phaseSignal {
+		j.reloadProgress()
+	}
+	j.publish()
+}
+
+// takeMainPid follows a job that replaced its main process (tableflip, nginx-style upgrades): the
+// named pid, reparented to god as subreaper once its parent exits, is the job's process now.
+func (j *job) takeMainPid(old *proc, pid int) {
+	exitc, err := j.sup.reaper.Adopt(pid, old.pgid)
+	if err != nil {
+		j.log.Warn("MAINPID: cannot follow", "pid", pid, "err", err)
+		return
+	}
+	gen := old.generation
+	if j.reload != nil && j.reload.mode == loader.ReloadSignal {
+		gen = j.reload.newGen
+		j.reload.successor = pid
+	}
+	now := time.Now()
+	p := &proc{pid: pid, pgid: old.pgid, generation: gen, instance: old.instance, def: old.def, started: now, checkAt: now}
+	if p.def.Ready.Mode != loader.ReadyNotify {
+		p.checkAt = now
+	}
+	if p.def.Watchdog > 0 {
+		p.watchdogAt = now.Add(p.def.Watchdog)
+	}
+	old.handedOver = true
+	old.checkAt = time.Time{}
+	j.procs[pid] = p
+	go func() { send(j, j.exits, <-exitc) }()
+	j.log.Info("MAINPID: following the job's new main process", "old", old.pid, "new", pid, "gen", gen)
+	if p.def.Ready.Mode != loader.ReadyNotify {
+		p.ready = old.ready
+	}
+}
+
+// lastLines returns the last n output lines of the given pids (all of the job's when pids is
+// empty), for an error that has to show what a process said before it failed.
+func (j *job) lastLines(n int, pids map[int]bool) string {
+	tail := j.sup.hub.Tail([]string{j.name}, 200)
+	var lines []string
+	for _, l := range tail {
+		if len(pids) == 0 || pids[l.Pid] {
+			lines = append(lines, fmt.Sprintf("[%d %s] %s", l.Pid, l.Stream, l.Msg))
+		}
+	}
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }

@@ -148,6 +148,9 @@ func (p *loaderPool) fail(inst *loaderInst, err error) {
 func (p *loaderPool) noteFailure(err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
 	p.fails++
 	d := p.sup.cfg.Backoff.Delay(p.fails)
 	if d < 100*time.Millisecond && p.fails > 1 {
@@ -304,4 +307,33 @@ func (p *loaderPool) load(ctx context.Context) ([]loader.Definition, error) {
 	}
 	p.release(inst, true)
 	return defs, nil
+}
+
+// define reads one job's definition from a fresh instance (a reload: the file may have been
+// replaced since the instances now running were started).
+func (p *loaderPool) define(ctx context.Context, job string) (loader.Definition, error) {
+	p.retire()
+	inst, err := p.acquire(ctx)
+	if err != nil {
+		return loader.Definition{}, err
+	}
+	found := false
+	for _, n := range inst.jobs {
+		found = found || n == job
+	}
+	if !found {
+		p.release(inst, true)
+		return loader.Definition{}, fmt.Errorf("loader %s no longer defines job %s", p.path, job)
+	}
+	def, err := inst.client.Define(ctx, job)
+	if err != nil {
+		if inst.client.Broken() != nil {
+			p.fail(inst, err)
+		} else {
+			p.release(inst, false)
+		}
+		return loader.Definition{}, fmt.Errorf("loader %s: job %s: %w", p.path, job, err)
+	}
+	p.release(inst, true)
+	return def, nil
 }

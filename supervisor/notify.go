@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"unicode/utf8"
@@ -187,10 +188,11 @@ type NotifyServer struct {
 	// Set it before Serve.
 	Logger *slog.Logger
 
-	conn    *net.UnixConn
-	path    string
-	ino     notifyInode // the socket file we bound, so Close removes only ours
-	oobSize int         // control buffer size; tests shrink it to force MSG_CTRUNC
+	conn     *net.UnixConn
+	path     string
+	ino      notifyInode // the socket file we bound, so Close removes only ours
+	abstract bool        // no socket file: path starts with '@'
+	oobSize  int         // control buffer size; tests shrink it to force MSG_CTRUNC
 
 	mu     sync.Mutex
 	closed bool
@@ -209,9 +211,16 @@ type notifyInode struct{ dev, ino uint64 }
 // pid comes from SCM_CREDENTIALS and the caller accepts it only for a process
 // of the job, so a stranger that writes to the socket can affect nothing.
 // Restrict access with the mode of the directory that holds path if needed.
+//
+// A path starting with '@' names a socket in the abstract namespace, as in
+// NOTIFY_SOCKET: it has no file to clean up, set a mode on or remove, and any
+// process in god's network namespace can reach it.
 func ListenNotify(path string) (*NotifyServer, error) {
-	if err := notifyRemoveStale(path); err != nil {
-		return nil, err
+	abstract := strings.HasPrefix(path, "@")
+	if !abstract {
+		if err := notifyRemoveStale(path); err != nil {
+			return nil, err
+		}
 	}
 	var sockErr error
 	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
@@ -230,9 +239,13 @@ func ListenNotify(path string) (*NotifyServer, error) {
 	}
 	conn := pc.(*net.UnixConn)
 	s := &NotifyServer{
-		conn:    conn,
-		path:    path,
-		oobSize: unix.CmsgSpace(unix.SizeofUcred) + unix.CmsgSpace(notifyMaxFds*4),
+		conn:     conn,
+		path:     path,
+		abstract: abstract,
+		oobSize:  unix.CmsgSpace(unix.SizeofUcred) + unix.CmsgSpace(notifyMaxFds*4),
+	}
+	if abstract {
+		return s, nil
 	}
 	if err := os.Chmod(path, 0o666); err != nil {
 		conn.Close()
@@ -408,9 +421,11 @@ func (s *NotifyServer) Close() error {
 	s.closed = true
 	s.mu.Unlock()
 	err := s.conn.Close()
-	if ino, serr := notifyInodeOf(s.path); serr == nil && ino == s.ino {
-		if rerr := os.Remove(s.path); rerr != nil && err == nil {
-			err = rerr
+	if !s.abstract {
+		if ino, serr := notifyInodeOf(s.path); serr == nil && ino == s.ino {
+			if rerr := os.Remove(s.path); rerr != nil && err == nil {
+				err = rerr
+			}
 		}
 	}
 	if err != nil {

@@ -177,10 +177,11 @@ func (r *Reaper) Start(a ProcAttr) (int, <-chan Exit, error) {
 // ErrNotChild is returned by Adopt for a pid that is neither a child of god nor one it reaped lately.
 var ErrNotChild = errors.New("not a child of god")
 
-// Adopt registers a pid god did not start itself but that is its child (a job's process that replaced
-// its parent, reparented to god as subreaper; MAINPID=). If that child was already reaped, its Exit is
-// delivered at once.
-func (r *Reaper) Adopt(pid int) (<-chan Exit, error) {
+// Adopt registers a pid god did not start itself: a job's process that replaced its parent and
+// named itself with MAINPID=. It must be god's child already or live in process group pgid (the
+// job's); as subreaper god becomes its parent once the old process exits, and reaps it then. If
+// that pid was already reaped, its Exit is delivered at once.
+func (r *Reaper) Adopt(pid, pgid int) (<-chan Exit, error) {
 	ch := make(chan Exit, 1)
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -193,7 +194,9 @@ func (r *Reaper) Adopt(pid int) (<-chan Exit, error) {
 		return ch, nil
 	}
 	if ppid, err := parentOf(pid); err != nil || ppid != os.Getpid() {
-		return nil, fmt.Errorf("pid %d: %w", pid, ErrNotChild)
+		if pg, err := ProcessGroupOf(pid); err != nil || pg != pgid {
+			return nil, fmt.Errorf("pid %d: %w nor in the job's process group %d", pid, ErrNotChild, pgid)
+		}
 	}
 	r.waiting[pid] = ch
 	return ch, nil

@@ -46,10 +46,13 @@ func (in *inheritedSockets) take(spec fdpass.Spec) *os.File {
 // open (restarts and reloads never close it), a new one is opened, a dropped one is closed. It
 // returns an error naming the job and the address of every socket that could not be opened; the
 // others are kept.
-func (j *job) syncSockets() error {
+func (j *job) syncSockets() error { return j.syncSocketsFor(j.def.Listen) }
+
+// syncSocketsFor is syncSockets for a given listen list (a reload's new definition).
+func (j *job) syncSocketsFor(listen []string) error {
 	var want []fdpass.Spec
 	var errs []error
-	for _, item := range j.def.Listen {
+	for _, item := range listen {
 		spec, err := fdpass.ParseSpec(item)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("job %s: listen %q: %w", j.name, item, err))
@@ -157,4 +160,13 @@ func (j *job) copySockets() socketCopies {
 		out.files = append(out.files, os.NewFile(uintptr(fd), s.spec.String()))
 	}
 	return out
+}
+
+// openSockets syncs the job's sockets with its definition and logs what could not be opened.
+func (j *job) openSockets() {
+	err := j.syncSockets()
+	if err != nil && (j.sockErr == nil || err.Error() != j.sockErr.Error()) {
+		j.log.Error("socket", "err", err)
+	}
+	j.sockErr = err
 }

@@ -27,6 +27,8 @@ type Config struct {
 	HandshakeTimeout time.Duration // a new loader's first line (2 s)
 	CheckTimeout     time.Duration // a check reply (10 s)
 	LingerTimeout    time.Duration // a process group left after its leader exited gets SIGKILL after this (5 s)
+	StartTimeout     time.Duration // a process not ready by then has failed (30 s)
+	NotifySocket     string        // path of the NOTIFY_SOCKET god runs for its jobs ("": next to the control socket)
 	LoaderInstances  int           // instances of one loader file at once (4)
 	Settle           time.Duration // quiet time before a changed loader file is read (150 ms)
 	RemoveGrace      time.Duration // a loader file missing this long is gone for good (1 s)
@@ -51,6 +53,7 @@ func (c *Config) defaults() {
 	def(&c.HandshakeTimeout, 2*time.Second)
 	def(&c.CheckTimeout, 10*time.Second)
 	def(&c.LingerTimeout, 5*time.Second)
+	def(&c.StartTimeout, 30*time.Second)
 	def(&c.Settle, 150*time.Millisecond)
 	def(&c.RemoveGrace, time.Second)
 	if c.LoaderInstances <= 0 {
@@ -80,6 +83,9 @@ type Supervisor struct {
 	metrics   *metrics
 	pools     sync.Map // loader path -> *loaderPool; read by job goroutines
 	inherited *inheritedSockets
+	notify     *NotifyServer
+	notifyPath string
+	pidIndex   map[int]string // pid -> job, from the jobs' snapshots; owned by loop
 
 	inbox  *queue[any]
 	calls  chan func()
@@ -157,6 +163,7 @@ func New(cfg Config) (*Supervisor, error) {
 		subs:         make(map[chan jobEvent]bool),
 		cycleReports: make(map[string]bool),
 		inherited:    &inheritedSockets{files: cfg.Inherited},
+		pidIndex:     make(map[int]string),
 	}
 	return s, nil
 }
@@ -181,6 +188,10 @@ func (s *Supervisor) Run(ctx context.Context, reaper *Reaper) error {
 	}
 	s.watch = w
 	defer w.close()
+	if err := s.startNotify(); err != nil {
+		return err
+	}
+	defer s.notify.Close()
 	s.rescan(nil)
 	return s.loop(ctx)
 }
@@ -246,9 +257,20 @@ func (s *Supervisor) handleEvent(ev any) {
 		s.loaderDone(ev)
 	case forwardCmd:
 		s.applyForward(ev)
+	case NotifyMessage:
+		s.routeNotify(ev)
 	case func():
 		ev()
 	}
+}
+
+// define reads a job's definition from a fresh instance of its loader.
+func (s *Supervisor) define(ctx context.Context, path, job string) (loader.Definition, error) {
+	v, ok := s.pools.Load(path)
+	if !ok {
+		return loader.Definition{}, fmt.Errorf("loader %s: gone", path)
+	}
+	return v.(*loaderPool).define(ctx, job)
 }
 
 // ask sends one request to a loader file's pool.
@@ -439,11 +461,23 @@ func (s *Supervisor) jobChanged(ev jobEvent) {
 		return
 	}
 	if ev.removed {
+		for _, p := range h.status.Processes {
+			delete(s.pidIndex, p.Pid)
+		}
 		delete(s.jobs, ev.name)
 		s.hub.Forget(ev.name)
 		s.fanout(ev)
 		s.checkDeps()
 		return
+	}
+	for _, p := range h.status.Processes {
+		delete(s.pidIndex, p.Pid)
+	}
+	for _, p := range ev.status.Processes {
+		s.pidIndex[p.Pid] = ev.name
+	}
+	if ev.def != nil {
+		h.def = *ev.def
 	}
 	prev := h.state
 	h.state = ev.state

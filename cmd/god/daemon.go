@@ -32,6 +32,7 @@ type daemonFlags struct {
 	stayUp       time.Duration
 	loaderTO     time.Duration
 	checkTO      time.Duration
+	startTO      time.Duration
 }
 
 func parseDaemonFlags(args []string) (*daemonFlags, error) {
@@ -56,6 +57,7 @@ func parseDaemonFlags(args []string) (*daemonFlags, error) {
 	fs.DurationVar(&f.stayUp, "stay-up", supervisor.DefaultBackoff.StayUp, "a process that ran this long resets its job's failure count")
 	fs.DurationVar(&f.loaderTO, "loader-timeout", 5*time.Second, "how long a loader may take to answer (check excepted)")
 	fs.DurationVar(&f.checkTO, "check-timeout", 10*time.Second, "how long a check may take")
+	fs.DurationVar(&f.startTO, "start-timeout", 30*time.Second, "a process not ready by then has failed (and a reload is rolled back)")
 	if len(args) > 0 && args[0] == "run" {
 		args = args[1:]
 	}
@@ -128,6 +130,7 @@ func runDaemon(args []string) int {
 		},
 		LoaderTimeout: f.loaderTO,
 		CheckTimeout:  f.checkTO,
+		StartTimeout:  f.startTO,
 		Logger:        logger,
 		Hub:           joblog.NewHub(logger, f.logLines),
 		Version:       fullVersion(),

@@ -29,7 +29,8 @@ func main() {
 		os.Exit(1)
 	}
 	fmt.Println("backend serving on", ln.Addr())
-	if err := http.Serve(ln, myBackend); err != nil {
+	// ServeHTTP says READY=1 to god, and drains on SIGTERM without failing a request.
+	if err := watchgod.ServeHTTP(&http.Server{Handler: myBackend}, ln); err != nil {
 		fmt.Fprintln(os.Stderr, "backend:", err)
 		os.Exit(1)
 	}
@@ -45,6 +46,7 @@ func init() {
 	job.Auto = true
 	job.Exec = []string{os.Args[0]}
 	job.Listen = []string{"http=tcp://" + addr}
+	job.Ready = "notify" // a new generation serves once its main says so: god reloads on that
 	job.Check = func() string {
 		return "ok"
 	}

@@ -100,4 +100,5 @@ type ProcessStatus struct {
 	Generation int       `json:"gen"`
 	Instance   int       `json:"instance"`
 	Started    time.Time `json:"started"`
+	State      string    `json:"state,omitempty"` // starting, ready, degraded, stopping
 }
