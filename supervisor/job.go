@@ -91,7 +91,7 @@ type proc struct {
 type jobCmdKind int
 
 const (
-	cmdStart   jobCmdKind = iota
+	cmdStart jobCmdKind = iota
 	cmdStop
 	cmdRestart
 	cmdKill    // hurry a stop: SIGKILL now

@@ -73,16 +73,16 @@ func (c *Config) defaults() {
 // Supervisor is god: it reads loaders, owns the jobs, and answers control requests. Its state is
 // owned by one goroutine (loop); everything else talks to it through events.
 type Supervisor struct {
-	cfg       Config
-	log       *slog.Logger
-	hub       *joblog.Hub
-	reaper    *Reaper
-	devNull   *os.File
-	baseEnv   []string
-	relays    sync.WaitGroup
-	metrics   *metrics
-	pools     sync.Map // loader path -> *loaderPool; read by job goroutines
-	inherited *inheritedSockets
+	cfg        Config
+	log        *slog.Logger
+	hub        *joblog.Hub
+	reaper     *Reaper
+	devNull    *os.File
+	baseEnv    []string
+	relays     sync.WaitGroup
+	metrics    *metrics
+	pools      sync.Map // loader path -> *loaderPool; read by job goroutines
+	inherited  *inheritedSockets
 	notify     *NotifyServer
 	notifyPath string
 	pidIndex   map[int]string // pid -> job, from the jobs' snapshots; owned by loop
