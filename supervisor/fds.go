@@ -13,6 +13,9 @@ import (
 // SCM_RIGHTS, for a process that is not god's child or takes live sockets over itself
 // (watchgod.Listener's second mode). The server already checked the peer (same uid or root).
 func (s *Supervisor) HandleConn(ctx context.Context, peer control.Peer, req control.Request, conn *net.UnixConn, emit func(control.Response) error) (control.Response, bool) {
+	if req.Cmd == control.CmdUpgrade {
+		return s.handleUpgrade(ctx, conn, emit), false
+	}
 	if req.Cmd != control.CmdFds {
 		return control.Response{}, false
 	}
@@ -57,4 +60,17 @@ func (s *Supervisor) HandleConn(ctx context.Context, peer control.Peer, req cont
 	}
 	s.log.Info("sent sockets over the control socket", "job", name, "peer_pid", peer.Pid, "count", len(c.files))
 	return res, true
+}
+
+// handleUpgrade re-executes god. When it works the new image answers on conn; this returns only
+// the reason it did not.
+func (s *Supervisor) handleUpgrade(ctx context.Context, conn *net.UnixConn, emit func(control.Response) error) control.Response {
+	opts := s.cfg.Upgrade
+	if opts.Exe == "" {
+		return control.Response{Error: "this god cannot upgrade itself (no path to its binary)"}
+	}
+	opts.Reply = conn
+	_ = emit(control.Response{Type: control.TypeProgress, Time: time.Now(), Message: "pre-flight: " + opts.Exe + " reads god's state"})
+	err := s.Upgrade(ctx, opts)
+	return control.Response{Error: err.Error()}
 }

@@ -60,6 +60,7 @@ type job struct {
 	respawnAt  time.Time    // back-off: when the missing instances start again
 	reload     *reloadOp
 	lastReload string
+	restored   bool // carried across god's re-exec: it is not new to its loader
 
 	wake  timer // the earliest deadline of the job and its processes
 	hooks chan []string
@@ -94,12 +95,14 @@ const (
 	cmdStart jobCmdKind = iota
 	cmdStop
 	cmdRestart
-	cmdKill    // hurry a stop: SIGKILL now
-	cmdRemove  // stop, then end the job's goroutine
-	cmdDefine  // new definition; running processes are untouched until they restart
-	cmdSockets // copies of the job's sockets, for a peer that asks god for them (SCM_RIGHTS)
-	cmdReload  // start a new generation (reload.go)
-	cmdNotify  // a message on the notify socket from one of the job's processes
+	cmdKill     // hurry a stop: SIGKILL now
+	cmdRemove   // stop, then end the job's goroutine
+	cmdDefine   // new definition; running processes are untouched until they restart
+	cmdSockets  // copies of the job's sockets, for a peer that asks god for them (SCM_RIGHTS)
+	cmdReload   // start a new generation (reload.go)
+	cmdNotify   // a message on the notify socket from one of the job's processes
+	cmdSnapshot // the job's state, for an upgrade's pre-flight
+	cmdFreeze   // write the state and stop until thawed: god re-executes itself (upgrade.go)
 )
 
 type jobCmd struct {
@@ -108,6 +111,8 @@ type jobCmd struct {
 	sockets chan<- socketCopies
 	reload  *reloadRequest
 	notify  NotifyMessage
+	freeze  *freezeReq
+	snap    chan<- JobState
 }
 
 // afterStop says what a stopping job does once its processes are gone.
@@ -189,7 +194,9 @@ func (j *job) run() {
 	defer j.closeStored()
 	j.openSockets()
 	j.publish()
-	j.hook(StateWait, "")
+	if !j.restored {
+		j.hook(StateWait, "")
+	}
 	for {
 		select {
 		case c := <-j.cmds:
@@ -262,6 +269,12 @@ func (j *job) command(c jobCmd) {
 		j.beginReload(c.reload)
 	case cmdNotify:
 		j.notified(c.notify)
+	case cmdSnapshot:
+		c.snap <- j.snapshot()
+	case cmdFreeze:
+		c.freeze.state <- j.snapshot()
+		// Blocks for good when the exec succeeds: the process image is replaced.
+		<-c.freeze.thaw
 	}
 }
 
@@ -436,6 +449,7 @@ func (j *job) exited(e Exit) {
 		return
 	}
 	delete(j.procs, e.Pid)
+	j.sup.metrics.exited(j.name, e.Code())
 	lived := e.Time.Sub(p.started)
 	j.log.Info("exited", "pid", e.Pid, "gen", p.generation, "exit", e.String(), "ran", lived.Round(time.Millisecond).String())
 	if p.pgid == p.pid {
@@ -519,6 +533,7 @@ func (j *job) restartOrFail(lived time.Duration, quick bool, why string) {
 		return
 	}
 	j.restarts++
+	j.sup.metrics.restarted(j.name)
 	d := b.Delay(j.fails)
 	if d <= 0 {
 		j.respawnAt = time.Time{}
@@ -664,6 +679,9 @@ func (j *job) afterStopDone(after afterStop, why string) {
 	case afterStart:
 		j.fails = 0
 		j.generation = j.nextGeneration()
+		// The stop is over: leave StateStop first, or settle() would take the new processes for
+		// ones being stopped and the job would hang in stop with a live process.
+		j.state = StateStopped
 		j.spawnMissing()
 	case afterFailed:
 		j.enter(StateFailed, why)
@@ -861,6 +879,9 @@ func (j *job) enter(s State, reason string) {
 	j.reason = reason
 	j.publish()
 	defer j.reloadWatch()
+	if s == StateStart {
+		return // spawn already sent onStart with each process it started: once per start
+	}
 	pid := ""
 	for _, p := range j.procs {
 		if p.generation == j.generation && !p.stopping {

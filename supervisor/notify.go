@@ -471,3 +471,32 @@ func notifyStatPgrp(stat []byte) (int, error) {
 	}
 	return pgrp, nil
 }
+
+// NotifyServerFromFile takes over a notify socket that god had before it re-executed itself
+// (the fd survived the exec): jobs keep sending to the same socket, nothing is lost in between.
+// The socket must be a bound unixgram socket with SO_PASSCRED set (ListenNotify's).
+func NotifyServerFromFile(f *os.File, path string) (*NotifyServer, error) {
+	pc, err := net.FilePacketConn(f)
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("notify socket %s: %w", path, err)
+	}
+	conn, ok := pc.(*net.UnixConn)
+	if !ok {
+		pc.Close()
+		return nil, fmt.Errorf("notify socket %s: not a unix socket", path)
+	}
+	s := &NotifyServer{
+		conn:     conn,
+		path:     path,
+		abstract: strings.HasPrefix(path, "@"),
+		oobSize:  unix.CmsgSpace(unix.SizeofUcred) + unix.CmsgSpace(notifyMaxFds*4),
+	}
+	if !s.abstract {
+		s.ino, _ = notifyInodeOf(path)
+	}
+	return s, nil
+}
+
+// rawConn exposes the socket for handing it across god's re-exec.
+func (s *NotifyServer) rawConn() (syscall.RawConn, error) { return s.conn.SyscallConn() }

@@ -14,9 +14,14 @@ func (s *Supervisor) startNotify() error {
 			path = filepath.Join(os.TempDir(), "god-notify.sock")
 		}
 	}
-	n, err := ListenNotify(path)
+	n, err := s.notifyFromState()
 	if err != nil {
-		return err
+		s.log.Warn("cannot take the notify socket over; opening a new one", "err", err)
+	}
+	if n == nil {
+		if n, err = ListenNotify(path); err != nil {
+			return err
+		}
 	}
 	n.Logger = s.log
 	s.notify = n

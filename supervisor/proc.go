@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/emielm/watchgod/fdpass"
 	"github.com/emielm/watchgod/supervisor/joblog"
@@ -79,14 +80,72 @@ func (s *Supervisor) spawnProcess(sp spawnSpec) (int, <-chan Exit, error) {
 // relay turns the lines of one pipe into records until the last writer closes it.
 func (s *Supervisor) relay(r *os.File, meta joblog.Line, stream string, format joblog.Format) {
 	meta.Stream = stream
+	s.startRelay(&pipeRelay{f: r, meta: meta, format: format})
+}
+
+// pipeRelay is one job output pipe being read. God re-executing itself pauses every relay at a
+// line boundary and hands the pipe, with the unfinished line, to its new image.
+type pipeRelay struct {
+	f      *os.File
+	meta   joblog.Line
+	format joblog.Format
+	prefix []byte        // start of a line carried over from a paused relay
+	rest   []byte        // set when paused
+	done   chan struct{} // closed when the relay returned (EOF, error or pause)
+	paused bool
+}
+
+func (s *Supervisor) startRelay(pr *pipeRelay) {
+	pr.done = make(chan struct{})
+	s.relayMu.Lock()
+	s.relaySet[pr] = true
+	s.relayMu.Unlock()
 	s.relays.Add(1)
 	go func() {
 		defer s.relays.Done()
-		defer r.Close()
-		if err := joblog.Relay(r, meta, format, s.hub.Add); err != nil {
-			s.log.Warn("log relay", "job", meta.Job, "pid", meta.Pid, "stream", stream, "err", err)
+		rest, err := joblog.RelayPausable(pr.f, pr.prefix, pr.meta, pr.format, s.metrics.countLines(pr.meta.Job, pr.meta.Stream, s.hub.Add))
+		if errors.Is(err, joblog.ErrPaused) {
+			pr.rest, pr.paused = rest, true
+			close(pr.done)
+			return
+		}
+		s.relayMu.Lock()
+		delete(s.relaySet, pr)
+		s.relayMu.Unlock()
+		pr.f.Close()
+		close(pr.done)
+		if err != nil {
+			s.log.Warn("log relay", "job", pr.meta.Job, "pid", pr.meta.Pid, "stream", pr.meta.Stream, "err", err)
 		}
 	}()
+}
+
+// pauseRelays stops every relay at a line boundary and returns those still holding a pipe.
+func (s *Supervisor) pauseRelays() []*pipeRelay {
+	s.relayMu.Lock()
+	list := make([]*pipeRelay, 0, len(s.relaySet))
+	for pr := range s.relaySet {
+		list = append(list, pr)
+		_ = pr.f.SetReadDeadline(time.Unix(1, 0))
+	}
+	s.relayMu.Unlock()
+	var paused []*pipeRelay
+	for _, pr := range list {
+		<-pr.done
+		if pr.paused {
+			paused = append(paused, pr)
+		}
+	}
+	return paused
+}
+
+// resumeRelays restarts paused relays (god's re-exec failed).
+func (s *Supervisor) resumeRelays(list []*pipeRelay) {
+	for _, pr := range list {
+		_ = pr.f.SetReadDeadline(time.Time{})
+		pr.prefix, pr.rest, pr.paused = pr.rest, nil, false
+		s.startRelay(pr)
+	}
 }
 
 // lookPath resolves argv[0] the way a shell would, but with the job's own PATH and directory.

@@ -52,6 +52,8 @@ type Reaper struct {
 	waiting map[int]chan<- Exit
 	orphans map[int]Exit // recently reaped unknown children, for Adopt (MAINPID races)
 	order   []int        // orphans in reap order, bounded
+	recent  map[int]Exit // recently reaped registered children, for god's re-exec (Frozen.Reaped)
+	rorder  []int
 	log     *slog.Logger
 	sigc    chan os.Signal
 	done    chan struct{}
@@ -67,6 +69,7 @@ func NewReaper(log *slog.Logger) *Reaper {
 	r := &Reaper{
 		waiting: make(map[int]chan<- Exit),
 		orphans: make(map[int]Exit),
+		recent:  make(map[int]Exit),
 		log:     log,
 		sigc:    make(chan os.Signal, 1),
 		done:    make(chan struct{}),
@@ -75,6 +78,52 @@ func NewReaper(log *slog.Logger) *Reaper {
 	signal.Notify(r.sigc, syscall.SIGCHLD)
 	go r.loop()
 	return r
+}
+
+// Freeze stops reaping until Thaw: god is about to re-execute itself, and every child that exits
+// from now on stays a zombie for the new image to reap. Reaped reports the exits that were reaped
+// but may not have reached their job yet.
+func (r *Reaper) Freeze() { r.mu.Lock() }
+
+// Thaw undoes Freeze (the re-exec failed).
+func (r *Reaper) Thaw() { r.mu.Unlock() }
+
+// Reaped returns the exit of a registered pid reaped lately. Call it between Freeze and Thaw.
+func (r *Reaper) Reaped(pid int) (Exit, bool) {
+	e, ok := r.recent[pid]
+	return e, ok
+}
+
+// NewReaperRestored is NewReaper for god's new image after a re-exec: the children named in pids
+// are registered before the first wait, and exits reaped by the old image but not yet handled
+// are delivered at once.
+func NewReaperRestored(log *slog.Logger, pids []int, pending []Exit) (*Reaper, map[int]<-chan Exit) {
+	r := &Reaper{
+		waiting: make(map[int]chan<- Exit),
+		orphans: make(map[int]Exit),
+		recent:  make(map[int]Exit),
+		log:     log,
+		sigc:    make(chan os.Signal, 1),
+		done:    make(chan struct{}),
+		stopped: make(chan struct{}),
+	}
+	out := make(map[int]<-chan Exit, len(pids))
+	done := map[int]Exit{}
+	for _, e := range pending {
+		done[e.Pid] = e
+	}
+	for _, pid := range pids {
+		ch := make(chan Exit, 1)
+		out[pid] = ch
+		if e, ok := done[pid]; ok {
+			ch <- e
+			continue
+		}
+		r.waiting[pid] = ch
+	}
+	signal.Notify(r.sigc, syscall.SIGCHLD)
+	go r.loop()
+	return r, out
 }
 
 // Close stops the reaping loop.
@@ -120,17 +169,31 @@ func (r *Reaper) reap() {
 		ch, known := r.waiting[pid]
 		if known {
 			delete(r.waiting, pid)
+			r.rememberExit(e)
+			ch <- e // buffered, one exit per pid: never blocks
 		} else {
 			r.rememberOrphan(e)
 		}
 		r.mu.Unlock()
 		if known {
-			ch <- e // buffered: never blocks
-		} else if r.onOrphan != nil {
+			continue
+		}
+		if r.onOrphan != nil {
 			r.onOrphan(e)
 		} else if r.log != nil {
 			r.log.Debug("reaped orphan", "pid", pid, "exit", e.String())
 		}
+	}
+}
+
+// rememberExit keeps the last exits of registered children: if god re-executes itself while an
+// exit is on its way to its job, the new image still learns of it.
+func (r *Reaper) rememberExit(e Exit) {
+	r.recent[e.Pid] = e
+	r.rorder = append(r.rorder, e.Pid)
+	if len(r.rorder) > 4096 {
+		delete(r.recent, r.rorder[0])
+		r.rorder = r.rorder[1:]
 	}
 }
 

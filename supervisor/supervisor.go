@@ -38,6 +38,9 @@ type Config struct {
 	// Inherited are the sockets god got from its parent (fdpass.Inherited), by name; a job that
 	// declares a socket of that name and kind uses it instead of opening one.
 	Inherited map[string][]*os.File
+	// Upgrade is how `god upgrade` re-executes god (binary, argv, control socket, hooks); the
+	// requesting connection is filled in per request. Exe empty: upgrades are refused.
+	Upgrade UpgradeOptions
 }
 
 func (c *Config) defaults() {
@@ -80,12 +83,17 @@ type Supervisor struct {
 	devNull    *os.File
 	baseEnv    []string
 	relays     sync.WaitGroup
+	relayMu    sync.Mutex
+	relaySet   map[*pipeRelay]bool
 	metrics    *metrics
 	pools      sync.Map // loader path -> *loaderPool; read by job goroutines
 	inherited  *inheritedSockets
 	notify     *NotifyServer
 	notifyPath string
 	pidIndex   map[int]string // pid -> job, from the jobs' snapshots; owned by loop
+
+	restoredState *UpgradeState // set by Restore: god's new image after an upgrade
+	restoredExits map[int]<-chan Exit
 
 	inbox  *queue[any]
 	calls  chan func()
@@ -164,6 +172,7 @@ func New(cfg Config) (*Supervisor, error) {
 		cycleReports: make(map[string]bool),
 		inherited:    &inheritedSockets{files: cfg.Inherited},
 		pidIndex:     make(map[int]string),
+		relaySet:     make(map[*pipeRelay]bool),
 	}
 	return s, nil
 }
@@ -171,7 +180,9 @@ func New(cfg Config) (*Supervisor, error) {
 // Run reads the loader directory, starts auto jobs and supervises until ctx is cancelled or a
 // shutdown request; it then stops every job in reverse dependency order and returns.
 func (s *Supervisor) Run(ctx context.Context, reaper *Reaper) error {
-	s.reaper = reaper
+	if reaper != nil {
+		s.reaper = reaper
+	}
 	if s.cfg.Dir == "" {
 		return errors.New("no loader directory: use --dir DIR")
 	}
@@ -192,6 +203,9 @@ func (s *Supervisor) Run(ctx context.Context, reaper *Reaper) error {
 		return err
 	}
 	defer s.notify.Close()
+	if s.restoredState != nil {
+		s.restore()
+	}
 	s.rescan(nil)
 	return s.loop(ctx)
 }

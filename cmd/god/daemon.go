@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -33,6 +34,7 @@ type daemonFlags struct {
 	loaderTO     time.Duration
 	checkTO      time.Duration
 	startTO      time.Duration
+	metrics      string
 }
 
 func parseDaemonFlags(args []string) (*daemonFlags, error) {
@@ -58,6 +60,7 @@ func parseDaemonFlags(args []string) (*daemonFlags, error) {
 	fs.DurationVar(&f.loaderTO, "loader-timeout", 5*time.Second, "how long a loader may take to answer (check excepted)")
 	fs.DurationVar(&f.checkTO, "check-timeout", 10*time.Second, "how long a check may take")
 	fs.DurationVar(&f.startTO, "start-timeout", 30*time.Second, "a process not ready by then has failed (and a reload is rolled back)")
+	fs.StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics on http://ADDR/metrics (e.g. 127.0.0.1:9100; default off)")
 	if len(args) > 0 && args[0] == "run" {
 		args = args[1:]
 	}
@@ -75,7 +78,10 @@ func runDaemon(args []string) int {
 	// Catch the shutdown signals before anything else: Go leaves SIGTERM's default (death) in place
 	// until Notify is called.
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR2)
+	// The binary god was started from, resolved now: once it is replaced on disk, /proc/self/exe
+	// names the old, deleted file.
+	exe, exeErr := os.Executable()
 
 	f, err := parseDaemonFlags(args)
 	if err != nil {
@@ -102,6 +108,12 @@ func runDaemon(args []string) int {
 	}
 	socket := control.SocketPath(f.socket)
 
+	// After `god upgrade` this is god's new image: the old one left its state in a memfd.
+	upgraded, err := supervisor.ReadInheritedState()
+	if err != nil {
+		logger.Error("cannot read the state of god's previous image", "err", err)
+		return 1
+	}
 	// Sockets from god's own parent (systemd socket activation): take the named ones, then make
 	// every other fd god inherited close-on-exec so no job gets it by accident.
 	inherited := fdpass.Inherited()
@@ -112,17 +124,21 @@ func runDaemon(args []string) int {
 		logger.Info("socket from parent", "name", name, "count", len(files))
 	}
 
-	reaper := supervisor.NewReaper(logger)
-	defer reaper.Close()
 	if err := supervisor.BecomeSubreaper(); err != nil {
 		logger.Warn("cannot become child subreaper; orphaned grandchildren will escape god", "err", err)
 	}
-	ln, err := control.Listen(socket)
+	var ln *net.UnixListener
+	if upgraded != nil {
+		ln, err = supervisor.ControlListenerFrom(upgraded)
+	}
+	if ln == nil && err == nil {
+		ln, err = control.Listen(socket)
+	}
 	if err != nil {
 		logger.Error("control socket", "err", err)
 		return 1
 	}
-	sup, err := supervisor.New(supervisor.Config{
+	cfg := supervisor.Config{
 		Dir:    dir,
 		Socket: socket,
 		Backoff: supervisor.Backoff{
@@ -135,11 +151,34 @@ func runDaemon(args []string) int {
 		Hub:           joblog.NewHub(logger, f.logLines),
 		Version:       fullVersion(),
 		Inherited:     inherited,
-	})
+	}
+	if exeErr == nil {
+		cfg.Upgrade = supervisor.UpgradeOptions{Exe: exe, Argv: os.Args, Control: ln}
+	}
+	var sup *supervisor.Supervisor
+	var reaper *supervisor.Reaper
+	if upgraded != nil {
+		sup, reaper, err = supervisor.Restore(cfg, upgraded)
+	} else {
+		reaper = supervisor.NewReaper(logger)
+		sup, err = supervisor.New(cfg)
+	}
+	if reaper != nil {
+		defer reaper.Close()
+	}
 	if err != nil {
 		logger.Error("start", "err", err)
 		ln.Close()
 		return 1
+	}
+	if f.metrics != "" {
+		stopMetrics, err := startMetrics(f.metrics, sup, logger)
+		if err != nil {
+			logger.Error("metrics", "err", err)
+			ln.Close()
+			return 1
+		}
+		defer stopMetrics()
 	}
 	srv := &control.Server{Handler: sup, Logger: logger}
 	go func() {
@@ -159,6 +198,13 @@ func runDaemon(args []string) int {
 				case syscall.SIGHUP:
 					logger.Info("SIGHUP: rescanning loaders")
 					sup.Rescan()
+				case syscall.SIGUSR2:
+					logger.Info("SIGUSR2: upgrading god in place", "exe", exe)
+					go func() {
+						if err := sup.Upgrade(context.Background(), cfg.Upgrade); err != nil {
+							logger.Error("upgrade", "err", err)
+						}
+					}()
 				default:
 					logger.Info("signal: shutting down", "signal", sig.String())
 					sup.Shutdown()

@@ -6,6 +6,7 @@ package main
 
 import (
 	"github.com/emielm/watchgod/fdpass"
+	"github.com/emielm/watchgod/supervisor"
 
 	"fmt"
 	"io"
@@ -30,6 +31,10 @@ func main() {
 	// god doubles as the LISTEN_PID shim for jobs on systems without /bin/sh: in that role it
 	// must exec the job before doing anything else.
 	fdpass.RunShimIfRequested()
+	// A running god asks this binary whether it can take over before re-executing it.
+	if os.Getenv(supervisor.EnvUpgradePreflight) != "" {
+		os.Exit(upgradePreflight())
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -142,4 +147,16 @@ Daemon flags:
 
 Exit codes: 0 done, 1 failed, 2 usage error, 3 god not reachable.
 `)
+}
+
+// upgradePreflight reads the state a running god would hand over on stdin and says whether this
+// binary accepts it: exit 0 and god re-executes into it, anything else and the upgrade is refused.
+func upgradePreflight() int {
+	st, err := supervisor.ReadUpgradeState(os.Stdin)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "god", fullVersion()+":", err)
+		return 1
+	}
+	fmt.Printf("god %s accepts the state of god %s (%d jobs)\n", fullVersion(), st.From, len(st.Jobs))
+	return 0
 }

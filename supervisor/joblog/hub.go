@@ -123,3 +123,20 @@ func (h *Hub) Forget(job string) {
 	delete(h.rings, job)
 	h.mu.Unlock()
 }
+
+// Restore puts lines back into the rings without logging them again: the recent output a god
+// carried across its own re-exec, so `god logs` still shows it. Lines are taken in order.
+func (h *Hub) Restore(lines []Line) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, l := range lines {
+		h.seq++
+		l.Seq = h.seq
+		r := h.rings[l.Job]
+		if r == nil {
+			r = newRing(h.perJob)
+			h.rings[l.Job] = r
+		}
+		r.add(l)
+	}
+}

@@ -2,8 +2,10 @@ package joblog
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
+	"os"
 	"time"
 	"unicode/utf8"
 )
@@ -27,8 +29,29 @@ const maxEmptyReads = 100
 // split never cuts a UTF-8 sequence or a "\r\n" in two. add is called from
 // Relay's goroutine, one line at a time.
 func Relay(r io.Reader, meta Line, format Format, add func(Line)) error {
+	_, err := relay(r, nil, meta, format, add)
+	return err
+}
+
+// ErrPaused is returned by RelayPausable when the read deadline of its file passed: the relay
+// stopped at a line boundary and handed back the bytes of the line it had not finished.
+var ErrPaused = errors.New("joblog: relay paused")
+
+// RelayPausable is Relay on a pollable file (a pipe from os.Pipe) that can be stopped without
+// losing a byte: setting the file's read deadline in the past makes it return ErrPaused and rest,
+// the start of a line not yet delivered. Whoever resumes the relay (god after re-executing
+// itself) passes rest as prefix. Without a deadline it behaves like Relay.
+func RelayPausable(f *os.File, prefix []byte, meta Line, format Format, add func(Line)) (rest []byte, err error) {
+	return relay(f, prefix, meta, format, add)
+}
+
+func relay(r io.Reader, prefix []byte, meta Line, format Format, add func(Line)) ([]byte, error) {
 	buf := make([]byte, MaxLine)
 	start, end, empty := 0, 0, 0
+	if len(prefix) > len(buf)-1 {
+		prefix = prefix[len(prefix)-(len(buf)-1):]
+	}
+	end = copy(buf, prefix)
 	// afterSplit is set once a piece of a long line went out: if the rest
 	// of that line is empty (its end was the newline, or "\r\n"), there is
 	// no further piece to deliver.
@@ -58,13 +81,16 @@ func Relay(r io.Reader, meta Line, format Format, add func(Line)) error {
 			start += i + 1
 		}
 		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				return append([]byte(nil), buf[start:end]...), ErrPaused
+			}
 			if start < end {
 				deliver(buf[start:end])
 			}
 			if err == io.EOF {
-				return nil
+				return nil, nil
 			}
-			return fmt.Errorf("joblog: relay of job %s %s (pid %d): %w", meta.Job, meta.Stream, meta.Pid, err)
+			return nil, fmt.Errorf("joblog: relay of job %s %s (pid %d): %w", meta.Job, meta.Stream, meta.Pid, err)
 		}
 		if start == 0 && end == len(buf) {
 			cut := splitPoint(buf)
@@ -79,7 +105,7 @@ func Relay(r io.Reader, meta Line, format Format, add func(Line)) error {
 		if n > 0 {
 			empty = 0
 		} else if empty++; empty >= maxEmptyReads {
-			return fmt.Errorf("joblog: relay of job %s %s (pid %d): %w", meta.Job, meta.Stream, meta.Pid, io.ErrNoProgress)
+			return nil, fmt.Errorf("joblog: relay of job %s %s (pid %d): %w", meta.Job, meta.Stream, meta.Pid, io.ErrNoProgress)
 		}
 	}
 }

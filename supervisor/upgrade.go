@@ -1,0 +1,559 @@
+package supervisor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/emielm/watchgod/fdpass"
+	"github.com/emielm/watchgod/loader"
+	"github.com/emielm/watchgod/supervisor/joblog"
+)
+
+// God upgrades itself by re-executing in place (execve of the binary now at its path, same pid),
+// as systemd's daemon-reexec, einhorn and HAProxy do, and not by starting a new process that takes
+// the sockets over (tableflip's model):
+//
+//   - the jobs stay god's children: a new god process could not wait for them (they would be
+//     reparented to PID 1 and their exit statuses lost);
+//   - systemd keeps watching the same pid (Type=notify, WatchdogSec, MAINPID stay right);
+//   - every fd god holds survives the exec when its close-on-exec flag is cleared: the jobs'
+//     listening sockets, the control and notify sockets, the pipes of the jobs' output. No socket
+//     is ever closed, so no connection is refused and no line is lost.
+//
+// The risk of re-exec is a new binary that cannot take over: the process would be gone with all
+// its state. So the old image first runs the new binary as a pre-flight (`GOD_UPGRADE_PREFLIGHT=1
+// god`, the state on its stdin): it must read and accept the state and exit 0, or the upgrade is
+// refused and nothing is touched. Only then does the old image stop its jobs' goroutines, pause
+// the output relays at a line boundary, freeze the reaper (exits from then on stay zombies for the
+// new image) and exec, with the state in a memfd named by GOD_UPGRADE_STATE.
+//
+// The state is JSON, versioned by UpgradeStateVersion: a new god refuses a state whose version it
+// does not know (in the pre-flight, so the old god goes on).
+
+// UpgradeStateVersion is the version of the state format handed across a re-exec. Bump it when a
+// change is not backward compatible.
+const UpgradeStateVersion = 1
+
+// Environment variables of the re-exec.
+const (
+	EnvUpgradeState     = "GOD_UPGRADE_STATE"     // fd of the memfd that holds the state
+	EnvUpgradePreflight = "GOD_UPGRADE_PREFLIGHT" // set: read the state on stdin, check it, exit
+)
+
+// UpgradeState is everything god's new image needs to go on where the old one stopped.
+type UpgradeState struct {
+	Version     int               `json:"version"`
+	Written     time.Time         `json:"written"`
+	From        string            `json:"from"` // version of the god that wrote it
+	ControlFd   int               `json:"control_fd"`
+	ControlPath string            `json:"control_path"`
+	NotifyFd    int               `json:"notify_fd"`
+	NotifyPath  string            `json:"notify_path"`
+	ReplyFd     int               `json:"reply_fd"` // the `god upgrade` client's connection, or -1
+	Loaders     []LoaderState     `json:"loaders"`
+	Jobs        []JobState        `json:"jobs"`
+	Pipes       []PipeState       `json:"pipes"`
+	Exits       []ExitState       `json:"exits"` // reaped by the old image, not yet seen by their job
+	Logs        []joblog.Line     `json:"logs"`  // recent output, for god logs
+	Inherited   map[string][]int  `json:"inherited,omitempty"`
+	Extra       map[string]string `json:"extra,omitempty"`
+}
+
+// LoaderState is a loader file god has read.
+type LoaderState struct {
+	Path     string   `json:"path"`
+	Ino      uint64   `json:"ino"`
+	Size     int64    `json:"size"`
+	Mtime    int64    `json:"mtime_ns"`
+	Mode     uint32   `json:"mode"`
+	Jobs     []string `json:"jobs"`
+	NotGodv1 bool     `json:"not_godv1,omitempty"`
+}
+
+// JobState is one job.
+type JobState struct {
+	Name        string            `json:"name"`
+	Loader      string            `json:"loader"`
+	Def         loader.Definition `json:"def"`
+	State       State             `json:"state"`
+	Reason      string            `json:"reason,omitempty"`
+	Since       time.Time         `json:"since"`
+	Generation  int               `json:"generation"`
+	GenCounter  int               `json:"gen_counter"`
+	Restarts    int               `json:"restarts"`
+	Fails       int               `json:"fails"`
+	LastExit    string            `json:"last_exit,omitempty"`
+	LastCheck   string            `json:"last_check,omitempty"`
+	StatusText  string            `json:"status_text,omitempty"`
+	LastReload  string            `json:"last_reload,omitempty"`
+	After       int               `json:"after"`
+	RespawnAt   time.Time         `json:"respawn_at"`
+	UserStopped bool              `json:"user_stopped,omitempty"`
+	Reloading   bool              `json:"reloading,omitempty"`
+	Sockets     []SocketState     `json:"sockets,omitempty"`
+	Stored      []StoredState     `json:"stored,omitempty"`
+	Procs       []ProcState       `json:"procs,omitempty"`
+}
+
+// SocketState is a listening socket god keeps for a job.
+type SocketState struct {
+	Spec    string `json:"spec"`
+	Fd      int    `json:"fd"`
+	Adopted bool   `json:"adopted,omitempty"`
+}
+
+// StoredState is an fd a job stored with FDSTORE=1.
+type StoredState struct {
+	Name string `json:"name"`
+	Fd   int    `json:"fd"`
+}
+
+// ProcState is one process of a job.
+type ProcState struct {
+	Pid        int       `json:"pid"`
+	Pgid       int       `json:"pgid"`
+	Generation int       `json:"gen"`
+	Instance   int       `json:"instance"`
+	Started    time.Time `json:"started"`
+	Ready      bool      `json:"ready,omitempty"`
+	Degraded   bool      `json:"degraded,omitempty"`
+	Stopping   bool      `json:"stopping,omitempty"`
+	Failed     string    `json:"failed,omitempty"`
+	HandedOver bool      `json:"handed_over,omitempty"`
+	KillAt     time.Time `json:"kill_at"`
+	NoCheck    bool      `json:"no_check,omitempty"`
+}
+
+// PipeState is a job output pipe and the start of a line not yet delivered.
+type PipeState struct {
+	Fd         int    `json:"fd"`
+	Job        string `json:"job"`
+	Generation int    `json:"gen"`
+	Pid        int    `json:"pid"`
+	Stream     string `json:"stream"`
+	Format     string `json:"format"`
+	Rest       []byte `json:"rest,omitempty"`
+}
+
+// ExitState is a wait status.
+type ExitState struct {
+	Pid    int       `json:"pid"`
+	Status uint32    `json:"status"`
+	Time   time.Time `json:"time"`
+}
+
+// Check validates a state read by a new image: the version, and that what must be there is.
+func (st *UpgradeState) Check() error {
+	if st.Version != UpgradeStateVersion {
+		return fmt.Errorf("upgrade state version %d, this god reads version %d", st.Version, UpgradeStateVersion)
+	}
+	seen := map[string]bool{}
+	for _, js := range st.Jobs {
+		if !loader.ValidJobName(js.Name) || seen[js.Name] {
+			return fmt.Errorf("upgrade state: bad or repeated job name %q", js.Name)
+		}
+		seen[js.Name] = true
+		for _, s := range js.Sockets {
+			if _, err := fdpass.ParseSpec(s.Spec); err != nil {
+				return fmt.Errorf("upgrade state: job %s: %w", js.Name, err)
+			}
+		}
+		for _, p := range js.Procs {
+			if p.Pid <= 1 {
+				return fmt.Errorf("upgrade state: job %s: bad pid %d", js.Name, p.Pid)
+			}
+		}
+	}
+	return nil
+}
+
+// ReadUpgradeState decodes a state and checks it.
+func ReadUpgradeState(r io.Reader) (*UpgradeState, error) {
+	var st UpgradeState
+	dec := json.NewDecoder(io.LimitReader(r, 1<<30))
+	if err := dec.Decode(&st); err != nil {
+		return nil, fmt.Errorf("upgrade state: %w", err)
+	}
+	if err := st.Check(); err != nil {
+		return nil, err
+	}
+	return &st, nil
+}
+
+// freezeReq stops a job's goroutine after it wrote its state, until thaw is closed (the exec
+// failed) or forever (the exec replaced the process).
+type freezeReq struct {
+	state chan<- JobState
+	thaw  <-chan struct{}
+}
+
+// snapshot is the job's state, for the state file.
+func (j *job) snapshot() JobState {
+	js := JobState{
+		Name: j.name, Loader: j.loader, Def: j.def, State: j.state, Reason: j.reason, Since: j.since,
+		Generation: j.generation, GenCounter: j.genCounter, Restarts: j.restarts, Fails: j.fails,
+		LastExit: j.lastExit, LastCheck: j.lastCheck, StatusText: j.statusText, LastReload: j.lastReload,
+		After: int(j.after), RespawnAt: j.respawnAt, Reloading: j.reload != nil,
+	}
+	for _, s := range j.socks {
+		if fd, err := fdpass.RawFd(s.file); err == nil {
+			js.Sockets = append(js.Sockets, SocketState{Spec: s.spec.String(), Fd: fd, Adopted: s.adopted})
+		}
+	}
+	for _, s := range j.stored {
+		if fd, err := fdpass.RawFd(s.file); err == nil {
+			js.Stored = append(js.Stored, StoredState{Name: s.name, Fd: fd})
+		}
+	}
+	for _, p := range j.procs {
+		js.Procs = append(js.Procs, ProcState{Pid: p.pid, Pgid: p.pgid, Generation: p.generation, Instance: p.instance,
+			Started: p.started, Ready: p.ready, Degraded: p.degraded, Stopping: p.stopping, Failed: p.failed,
+			HandedOver: p.handedOver, KillAt: p.killAt, NoCheck: p.noCheck})
+	}
+	return js
+}
+
+// restoreJob rebuilds a job from its state in god's new image; exits are the reaper's channels.
+func restoreJob(s *Supervisor, js JobState, exits map[int]<-chan Exit) *job {
+	j := newJob(s, js.Loader, js.Def)
+	j.state, j.reason, j.since = js.State, js.Reason, js.Since
+	j.generation, j.genCounter, j.restarts, j.fails = js.Generation, js.GenCounter, js.Restarts, js.Fails
+	j.lastExit, j.lastCheck, j.statusText, j.lastReload = js.LastExit, js.LastCheck, js.StatusText, js.LastReload
+	j.after, j.respawnAt = afterStop(js.After), js.RespawnAt
+	j.restored = true
+	for _, ss := range js.Sockets {
+		spec, _ := fdpass.ParseSpec(ss.Spec) // checked by UpgradeState.Check
+		f := os.NewFile(uintptr(ss.Fd), ss.Spec)
+		setCloexec(ss.Fd)
+		j.socks = append(j.socks, &jobSocket{spec: spec, file: f, adopted: ss.Adopted})
+	}
+	for _, st := range js.Stored {
+		setCloexec(st.Fd)
+		j.stored = append(j.stored, storedFile{name: st.Name, file: os.NewFile(uintptr(st.Fd), st.Name)})
+	}
+	now := time.Now()
+	for _, ps := range js.Procs {
+		def := &j.def
+		p := &proc{pid: ps.Pid, pgid: ps.Pgid, generation: ps.Generation, instance: ps.Instance, def: def,
+			started: ps.Started, ready: ps.Ready, degraded: ps.Degraded, stopping: ps.Stopping, failed: ps.Failed,
+			handedOver: ps.HandedOver, killAt: ps.KillAt, noCheck: ps.NoCheck}
+		if !p.stopping && !p.handedOver && !p.noCheck {
+			p.checkAt = now
+		}
+		if !p.ready && s.cfg.StartTimeout > 0 {
+			p.startBy = now.Add(s.cfg.StartTimeout)
+		}
+		if def.Watchdog > 0 {
+			p.watchdogAt = now.Add(def.Watchdog)
+		}
+		if p.stopping && p.killAt.IsZero() {
+			p.killAt = now.Add(5 * time.Second)
+		}
+		j.procs[p.pid] = p
+		if c := exits[p.pid]; c != nil {
+			go func() { send(j, j.exits, <-c) }()
+		}
+	}
+	return j
+}
+
+func setCloexec(fd int) { unix.CloseOnExec(fd) }
+
+func clearCloexec(fd int) error {
+	_, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, 0)
+	return err
+}
+
+// rawFdOf returns the fd number of a socket without duplicating it or changing its mode.
+func rawFdOf(c syscall.Conn) (int, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	fd := -1
+	if err := rc.Control(func(u uintptr) { fd = int(u) }); err != nil {
+		return -1, err
+	}
+	return fd, nil
+}
+
+// UpgradeOptions say how to re-execute.
+type UpgradeOptions struct {
+	Exe       string            // the binary now at god's path
+	Argv      []string          // god's own argv (the new image parses the same flags)
+	Control   *net.UnixListener // god's control socket, handed over open
+	Reply     *net.UnixConn     // the requesting client's connection; the new image answers it
+	Preflight time.Duration     // how long the new binary may take to check the state (10 s)
+	// BeforeExec runs right before the exec (sd_notify RELOADING=1); AfterFail if the exec failed.
+	BeforeExec, AfterFail func()
+}
+
+// ErrUpgradeRefused wraps every reason an upgrade was refused before anything was handed over.
+var ErrUpgradeRefused = errors.New("upgrade refused")
+
+// Upgrade replaces god's image by opts.Exe, keeping its pid, children and fds. It returns only
+// when the upgrade did not happen: an error wrapping ErrUpgradeRefused when the pre-flight or a
+// check refused it (nothing was touched), or another error when the exec itself failed (god
+// resumed where it was).
+func (s *Supervisor) Upgrade(ctx context.Context, opts UpgradeOptions) error {
+	if opts.Preflight <= 0 {
+		opts.Preflight = 10 * time.Second
+	}
+	var refuse error
+	var st *UpgradeState
+	s.call(func() {
+		if s.shutting {
+			refuse = errors.New("god is shutting down")
+			return
+		}
+		st = s.baseState(opts)
+		// A provisional state, from jobs that go on running: the pre-flight reads it.
+		for _, h := range s.jobs {
+			ch := make(chan JobState, 1)
+			h.j.cmds <- jobCmd{kind: cmdSnapshot, snap: ch}
+			js := <-ch
+			if js.Reloading {
+				refuse = fmt.Errorf("job %s is reloading; upgrade once it is done", js.Name)
+				return
+			}
+			st.Jobs = append(st.Jobs, js)
+		}
+	})
+	if refuse != nil {
+		return fmt.Errorf("%w: %v", ErrUpgradeRefused, refuse)
+	}
+	if err := s.preflight(ctx, opts, st); err != nil {
+		return fmt.Errorf("%w: new binary %s: %v", ErrUpgradeRefused, opts.Exe, err)
+	}
+	var execErr error
+	s.call(func() { execErr = s.freezeAndExec(opts) })
+	return execErr
+}
+
+// baseState fills in what the loop owns; jobs, pipes and exits come at freeze time.
+func (s *Supervisor) baseState(opts UpgradeOptions) *UpgradeState {
+	st := &UpgradeState{Version: UpgradeStateVersion, Written: time.Now(), From: s.cfg.Version,
+		ControlFd: -1, NotifyFd: -1, ReplyFd: -1, ControlPath: s.cfg.Socket, NotifyPath: s.notifyPath}
+	for _, lf := range s.loaders {
+		st.Loaders = append(st.Loaders, LoaderState{Path: lf.path, Ino: lf.sig.ino, Size: lf.sig.size,
+			Mtime: lf.sig.mtime.UnixNano(), Mode: uint32(lf.sig.mode), Jobs: lf.jobs, NotGodv1: lf.notGodv1})
+	}
+	return st
+}
+
+// preflight runs the new binary on the state: it must exit 0.
+func (s *Supervisor) preflight(ctx context.Context, opts UpgradeOptions, st *UpgradeState) error {
+	data, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	inR, inW, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		inR.Close()
+		inW.Close()
+		return err
+	}
+	env := append(baseEnv(), EnvUpgradePreflight+"=1")
+	pid, exitc, err := s.reaper.Start(ProcAttr{Path: opts.Exe, Argv: append([]string{opts.Exe}, opts.Argv[1:]...), Env: env,
+		Files: []uintptr{inR.Fd(), outW.Fd(), outW.Fd()}, Setpgid: true})
+	inR.Close()
+	outW.Close()
+	if err != nil {
+		inW.Close()
+		outR.Close()
+		return err
+	}
+	go func() { inW.Write(data); inW.Close() }()
+	outc := make(chan []byte, 1)
+	go func() { b, _ := io.ReadAll(io.LimitReader(outR, 64<<10)); outR.Close(); outc <- b }()
+	timer := time.NewTimer(opts.Preflight)
+	defer timer.Stop()
+	select {
+	case e := <-exitc:
+		out := <-outc
+		if !e.Success() {
+			return fmt.Errorf("pre-flight %s: %s", e.String(), trimOutput(out))
+		}
+		return nil
+	case <-timer.C:
+	case <-ctx.Done():
+	}
+	_ = s.reaper.SignalGroup(pid, syscall.SIGKILL)
+	<-exitc
+	return fmt.Errorf("pre-flight did not finish within %s", opts.Preflight)
+}
+
+func trimOutput(b []byte) string {
+	const max = 2000
+	if len(b) > max {
+		b = b[len(b)-max:]
+	}
+	return string(b)
+}
+
+// freezeAndExec runs in the loop goroutine: nothing else changes god's state meanwhile.
+func (s *Supervisor) freezeAndExec(opts UpgradeOptions) error {
+	st := s.baseState(opts)
+	thaw := make(chan struct{})
+	// 1. Jobs write their state and stop.
+	frozen := 0
+	for _, h := range s.jobs {
+		ch := make(chan JobState, 1)
+		h.j.cmds <- jobCmd{kind: cmdFreeze, freeze: &freezeReq{state: ch, thaw: thaw}}
+		js := <-ch
+		js.UserStopped = h.userStopped
+		st.Jobs = append(st.Jobs, js)
+		frozen++
+		if js.Reloading {
+			close(thaw)
+			return fmt.Errorf("%w: job %s started reloading; upgrade once it is done", ErrUpgradeRefused, js.Name)
+		}
+	}
+	// 2. Output relays stop at a line boundary.
+	relays := s.pauseRelays()
+	// 3. No more reaping: exits from now on wait for the new image.
+	s.reaper.Freeze()
+	undo := func(err error) error {
+		s.reaper.Thaw()
+		s.resumeRelays(relays)
+		close(thaw)
+		if opts.AfterFail != nil {
+			opts.AfterFail()
+		}
+		return err
+	}
+	for _, js := range st.Jobs {
+		for _, p := range js.Procs {
+			if e, ok := s.reaper.Reaped(p.Pid); ok {
+				st.Exits = append(st.Exits, ExitState{Pid: p.Pid, Status: uint32(e.Status), Time: e.Time})
+			}
+		}
+	}
+	for _, pr := range relays {
+		fd, err := fdpass.RawFd(pr.f)
+		if err != nil {
+			return undo(err)
+		}
+		st.Pipes = append(st.Pipes, PipeState{Fd: fd, Job: pr.meta.Job, Generation: pr.meta.Generation, Pid: pr.meta.Pid,
+			Stream: pr.meta.Stream, Format: string(pr.format), Rest: pr.rest})
+	}
+	st.Logs = s.hub.Tail(nil, 0)
+	var keep []int
+	if opts.Control != nil {
+		fd, err := rawFdOf(opts.Control)
+		if err != nil {
+			return undo(err)
+		}
+		st.ControlFd = fd
+	}
+	if opts.Reply != nil {
+		if fd, err := rawFdOf(opts.Reply); err == nil {
+			st.ReplyFd = fd
+		}
+	}
+	if s.notify != nil {
+		if rc, err := s.notify.rawConn(); err == nil {
+			_ = rc.Control(func(u uintptr) { st.NotifyFd = int(u) })
+		}
+	}
+	st.Inherited = s.inherited.fds()
+	keep = append(keep, st.ControlFd, st.ReplyFd, st.NotifyFd)
+	for _, js := range st.Jobs {
+		for _, so := range js.Sockets {
+			keep = append(keep, so.Fd)
+		}
+		for _, so := range js.Stored {
+			keep = append(keep, so.Fd)
+		}
+	}
+	for _, p := range st.Pipes {
+		keep = append(keep, p.Fd)
+	}
+	for _, fds := range st.Inherited {
+		keep = append(keep, fds...)
+	}
+	data, err := json.Marshal(st)
+	if err != nil {
+		return undo(err)
+	}
+	mfd, err := unix.MemfdCreate("god-upgrade-state", 0)
+	if err != nil {
+		return undo(fmt.Errorf("memfd: %w", err))
+	}
+	if _, err := unix.Write(mfd, data); err != nil {
+		unix.Close(mfd)
+		return undo(fmt.Errorf("memfd: %w", err))
+	}
+	if _, err := unix.Seek(mfd, 0, io.SeekStart); err != nil {
+		unix.Close(mfd)
+		return undo(err)
+	}
+	for _, fd := range keep {
+		if fd >= 0 {
+			if err := clearCloexec(fd); err != nil {
+				unix.Close(mfd)
+				return undo(fmt.Errorf("fd %d: %w", fd, err))
+			}
+		}
+	}
+	env := append(baseEnvKeep(), EnvUpgradeState+"="+strconv.Itoa(mfd))
+	s.log.Info("upgrading: re-executing", "exe", opts.Exe, "jobs", frozen, "pipes", len(st.Pipes), "state_bytes", len(data))
+	if opts.BeforeExec != nil {
+		opts.BeforeExec()
+	}
+	err = syscall.Exec(opts.Exe, append([]string{opts.Exe}, opts.Argv[1:]...), env)
+	// Still here: the exec failed. Put everything back as it was.
+	unix.Close(mfd)
+	for _, fd := range keep {
+		if fd >= 0 {
+			setCloexec(fd)
+		}
+	}
+	s.log.Error("upgrade: exec failed; god goes on as it was", "exe", opts.Exe, "err", err)
+	return undo(fmt.Errorf("exec %s: %w", opts.Exe, err))
+}
+
+// baseEnvKeep is god's own environment for its new image: unlike a job's, it keeps systemd's
+// variables (NOTIFY_SOCKET, WATCHDOG_USEC, ...), which belong to god.
+func baseEnvKeep() []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if len(kv) > len(EnvUpgradeState) && kv[:len(EnvUpgradeState)+1] == EnvUpgradeState+"=" {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
+}
+
+// fds lists the inherited sockets not taken by any job, for the new image.
+func (in *inheritedSockets) fds() map[string][]int {
+	if in == nil {
+		return nil
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	out := map[string][]int{}
+	for name, files := range in.files {
+		for _, f := range files {
+			if fd, err := fdpass.RawFd(f); err == nil {
+				out[name] = append(out[name], fd)
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,141 @@
+package supervisor
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/emielm/watchgod/supervisor/control"
+	"github.com/emielm/watchgod/supervisor/joblog"
+)
+
+// ReadInheritedState reads the state god's old image left in the memfd named by
+// GOD_UPGRADE_STATE, and unsets the variable (no job must see it). It returns nil, nil when god
+// was not re-executed.
+func ReadInheritedState() (*UpgradeState, error) {
+	v := os.Getenv(EnvUpgradeState)
+	if v == "" {
+		return nil, nil
+	}
+	os.Unsetenv(EnvUpgradeState)
+	var fd int
+	if _, err := fmt.Sscanf(v, "%d", &fd); err != nil || fd < 3 {
+		return nil, fmt.Errorf("%s=%q: not an fd", EnvUpgradeState, v)
+	}
+	f := os.NewFile(uintptr(fd), "god-upgrade-state")
+	defer f.Close()
+	return ReadUpgradeState(f)
+}
+
+// Restore prepares god's new image from the old image's state: call it instead of New, then Run.
+// The returned reaper already waits for every process the state names.
+func Restore(cfg Config, st *UpgradeState) (*Supervisor, *Reaper, error) {
+	s, err := New(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	var pids []int
+	for _, js := range st.Jobs {
+		for _, p := range js.Procs {
+			pids = append(pids, p.Pid)
+		}
+	}
+	var pending []Exit
+	for _, e := range st.Exits {
+		pending = append(pending, Exit{Pid: e.Pid, Status: syscall.WaitStatus(e.Status), Time: e.Time})
+	}
+	reaper, exits := NewReaperRestored(s.log, pids, pending)
+	s.reaper = reaper
+	s.restoredState = st
+	s.restoredExits = exits
+	if len(st.Inherited) > 0 {
+		files := map[string][]*os.File{}
+		for name, fds := range st.Inherited {
+			for _, fd := range fds {
+				setCloexec(fd)
+				files[name] = append(files[name], os.NewFile(uintptr(fd), name))
+			}
+		}
+		s.inherited = &inheritedSockets{files: files}
+	}
+	return s, reaper, nil
+}
+
+// ControlListenerFrom returns the control socket the old image handed over, or nil.
+func ControlListenerFrom(st *UpgradeState) (*net.UnixListener, error) {
+	if st == nil || st.ControlFd < 0 {
+		return nil, nil
+	}
+	setCloexec(st.ControlFd)
+	f := os.NewFile(uintptr(st.ControlFd), st.ControlPath)
+	ln, err := net.FileListener(f)
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("control socket from the old image: %w", err)
+	}
+	ul, ok := ln.(*net.UnixListener)
+	if !ok {
+		ln.Close()
+		return nil, fmt.Errorf("control socket from the old image: not a unix socket")
+	}
+	ul.SetUnlinkOnClose(true)
+	return ul, nil
+}
+
+// restore runs at the start of Run in a new image: loaders, jobs, output relays and the
+// upgrade client's answer.
+func (s *Supervisor) restore() {
+	st := s.restoredState
+	for _, ls := range st.Loaders {
+		lf := &loaderFile{path: ls.Path, jobs: ls.Jobs, loaded: !ls.NotGodv1, notGodv1: ls.NotGodv1,
+			sig: fileSig{ino: ls.Ino, size: ls.Size, mtime: time.Unix(0, ls.Mtime), mode: os.FileMode(ls.Mode)}}
+		lf.pool = newLoaderPool(s, ls.Path)
+		s.pools.Store(ls.Path, lf.pool)
+		s.loaders[ls.Path] = lf
+	}
+	s.hub.Restore(st.Logs)
+	for _, js := range st.Jobs {
+		j := restoreJob(s, js, s.restoredExits)
+		h := &jobHandle{j: j, loader: js.Loader, def: js.Def, state: js.State, userStopped: js.UserStopped}
+		s.jobs[js.Name] = h
+		for _, p := range js.Procs {
+			s.pidIndex[p.Pid] = js.Name
+		}
+		go j.run()
+	}
+	for _, p := range st.Pipes {
+		setCloexec(p.Fd)
+		f := os.NewFile(uintptr(p.Fd), "pipe")
+		meta := joblog.Line{Job: p.Job, Generation: p.Generation, Pid: p.Pid, Stream: p.Stream}
+		s.startRelay(&pipeRelay{f: f, meta: meta, format: joblog.Format(p.Format), prefix: p.Rest})
+	}
+	s.checkDeps()
+	s.log.Info("upgraded: god runs its new image", "from", st.From, "version", s.cfg.Version, "jobs", len(st.Jobs),
+		"pipes", len(st.Pipes), "handover", time.Since(st.Written).Round(time.Microsecond).String())
+	if st.ReplyFd >= 0 {
+		setCloexec(st.ReplyFd)
+		f := os.NewFile(uintptr(st.ReplyFd), "upgrade-client")
+		go func() {
+			defer f.Close()
+			res := control.Response{V: control.Version, Type: control.TypeResult, OK: true,
+				Message: fmt.Sprintf("upgraded from %s to %s (pid %d, %d jobs kept, hand-over %s)", st.From, s.cfg.Version,
+					os.Getpid(), len(st.Jobs), time.Since(st.Written).Round(time.Microsecond))}
+			if line, err := control.EncodeResponse(res); err == nil {
+				_ = f.SetWriteDeadline(time.Now().Add(5 * time.Second))
+				_, _ = f.Write(line)
+			}
+		}()
+	}
+}
+
+// notifyFromState takes the notify socket over from the old image.
+func (s *Supervisor) notifyFromState() (*NotifyServer, error) {
+	st := s.restoredState
+	if st == nil || st.NotifyFd < 0 {
+		return nil, nil
+	}
+	setCloexec(st.NotifyFd)
+	return NotifyServerFromFile(os.NewFile(uintptr(st.NotifyFd), st.NotifyPath), st.NotifyPath)
+}
