@@ -19,6 +19,9 @@ import (
 	"github.com/emielm/watchgod/supervisor/control"
 )
 
+// controlJob is a job's status as `god status --json` prints it.
+type controlJob = control.JobStatus
+
 // record is one JSON line of god's log.
 type record struct {
 	Time  time.Time
@@ -56,7 +59,8 @@ type god struct {
 	t       *testing.T
 	dir     string // loader directory
 	socket  string
-	pidFile string // loaders and jobs written by the tests append their pids here ($GOD_TEST_PIDS)
+	pidFile string   // loaders and jobs written by the tests append their pids here ($GOD_TEST_PIDS)
+	env     []string // added to god's environment (god passes it on to loaders and jobs)
 	cmd     *exec.Cmd
 	stderr  bytes.Buffer
 
@@ -99,7 +103,7 @@ func (g *god) start(flags ...string) {
 	g.t.Helper()
 	args := append([]string{"--dir", g.dir, "--socket", g.socket, "--log", "json"}, flags...)
 	g.cmd = exec.Command(godBin, args...)
-	g.cmd.Env = append(os.Environ(), "GOD_TEST_PIDS="+g.pidFile)
+	g.cmd.Env = append(append(os.Environ(), "GOD_TEST_PIDS="+g.pidFile, noRaceExitSleep), g.env...)
 	g.cmd.Stderr = &g.stderr
 	out, err := g.cmd.StdoutPipe()
 	if err != nil {
@@ -240,6 +244,10 @@ func (g *god) stderrString() string {
 	}
 }
 
+// noRaceExitSleep stops a race-enabled god from sleeping 1 s before it exits (the race
+// detector's default), which would make every client command take a second.
+const noRaceExitSleep = "GORACE=atexit_sleep_ms=0"
+
 // cliResult is the outcome of one god client command.
 type cliResult struct {
 	stdout, stderr string
@@ -256,6 +264,7 @@ func (g *god) cli(args ...string) cliResult {
 func runCLI(t *testing.T, cred *syscall.Credential, args ...string) cliResult {
 	t.Helper()
 	cmd := exec.Command(godBin, args...)
+	cmd.Env = append(os.Environ(), noRaceExitSleep)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if cred != nil {
@@ -274,6 +283,9 @@ func runCLI(t *testing.T, cred *syscall.Credential, args ...string) cliResult {
 		cmd.Process.Kill()
 		<-done
 		t.Fatalf("god %s: no answer within 30 s", strings.Join(args, " "))
+	}
+	if os.Getenv("IT_DEBUG") != "" {
+		t.Logf("%s god %s", time.Now().Format("15:04:05.000"), strings.Join(args, " "))
 	}
 	res := cliResult{stdout: out.String(), stderr: errb.String()}
 	var ee *exec.ExitError
@@ -417,9 +429,15 @@ func (g *god) cleanup() {
 		select {
 		case <-g.exited:
 		case <-time.After(20 * time.Second):
-			t.Errorf("god did not exit within 20 s of SIGTERM; killing it\n%s", g.dump())
-			_ = g.cmd.Process.Kill()
-			<-g.exited
+			// SIGQUIT makes Go print every goroutine's stack to stderr: what god was stuck on.
+			_ = g.cmd.Process.Signal(syscall.SIGQUIT)
+			select {
+			case <-g.exited:
+			case <-time.After(5 * time.Second):
+				_ = g.cmd.Process.Kill()
+				<-g.exited
+			}
+			t.Errorf("god did not exit within 20 s of SIGTERM; sent SIGQUIT\n%s", g.dump())
 		}
 	}
 	if strings.Contains(g.stderr.String(), "DATA RACE") {

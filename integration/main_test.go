@@ -13,6 +13,7 @@ var (
 	godBin     string // cmd/god
 	backendBin string // examples/backend, the v0.1 README example
 	clockFile  string // examples/shell/clock, the bash loader
+	sockjobBin string // integration/testdata/sockjob, the socket tests' job (sock_*_test.go)
 )
 
 // TestMain builds god and the examples into a temporary directory (readable by every user, so a
@@ -40,7 +41,8 @@ func runMain(m *testing.M) int {
 	godBin = filepath.Join(bin, "god")
 	backendBin = filepath.Join(bin, "backend")
 	clockFile = filepath.Join(root, "examples", "shell", "clock")
-	for _, b := range []struct{ out, pkg string }{{godBin, "./cmd/god"}, {backendBin, "./examples/backend"}} {
+	sockjobBin = filepath.Join(bin, "sockjob")
+	for _, b := range []struct{ out, pkg string }{{godBin, "./cmd/god"}, {backendBin, "./examples/backend"}, {sockjobBin, "./integration/testdata/sockjob"}} {
 		args := []string{"build", "-o", b.out}
 		if raceEnabled {
 			args = append(args, "-race")

@@ -152,6 +152,7 @@ func (p *loaderPool) noteFailure(err error) {
 		return
 	}
 	p.fails++
+	p.sup.metrics.loaderFailed(p.path)
 	d := p.sup.cfg.Backoff.Delay(p.fails)
 	if d < 100*time.Millisecond && p.fails > 1 {
 		d = 100 * time.Millisecond

@@ -265,7 +265,7 @@ func (j *job) finishReload(msg string) {
 	j.lastReload = fmt.Sprintf("ok at %s: generation %d", time.Now().Format("15:04:05"), j.generation)
 	j.log.Info("reload done: " + msg)
 	r.req.done <- reloadOutcome{ok: true, msg: msg}
-	j.sup.metrics.reloaded(time.Since(r.t0), true)
+	j.sup.metrics.jobReloaded(j.name, time.Since(r.t0), true)
 	j.publish()
 }
 
@@ -299,7 +299,7 @@ func (j *job) failReload(why string) {
 	j.lastReload = fmt.Sprintf("failed at %s: %s", time.Now().Format("15:04:05"), why)
 	j.log.Error("reload failed; rolled back", "why", why, "serving", serving)
 	r.req.done <- reloadOutcome{msg: msg}
-	j.sup.metrics.reloaded(time.Since(r.t0), false)
+	j.sup.metrics.jobReloaded(j.name, time.Since(r.t0), false)
 	j.settle()
 	j.publish()
 }

@@ -37,15 +37,25 @@ func main() {
 }
 
 func init() {
-	addr := os.Getenv("BACKEND_ADDR")
-	if addr == "" {
-		addr = "127.0.0.1:8080"
+	// god passes its environment to loaders: these let one binary serve several setups.
+	listen := "tcp://127.0.0.1:8080"
+	if addr := os.Getenv("BACKEND_ADDR"); addr != "" {
+		listen = "tcp://" + addr
+	}
+	if l := os.Getenv("BACKEND_LISTEN"); l != "" {
+		listen = l // any listen address, e.g. unix:///run/backend.sock
 	}
 
 	job := watchgod.Job("backend")
 	job.Auto = true
 	job.Exec = []string{os.Args[0]}
-	job.Listen = []string{"http=tcp://" + addr}
+	job.Listen = []string{"http=" + listen}
+	if n := os.Getenv("BACKEND_INSTANCES"); n != "" {
+		job.Instances = n // processes sharing the socket
+	}
+	if mode := os.Getenv("BACKEND_RELOAD"); mode != "" {
+		job.Reload = mode // "overlap" (the default with a socket) or "restart"
+	}
 	job.Ready = "notify" // a new generation serves once its main says so: god reloads on that
 	job.Check = func() string {
 		return "ok"

@@ -1,0 +1,131 @@
+package integration
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// healthy writes a well-behaved loader with one job, "steady", whose checks note each call in a
+// file; it returns that file.
+func healthy(t *testing.T, g *god) string {
+	t.Helper()
+	checks := filepath.Join(t.TempDir(), "steady.checks")
+	writeLoader(t, g.dir, "healthy", bashLoader{Jobs: map[string]bashJob{
+		"steady": {Exec: sleeper, Auto: autoTrue, Check: "echo x >> " + sq(checks) + "; " + checkOK("100")},
+	}})
+	return checks
+}
+
+// lines counts the lines of a file (0 when it does not exist).
+func lines(path string) int {
+	b, _ := os.ReadFile(path)
+	return strings.Count(string(b), "\n")
+}
+
+// namesLoader matches an error record that names the loader file.
+func namesLoader(path string) func(record) bool {
+	return func(r record) bool {
+		return r.Level == "ERROR" && strings.Contains(r.Raw, path)
+	}
+}
+
+// TestBrokenLoaders runs loaders that turn bad while their job runs. Each time, god logs an error
+// naming the loader file, and neither that job nor the job of a healthy loader beside it is
+// touched: same pid, still running, and the healthy job is still checked.
+func TestBrokenLoaders(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name  string
+		flags []string
+		// bad is run for every request once the marker file exists ($M).
+		bad string
+		// touch: the misbehaviour shows when the loader is read again, so the test changes the file.
+		touch bool
+	}{
+		{name: "crash-on-check", bad: `case "$req" in *'"check"'*) exit 3 ;; esac`},
+		{name: "hang-on-check", flags: []string{"--check-timeout", "500ms"}, bad: `case "$req" in *'"check"'*) exec sleep 1000 ;; esac`},
+		{name: "garbage", bad: `echo 'this is not json'`},
+		{name: "flood", bad: `case "$req" in *'"check"'*) head -c 2000000 /dev/zero | tr '\0' x ;; esac`},
+		{name: "too-late", flags: []string{"--loader-timeout", "500ms"}, touch: true, bad: `case "$req" in *'"exec"'*) sleep 3 ;; esac`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			g := newGod(t)
+			checks := healthy(t, g)
+			marker := filepath.Join(t.TempDir(), "marker")
+			path := writeLoader(t, g.dir, "broken", bashLoader{
+				Jobs:      map[string]bashJob{"victim": {Exec: sleeper, Auto: autoTrue, Check: checkOK("200")}},
+				OnRequest: "\tif [ -e " + sq(marker) + " ]; then " + tc.bad + "; fi",
+			})
+			g.start(tc.flags...)
+			steady := pidOf(t, g.waitState("steady", "run", 10*time.Second))
+			victim := pidOf(t, g.waitState("victim", "run", 10*time.Second))
+
+			from := g.mark()
+			if err := os.WriteFile(marker, nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if tc.touch {
+				later := time.Now().Add(time.Minute)
+				if err := os.Chtimes(path, later, later); err != nil {
+					t.Fatal(err)
+				}
+			}
+			first := g.waitLogFrom(from, 10*time.Second, "an error naming "+path, namesLoader(path))
+			t.Logf("god: %s", first.Raw)
+			checked := lines(checks)
+			// A second failure shows the loader is retried, and the jobs still stand.
+			g.waitLogFrom(g.mark(), 10*time.Second, "a second error naming "+path, namesLoader(path))
+			eventually(t, 5*time.Second, "steady checked again", func() bool { return lines(checks) >= checked+2 })
+
+			for name, pid := range map[string]int{"steady": steady, "victim": victim} {
+				j, _ := g.job(name)
+				if j.State != "run" || len(j.Processes) != 1 || j.Processes[0].Pid != pid {
+					g.fatalf("job %s changed: want run with pid %d, have %+v", name, pid, j)
+				}
+			}
+			if n := len(g.logs(0, func(r record) bool {
+				return (r.str("job") == "victim" || r.str("job") == "steady") && (r.Msg == "exited" || r.Msg == "started" && r.int("pid") != victim && r.int("pid") != steady)
+			})); n > 0 {
+				g.fatalf("a job was restarted")
+			}
+		})
+	}
+}
+
+// TestNotALoader: a file that does not speak godv1 is reported once, by name, and left alone
+// until it changes; rewritten as a loader, its job appears.
+func TestNotALoader(t *testing.T) {
+	t.Parallel()
+	g := newGod(t)
+	healthy(t, g)
+	path := writeExecutable(t, g.dir, "notgod", []byte("#!/bin/sh\necho $$ >> \"$GOD_TEST_PIDS\"\necho 'hello, I am a shell script'\nexec sleep 1000\n"))
+	g.start()
+	steady := pidOf(t, g.waitState("steady", "run", 10*time.Second))
+	isReport := func(r record) bool {
+		return strings.Contains(r.Msg, "does not speak godv1") && strings.Contains(r.Msg, path)
+	}
+	g.waitLog(10*time.Second, "the not-godv1 report", isReport)
+	// Rescans (which wait for every load to finish) do not run it again.
+	for range 2 {
+		if r := g.cli("rescan"); r.code != 0 && r.code != 1 {
+			t.Fatalf("god rescan: exit %d: %s", r.code, r.stderr)
+		}
+	}
+	if n := len(g.logs(0, isReport)); n != 1 {
+		t.Errorf("reported %d times, want once", n)
+	}
+
+	writeLoader(t, g.dir, "notgod", bashLoader{Jobs: map[string]bashJob{"convert": {Exec: sleeper, Auto: autoTrue}}})
+	g.waitState("convert", "run", 10*time.Second)
+	if j, _ := g.job("steady"); j.State != "run" || pidOf(t, j) != steady {
+		t.Errorf("steady changed: %+v", j)
+	}
+	if n := len(g.logs(0, isReport)); n != 1 {
+		t.Errorf("reported %d times, want once", n)
+	}
+}

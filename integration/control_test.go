@@ -1,0 +1,95 @@
+package integration
+
+import (
+	"bufio"
+	"encoding/json"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/emielm/watchgod/supervisor/control"
+)
+
+// TestControlRefusesOtherUser: a client with another uid is refused, and god logs it. The socket
+// is made reachable on purpose (mode 0666 in a 0755 directory) so that the server's own check is
+// what refuses, not the file's mode.
+func TestControlRefusesOtherUser(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("skipped: running a client as uid 65534 needs root")
+	}
+	g := newGod(t)
+	sockDir, err := os.MkdirTemp("", "god-integration-sock-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(sockDir) })
+	if err := os.Chmod(sockDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	g.socket = filepath.Join(sockDir, "god.sock")
+	g.start()
+	if err := os.Chmod(g.socket, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	r := runCLI(t, &syscall.Credential{Uid: 65534, Gid: 65534}, "status", "--socket", g.socket)
+	if r.code != 1 || !strings.Contains(r.stderr, "permission denied") {
+		t.Fatalf("god status as uid 65534: exit %d, stderr %q; want 1 and permission denied", r.code, r.stderr)
+	}
+	g.waitLog(5*time.Second, "the refusal logged", func(r record) bool {
+		return strings.Contains(r.Msg, "permission denied") && r.int("uid") == 65534
+	})
+	g.mustCLI("status") // still serving its own user
+}
+
+// TestControlErrors: a malformed request gets an error reply and god keeps serving; an unknown job
+// fails naming it; no god at the socket is exit 3.
+func TestControlErrors(t *testing.T) {
+	t.Parallel()
+	g := newGod(t)
+	writeLoader(t, g.dir, "one", bashLoader{Jobs: map[string]bashJob{"known": {Exec: sleeper, Auto: autoTrue}}})
+	g.start()
+	g.waitState("known", "run", 10*time.Second)
+
+	for _, garbage := range []string{"garbage\n", "{\"v\":1,\"cmd\":\"status\"\n", "[1,2,3]\n", "{\"v\":99,\"cmd\":\"status\"}\n"} {
+		conn, err := net.Dial("unix", g.socket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := conn.Write([]byte(garbage)); err != nil {
+			t.Fatal(err)
+		}
+		line, err := bufio.NewReader(conn).ReadString('\n')
+		conn.Close()
+		if err != nil {
+			t.Fatalf("request %q: no reply line: %v", garbage, err)
+		}
+		var res control.Response
+		if err := json.Unmarshal([]byte(line), &res); err != nil {
+			t.Fatalf("request %q: reply %q is not a response: %v", garbage, line, err)
+		}
+		if res.OK || res.Error == "" || res.Type != control.TypeResult {
+			t.Errorf("request %q: reply %+v, want a failed result with an error", garbage, res)
+		}
+	}
+	if j, _ := g.job("known"); j.State != "run" {
+		t.Errorf("after bad requests: %+v", j)
+	}
+
+	for _, cmd := range []string{"stop", "start", "restart", "status", "logs"} {
+		r := g.cli(cmd, "nosuchjob")
+		if r.code != 1 || !strings.Contains(r.stderr, "nosuchjob") {
+			t.Errorf("god %s nosuchjob: exit %d, stderr %q; want 1 naming the job", cmd, r.code, r.stderr)
+		}
+	}
+
+	r := runCLI(t, nil, "status", "--socket", filepath.Join(t.TempDir(), "nobody-here.sock"))
+	if r.code != 3 {
+		t.Errorf("god status without a god: exit %d (stderr %q), want 3", r.code, r.stderr)
+	}
+}

@@ -1,0 +1,244 @@
+// Command sockjob is the job binary of watchgod's socket integration tests. One binary plays
+// every role the tests need, chosen by its first argument:
+//
+//	sockjob serve [flags]   serve the named sockets with watchgod.Listener / PacketConn
+//	sockjob systemd         print what go-systemd's activation package sees, then wait
+//
+// With SOCKJOB_LISTEN set (space-separated NAME=ADDR items) it defines the job "sockjob" with
+// those sockets, so that watchgod.Listener can fall back to listening on its own definition
+// when no god is reachable.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/activation"
+
+	"github.com/emielm/watchgod"
+)
+
+func init() {
+	if l := os.Getenv("SOCKJOB_LISTEN"); l != "" {
+		watchgod.Job("sockjob").Listen = strings.Fields(l)
+	}
+}
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: sockjob serve|systemd|http [flags]")
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "serve":
+		err = serve(os.Args[2:])
+	case "systemd":
+		err = systemd()
+	case "http":
+		err = serveHTTP(os.Args[2:])
+	default:
+		err = fmt.Errorf("unknown mode %q", os.Args[1])
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sockjob:", err)
+		os.Exit(1)
+	}
+}
+
+// serve answers every connection and datagram on the named sockets with "NAME pid=P gen=G",
+// after printing one "socket NAME ino=I addr=A" line per socket and "serving pid=P".
+func serve(args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	names := fs.String("names", "", "comma-separated socket names to serve")
+	ready := fs.Bool("ready", true, "send READY=1 once serving")
+	status := fs.String("status", "", "send STATUS= with this text once serving")
+	readyWhen := fs.String("ready-when", "", "send READY=1 only once this file exists (waits at most 60 s)")
+	watchdogFor := fs.Duration("watchdog-for", -1, "send WATCHDOG=1 for this long, then stop (negative: forever)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
+	reply := func(name string) []byte {
+		return fmt.Appendf(nil, "%s pid=%d gen=%s\n", name, os.Getpid(), os.Getenv("GOD_GENERATION"))
+	}
+	inherited := os.Getenv("LISTEN_FDS") != ""
+	for _, name := range strings.FieldsFunc(*names, func(r rune) bool { return r == ',' }) {
+		if ln, err := watchgod.Listener(name); err == nil {
+			fmt.Printf("socket %s ino=%d addr=%s inherited=%v\n", name, inode(ln), ln.Addr(), inherited)
+			go acceptLoop(ln, reply(name))
+			continue
+		}
+		pc, err := watchgod.PacketConn(name)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("socket %s ino=%d addr=%s inherited=%v\n", name, inode(pc), pc.LocalAddr(), inherited)
+		go echoLoop(pc, reply(name))
+	}
+	fmt.Printf("serving pid=%d\n", os.Getpid())
+	if *status != "" {
+		if err := watchgod.Status(*status); err != nil {
+			return err
+		}
+	}
+	if *readyWhen != "" {
+		waitFile(*readyWhen, 60*time.Second)
+	}
+	if *ready {
+		if err := watchgod.Ready(); err != nil {
+			return err
+		}
+	}
+	if iv := watchgod.WatchdogInterval(); iv > 0 && *watchdogFor != 0 {
+		go pingWatchdog(iv/3, *watchdogFor)
+	}
+	<-stop
+	return nil
+}
+
+// waitFile returns once path exists, or after max: the test holds readiness back with it.
+func waitFile(path string, max time.Duration) {
+	deadline := time.Now().Add(max)
+	for time.Now().Before(deadline) {
+		if _, err := os.Stat(path); err == nil {
+			fmt.Println("ready-when: file is there")
+			return
+		}
+		time.Sleep(10 * time.Millisecond) // polling a file the test creates, bounded by max
+	}
+}
+
+// acceptLoop writes msg to every accepted connection and closes it.
+func acceptLoop(ln net.Listener, msg []byte) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		c.Write(msg)
+		c.Close()
+	}
+}
+
+// echoLoop answers every datagram with msg.
+func echoLoop(pc net.PacketConn, msg []byte) {
+	buf := make([]byte, 1500)
+	for {
+		_, from, err := pc.ReadFrom(buf)
+		if err != nil {
+			return
+		}
+		pc.WriteTo(msg, from)
+	}
+}
+
+// pingWatchdog sends WATCHDOG=1 every every for d (forever when d is negative), then falls
+// silent, so the tests can let the watchdog expire.
+func pingWatchdog(every, d time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	end := time.Now().Add(d)
+	for range t.C {
+		if d >= 0 && time.Now().After(end) {
+			fmt.Println("watchdog: falling silent")
+			return
+		}
+		watchgod.Watchdog()
+	}
+}
+
+// inode is the socket's inode number, as /proc/PID/fd shows it ("socket:[INODE]").
+func inode(c any) uint64 {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return 0
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return 0
+	}
+	var st syscall.Stat_t
+	rc.Control(func(fd uintptr) { syscall.Fstat(int(fd), &st) })
+	return st.Ino
+}
+
+// activationReport is what `sockjob systemd` prints as one JSON line.
+type activationReport struct {
+	Pid       int                 `json:"pid"`
+	ListenPid string              `json:"listen_pid"`
+	Fds       map[string][]int    `json:"fds"`       // name -> fd numbers, from activation.Files
+	Listeners map[string][]string `json:"listeners"` // name -> addresses, from ListenersWithNames
+}
+
+// systemd reports the inherited sockets as go-systemd's activation package sees them, then waits
+// for SIGTERM (so that god keeps it running).
+func systemd() error {
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
+	rep := activationReport{Pid: os.Getpid(), ListenPid: os.Getenv("LISTEN_PID"), Fds: map[string][]int{}, Listeners: map[string][]string{}}
+	files := activation.Files(false) // keeps the variables for ListenersWithNames
+	defer runtime.KeepAlive(files)   // ListenersWithNames closes fds 3..: never let these close again
+	for _, f := range files {
+		rep.Fds[f.Name()] = append(rep.Fds[f.Name()], rawFd(f))
+	}
+	lns, err := activation.ListenersWithNames()
+	if err != nil {
+		return err
+	}
+	for name, list := range lns {
+		for _, ln := range list {
+			addr := "<nil>" // a datagram socket: ListenersWithNames has no listener for it
+			if ln != nil {
+				addr = ln.Addr().String()
+			}
+			rep.Listeners[name] = append(rep.Listeners[name], addr)
+		}
+	}
+	b, err := json.Marshal(rep)
+	if err != nil {
+		return err
+	}
+	fmt.Println("activation " + string(b))
+	<-stop
+	return nil
+}
+
+// serveHTTP serves a tiny HTTP handler on the socket named by its first argument with
+// watchgod.ServeHTTP, for the benchmark of inherited against self-opened listeners.
+func serveHTTP(args []string) error {
+	name := "http"
+	if len(args) > 0 {
+		name = args[0]
+	}
+	ln, err := watchgod.Listener(name)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("http serving on %s pid=%d\n", ln.Addr(), os.Getpid())
+	body := []byte("ok " + strconv.Itoa(os.Getpid()) + "\n")
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(body) })
+	return watchgod.ServeHTTP(&http.Server{Handler: h}, ln)
+}
+
+// rawFd is f's fd number, read without f.Fd (which may switch the shared file description to
+// blocking mode, for god and every other holder too).
+func rawFd(f *os.File) int {
+	fd := -1
+	if rc, err := f.SyscallConn(); err == nil {
+		rc.Control(func(u uintptr) { fd = int(u) })
+	}
+	return fd
+}
