@@ -61,6 +61,7 @@ type god struct {
 	socket  string
 	pidFile string   // loaders and jobs written by the tests append their pids here ($GOD_TEST_PIDS)
 	env     []string // added to god's environment (god passes it on to loaders and jobs)
+	bin     string   // god's binary when not the shared godBin (upgrade tests replace it)
 	cmd     *exec.Cmd
 	stderr  bytes.Buffer
 
@@ -102,7 +103,11 @@ func startGod(t *testing.T, flags ...string) *god {
 func (g *god) start(flags ...string) {
 	g.t.Helper()
 	args := append([]string{"--dir", g.dir, "--socket", g.socket, "--log", "json"}, flags...)
-	g.cmd = exec.Command(godBin, args...)
+	bin := godBin
+	if g.bin != "" {
+		bin = g.bin
+	}
+	g.cmd = exec.Command(bin, args...)
 	g.cmd.Env = append(append(os.Environ(), "GOD_TEST_PIDS="+g.pidFile, noRaceExitSleep), g.env...)
 	g.cmd.Stderr = &g.stderr
 	out, err := g.cmd.StdoutPipe()

@@ -14,7 +14,14 @@ import (
 // (watchgod.Listener's second mode). The server already checked the peer (same uid or root).
 func (s *Supervisor) HandleConn(ctx context.Context, peer control.Peer, req control.Request, conn *net.UnixConn, emit func(control.Response) error) (control.Response, bool) {
 	if req.Cmd == control.CmdUpgrade {
-		return s.handleUpgrade(ctx, conn, emit), false
+		// On success the new image answers on conn; only a refusal is answered here.
+		res := s.handleUpgrade(ctx, conn, emit)
+		res.V, res.Type = control.Version, control.TypeResult
+		if line, err := control.EncodeResponse(res); err == nil {
+			_ = conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+			_, _ = conn.Write(line)
+		}
+		return res, true
 	}
 	if req.Cmd != control.CmdFds {
 		return control.Response{}, false

@@ -1,0 +1,40 @@
+# watchgod: the two commands of the README are `make demo` and `make test`.
+GO      ?= go
+BIN     := bin
+DEMO    := build/god
+
+.PHONY: all build demo test vet fuzz bench clean
+
+all: build
+
+# god itself and the examples, the loaders of the demo, in build/god.
+build:
+	@mkdir -p $(BIN) $(DEMO)
+	$(GO) build -o $(BIN)/god ./cmd/god
+	$(GO) build -o $(DEMO)/backend ./examples/backend
+	@if [ -d examples/tableflip ]; then $(GO) build -o $(DEMO)/tableflip ./examples/tableflip; fi
+	cp examples/shell/clock $(DEMO)/clock
+
+# god in the foreground supervising the examples; its control socket is build/god.sock:
+#   bin/god status --socket build/god.sock     curl 127.0.0.1:8080
+demo: build
+	$(BIN)/god --dir $(DEMO) --socket build/god.sock
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt would change:"; gofmt -l .; exit 1; }
+	$(GO) vet ./...
+
+# Every test, with the race detector, then a short run of every fuzz target.
+test: vet
+	$(GO) test -race -count=1 -timeout 15m ./...
+	./scripts/fuzz-short
+
+fuzz:
+	FUZZTIME=60s ./scripts/fuzz-short
+
+# The benchmark suite: figures are printed, never asserted.
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./...
+
+clean:
+	rm -rf $(BIN) build
