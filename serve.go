@@ -31,6 +31,13 @@ var DrainTimeout = 30 * time.Second
 // It returns nil after a clean drain. Use it as the last call of a job's main. It wraps srv's
 // ConnState, ConnContext and Handler (calling those already set) to see its connections.
 func ServeHTTP(srv *http.Server, ln net.Listener) error {
+	return ServeHTTPContext(context.Background(), srv, ln)
+}
+
+// ServeHTTPContext is ServeHTTP that also drains when ctx is done: for a process that is told to
+// go by something other than a signal, such as a successor that took over (tableflip's
+// Upgrader.Exit).
+func ServeHTTPContext(ctx context.Context, srv *http.Server, ln net.Listener) error {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
@@ -68,6 +75,7 @@ func ServeHTTP(srv *http.Server, ln net.Listener) error {
 	case err := <-served:
 		return err
 	case <-sigs:
+	case <-ctx.Done():
 	}
 	_ = Stopping()
 	ln.Close()
@@ -76,9 +84,9 @@ func ServeHTTP(srv *http.Server, ln net.Listener) error {
 	// see it, and the process would exit under it. After it, every accepted one is tracked.
 	serr := <-served
 	fresh.wait(time.Second)
-	ctx, cancel := context.WithTimeout(context.Background(), DrainTimeout)
+	drain, cancel := context.WithTimeout(context.Background(), DrainTimeout)
 	defer cancel()
-	err := srv.Shutdown(ctx)
+	err := srv.Shutdown(drain)
 	if serr != nil && !errors.Is(serr, http.ErrServerClosed) && !errors.Is(serr, net.ErrClosed) {
 		return serr
 	}

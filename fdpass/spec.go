@@ -144,7 +144,7 @@ func checkHost(network, host string) error {
 		}
 		return nil
 	}
-	if hasZone || !isHostName(host) {
+	if hasZone || !isHostName(host) || numericName(host) {
 		return fmt.Errorf("host %q: not an IP address or host name", host)
 	}
 	return nil
@@ -163,6 +163,15 @@ func isHostName(h string) bool {
 		}
 	}
 	return true
+}
+
+// numericName reports whether the last label of h is all digits ("999.1.1.1", "10.0.0"): a
+// mistyped IP address, never a DNS name (RFC 1123 2.1). It exists so that such a host is refused
+// when parsed instead of being looked up in DNS when the socket is opened.
+func numericName(h string) bool {
+	h = strings.TrimSuffix(h, ".")
+	last := h[strings.LastIndexByte(h, '.')+1:]
+	return last != "" && strings.Trim(last, "0123456789") == ""
 }
 
 // parseUnix fills Address, Mode, Owner and Group from "/path?query".

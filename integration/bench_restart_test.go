@@ -37,7 +37,7 @@ func BenchmarkRestartLatency(b *testing.B) {
 		kill := restartOnSocket(t, &f, 30)
 		f.addDurations("alone-spawn-to-answer", alone, "backend started by the test, no god")
 		f.notef("kill-to-answer p50 minus alone p50 (god's share of a restart seen by a client): %.2f ms",
-			ms(statsOf(kill).p50-statsOf(alone).p50))
+			inMS(statsOf(kill).p50-statsOf(alone).p50))
 	})
 	f.report(b)
 }

@@ -107,8 +107,8 @@ func (l *load) worker(w int, deadline time.Time) {
 }
 
 // get makes one request and judges its answer.
-func (l *load) get() response {
-	r := response{start: time.Now()}
+func (l *load) get() (r response) {
+	r = response{start: time.Now()}
 	defer func() { r.end = time.Now() }()
 	resp, err := l.client.Get(l.opts.URL)
 	if err != nil {

@@ -38,6 +38,7 @@ func backendGod(t *testing.T, env ...string) *god {
 	g.env = env
 	copyExecutable(t, backendBin, g.dir, "backend")
 	g.start()
+	dumpOnFailure(t, g)
 	g.waitState("backend", "run", 15*time.Second)
 	return g
 }
@@ -130,4 +131,13 @@ func TestReloadVariantsNoFailures(t *testing.T) {
 			}
 		})
 	}
+}
+
+// dumpOnFailure logs god's recent log when the test failed; it runs before god is stopped.
+func dumpOnFailure(t *testing.T, g *god) {
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Log(g.dump())
+		}
+	})
 }

@@ -3,6 +3,7 @@ package supervisor
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sort"
 	"strings"
 	"time"
@@ -16,7 +17,7 @@ import (
 func (s *Supervisor) Handle(ctx context.Context, peer control.Peer, req control.Request, emit func(control.Response) error) control.Response {
 	switch req.Cmd {
 	case "version":
-		return control.Response{OK: true, Version: s.cfg.Version}
+		return control.Response{OK: true, Version: s.cfg.Version, Goroutines: runtime.NumGoroutine()}
 	case "status":
 		return s.handleStatus(req.Jobs)
 	case "start", "stop", "restart":
@@ -215,6 +216,11 @@ func (s *Supervisor) handleAct(ctx context.Context, req control.Request, emit fu
 // judge updates one goal from a job's new state and reports the step.
 func (s *Supervisor) judge(cmd string, g *goal, st State, status control.JobStatus, emit func(control.Response) error) {
 	if g == nil || g.done {
+		return
+	}
+	if (st.Down() || st == StateBackoff) && len(status.Processes) > 0 {
+		// A job publishes a process it just spawned before it leaves its old state (stopped,
+		// failed, backoff): that snapshot is a step of the start, not its outcome.
 		return
 	}
 	msg := string(st)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -144,6 +145,7 @@ type jobEvent struct {
 	state   State
 	status  control.JobStatus
 	def     *loader.Definition // set when the job's definition changed on its own (reload)
+	groups  []int              // process groups of its processes whose leader is not one of them
 	removed bool
 }
 
@@ -395,6 +397,9 @@ func (j *job) spawn(gen, instance int, def *loader.Definition) (*proc, error) {
 		p.watchdogAt = now.Add(def.Watchdog)
 	}
 	j.procs[pid] = p
+	// Publish at once: the supervisor routes notify messages by the pids of the last snapshot,
+	// and a process may say READY=1 before the job has started its other instances.
+	j.publish()
 	go func() { send(j, j.exits, <-exitc) }()
 	j.log.Info("started", "pid", pid, "gen", gen, "instance", instance)
 	j.hook(StateStart, strconv.Itoa(pid))
@@ -469,6 +474,11 @@ func (j *job) exited(e Exit) {
 		j.reloadProgress()
 		j.settle()
 		return
+	}
+	if r := j.reload; r != nil && r.phase == phaseSignal && !p.stopping {
+		// Without a successor named by MAINPID= the job is gone, not reloaded; a READY=1 of the
+		// process god restarts must not pass for the reload's.
+		j.failReload(fmt.Sprintf("pid %d exited with %s before it or a successor (MAINPID=) said READY=1", e.Pid, e))
 	}
 	j.lastExit = e.String()
 	if j.state == StateStop {
@@ -948,7 +958,13 @@ func (j *job) publishDef(def *loader.Definition) {
 		st.Processes = append(st.Processes, ps)
 	}
 	sortProcs(st.Processes)
-	j.sup.jobEvent(jobEvent{name: j.name, state: j.state, status: st, def: def})
+	var groups []int
+	for _, p := range j.procs {
+		if j.procs[p.pgid] == nil && !slices.Contains(groups, p.pgid) {
+			groups = append(groups, p.pgid)
+		}
+	}
+	j.sup.jobEvent(jobEvent{name: j.name, state: j.state, status: st, def: def, groups: groups})
 }
 
 func sortProcs(ps []control.ProcessStatus) {
@@ -1037,7 +1053,9 @@ func (j *job) notified(m NotifyMessage) {
 	if m.Stopping {
 		j.log.Info("job says STOPPING=1", "pid", p.pid)
 	}
-	if m.Ready && !p.ready {
+	// READY=1 decides readiness only for `ready: notify`: with `ready: check` a process that
+	// says it is ready before its check passes (a new build whose check fails) is not ready.
+	if m.Ready && !p.ready && p.def.Ready.Mode == loader.ReadyNotify {
 		j.becameReady(p)
 	} else if m.Ready && j.reload != nil && j.reload.phase == phaseSignal {
 		j.reloadProgress()

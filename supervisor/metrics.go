@@ -37,7 +37,7 @@ type jobCounters struct {
 // timeout); a reload includes starting a whole new generation and draining the old one.
 var (
 	checkBuckets  = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
-	reloadBuckets = []float64{.05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300}
+	reloadBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300}
 )
 
 func newMetrics() *metrics {

@@ -3,6 +3,7 @@ package supervisor
 import (
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // startNotify opens the NOTIFY_SOCKET every job process gets, next to the control socket.
@@ -35,8 +36,55 @@ func (s *Supervisor) startNotify() error {
 }
 
 // routeNotify hands a notify message to the job whose process sent it: a pid of the job, or a
-// process in the group of one (a job's child speaking for it). Anything else is dropped.
+// process in the group of one (a job's child speaking for it). A message from a pid god does not
+// know yet waits (see unroutedNotify); anything else is dropped.
 func (s *Supervisor) routeNotify(m NotifyMessage) {
+	if s.deliverNotify(m) {
+		return
+	}
+	if len(s.unrouted) < maxUnroutedNotify {
+		s.unrouted = append(s.unrouted, unroutedNotify{m: m, until: time.Now().Add(unroutedNotifyWait)})
+		return
+	}
+	s.dropNotify(m)
+}
+
+// unroutedNotify is a notify message from a pid that is in no job's snapshot yet. A process can
+// say READY=1 before god has recorded it: spawning returns after the exec, and the job's snapshot
+// with the new pid reaches the loop later still (under load, tens of ms after a fast Go binary is
+// ready). Dropping such a READY=1 left the process starting until the start timeout, and an
+// overlap reload hung for that long before it rolled back. The message waits for the snapshot
+// instead (retryUnrouted), for at most unroutedNotifyWait.
+type unroutedNotify struct {
+	m     NotifyMessage
+	until time.Time
+}
+
+const (
+	unroutedNotifyWait = 5 * time.Second
+	maxUnroutedNotify  = 256
+)
+
+// retryUnrouted delivers waiting messages whose sender a job now owns, keeping their order, and
+// drops those that waited too long. The loop calls it after each change of pidIndex.
+func (s *Supervisor) retryUnrouted() {
+	now := time.Now()
+	keep := s.unrouted[:0]
+	for _, u := range s.unrouted {
+		switch {
+		case s.deliverNotify(u.m):
+		case now.After(u.until):
+			s.dropNotify(u.m)
+		default:
+			keep = append(keep, u)
+		}
+	}
+	clear(s.unrouted[len(keep):])
+	s.unrouted = keep
+}
+
+// deliverNotify sends m to the job owning its sender, and reports whether one does.
+func (s *Supervisor) deliverNotify(m NotifyMessage) bool {
 	name, ok := s.pidIndex[m.Pid]
 	if !ok {
 		if pg, err := ProcessGroupOf(m.Pid); err == nil {
@@ -45,11 +93,16 @@ func (s *Supervisor) routeNotify(m NotifyMessage) {
 	}
 	h := s.jobs[name]
 	if !ok || h == nil {
-		s.log.Warn("notify message from a process that belongs to no job: dropped", "pid", m.Pid, "fields", len(m.Fields))
-		for _, f := range m.Files {
-			f.Close()
-		}
-		return
+		return false
 	}
 	h.j.cmds <- jobCmd{kind: cmdNotify, notify: m}
+	return true
+}
+
+// dropNotify logs a message no job owns and closes the fds it carried.
+func (s *Supervisor) dropNotify(m NotifyMessage) {
+	s.log.Warn("notify message from a process that belongs to no job: dropped", "pid", m.Pid, "fields", len(m.Fields))
+	for _, f := range m.Files {
+		f.Close()
+	}
 }

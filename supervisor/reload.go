@@ -290,7 +290,7 @@ func (j *job) failReload(why string) {
 		serving = j.generation
 	}
 	msg := fmt.Sprintf("reload of %s failed: %s; generation %d serves on", j.name, why, serving)
-	if r.phase == phaseRestart {
+	if r.phase == phaseRestart || r.phase == phaseSignal && j.live() == 0 {
 		msg = fmt.Sprintf("reload of %s failed: %s", j.name, why)
 	}
 	if out := j.lastLines(10, r.newPids); out != "" {

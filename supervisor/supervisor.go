@@ -92,6 +92,8 @@ type Supervisor struct {
 	notifyPath string
 	pidIndex   map[int]string // pid -> job, from the jobs' snapshots; owned by loop
 
+	unrouted []unroutedNotify // notify messages from pids not in pidIndex yet; owned by loop
+
 	restoredState *UpgradeState // set by Restore: god's new image after an upgrade
 	restoredExits map[int]<-chan Exit
 
@@ -135,7 +137,8 @@ type jobHandle struct {
 	def         loader.Definition
 	state       State
 	status      control.JobStatus
-	startSent   bool // an auto start or a command is on its way: don't send another
+	groups      []int // process groups of its processes led by a pid that is gone (MAINPID successors)
+	startSent   bool  // an auto start or a command is on its way: don't send another
 	stopSent    bool
 	waitReason  string
 	userStopped bool
@@ -478,6 +481,9 @@ func (s *Supervisor) jobChanged(ev jobEvent) {
 		for _, p := range h.status.Processes {
 			delete(s.pidIndex, p.Pid)
 		}
+		for _, pg := range h.groups {
+			delete(s.pidIndex, pg)
+		}
 		delete(s.jobs, ev.name)
 		s.hub.Forget(ev.name)
 		s.fanout(ev)
@@ -487,8 +493,20 @@ func (s *Supervisor) jobChanged(ev jobEvent) {
 	for _, p := range h.status.Processes {
 		delete(s.pidIndex, p.Pid)
 	}
+	for _, pg := range h.groups {
+		delete(s.pidIndex, pg)
+	}
 	for _, p := range ev.status.Processes {
 		s.pidIndex[p.Pid] = ev.name
+	}
+	// A group id is its leader's pid, which the kernel does not reuse while the group lives: a
+	// notify message from the group (a MAINPID successor whose leader exited) is the job's.
+	h.groups = ev.groups
+	for _, pg := range ev.groups {
+		s.pidIndex[pg] = ev.name
+	}
+	if len(s.unrouted) > 0 {
+		s.retryUnrouted()
 	}
 	if ev.def != nil {
 		h.def = *ev.def

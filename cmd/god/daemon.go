@@ -101,6 +101,7 @@ func runDaemon(args []string) int {
 		fmt.Fprintln(os.Stderr, "god: --log:", err)
 		return 2
 	}
+	sdLog = logger // sdnotify.go reports failed notifications here
 	dir, err := filepath.Abs(f.dir)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "god: --dir:", err)
@@ -180,7 +181,7 @@ func runDaemon(args []string) int {
 		}
 		defer stopMetrics()
 	}
-	srv := &control.Server{Handler: sup, Logger: logger}
+	srv := &control.Server{Handler: notifyingHandler{sup}, Logger: logger} // sdnotify.go: rescan, shutdown
 	go func() {
 		if err := srv.Serve(ln); err != nil {
 			logger.Error("control server", "err", err)
@@ -190,6 +191,7 @@ func runDaemon(args []string) int {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	go superviseNotify(ctx, sup, logger) // sdnotify.go: READY=1, STATUS=, WATCHDOG=1
 	go func() {
 		for {
 			select {
@@ -197,7 +199,7 @@ func runDaemon(args []string) int {
 				switch sig {
 				case syscall.SIGHUP:
 					logger.Info("SIGHUP: rescanning loaders")
-					sup.Rescan()
+					go rescanNotified(ctx, sup) // RELOADING=1, rescan, READY=1
 				case syscall.SIGUSR2:
 					logger.Info("SIGUSR2: upgrading god in place", "exe", exe)
 					go func() {
@@ -207,6 +209,7 @@ func runDaemon(args []string) int {
 					}()
 				default:
 					logger.Info("signal: shutting down", "signal", sig.String())
+					notifyStopping()
 					sup.Shutdown()
 				}
 			case <-sup.Done():
@@ -215,6 +218,7 @@ func runDaemon(args []string) int {
 		}
 	}()
 	runErr := sup.Run(ctx, reaper)
+	notifyStopping() // once: a shutdown with no job to stop may not have said it yet
 	srv.Close()
 	ln.Close()
 	if runErr != nil {

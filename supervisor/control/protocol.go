@@ -63,6 +63,9 @@ type Response struct {
 	Error   string      `json:"error,omitempty"`   // result: why it failed, naming the culprit
 	Jobs    []JobStatus `json:"jobs,omitempty"`    // status result
 	Version string      `json:"version,omitempty"` // version result: the daemon's version
+	// Goroutines is the daemon's goroutine count in a version result: tests and operators watch
+	// it across reloads and upgrades to catch leaks.
+	Goroutines int `json:"goroutines,omitempty"`
 }
 
 // LogLine is one output line of a job process, as god parsed it.
