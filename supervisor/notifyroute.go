@@ -44,6 +44,7 @@ func (s *Supervisor) routeNotify(m NotifyMessage) {
 	}
 	if len(s.unrouted) < maxUnroutedNotify {
 		s.unrouted = append(s.unrouted, unroutedNotify{m: m, until: time.Now().Add(unroutedNotifyWait)})
+		s.armUnrouted()
 		return
 	}
 	s.dropNotify(m)
@@ -81,6 +82,7 @@ func (s *Supervisor) retryUnrouted() {
 	}
 	clear(s.unrouted[len(keep):])
 	s.unrouted = keep
+	s.armUnrouted()
 }
 
 // deliverNotify sends m to the job owning its sender, and reports whether one does.
@@ -105,4 +107,14 @@ func (s *Supervisor) dropNotify(m NotifyMessage) {
 	for _, f := range m.Files {
 		f.Close()
 	}
+}
+
+// armUnrouted wakes the loop when the oldest waiting message expires, so a message from a
+// stranger is dropped and logged on time even when nothing else happens.
+func (s *Supervisor) armUnrouted() {
+	if len(s.unrouted) == 0 {
+		s.unroutedTimer.stop()
+		return
+	}
+	s.unroutedTimer.set(max(time.Until(s.unrouted[0].until), 0))
 }

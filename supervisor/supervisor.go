@@ -92,7 +92,8 @@ type Supervisor struct {
 	notifyPath string
 	pidIndex   map[int]string // pid -> job, from the jobs' snapshots; owned by loop
 
-	unrouted []unroutedNotify // notify messages from pids not in pidIndex yet; owned by loop
+	unrouted      []unroutedNotify // notify messages from pids not in pidIndex yet; owned by loop
+	unroutedTimer timer            // fires when the oldest of them has waited long enough
 
 	restoredState *UpgradeState // set by Restore: god's new image after an upgrade
 	restoredExits map[int]<-chan Exit
@@ -243,6 +244,9 @@ func (s *Supervisor) loop(ctx context.Context) error {
 		case <-s.removeTimer.C():
 			s.removeTimer.stop()
 			s.rescan(nil)
+		case <-s.unroutedTimer.C():
+			s.unroutedTimer.stop()
+			s.retryUnrouted()
 		}
 		if s.shutting && s.allDown() {
 			s.finishShutdown()
