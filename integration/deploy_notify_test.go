@@ -145,13 +145,13 @@ func (s *fakeSystemd) dump() string {
 	return b.String()
 }
 
-// has reports whether a message sets key to value.
-func has(key, value string) func(sdMessage) bool {
+// sdHas reports whether a message sets key to value.
+func sdHas(key, value string) func(sdMessage) bool {
 	return func(m sdMessage) bool { v, ok := m.vars[key]; return ok && v == value }
 }
 
-// monotonicUsec is CLOCK_MONOTONIC in microseconds, the clock of MONOTONIC_USEC.
-func monotonicUsec(t *testing.T) int64 {
+// sdMonotonicUsec is CLOCK_MONOTONIC in microseconds, the clock of MONOTONIC_USEC.
+func sdMonotonicUsec(t *testing.T) int64 {
 	var ts unix.Timespec
 	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
 		t.Fatal(err)
@@ -195,10 +195,10 @@ func TestDeployNotifySystemd(t *testing.T) {
 	g.start()
 	godPid := g.cmd.Process.Pid
 
-	ready := sd.waitFrom(0, 10*time.Second, "READY=1 at start-up", has("READY", "1"))
+	ready := sd.waitFrom(0, 10*time.Second, "READY=1 at start-up", sdHas("READY", "1"))
 	// READY=1 comes once the auto job was started: it has a process by now, or will at once.
 	pid := pidOf(t, g.waitState("svc", "run", 10*time.Second))
-	sd.waitFrom(ready, 5*time.Second, `STATUS= "1 job, 1 running"`, has("STATUS", "1 job, 1 running"))
+	sd.waitFrom(ready, 5*time.Second, `STATUS= "1 job, 1 running"`, sdHas("STATUS", "1 job, 1 running"))
 
 	env := envOf(pid)
 	for _, k := range []string{"WATCHDOG_USEC=", "NOTIFY_SOCKET=" + sd.path} {
@@ -210,30 +210,30 @@ func TestDeployNotifySystemd(t *testing.T) {
 	}
 
 	// `god rescan`: what ExecReload=god rescan runs for `systemctl reload`.
-	before, from := monotonicUsec(t), sd.mark()
+	before, from := sdMonotonicUsec(t), sd.mark()
 	g.mustCLI("rescan")
-	after := monotonicUsec(t)
-	r := sd.waitFrom(from, 5*time.Second, "RELOADING=1 for god rescan", has("RELOADING", "1"))
+	after := sdMonotonicUsec(t)
+	r := sd.waitFrom(from, 5*time.Second, "RELOADING=1 for god rescan", sdHas("RELOADING", "1"))
 	sd.checkReloading(r, before, after)
-	sd.waitFrom(r+1, 5*time.Second, "READY=1 after god rescan", has("READY", "1"))
+	sd.waitFrom(r+1, 5*time.Second, "READY=1 after god rescan", sdHas("READY", "1"))
 
 	// SIGHUP: the same, asynchronously.
-	before, from = monotonicUsec(t), sd.mark()
+	before, from = sdMonotonicUsec(t), sd.mark()
 	g.signal(syscall.SIGHUP)
-	r = sd.waitFrom(from, 5*time.Second, "RELOADING=1 for SIGHUP", has("RELOADING", "1"))
-	sd.checkReloading(r, before, monotonicUsec(t))
-	sd.waitFrom(r+1, 5*time.Second, "READY=1 after SIGHUP", has("READY", "1"))
+	r = sd.waitFrom(from, 5*time.Second, "RELOADING=1 for SIGHUP", sdHas("RELOADING", "1"))
+	sd.checkReloading(r, before, sdMonotonicUsec(t))
+	sd.waitFrom(r+1, 5*time.Second, "READY=1 after SIGHUP", sdHas("READY", "1"))
 
 	// A job change shows in STATUS=.
 	from = sd.mark()
 	g.mustCLI("stop", "svc")
-	sd.waitFrom(from, 5*time.Second, `STATUS= "1 job, 0 running"`, has("STATUS", "1 job, 0 running"))
+	sd.waitFrom(from, 5*time.Second, `STATUS= "1 job, 0 running"`, sdHas("STATUS", "1 job, 0 running"))
 
 	// Watchdog: pings at about half of WATCHDOG_USEC, never as far apart as the interval itself.
 	from = sd.mark()
 	p := from
 	for range 4 {
-		p = sd.waitFrom(p, 2*watchdog, "WATCHDOG=1", has("WATCHDOG", "1")) + 1
+		p = sd.waitFrom(p, 2*watchdog, "WATCHDOG=1", sdHas("WATCHDOG", "1")) + 1
 	}
 	var last time.Time
 	for _, m := range sd.all()[from:] {
@@ -250,7 +250,7 @@ func TestDeployNotifySystemd(t *testing.T) {
 
 	from = sd.mark()
 	g.signal(syscall.SIGTERM)
-	sd.waitFrom(from, 10*time.Second, "STOPPING=1 on SIGTERM", has("STOPPING", "1"))
+	sd.waitFrom(from, 10*time.Second, "STOPPING=1 on SIGTERM", sdHas("STOPPING", "1"))
 	if code := g.wait(10 * time.Second); code != 0 {
 		t.Errorf("god exited %d after SIGTERM, want 0", code)
 	}
@@ -275,10 +275,10 @@ func TestDeployNotifyWatchdogPid(t *testing.T) {
 	g := newGod(t)
 	g.env = []string{"NOTIFY_SOCKET=" + sd.path, "WATCHDOG_USEC=100000", "WATCHDOG_PID=" + strconv.Itoa(os.Getpid())}
 	g.start()
-	ready := sd.waitFrom(0, 10*time.Second, "READY=1", has("READY", "1"))
+	ready := sd.waitFrom(0, 10*time.Second, "READY=1", sdHas("READY", "1"))
 	// Wait for a message god sends after READY=1 on a rescan, by then a 50 ms ping would have come.
 	g.mustCLI("rescan")
-	sd.waitFrom(ready+1, 5*time.Second, "READY=1 after rescan", has("READY", "1"))
+	sd.waitFrom(ready+1, 5*time.Second, "READY=1 after rescan", sdHas("READY", "1"))
 	for _, m := range sd.all() {
 		if m.vars["WATCHDOG"] == "1" {
 			t.Fatalf("god pinged although WATCHDOG_PID=%d is not god:\n%s", os.Getpid(), sd.dump())

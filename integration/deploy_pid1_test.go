@@ -219,7 +219,7 @@ code=$((n %% 250 + 1)); echo "$$ exit $code" >> %[2]s; exit $code`, sq(counter),
 
 	exits := 0 // waitLog looks at each record once, in order
 	p.waitLog(120*time.Second, fmt.Sprintf("%d exits of job flap", runs), func(r record) bool {
-		if isExitOf("flap")(r) {
+		if exitRecordOf("flap")(r) {
 			exits++
 		}
 		return exits >= runs
@@ -239,7 +239,7 @@ code=$((n %% 250 + 1)); echo "$$ exit $code" >> %[2]s; exit $code`, sq(counter),
 		t.Fatalf("ledger has %d runs, want %d (pids reused?)", len(want), runs)
 	}
 	got := map[string]string{}
-	for _, r := range p.logs(0, isExitOf("flap")) {
+	for _, r := range p.logs(0, exitRecordOf("flap")) {
 		got[r.str("pid")] = r.str("exit")
 	}
 	bad := 0
@@ -262,7 +262,7 @@ code=$((n %% 250 + 1)); echo "$$ exit $code" >> %[2]s; exit $code`, sq(counter),
 	}
 }
 
-// isExitOf matches god's record of a process of job that exited.
-func isExitOf(job string) func(record) bool {
+// exitRecordOf matches god's record of a process of job that exited.
+func exitRecordOf(job string) func(record) bool {
 	return func(r record) bool { return r.Msg == "exited" && r.str("job") == job }
 }

@@ -61,7 +61,8 @@ type job struct {
 	respawnAt  time.Time    // back-off: when the missing instances start again
 	reload     *reloadOp
 	lastReload string
-	restored   bool // carried across god's re-exec: it is not new to its loader
+	handover   *pendingHandover // an exit held back for a MAINPID= (mayHandOver)
+	restored   bool             // carried across god's re-exec: it is not new to its loader
 
 	wake  timer // the earliest deadline of the job and its processes
 	hooks chan []string
@@ -397,6 +398,9 @@ func (j *job) spawn(gen, instance int, def *loader.Definition) (*proc, error) {
 		p.watchdogAt = now.Add(def.Watchdog)
 	}
 	j.procs[pid] = p
+	if j.reload != nil {
+		j.reload.newPids[pid] = true
+	}
 	// Publish at once: the supervisor routes notify messages by the pids of the last snapshot,
 	// and a process may say READY=1 before the job has started its other instances.
 	j.publish()
@@ -455,8 +459,50 @@ func (j *job) exited(e Exit) {
 	}
 	delete(j.procs, e.Pid)
 	j.sup.metrics.exited(j.name, e.Code())
+	j.log.Info("exited", "pid", e.Pid, "gen", p.generation, "exit", e.String(), "ran", e.Time.Sub(p.started).Round(time.Millisecond).String())
+	if j.mayHandOver(p, e) {
+		// A clean exit that leaves its process group alive may be a hand-over whose MAINPID=
+		// has not reached god yet (it travels through the notify socket, the exit through the
+		// reaper: either can come first). Wait a moment for it before judging the exit, and
+		// above all before ending what is left of the group: that may be the successor.
+		j.handover = &pendingHandover{p: p, e: e, until: time.Now().Add(handoverGrace)}
+		return
+	}
+	j.afterExit(p, e)
+}
+
+// handoverGrace is how long a clean exit that leaves its group alive waits for a MAINPID=.
+const handoverGrace = time.Second
+
+// pendingHandover is an exit held back while a MAINPID= may still be on its way.
+type pendingHandover struct {
+	p     *proc
+	e     Exit
+	until time.Time
+}
+
+// mayHandOver: jobs that can name a successor (notify readiness or signal reloads) and whose
+// process exited 0 with other members of its group still alive.
+func (j *job) mayHandOver(p *proc, e Exit) bool {
+	if p.stopping || p.handedOver || !e.Success() || j.handover != nil {
+		return false
+	}
+	if p.def.Ready.Mode != loader.ReadyNotify && p.def.Reload.Mode != loader.ReloadSignal {
+		return false
+	}
+	return GroupAlive(p.pgid)
+}
+
+// handoverExpired judges a held-back exit once no MAINPID= came for it.
+func (j *job) handoverExpired() {
+	h := j.handover
+	j.handover = nil
+	j.afterExit(h.p, h.e)
+}
+
+// afterExit is what an exit means for the job: restart, done, failed, a reload's end...
+func (j *job) afterExit(p *proc, e Exit) {
 	lived := e.Time.Sub(p.started)
-	j.log.Info("exited", "pid", e.Pid, "gen", p.generation, "exit", e.String(), "ran", lived.Round(time.Millisecond).String())
 	if p.pgid == p.pid {
 		j.lingerGroup(p.pgid, p.def)
 	}
@@ -560,6 +606,9 @@ func (j *job) restartOrFail(lived time.Duration, quick bool, why string) {
 
 // stop ends every process of the job per its stop semantics, then does what after says.
 func (j *job) stop(after afterStop, why string) {
+	if j.handover != nil {
+		j.handoverExpired()
+	}
 	switch {
 	case j.state == StateStop:
 		if after != afterStopped {
@@ -730,6 +779,9 @@ func (j *job) tick(now time.Time) {
 			j.startCheck(p)
 		}
 	}
+	if j.handover != nil && !now.Before(j.handover.until) {
+		j.handoverExpired()
+	}
 	if !j.respawnAt.IsZero() && !now.Before(j.respawnAt) {
 		j.respawnAt = time.Time{}
 		j.spawnMissing()
@@ -762,6 +814,9 @@ func (j *job) rearm() {
 		at(p.watchdogAt)
 	}
 	at(j.respawnAt)
+	if j.handover != nil {
+		at(j.handover.until)
+	}
 	if j.reload != nil {
 		at(j.reload.deadline)
 	}
@@ -1003,6 +1058,17 @@ func (j *job) notified(m NotifyMessage) {
 					break
 				}
 			}
+			if h := j.handover; p == nil && h != nil && h.p.pgid == pg && m.MainPid > 0 {
+				// The successor of a process whose exit god held back: the hand-over it waited for.
+				j.handover = nil
+				h.p.handedOver = true
+				j.takeMainPid(h.p, m.MainPid)
+				p = j.procs[m.MainPid]
+				if p == nil {
+					j.afterExit(h.p, h.e)
+					return
+				}
+			}
 		}
 	}
 	if p == nil {
@@ -1075,6 +1141,7 @@ func (j *job) takeMainPid(old *proc, pid int) {
 	if j.reload != nil && j.reload.mode == loader.ReloadSignal {
 		gen = j.reload.newGen
 		j.reload.successor = pid
+		j.reload.newPids[pid] = true
 	}
 	now := time.Now()
 	p := &proc{pid: pid, pgid: old.pgid, generation: gen, instance: old.instance, def: old.def, started: now, checkAt: now}

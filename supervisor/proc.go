@@ -99,6 +99,7 @@ func (s *Supervisor) startRelay(pr *pipeRelay) {
 	pr.done = make(chan struct{})
 	s.relayMu.Lock()
 	s.relaySet[pr] = true
+	s.relayPids[pr.meta.Pid]++
 	s.relayMu.Unlock()
 	s.relays.Add(1)
 	go func() {
@@ -111,6 +112,13 @@ func (s *Supervisor) startRelay(pr *pipeRelay) {
 		}
 		s.relayMu.Lock()
 		delete(s.relaySet, pr)
+		if s.relayPids[pr.meta.Pid]--; s.relayPids[pr.meta.Pid] <= 0 {
+			delete(s.relayPids, pr.meta.Pid)
+			for _, w := range s.relayWaiters[pr.meta.Pid] {
+				close(w)
+			}
+			delete(s.relayWaiters, pr.meta.Pid)
+		}
 		s.relayMu.Unlock()
 		pr.f.Close()
 		close(pr.done)
@@ -118,6 +126,29 @@ func (s *Supervisor) startRelay(pr *pipeRelay) {
 			s.log.Warn("log relay", "job", pr.meta.Job, "pid", pr.meta.Pid, "stream", pr.meta.Stream, "err", err)
 		}
 	}()
+}
+
+// waitOutput waits until every line the given processes wrote has been relayed (their pipes are
+// at end of file), or timeout: an error that quotes a process's last words must not be composed
+// before they arrived. A pipe held open by a surviving child ends the wait at timeout.
+func (s *Supervisor) waitOutput(pids map[int]bool, timeout time.Duration) {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for pid := range pids {
+		s.relayMu.Lock()
+		if s.relayPids[pid] == 0 {
+			s.relayMu.Unlock()
+			continue
+		}
+		w := make(chan struct{})
+		s.relayWaiters[pid] = append(s.relayWaiters[pid], w)
+		s.relayMu.Unlock()
+		select {
+		case <-w:
+		case <-deadline.C:
+			return
+		}
+	}
 }
 
 // pauseRelays stops every relay at a line boundary and returns those still holding a pipe.

@@ -293,12 +293,17 @@ func (j *job) failReload(why string) {
 	if r.phase == phaseRestart || r.phase == phaseSignal && j.live() == 0 {
 		msg = fmt.Sprintf("reload of %s failed: %s", j.name, why)
 	}
-	if out := j.lastLines(10, r.newPids); out != "" {
-		msg += "\nlast output of the new generation:\n" + out
-	}
 	j.lastReload = fmt.Sprintf("failed at %s: %s", time.Now().Format("15:04:05"), why)
 	j.log.Error("reload failed; rolled back", "why", why, "serving", serving)
-	r.req.done <- reloadOutcome{msg: msg}
+	// The new generation's last words may still be in its pipes: the answer waits for them
+	// (briefly), the job's loop does not.
+	go func(pids map[int]bool, done chan<- reloadOutcome) {
+		j.sup.waitOutput(pids, 500*time.Millisecond)
+		if out := j.lastLines(10, pids); out != "" {
+			msg += "\nlast output of the new generation:\n" + out
+		}
+		done <- reloadOutcome{msg: msg}
+	}(r.newPids, r.req.done)
 	j.sup.metrics.jobReloaded(j.name, time.Since(r.t0), false)
 	j.settle()
 	j.publish()

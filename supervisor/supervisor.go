@@ -76,21 +76,23 @@ func (c *Config) defaults() {
 // Supervisor is god: it reads loaders, owns the jobs, and answers control requests. Its state is
 // owned by one goroutine (loop); everything else talks to it through events.
 type Supervisor struct {
-	cfg        Config
-	log        *slog.Logger
-	hub        *joblog.Hub
-	reaper     *Reaper
-	devNull    *os.File
-	baseEnv    []string
-	relays     sync.WaitGroup
-	relayMu    sync.Mutex
-	relaySet   map[*pipeRelay]bool
-	metrics    *metrics
-	pools      sync.Map // loader path -> *loaderPool; read by job goroutines
-	inherited  *inheritedSockets
-	notify     *NotifyServer
-	notifyPath string
-	pidIndex   map[int]string // pid -> job, from the jobs' snapshots; owned by loop
+	cfg          Config
+	log          *slog.Logger
+	hub          *joblog.Hub
+	reaper       *Reaper
+	devNull      *os.File
+	baseEnv      []string
+	relays       sync.WaitGroup
+	relayMu      sync.Mutex
+	relaySet     map[*pipeRelay]bool
+	relayPids    map[int]int             // pid -> relays still reading its output
+	relayWaiters map[int][]chan struct{} // pid -> closed when its output is all relayed
+	metrics      *metrics
+	pools        sync.Map // loader path -> *loaderPool; read by job goroutines
+	inherited    *inheritedSockets
+	notify       *NotifyServer
+	notifyPath   string
+	pidIndex     map[int]string // pid -> job, from the jobs' snapshots; owned by loop
 
 	unrouted      []unroutedNotify // notify messages from pids not in pidIndex yet; owned by loop
 	unroutedTimer timer            // fires when the oldest of them has waited long enough
@@ -177,6 +179,8 @@ func New(cfg Config) (*Supervisor, error) {
 		inherited:    &inheritedSockets{files: cfg.Inherited},
 		pidIndex:     make(map[int]string),
 		relaySet:     make(map[*pipeRelay]bool),
+		relayPids:    make(map[int]int),
+		relayWaiters: make(map[int][]chan struct{}),
 	}
 	return s, nil
 }

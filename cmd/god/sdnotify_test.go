@@ -24,8 +24,8 @@ func listenNotify(t *testing.T) *net.UnixConn {
 	return c
 }
 
-// next reads one datagram, failing the test after a second.
-func next(t *testing.T, c *net.UnixConn) string {
+// nextNotify reads one datagram, failing the test after a second.
+func nextNotify(t *testing.T, c *net.UnixConn) string {
 	t.Helper()
 	if err := c.SetReadDeadline(time.Now().Add(time.Second)); err != nil {
 		t.Fatal(err)
@@ -43,7 +43,7 @@ func TestNotifyMessages(t *testing.T) {
 	c := listenNotify(t)
 
 	notifyReady()
-	if got := next(t, c); got != "READY=1" {
+	if got := nextNotify(t, c); got != "READY=1" {
 		t.Errorf("notifyReady sent %q", got)
 	}
 
@@ -53,7 +53,7 @@ func TestNotifyMessages(t *testing.T) {
 	}
 	before := ts.Nano() / 1000
 	notifyReloading()
-	got := next(t, c)
+	got := nextNotify(t, c)
 	lines := strings.Split(strings.TrimSuffix(got, "\n"), "\n")
 	if len(lines) != 2 || lines[0] != "RELOADING=1" || !strings.HasPrefix(lines[1], "MONOTONIC_USEC=") {
 		t.Fatalf("notifyReloading sent %q, want RELOADING=1 and MONOTONIC_USEC=", got)
@@ -64,17 +64,17 @@ func TestNotifyMessages(t *testing.T) {
 	}
 
 	notifyStatus("3 jobs, 2 running, 1 failed")
-	if got := next(t, c); got != "STATUS=3 jobs, 2 running, 1 failed" {
+	if got := nextNotify(t, c); got != "STATUS=3 jobs, 2 running, 1 failed" {
 		t.Errorf("notifyStatus sent %q", got)
 	}
 
 	notifyStopping()
 	notifyStopping() // the second is dropped: STOPPING=1 is said once
 	notifyReady()    // a marker: the next message must be this one
-	if got := next(t, c); got != "STOPPING=1" {
+	if got := nextNotify(t, c); got != "STOPPING=1" {
 		t.Errorf("notifyStopping sent %q", got)
 	}
-	if got := next(t, c); got != "READY=1" {
+	if got := nextNotify(t, c); got != "READY=1" {
 		t.Errorf("after STOPPING=1 came %q, want only the marker READY=1", got)
 	}
 }
