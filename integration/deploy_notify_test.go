@@ -248,6 +248,18 @@ func TestDeployNotifySystemd(t *testing.T) {
 		last = m.time
 	}
 
+	// `god upgrade`: RELOADING=1 (with MONOTONIC_USEC) from the old image, READY=1 from the new
+	// one (same pid), and the watchdog pings go on after the re-exec.
+	before, from = sdMonotonicUsec(t), sd.mark()
+	g.mustCLI("upgrade")
+	r = sd.waitFrom(from, 5*time.Second, "RELOADING=1 for god upgrade", sdHas("RELOADING", "1"))
+	sd.checkReloading(r, before, sdMonotonicUsec(t))
+	r = sd.waitFrom(r+1, 10*time.Second, "READY=1 after god upgrade", sdHas("READY", "1"))
+	p = r
+	for range 3 {
+		p = sd.waitFrom(p, 2*watchdog, "WATCHDOG=1 after the upgrade", sdHas("WATCHDOG", "1")) + 1
+	}
+
 	from = sd.mark()
 	g.signal(syscall.SIGTERM)
 	sd.waitFrom(from, 10*time.Second, "STOPPING=1 on SIGTERM", sdHas("STOPPING", "1"))

@@ -294,8 +294,10 @@ type UpgradeOptions struct {
 	Control   *net.UnixListener // god's control socket, handed over open
 	Reply     *net.UnixConn     // the requesting client's connection; the new image answers it
 	Preflight time.Duration     // how long the new binary may take to check the state (10 s)
-	// BeforeExec runs right before the exec (sd_notify RELOADING=1); AfterFail if the exec failed.
-	BeforeExec, AfterFail func()
+	// Begin runs when an upgrade starts (sd_notify RELOADING=1); AfterFail when it was refused
+	// or the exec failed, and god goes on as it was (READY=1). A successful exec runs neither:
+	// the new image says READY=1 itself.
+	Begin, AfterFail func()
 }
 
 // ErrUpgradeRefused wraps every reason an upgrade was refused before anything was handed over.
@@ -306,6 +308,17 @@ var ErrUpgradeRefused = errors.New("upgrade refused")
 // check refused it (nothing was touched), or another error when the exec itself failed (god
 // resumed where it was).
 func (s *Supervisor) Upgrade(ctx context.Context, opts UpgradeOptions) error {
+	if opts.Begin != nil {
+		opts.Begin()
+	}
+	err := s.upgrade(ctx, opts)
+	if err != nil && opts.AfterFail != nil {
+		opts.AfterFail()
+	}
+	return err
+}
+
+func (s *Supervisor) upgrade(ctx context.Context, opts UpgradeOptions) error {
 	if opts.Preflight <= 0 {
 		opts.Preflight = 10 * time.Second
 	}
@@ -431,9 +444,6 @@ func (s *Supervisor) freezeAndExec(opts UpgradeOptions) error {
 		s.reaper.Thaw()
 		s.resumeRelays(relays)
 		close(thaw)
-		if opts.AfterFail != nil {
-			opts.AfterFail()
-		}
 		return err
 	}
 	for _, js := range st.Jobs {
@@ -512,9 +522,6 @@ func (s *Supervisor) freezeAndExec(opts UpgradeOptions) error {
 	}
 	env := append(baseEnvKeep(), EnvUpgradeState+"="+strconv.Itoa(mfd))
 	s.log.Info("upgrading: re-executing", "exe", opts.Exe, "jobs", frozen, "pipes", len(st.Pipes), "state_bytes", len(data))
-	if opts.BeforeExec != nil {
-		opts.BeforeExec()
-	}
 	err = syscall.Exec(opts.Exe, append([]string{opts.Exe}, opts.Argv[1:]...), env)
 	// Still here: the exec failed. Put everything back as it was.
 	unix.Close(mfd)

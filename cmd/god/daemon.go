@@ -154,7 +154,8 @@ func runDaemon(args []string) int {
 		Inherited:     inherited,
 	}
 	if exeErr == nil {
-		cfg.Upgrade = supervisor.UpgradeOptions{Exe: exe, Argv: os.Args, Control: ln}
+		cfg.Upgrade = supervisor.UpgradeOptions{Exe: exe, Argv: os.Args, Control: ln,
+			Begin: notifyReloading, AfterFail: notifyReady}
 	}
 	var sup *supervisor.Supervisor
 	var reaper *supervisor.Reaper
