@@ -54,15 +54,38 @@ func printStatusTable(w io.Writer, jobs []control.JobStatus, now time.Time) {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "JOB\tSTATE\tPIDS\tGEN\tUPTIME\tRESTARTS\tLAST-EXIT\tCHECK\tSOCKETS\tSTATUS")
 	for _, j := range jobs {
+		// A process of another generation than the job's (a reload under way) or one being
+		// stopped says so next to its pid: 812(g3), 790(g2,stopping).
 		pids := make([]string, len(j.Processes))
+		var started time.Time
 		for i, p := range j.Processes {
+			var tags []string
+			if p.Generation != j.Generation {
+				tags = append(tags, "g"+strconv.Itoa(p.Generation))
+			}
+			if p.State == "stopping" {
+				tags = append(tags, "stopping")
+			}
 			pids[i] = strconv.Itoa(p.Pid)
+			if len(tags) > 0 {
+				pids[i] += "(" + strings.Join(tags, ",") + ")"
+			}
+			if p.Generation == j.Generation && (started.IsZero() || p.Started.Before(started)) {
+				started = p.Started
+			}
 		}
+		// Uptime is how long the serving generation's oldest process runs; a job without one
+		// shows how long it has been in its state.
 		uptime := ""
-		if !j.Since.IsZero() {
+		if !started.IsZero() {
+			uptime = humanDuration(now.Sub(started))
+		} else if !j.Since.IsZero() {
 			uptime = humanDuration(now.Sub(j.Since))
 		}
 		var note []string
+		if strings.HasPrefix(j.Reload, "failed") {
+			note = append(note, "reload "+clean(j.Reload))
+		}
 		for _, s := range []string{j.Reason, j.Status} {
 			if s != "" {
 				note = append(note, clean(s))

@@ -1,0 +1,35 @@
+// Package supervisor is god: it reads loaders, runs and checks jobs, keeps them alive, reloads
+// them without downtime, answers the control socket, and upgrades itself in place.
+//
+// One goroutine owns each piece of state and receives every event on channels (tableflip's
+// shape): the Supervisor's loop owns the set of loaders and jobs; each job's goroutine owns its
+// processes, generations and timers (job.go, reload.go); the Reaper owns every wait for a child
+// (reaper.go). What the loop knows of a job is the snapshot the job publishes after each change.
+//
+// Files by concept: state.go and job.go (the job state machine, docs/states.md), backoff.go
+// (restart delays), reload.go (generations, rollback), sockets.go (sockets god keeps for jobs),
+// notify.go and notifyroute.go (NOTIFY_SOCKET), fds.go (sockets over SCM_RIGHTS), loaderpool.go
+// and dirwatch.go (loaders and the inotify watch), proc.go (starting a process, relaying its
+// output), handler.go (control commands), upgrade.go and upgrade_restore.go (re-exec in place).
+//
+// # Upgrading god
+//
+// god upgrades itself by re-executing the binary now at its path in place (same pid), not by
+// starting a new process that takes the sockets over: jobs stay its children (a new process could
+// not wait for them), systemd keeps watching the same pid, and every fd survives the exec once
+// its close-on-exec flag is cleared, so no socket closes and no output line is lost. A pre-flight
+// run of the new binary must accept the state first, or nothing is touched. The state handed
+// over is UpgradeState, JSON in a memfd named by GOD_UPGRADE_STATE, versioned by
+// UpgradeStateVersion: a god that does not know the version refuses it in the pre-flight.
+//
+//	{"version": 1, "written": "...", "from": "v1.2.0",
+//	 "control_fd": 5, "control_path": "/run/god/god.sock", "notify_fd": 9, "notify_path": "...",
+//	 "reply_fd": 12,                       // the `god upgrade` client: the new image answers it
+//	 "loaders": [{"path": ..., "ino": ..., "size": ..., "mtime_ns": ..., "jobs": [...]}],
+//	 "jobs": [{"name": "backend", "def": {...}, "state": "run", "generation": 3, "restarts": 0,
+//	           "sockets": [{"spec": "http=tcp://127.0.0.1:8080", "fd": 7}],
+//	           "procs": [{"pid": 812, "pgid": 812, "gen": 3, "started": "...", "ready": true}], ...}],
+//	 "pipes": [{"fd": 14, "job": "backend", "pid": 812, "stream": "stdout", "rest": "<partial line>"}],
+//	 "exits": [{"pid": 790, "status": 0}],   // reaped by the old image, not yet seen by their job
+//	 "logs": [...]}                          // recent output lines, for god logs
+package supervisor
