@@ -14,7 +14,7 @@ import (
 // and with 4 instances sharing the socket. It reports the requests made and failed during the
 // reloads, latency percentiles in a steady window without reload and during the reloads, and
 // god's own cost of one reload: the time god reports for the whole reload minus the new
-// generation's own time to ready (so: asking a fresh loader for the definition, the drain of the
+// generation's own time to ready (so: asking the loader for the definition, the drain of the
 // old generation, and god's bookkeeping), median over the 50.
 func BenchmarkReloadUnderLoad(b *testing.B) {
 	cases := []struct {

@@ -2,6 +2,8 @@ package integration
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -10,15 +12,21 @@ import (
 // BenchmarkStart1000Jobs measures a cold start: the time from exec of god to 1000 trivial jobs
 // (`sleep`, no check, one bash loader) all in state run, as `god status --json` polls see it and
 // as god's log dates the last "started" record. Target: under 2 s (printed, not asserted). It
-// also reports god's memory with 1000 jobs and the time SIGTERM takes to stop them all.
+// also reports god's memory with 1000 jobs and the time SIGTERM takes to stop them all. With
+// GOD_BENCH_PROFILE=DIR god writes DIR/start1000.cpu and DIR/start1000.heap for `go tool pprof`.
 func BenchmarkStart1000Jobs(b *testing.B) {
 	const jobs = 1000
 	var f figures
 	asTest(b, func(t *testing.T) {
 		g := newGod(t)
 		writeExecutable(t, g.dir, "many", []byte(manyJobsLoader(jobs, "")))
+		var flags []string
+		if dir := os.Getenv("GOD_BENCH_PROFILE"); dir != "" {
+			// Profiles of god for pprof: CPU over the whole run, heap when SIGTERM arrives.
+			flags = []string{"--cpuprofile", filepath.Join(dir, "start1000.cpu"), "--memprofile", filepath.Join(dir, "start1000.heap")}
+		}
 		t0 := time.Now()
-		g.start()
+		g.start(flags...)
 		serving := time.Since(t0)
 		polls := 0
 		eventually(t, 60*time.Second, fmt.Sprintf("%d jobs in run", jobs), func() bool {

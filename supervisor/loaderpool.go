@@ -21,19 +21,23 @@ import (
 // answers late or exits is killed, and the next one starts after a back-off; the jobs it serves are
 // never touched by that.
 type loaderPool struct {
-	path    string
-	name    string
-	sup     *Supervisor
-	log     *slog.Logger
-	max     int
-	slots   chan struct{} // one token per instance that may run at once
-	mu      sync.Mutex
-	idle    []*loaderInst
-	epoch   int // bumped when the file changes: instances of an older epoch are retired
-	fails   int
-	retryAt time.Time
-	closed  bool
-	running map[*loaderInst]bool
+	path  string
+	name  string
+	sup   *Supervisor
+	log   *slog.Logger
+	max   int
+	slots chan struct{} // one token per instance that may run at once
+	mu    sync.Mutex
+	idle  []*loaderInst
+	epoch int // bumped when the file changes: instances of an older epoch are retired
+	// epochSig is the file as it was when the epoch's first instance started (epochSigOK): a
+	// reload whose loader file is unchanged since may ask a running instance.
+	epochSig   fileSig
+	epochSigOK bool
+	fails      int
+	retryAt    time.Time
+	closed     bool
+	running    map[*loaderInst]bool
 }
 
 // loaderInst is one running `FILE godv1` process.
@@ -106,6 +110,13 @@ func (p *loaderPool) acquire(ctx context.Context) (*loaderInst, error) {
 		return nil, fmt.Errorf("loader %s: %w in %s", p.path, errLoaderBackoff, wait.Round(time.Millisecond))
 	}
 	epoch := p.epoch
+	if !p.epochSigOK {
+		// Read before the exec: if the file changes in between, the next look sees a
+		// difference and starts afresh, never the other way round.
+		if fi, err := os.Stat(p.path); err == nil {
+			p.epochSig, p.epochSigOK = sigOf(fi), true
+		}
+	}
 	p.mu.Unlock()
 	inst, err := p.spawn(ctx, epoch)
 	if err != nil {
@@ -166,6 +177,7 @@ func (p *loaderPool) retire() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.epoch++
+	p.epochSigOK = false
 	p.fails = 0
 	p.retryAt = time.Time{}
 	for _, inst := range p.idle {
@@ -313,7 +325,9 @@ func (p *loaderPool) load(ctx context.Context) ([]loader.Definition, error) {
 // define reads one job's definition from a fresh instance (a reload: the file may have been
 // replaced since the instances now running were started).
 func (p *loaderPool) define(ctx context.Context, job string) (loader.Definition, error) {
-	p.retire()
+	if !p.unchanged() {
+		p.retire()
+	}
 	inst, err := p.acquire(ctx)
 	if err != nil {
 		return loader.Definition{}, err
@@ -337,4 +351,16 @@ func (p *loaderPool) define(ctx context.Context, job string) (loader.Definition,
 	}
 	p.release(inst, true)
 	return def, nil
+}
+
+// unchanged reports whether the loader file is the one the running instances were started from:
+// then a reload can ask one of them (loaders are stateless) instead of paying for a fresh start.
+func (p *loaderPool) unchanged() bool {
+	fi, err := os.Stat(p.path)
+	if err != nil {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.epochSigOK && p.epochSig == sigOf(fi)
 }

@@ -11,8 +11,9 @@ import (
 )
 
 // A reload replaces the code a job runs without a moment in which its sockets have no process
-// behind them. god re-reads the job's definition from a fresh loader (its file may have been
-// rebuilt), then, by the job's `reload` mode:
+// behind them. god re-reads the job's definition from its loader (from a fresh instance when the
+// file changed since the running ones started: it has been rebuilt), then, by the job's `reload`
+// mode:
 //
 //   - overlap: starts generation N+1 beside N on the same sockets; once every new process is
 //     ready, stops generation N by its stop semantics (it drains). A new process that exits, fails
@@ -38,7 +39,7 @@ type reloadOutcome struct {
 type reloadPhase string
 
 const (
-	phaseDefine  reloadPhase = "define"  // asking a fresh loader for the definition
+	phaseDefine  reloadPhase = "define"  // asking the loader for the definition
 	phaseStart   reloadPhase = "start"   // overlap: the new generation starts, the old one serves
 	phaseDrain   reloadPhase = "drain"   // overlap: the new generation serves, the old one stops
 	phaseRestart reloadPhase = "restart" // restart mode
@@ -67,7 +68,7 @@ type reloadOp struct {
 // owns reports whether p belongs to a new generation that is not serving yet.
 func (r *reloadOp) owns(p *proc) bool { return r.phase == phaseStart && p.generation == r.newGen }
 
-// redefined is the answer of a fresh loader instance for one job.
+// redefined is the loader's answer for one job.
 type redefined struct {
 	def loader.Definition
 	err error
@@ -95,7 +96,7 @@ func (j *job) beginReload(req *reloadRequest) {
 		return
 	}
 	j.reload = &reloadOp{req: req, phase: phaseDefine, oldGen: j.generation, oldDef: j.def, t0: time.Now(), newPids: map[int]bool{}}
-	j.reloadStep("asking a fresh " + j.loader + " for the definition")
+	j.reloadStep("asking " + j.loader + " for the definition")
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), j.sup.cfg.LoaderTimeout+j.sup.cfg.HandshakeTimeout)
 		defer cancel()

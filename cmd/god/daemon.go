@@ -35,6 +35,8 @@ type daemonFlags struct {
 	checkTO      time.Duration
 	startTO      time.Duration
 	metrics      string
+	cpuProfile   string // hidden debug flags (profile.go)
+	memProfile   string
 }
 
 func parseDaemonFlags(args []string) (*daemonFlags, error) {
@@ -61,6 +63,8 @@ func parseDaemonFlags(args []string) (*daemonFlags, error) {
 	fs.DurationVar(&f.checkTO, "check-timeout", 10*time.Second, "how long a check may take")
 	fs.DurationVar(&f.startTO, "start-timeout", 30*time.Second, "a process not ready by then has failed (and a reload is rolled back)")
 	fs.StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics on http://ADDR/metrics (e.g. 127.0.0.1:9100; default off)")
+	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "debug: write a CPU profile of god to `FILE` at exit")
+	fs.StringVar(&f.memProfile, "memprofile", "", "debug: write a heap profile of god to `FILE` when shutdown begins")
 	if len(args) > 0 && args[0] == "run" {
 		args = args[1:]
 	}
@@ -102,6 +106,16 @@ func runDaemon(args []string) int {
 		return 2
 	}
 	sdLog = logger // sdnotify.go reports failed notifications here
+	prof, err := startProfiles(f.cpuProfile, f.memProfile)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "god:", err)
+		return 2
+	}
+	defer func() {
+		if err := prof.stop(); err != nil {
+			logger.Error("cpu profile", "err", err)
+		}
+	}()
 	dir, err := filepath.Abs(f.dir)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "god: --dir:", err)
@@ -210,6 +224,9 @@ func runDaemon(args []string) int {
 					}()
 				default:
 					logger.Info("signal: shutting down", "signal", sig.String())
+					if err := prof.writeHeap(); err != nil {
+						logger.Error("heap profile", "err", err)
+					}
 					notifyStopping()
 					sup.Shutdown()
 				}
