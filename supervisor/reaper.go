@@ -66,7 +66,13 @@ const maxRememberedOrphans = 256
 
 // NewReaper starts reaping on SIGCHLD. Call Close to stop.
 func NewReaper(log *slog.Logger) *Reaper {
-	r := &Reaper{
+	r := newReaper(log)
+	r.start()
+	return r
+}
+
+func newReaper(log *slog.Logger) *Reaper {
+	return &Reaper{
 		waiting: make(map[int]chan<- Exit),
 		orphans: make(map[int]Exit),
 		recent:  make(map[int]Exit),
@@ -75,9 +81,11 @@ func NewReaper(log *slog.Logger) *Reaper {
 		done:    make(chan struct{}),
 		stopped: make(chan struct{}),
 	}
+}
+
+func (r *Reaper) start() {
 	signal.Notify(r.sigc, syscall.SIGCHLD)
 	go r.loop()
-	return r
 }
 
 // Freeze stops reaping until Thaw: god is about to re-execute itself, and every child that exits
@@ -98,15 +106,7 @@ func (r *Reaper) Reaped(pid int) (Exit, bool) {
 // are registered before the first wait, and exits reaped by the old image but not yet handled
 // are delivered at once.
 func NewReaperRestored(log *slog.Logger, pids []int, pending []Exit) (*Reaper, map[int]<-chan Exit) {
-	r := &Reaper{
-		waiting: make(map[int]chan<- Exit),
-		orphans: make(map[int]Exit),
-		recent:  make(map[int]Exit),
-		log:     log,
-		sigc:    make(chan os.Signal, 1),
-		done:    make(chan struct{}),
-		stopped: make(chan struct{}),
-	}
+	r := newReaper(log)
 	out := make(map[int]<-chan Exit, len(pids))
 	done := map[int]Exit{}
 	for _, e := range pending {
@@ -121,8 +121,7 @@ func NewReaperRestored(log *slog.Logger, pids []int, pending []Exit) (*Reaper, m
 		}
 		r.waiting[pid] = ch
 	}
-	signal.Notify(r.sigc, syscall.SIGCHLD)
-	go r.loop()
+	r.start()
 	return r, out
 }
 
