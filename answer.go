@@ -62,6 +62,10 @@ func (d *JobDef) field(prop string) (any, bool) {
 		return d.OnStopped, true
 	case "onDone":
 		return d.OnDone, true
+	case "onBackoff":
+		return d.OnBackoff, true
+	case "onFailed":
+		return d.OnFailed, true
 	case "listen":
 		return d.Listen, true
 	case "instances":

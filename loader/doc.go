@@ -14,5 +14,5 @@
 // god's side is [Client] (with [Client.Define] for a job's static properties
 // and the ParseX functions for typed replies); a loader's side is [Serve] with
 // a [Handler]. [Reader] and [WriteMessage] are the framing both sides share.
-// The protocol itself is specified in godv1.md.
+// The protocol itself is documented in the project's docs/protocol.md.
 package loader

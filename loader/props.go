@@ -10,7 +10,7 @@ import (
 )
 
 // Typed values of a job's static properties. Each ParseX takes the loader's
-// reply to that property and gives the godv1.md default for an empty reply.
+// reply to that property and gives the protocol's default (docs/protocol.md) for an empty reply.
 // Replies are read strictly: an element a form does not define is an error.
 
 // Auto says whether god starts a job by itself. ["true"] starts it when it is

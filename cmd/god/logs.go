@@ -17,7 +17,7 @@ import (
 // setupLogs makes "god logs [-f] [-n N] [JOB...]".
 func setupLogs(fs *flag.FlagSet) func(c *cli, args []string) int {
 	follow := fs.Bool("f", false, "follow: keep printing new lines until interrupted")
-	lines := fs.Int("n", control.DefaultLines, fmt.Sprintf("print the last `N` lines of each job (1..%d)", control.MaxLines))
+	lines := fs.Int("n", control.DefaultLines, fmt.Sprintf("print the last `N` lines, of all the named jobs together (1..%d)", control.MaxLines))
 	return func(c *cli, jobs []string) int {
 		if code := c.checkJobs(jobs, false); code != exitOK {
 			return code

@@ -13,7 +13,7 @@ import (
 
 // FetchSockets asks the god at path for job's listening sockets. The result line comes with the
 // sockets as SCM_RIGHTS, in the order of names. The files are close-on-exec and owned by the
-// caller. A god that does not know the job, or a job without sockets, is an error.
+// caller. A god that does not know the job is an error; a job without sockets gives none.
 func FetchSockets(ctx context.Context, path, job string) (names []string, files []*os.File, err error) {
 	c, err := Dial(path)
 	if err != nil {

@@ -88,7 +88,7 @@ type JobStatus struct {
 	Reason     string          `json:"reason,omitempty"` // why failed/waiting/backing off
 	Generation int             `json:"generation"`
 	Processes  []ProcessStatus `json:"processes,omitempty"`
-	Since      time.Time       `json:"since"` // entered current state
+	Since      time.Time       `json:"since,omitzero"` // entered current state
 	Restarts   int             `json:"restarts"`
 	LastExit   string          `json:"last_exit,omitempty"` // e.g. "exit 1", "signal 9 (SIGKILL)"
 	Check      string          `json:"check,omitempty"`     // last check reply, e.g. "ok", "degrade", "fail: timeout"
