@@ -34,7 +34,7 @@ fuzz:
 
 # The benchmark suite: figures are printed, never asserted.
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./...
+	./scripts/bench
 
 clean:
 	rm -rf $(BIN) build

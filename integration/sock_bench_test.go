@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -128,42 +129,58 @@ func sockLoad(url string, workers int, d time.Duration) (float64, int64) {
 }
 
 // BenchmarkListenerSource compares the same HTTP server (sockjob http, watchgod.ServeHTTP) on a
-// socket it opened itself and on the fd god passed it: 8 keep-alive clients for 3 s each (in two
-// rounds of alternating order), on loopback. Figures, not assertions: run without -race for meaningful numbers.
+// socket it opened itself and on the fd god passed it: 8 keep-alive clients, on loopback, in 12
+// short rounds that alternate which server goes first. The ratio is the median of the rounds'
+// ratios, which a busy moment of the machine moves far less than a ratio of two long runs.
+// Figures, not assertions: run without -race for meaningful numbers.
 func BenchmarkListenerSource(b *testing.B) {
-	const workers, d = 8, 3 * time.Second
+	const workers, rounds, d = 8, 12, 500 * time.Millisecond
 	own, viaGod := tcpPort(b), tcpPort(b)
 	self := startLineProc(b, plainEnv("SOCKJOB_LISTEN=http=tcp://"+own), sockjobBin, "http")
 	self.line(b, "http serving ", 10*time.Second)
 	benchGod(b, bashLoader{Jobs: map[string]bashJob{
 		"web": sockJob([]string{sockjobBin, "http"}, []string{"http=tcp://" + viaGod}, []string{"notify"}, nil),
 	}})
-	waitHTTP(b, "http://"+own+"/")
-	waitHTTP(b, "http://"+viaGod+"/")
+	selfURL, godURL := "http://"+own+"/", "http://"+viaGod+"/"
+	waitHTTP(b, selfURL)
+	waitHTTP(b, godURL)
+	sockLoad(selfURL, workers, d) // warm both up
+	sockLoad(godURL, workers, d)
 	for b.Loop() {
-		// Two rounds in opposite order, so that neither server always runs first.
-		var selfRate, godRate float64
+		var selfRates, godRates, ratios []float64
 		var failed int64
-		for round := 0; round < 2; round++ {
-			urls := []string{"http://" + own + "/", "http://" + viaGod + "/"}
-			if round == 1 {
-				urls[0], urls[1] = urls[1], urls[0]
+		for round := 0; round < rounds; round++ {
+			var sr, gr float64
+			var f1, f2 int64
+			if round%2 == 0 {
+				sr, f1 = sockLoad(selfURL, workers, d)
+				gr, f2 = sockLoad(godURL, workers, d)
+			} else {
+				gr, f2 = sockLoad(godURL, workers, d)
+				sr, f1 = sockLoad(selfURL, workers, d)
 			}
-			for _, u := range urls {
-				rate, fails := sockLoad(u, workers, d/2)
-				failed += fails
-				if strings.Contains(u, own) {
-					selfRate += rate / 2
-				} else {
-					godRate += rate / 2
-				}
-			}
+			failed += f1 + f2
+			selfRates, godRates = append(selfRates, sr), append(godRates, gr)
+			ratios = append(ratios, gr/sr)
 		}
-		b.ReportMetric(selfRate, "self-req/s")
-		b.ReportMetric(godRate, "god-fd-req/s")
-		b.ReportMetric(godRate/selfRate, "ratio")
+		b.ReportMetric(median(selfRates), "self-req/s")
+		b.ReportMetric(median(godRates), "god-fd-req/s")
+		b.ReportMetric(median(ratios), "ratio-median")
 		b.ReportMetric(float64(failed), "failed")
 	}
+}
+
+// median of a few figures (sorted copy).
+func median(xs []float64) float64 {
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	if len(s) == 0 {
+		return 0
+	}
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 // BenchmarkShimStart measures, through god, the time from spawn to READY=1 of the same job
