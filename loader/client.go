@@ -15,7 +15,7 @@ var ErrBroken = errors.New("loader: client is broken")
 // Client is god's side of one running loader instance: it reads the loader's
 // stdout and writes its stdin. Requests are sent one at a time and each is
 // answered in order; concurrent callers wait their turn (honouring their ctx
-// while they wait).
+// while they wait). [Client.AskAll] pipelines a set of requests in one turn.
 //
 // A Client breaks for good on the first error that may have desynchronised
 // the stream: a reply that did not come in time, a read error, a malformed or
@@ -131,13 +131,8 @@ func (c *Client) Ask(ctx context.Context, job, prop string, args ...string) (Mes
 	wrap := func(err error) error { return fmt.Errorf("loader: ask %s %s: %w", job, prop, err) }
 
 	// A message waiting now was sent without a request: the stream is off.
-	select {
-	case f := <-c.frames:
-		if f.err != nil {
-			return nil, c.fail(wrap(f.err))
-		}
-		return nil, c.fail(wrap(fmt.Errorf("unsolicited message %.80q", []string(f.m))))
-	default:
+	if err := c.unsolicited(); err != nil {
+		return nil, c.fail(wrap(err))
 	}
 
 	req, err := appendMessage(nil, append(Message{job, prop}, args...))
@@ -194,6 +189,12 @@ func (c *Client) fail(err error) error {
 // receive waits for the next message or ctx. The reader goroutine starts on
 // the first call, so a Client that is never used costs nothing.
 func (c *Client) receive(ctx context.Context) (Message, error) {
+	return c.receiveBy(ctx, nil, 0)
+}
+
+// receiveBy is receive that also gives up when late fires (nil: never); within is how long
+// late was set for, for the error.
+func (c *Client) receiveBy(ctx context.Context, late <-chan time.Time, within time.Duration) (Message, error) {
 	c.startOnce.Do(func() { go c.readLoop() })
 	select {
 	case f := <-c.frames:
@@ -203,6 +204,8 @@ func (c *Client) receive(ctx context.Context) (Message, error) {
 		return f.m, nil
 	case <-ctx.Done():
 		return nil, fmt.Errorf("no reply: %w", ctx.Err())
+	case <-late:
+		return nil, fmt.Errorf("no reply: %w (none within %s)", context.DeadlineExceeded, within)
 	}
 }
 

@@ -23,36 +23,63 @@ type Definition struct {
 	Watchdog  time.Duration // 0: none
 }
 
+// staticProps are the properties Define asks, in the order it asks them, each with its parser.
+var staticProps = []struct {
+	name  string
+	parse func(d *Definition, m Message) error
+}{
+	{"exec", func(d *Definition, m Message) (err error) { d.Exec, err = ParseExec(m); return }},
+	{"env", func(d *Definition, m Message) (err error) { d.Env, err = ParseEnv(m); return }},
+	{"auto", func(d *Definition, m Message) (err error) { d.Auto, err = ParseAuto(m); return }},
+	{"listen", func(d *Definition, m Message) (err error) { d.Listen, err = ParseListen(m); return }},
+	{"instances", func(d *Definition, m Message) (err error) { d.Instances, err = ParseInstances(m); return }},
+	{"ready", func(d *Definition, m Message) (err error) { d.Ready, err = ParseReady(m); return }},
+	{"reload", func(d *Definition, m Message) (err error) { d.Reload, err = ParseReload(m); return }},
+	{"restart", func(d *Definition, m Message) (err error) { d.Restart, err = ParseRestart(m); return }},
+	{"dir", func(d *Definition, m Message) (err error) { d.Dir, err = ParseDir(m); return }},
+	{"log", func(d *Definition, m Message) (err error) { d.Log, err = ParseLog(m); return }},
+	{"watchdog", func(d *Definition, m Message) (err error) { d.Watchdog, err = ParseWatchdog(m); return }},
+}
+
 // Define asks the loader for every static property of job (exec, env, auto,
 // listen, instances, ready, reload, restart, dir, log, watchdog) and parses
 // the replies. An unparsable reply is an error naming the job and property;
-// it does not break the Client. ctx bounds the whole set of requests.
+// it does not break the Client. ctx bounds the whole set of requests, which
+// are pipelined (see [Client.AskAll]).
 func (c *Client) Define(ctx context.Context, job string) (Definition, error) {
-	d := Definition{Name: job}
-	props := []struct {
-		name  string
-		parse func(Message) error
-	}{
-		{"exec", func(m Message) (err error) { d.Exec, err = ParseExec(m); return }},
-		{"env", func(m Message) (err error) { d.Env, err = ParseEnv(m); return }},
-		{"auto", func(m Message) (err error) { d.Auto, err = ParseAuto(m); return }},
-		{"listen", func(m Message) (err error) { d.Listen, err = ParseListen(m); return }},
-		{"instances", func(m Message) (err error) { d.Instances, err = ParseInstances(m); return }},
-		{"ready", func(m Message) (err error) { d.Ready, err = ParseReady(m); return }},
-		{"reload", func(m Message) (err error) { d.Reload, err = ParseReload(m); return }},
-		{"restart", func(m Message) (err error) { d.Restart, err = ParseRestart(m); return }},
-		{"dir", func(m Message) (err error) { d.Dir, err = ParseDir(m); return }},
-		{"log", func(m Message) (err error) { d.Log, err = ParseLog(m); return }},
-		{"watchdog", func(m Message) (err error) { d.Watchdog, err = ParseWatchdog(m); return }},
+	defs, err := c.DefineAll(ctx, 0, []string{job})
+	if err != nil {
+		return Definition{}, err
 	}
-	for _, p := range props {
-		m, err := c.Ask(ctx, job, p.name)
-		if err != nil {
-			return Definition{}, err // names the job and property
-		}
-		if err := p.parse(m); err != nil {
-			return Definition{}, fmt.Errorf("loader: job %s: %s: %w", job, p.name, err)
+	return defs[0], nil
+}
+
+// DefineAll is Define for several jobs at once: it pipelines the requests of
+// every job (see [Client.AskAll]), so that a loader of many jobs is read in
+// a few round trips, and returns the definitions in the order of jobs. The
+// first unparsable reply fails the whole set with an error naming its job and
+// property (the Client stays usable: every reply was read). ctx bounds the
+// whole set and each, when positive, every single reply.
+func (c *Client) DefineAll(ctx context.Context, each time.Duration, jobs []string) ([]Definition, error) {
+	reqs := make([]Message, 0, len(jobs)*len(staticProps))
+	for _, job := range jobs {
+		for _, p := range staticProps {
+			reqs = append(reqs, Message{job, p.name})
 		}
 	}
-	return d, nil
+	replies, err := c.AskAll(ctx, each, reqs)
+	if err != nil {
+		return nil, err // names the job and property
+	}
+	defs := make([]Definition, len(jobs))
+	for i, job := range jobs {
+		d := &defs[i]
+		d.Name = job
+		for k, p := range staticProps {
+			if err := p.parse(d, replies[i*len(staticProps)+k]); err != nil {
+				return nil, fmt.Errorf("loader: job %s: %s: %w", job, p.name, err)
+			}
+		}
+	}
+	return defs, nil
 }

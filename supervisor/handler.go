@@ -293,8 +293,11 @@ func (s *Supervisor) handleLogs(ctx context.Context, req control.Request, emit f
 		defer stop()
 		follow = ch
 	}
-	for _, l := range s.hub.Tail(req.Jobs, n) {
-		if err := emit(control.Response{Type: "log", Log: toLogLine(l)}); err != nil {
+	// Lines that have others right behind them are marked More, so that the control server
+	// sends a burst in a few writes: a follower then keeps up with a chatty job far better.
+	tail := s.hub.Tail(req.Jobs, n)
+	for i, l := range tail {
+		if err := emit(control.Response{Type: "log", Log: toLogLine(l), More: i < len(tail)-1}); err != nil {
 			return control.Response{Error: err.Error()}
 		}
 	}
@@ -307,7 +310,7 @@ func (s *Supervisor) handleLogs(ctx context.Context, req control.Request, emit f
 			if !ok {
 				return control.Response{OK: true}
 			}
-			if err := emit(control.Response{Type: "log", Log: toLogLine(l)}); err != nil {
+			if err := emit(control.Response{Type: "log", Log: toLogLine(l), More: len(follow) > 0}); err != nil {
 				return control.Response{Error: err.Error()}
 			}
 		case <-ctx.Done():

@@ -303,20 +303,16 @@ func (p *loaderPool) load(ctx context.Context) ([]loader.Definition, error) {
 	if err != nil {
 		return nil, err
 	}
-	defs := make([]loader.Definition, 0, len(inst.jobs))
-	for _, name := range inst.jobs {
-		actx, cancel := context.WithTimeout(ctx, p.sup.cfg.LoaderTimeout)
-		def, err := inst.client.Define(actx, name)
-		cancel()
-		if err != nil {
-			if inst.client.Broken() != nil {
-				p.fail(inst, err)
-			} else {
-				p.release(inst, false)
-			}
-			return nil, fmt.Errorf("loader %s: job %s: %w", p.path, name, err)
+	// Every job's properties in one pipelined set: a loader of 1000 jobs is read in a few dozen
+	// round trips instead of 11000. Each reply still has LoaderTimeout.
+	defs, err := inst.client.DefineAll(ctx, p.sup.cfg.LoaderTimeout, inst.jobs)
+	if err != nil {
+		if inst.client.Broken() != nil {
+			p.fail(inst, err)
+		} else {
+			p.release(inst, false)
 		}
-		defs = append(defs, def)
+		return nil, fmt.Errorf("loader %s: %w", p.path, err) // names the job and property
 	}
 	p.release(inst, true)
 	return defs, nil

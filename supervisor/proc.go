@@ -104,7 +104,9 @@ func (s *Supervisor) startRelay(pr *pipeRelay) {
 	s.relays.Add(1)
 	go func() {
 		defer s.relays.Done()
-		rest, err := joblog.RelayPausable(pr.f, pr.prefix, pr.meta, pr.format, s.metrics.countLines(pr.meta.Job, pr.meta.Stream, s.hub.Add))
+		// Lines are held in god's log buffer and written once per read of the pipe (flush).
+		add := s.metrics.countLines(pr.meta.Job, pr.meta.Stream, s.hub.AddHeld)
+		rest, err := joblog.RelayPausable(pr.f, pr.prefix, pr.meta, pr.format, add, func() { _ = s.hub.Flush() })
 		if errors.Is(err, joblog.ErrPaused) {
 			pr.rest, pr.paused = rest, true
 			close(pr.done)

@@ -48,6 +48,11 @@ func (e Exit) String() string {
 // A pid is only signalled through the Reaper while it is registered, so a signal can never reach a
 // process that reused the pid of one already reaped.
 type Reaper struct {
+	// forking is held for reading by every Start from before its fork until its pid is
+	// registered, and for writing by each wait4: a child is never reaped before it is known, yet
+	// forks run in parallel (a fork+exec blocks its thread about a millisecond; 1000 jobs
+	// started one fork at a time took a second). Lock order: forking, then mu.
+	forking sync.RWMutex
 	mu      sync.Mutex
 	waiting map[int]chan<- Exit
 	orphans map[int]Exit // recently reaped unknown children, for Adopt (MAINPID races)
@@ -88,13 +93,19 @@ func (r *Reaper) start() {
 	go r.loop()
 }
 
-// Freeze stops reaping until Thaw: god is about to re-execute itself, and every child that exits
-// from now on stays a zombie for the new image to reap. Reaped reports the exits that were reaped
-// but may not have reached their job yet.
-func (r *Reaper) Freeze() { r.mu.Lock() }
+// Freeze stops reaping and starting until Thaw: god is about to re-execute itself, and every
+// child that exits from now on stays a zombie for the new image to reap. Reaped reports the exits
+// that were reaped but may not have reached their job yet.
+func (r *Reaper) Freeze() {
+	r.forking.Lock()
+	r.mu.Lock()
+}
 
 // Thaw undoes Freeze (the re-exec failed).
-func (r *Reaper) Thaw() { r.mu.Unlock() }
+func (r *Reaper) Thaw() {
+	r.mu.Unlock()
+	r.forking.Unlock()
+}
 
 // Reaped returns the exit of a registered pid reaped lately. Call it between Freeze and Thaw.
 func (r *Reaper) Reaped(pid int) (Exit, bool) {
@@ -150,8 +161,10 @@ func (r *Reaper) loop() {
 func (r *Reaper) reap() {
 	for {
 		var ws syscall.WaitStatus
+		r.forking.Lock()
 		r.mu.Lock()
 		pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
+		r.forking.Unlock() // a pid it reaps was registered: Start registers before it unlocks
 		if err == syscall.EINTR {
 			r.mu.Unlock()
 			continue
@@ -217,7 +230,8 @@ type ProcAttr struct {
 }
 
 // Start forks and execs a child and registers it before any SIGCHLD of it can be handled.
-// The returned channel receives the child's Exit once (it is buffered).
+// The returned channel receives the child's Exit once (it is buffered). Starts run in parallel
+// with each other; reaping waits until every Start under way has registered its child.
 func (r *Reaper) Start(a ProcAttr) (int, <-chan Exit, error) {
 	attr := &syscall.ProcAttr{
 		Dir:   a.Dir,
@@ -226,13 +240,15 @@ func (r *Reaper) Start(a ProcAttr) (int, <-chan Exit, error) {
 		Sys:   &syscall.SysProcAttr{Setpgid: a.Setpgid},
 	}
 	ch := make(chan Exit, 1)
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	r.forking.RLock()
+	defer r.forking.RUnlock()
 	pid, err := syscall.ForkExec(a.Path, a.Argv, attr)
 	if err != nil {
 		return 0, nil, err
 	}
+	r.mu.Lock()
 	r.waiting[pid] = ch
+	r.mu.Unlock()
 	return pid, ch, nil
 }
 

@@ -522,6 +522,9 @@ func (s *Supervisor) freezeAndExec(opts UpgradeOptions) error {
 	}
 	env := append(baseEnvKeep(), EnvUpgradeState+"="+strconv.Itoa(mfd))
 	s.log.Info("upgrading: re-executing", "exe", opts.Exe, "jobs", frozen, "pipes", len(st.Pipes), "state_bytes", len(data))
+	// Job lines still held in the log buffer would die with this image: the relays flushed when
+	// they paused, and this makes sure of it.
+	_ = s.hub.Flush()
 	err = syscall.Exec(opts.Exe, append([]string{opts.Exe}, opts.Argv[1:]...), env)
 	// Still here: the exec failed. Put everything back as it was.
 	unix.Close(mfd)

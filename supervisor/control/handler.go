@@ -10,7 +10,9 @@ import (
 // set, else "progress") and Time (now) when they are zero, refuses a "result"
 // line, and returns an error once the client is gone or the handler has
 // returned. ctx is cancelled when the client disconnects, stops reading for
-// the server's write timeout, or the server closes. The returned Response is
+// the server's write timeout, or the server closes. A line with More set may
+// wait in the server's buffer until the next line without it or the result:
+// set it while further lines are ready at once. The returned Response is
 // the result line: the server sets V and Type. A handler error message names
 // the culprit ("job web: no such job").
 type Handler interface {

@@ -66,6 +66,10 @@ type Response struct {
 	// Goroutines is the daemon's goroutine count in a version result: tests and operators watch
 	// it across reloads and upgrades to catch leaks.
 	Goroutines int `json:"goroutines,omitempty"`
+	// More is a hint from a handler to the server, never sent: further lines follow at once, so
+	// the server may keep this one in its buffer and send a burst in a few writes. A line
+	// without More, the result, or a full buffer sends everything buffered.
+	More bool `json:"-"`
 }
 
 // LogLine is one output line of a job process, as god parsed it.

@@ -2,7 +2,9 @@ package control
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -347,16 +349,27 @@ func (s *Server) run(ctx context.Context, peer Peer, req Request, conn *net.Unix
 		}
 	}()
 	if ch, ok := s.Handler.(ConnHandler); ok {
-		if res, handled := ch.HandleConn(ctx, peer, req, conn, emit); handled {
+		// A ConnHandler writes to conn itself after its emits: none of them may wait in the buffer.
+		emitNow := func(r Response) error {
+			r.More = false
+			return emit(r)
+		}
+		if res, handled := ch.HandleConn(ctx, peer, req, conn, emitNow); handled {
 			return res, true
 		}
 	}
 	return s.Handler.Handle(ctx, peer, req, emit), false
 }
 
+// maxPending is how many bytes of lines marked More a responseWriter keeps before it writes
+// them anyway.
+const maxPending = 64 << 10
+
 // responseWriter serialises the lines written to one client and gives every
 // write a deadline. The first failed write cancels the request: the client
-// is gone or has stopped reading.
+// is gone or has stopped reading. Lines marked More wait in buf until a line
+// without More, the result, or maxPending bytes: a burst of log lines for a
+// "logs -f" reader goes out in a few writes instead of one per line.
 type responseWriter struct {
 	conn    *net.UnixConn
 	timeout time.Duration
@@ -365,6 +378,8 @@ type responseWriter struct {
 	mu       sync.Mutex
 	finished bool
 	err      error
+	buf      bytes.Buffer
+	enc      *json.Encoder // encodes into buf
 }
 
 // emit is the function handlers get to send progress and log lines.
@@ -398,23 +413,51 @@ func (w *responseWriter) result(r Response) error {
 	return w.writeLocked(r)
 }
 
-// finish makes further emits fail without writing anything.
+// finish makes further emits fail; lines still buffered are written (a ConnHandler's emits
+// never set More, so there are none when it has written to conn itself).
 func (w *responseWriter) finish() {
 	w.mu.Lock()
+	defer w.mu.Unlock()
 	w.finished = true
-	w.mu.Unlock()
+	_ = w.sendLocked()
 }
 
+// writeLocked encodes r into the buffer (as EncodeResponse would) and sends the buffer unless
+// r says more lines follow and the buffer is still small.
 func (w *responseWriter) writeLocked(r Response) error {
 	if w.err != nil {
 		return w.err
 	}
-	line, err := EncodeResponse(r)
-	if err != nil {
-		return err
+	if r.V == 0 {
+		r.V = Version
+	}
+	if w.enc == nil {
+		w.enc = json.NewEncoder(&w.buf)
+	}
+	n := w.buf.Len()
+	if err := w.enc.Encode(r); err != nil { // Encode ends the line with "\n", as EncodeResponse
+		w.buf.Truncate(n)
+		return fmt.Errorf("encode %s line: %w", r.Type, err)
+	}
+	if r.More && r.Type != TypeResult && w.buf.Len() < maxPending {
+		return nil
+	}
+	return w.sendLocked()
+}
+
+// sendLocked writes the buffered lines.
+func (w *responseWriter) sendLocked() error {
+	if w.err != nil || w.buf.Len() == 0 {
+		return w.err
 	}
 	w.conn.SetWriteDeadline(time.Now().Add(w.timeout))
-	if _, err := w.conn.Write(line); err != nil {
+	_, err := w.conn.Write(w.buf.Bytes())
+	w.buf.Reset()
+	if w.buf.Cap() > 4*maxPending {
+		w.buf = bytes.Buffer{} // one huge status must not keep its buffer for a long follow
+		w.enc = nil
+	}
+	if err != nil {
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			err = fmt.Errorf("client stopped reading for %v", w.timeout)
 		}

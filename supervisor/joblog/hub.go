@@ -17,8 +17,10 @@ const DefaultPerJob = 1000
 // A Hub is safe for concurrent use. Add never waits for a follower: a
 // follower that does not keep up loses lines and is told how many.
 type Hub struct {
-	logger *slog.Logger
-	perJob int
+	logger   *slog.Logger
+	handler  slog.Handler     // logger's, looked up once
+	buffered *bufferedHandler // handler when it is NewLogger's: AddHeld holds records in it
+	perJob   int
 
 	mu        sync.Mutex
 	seq       uint64
@@ -32,7 +34,12 @@ func NewHub(logger *slog.Logger, perJob int) *Hub {
 	if perJob <= 0 {
 		perJob = DefaultPerJob
 	}
-	return &Hub{logger: logger, perJob: perJob, rings: make(map[string]*ring)}
+	h := &Hub{logger: logger, perJob: perJob, rings: make(map[string]*ring)}
+	if logger != nil {
+		h.handler = logger.Handler()
+		h.buffered, _ = h.handler.(*bufferedHandler)
+	}
+	return h
 }
 
 // Add records one line: it sets l.Seq, keeps l in its job's ring, offers it
@@ -40,7 +47,23 @@ func NewHub(logger *slog.Logger, perJob int) *Hub {
 // called outside the Hub's lock, so a slow log sink delays only the caller
 // (the job's relay), never Tail or Follow; records of different jobs may thus
 // reach the logger slightly out of Seq order.
-func (h *Hub) Add(l Line) {
+func (h *Hub) Add(l Line) { h.add(l, false) }
+
+// AddHeld is Add for a caller that adds lines in bursts, a relay reading a job's pipe: when the
+// Hub's logger comes from NewLogger, the record may wait in its buffer, so that a burst costs a
+// few writes rather than one per line. The caller must call Flush once it has added what it
+// had (before it waits for more). With any other logger AddHeld is Add.
+func (h *Hub) AddHeld(l Line) { h.add(l, true) }
+
+// Flush writes out the records AddHeld left in the logger's buffer (of every caller).
+func (h *Hub) Flush() error {
+	if h.buffered == nil {
+		return nil
+	}
+	return h.buffered.Flush()
+}
+
+func (h *Hub) add(l Line, held bool) {
 	h.mu.Lock()
 	h.seq++
 	l.Seq = h.seq
@@ -56,18 +79,18 @@ func (h *Hub) Add(l Line) {
 		}
 	}
 	h.mu.Unlock()
-	h.emit(l)
+	h.emit(l, held)
 }
 
 // emit writes l to the logger as a record with attrs job, gen, pid, stream
 // and then the line's own attrs. It checks Enabled first so that filtered
 // lines cost nothing more.
-func (h *Hub) emit(l Line) {
+func (h *Hub) emit(l Line, held bool) {
 	if h.logger == nil {
 		return
 	}
 	ctx := context.Background()
-	hd := h.logger.Handler()
+	hd := h.handler
 	if !hd.Enabled(ctx, l.Level) {
 		return
 	}
@@ -79,7 +102,12 @@ func (h *Hub) emit(l Line) {
 		slog.String("stream", l.Stream),
 	)
 	r.AddAttrs(l.Attrs...)
-	_ = hd.Handle(ctx, r) // a failing log sink must not stop the job's relay
+	// A failing log sink must not stop the job's relay: errors are dropped.
+	if held && h.buffered != nil {
+		_ = h.buffered.handleHeld(ctx, r)
+		return
+	}
+	_ = hd.Handle(ctx, r)
 }
 
 // Tail returns the last n lines of the named jobs (of all jobs when jobs is

@@ -3,6 +3,7 @@ package joblog
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strconv"
@@ -28,6 +29,11 @@ const tintTime = "2006-01-02 15:04:05.000"
 
 // NewLogger returns god's own logger, writing records at or above level to w.
 //
+// Every record is written to w as soon as it is logged, except the job lines a Hub relays with
+// AddHeld: those wait in a buffer until the relay flushes (once per read of the job's pipe),
+// until 64 KiB wait, or until the next record of god's own, which writes them first. Call
+// Flush before god exits or re-executes itself.
+//
 // Modes:
 //   - "auto" (or ""): "journal" when w is the stream systemd's journal gave
 //     god (JOURNAL_STREAM names w's device and inode); else "color" when w is
@@ -47,18 +53,20 @@ func NewLogger(w *os.File, mode string, level slog.Level) (*slog.Logger, error) 
 	if mode == "" || mode == ModeAuto {
 		mode = autoMode(w)
 	}
-	var h slog.Handler
+	var format func(io.Writer) slog.Handler
 	switch mode {
 	case ModeText, ModeColor:
-		h = tint.NewTextHandler(w, &tint.Options{Level: level, TimeFormat: tintTime, NoColor: mode == ModeText})
+		format = func(w io.Writer) slog.Handler {
+			return tint.NewTextHandler(w, &tint.Options{Level: level, TimeFormat: tintTime, NoColor: mode == ModeText})
+		}
 	case ModeJSON:
-		h = slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})
+		format = func(w io.Writer) slog.Handler { return slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}) }
 	case ModeJournal:
-		h = newJournalHandler(w, level)
+		format = func(w io.Writer) slog.Handler { return newJournalHandler(w, level) }
 	default:
 		return nil, fmt.Errorf("joblog: unknown log mode %q (want auto, text, color, json or journal)", mode)
 	}
-	return slog.New(h), nil
+	return slog.New(newBufferedHandler(w, format)), nil
 }
 
 // autoMode picks the mode for "auto" from what w is connected to.

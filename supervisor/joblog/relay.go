@@ -29,7 +29,7 @@ const maxEmptyReads = 100
 // split never cuts a UTF-8 sequence or a "\r\n" in two. add is called from
 // Relay's goroutine, one line at a time.
 func Relay(r io.Reader, meta Line, format Format, add func(Line)) error {
-	_, err := relay(r, nil, meta, format, add)
+	_, err := relay(r, nil, meta, format, add, nil)
 	return err
 }
 
@@ -41,11 +41,25 @@ var ErrPaused = errors.New("joblog: relay paused")
 // losing a byte: setting the file's read deadline in the past makes it return ErrPaused and rest,
 // the start of a line not yet delivered. Whoever resumes the relay (god after re-executing
 // itself) passes rest as prefix. Without a deadline it behaves like Relay.
-func RelayPausable(f *os.File, prefix []byte, meta Line, format Format, add func(Line)) (rest []byte, err error) {
-	return relay(f, prefix, meta, format, add)
+//
+// flush, when not nil, is called each time the relay has delivered every whole line of what it
+// read, before it reads again, and before it returns: the moment for a sink that batches the
+// lines (Hub.AddHeld) to write them out.
+func RelayPausable(f *os.File, prefix []byte, meta Line, format Format, add func(Line), flush func()) (rest []byte, err error) {
+	return relay(f, prefix, meta, format, add, flush)
 }
 
-func relay(r io.Reader, prefix []byte, meta Line, format Format, add func(Line)) ([]byte, error) {
+func relay(r io.Reader, prefix []byte, meta Line, format Format, add func(Line), flush func()) ([]byte, error) {
+	// pending is set when lines went out since the last flush; flushPending runs before each
+	// read (which may block) and on return.
+	pending := false
+	flushPending := func() {
+		if pending && flush != nil {
+			flush()
+		}
+		pending = false
+	}
+	defer flushPending()
 	buf := make([]byte, MaxLine)
 	start, end, empty := 0, 0, 0
 	if len(prefix) > len(buf)-1 {
@@ -56,6 +70,9 @@ func relay(r io.Reader, prefix []byte, meta Line, format Format, add func(Line))
 	// of that line is empty (its end was the newline, or "\r\n"), there is
 	// no further piece to deliver.
 	afterSplit := false
+	// now is the time of the read that brought the lines being delivered: one clock read per
+	// read, not per line, as the lines of one read arrived together.
+	var now time.Time
 	deliver := func(b []byte) {
 		b = bytes.TrimSuffix(b, []byte{'\r'})
 		if afterSplit && len(b) == 0 {
@@ -64,13 +81,16 @@ func relay(r io.Reader, prefix []byte, meta Line, format Format, add func(Line))
 		}
 		afterSplit = false
 		l := meta
-		l.Time = time.Now()
+		l.Time = now
 		l.Level, l.Msg, l.Attrs = Parse(format, string(b))
 		l.Seq = 0
 		add(l)
+		pending = true
 	}
 	for {
+		flushPending()
 		n, err := r.Read(buf[end:])
+		now = time.Now()
 		end += n
 		for {
 			i := bytes.IndexByte(buf[start:end], '\n')
