@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"flag"
 	"fmt"
@@ -32,7 +33,21 @@ func setupLogs(fs *flag.FlagSet) func(c *cli, args []string) int {
 			ctx, stop = signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 			defer stop()
 		}
-		_, code := c.do(ctx, control.Request{Cmd: control.CmdLogs, Jobs: jobs, Follow: *follow, Lines: *lines}, nil)
+		// Lines are printed through a buffer flushed whenever no further line is waiting, so
+		// a burst costs one write, not one per line, and a quiet follow shows each line at once.
+		out := bufio.NewWriterSize(c.stdout, 64<<10)
+		defer out.Flush()
+		_, code := c.do(ctx, control.Request{Cmd: control.CmdLogs, Jobs: jobs, Follow: *follow, Lines: *lines}, func(r control.Response) {
+			if r.Type == control.TypeLog && r.Log != nil {
+				printLogLine(out, r.Log)
+			} else {
+				out.Flush()
+				c.printLine(r)
+			}
+			if !r.More {
+				out.Flush()
+			}
+		})
 		return code
 	}
 }

@@ -131,6 +131,8 @@ func (c *Client) Do(ctx context.Context, req Request, onLine func(Response)) (Re
 			return res, nil
 		}
 		if onLine != nil {
+			// More tells a caller that buffers its output whether to flush now.
+			res.More = br.Buffered() > 0
 			onLine(res)
 		}
 	}

@@ -68,7 +68,8 @@ type Response struct {
 	Goroutines int `json:"goroutines,omitempty"`
 	// More is a hint from a handler to the server, never sent: further lines follow at once, so
 	// the server may keep this one in its buffer and send a burst in a few writes. A line
-	// without More, the result, or a full buffer sends everything buffered.
+	// without More, the result, or a full buffer sends everything buffered. On the client side
+	// Client.Do sets it when further lines are already read: the caller may hold its output.
 	More bool `json:"-"`
 }
 

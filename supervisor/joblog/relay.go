@@ -15,6 +15,9 @@ import (
 // job that writes without newlines cannot make god buffer without bound.
 const MaxLine = 64 << 10
 
+// relayStartSize is the buffer a relay starts with.
+const relayStartSize = 4 << 10
+
 // maxEmptyReads bounds how often a reader may return no data and no error in
 // a row before Relay gives up on it (io.ErrNoProgress), as bufio does.
 const maxEmptyReads = 100
@@ -60,11 +63,17 @@ func relay(r io.Reader, prefix []byte, meta Line, format Format, add func(Line),
 		pending = false
 	}
 	defer flushPending()
-	buf := make([]byte, MaxLine)
-	start, end, empty := 0, 0, 0
-	if len(prefix) > len(buf)-1 {
-		prefix = prefix[len(prefix)-(len(buf)-1):]
+	// The buffer starts small and doubles up to MaxLine only for a line that does not fit: a
+	// thousand quiet jobs must not cost two 64 KiB buffers each.
+	if len(prefix) > MaxLine-1 {
+		prefix = prefix[len(prefix)-(MaxLine-1):]
 	}
+	size := relayStartSize
+	for size <= len(prefix) {
+		size *= 2
+	}
+	buf := make([]byte, min(size, MaxLine))
+	start, end, empty := 0, 0, 0
 	end = copy(buf, prefix)
 	// afterSplit is set once a piece of a long line went out: if the rest
 	// of that line is empty (its end was the newline, or "\r\n"), there is
@@ -112,7 +121,11 @@ func relay(r io.Reader, prefix []byte, meta Line, format Format, add func(Line),
 			}
 			return nil, fmt.Errorf("joblog: relay of job %s %s (pid %d): %w", meta.Job, meta.Stream, meta.Pid, err)
 		}
-		if start == 0 && end == len(buf) {
+		if start == 0 && end == len(buf) && len(buf) < MaxLine {
+			bigger := make([]byte, min(2*len(buf), MaxLine))
+			copy(bigger, buf[:end])
+			buf = bigger
+		} else if start == 0 && end == len(buf) {
 			cut := splitPoint(buf)
 			deliver(buf[:cut])
 			afterSplit = true
