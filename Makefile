@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin
 DEMO    := build/god
 
-.PHONY: all build demo test vet fuzz bench clean
+.PHONY: all build demo test vet fuzz bench soak clean
 
 all: build
 
@@ -35,6 +35,12 @@ fuzz:
 # The benchmark suite: figures are printed, never asserted.
 bench:
 	./scripts/bench
+
+# The chaos soak: load, random reloads, kills, loader swaps, SIGSTOPs, floods and god upgrades for
+# SOAK (default 5m); it fails when a request failed or anything leaked. `make test` runs 60 s of it.
+SOAK ?= 5m
+soak:
+	WATCHGOD_SOAK=$(SOAK) $(GO) test -count=1 -run '^TestChaosSoak$$' -v -timeout 30m ./integration/
 
 clean:
 	rm -rf $(BIN) build
