@@ -65,14 +65,7 @@ func (h *Hub) Flush() error {
 
 func (h *Hub) add(l Line, held bool) {
 	h.mu.Lock()
-	h.seq++
-	l.Seq = h.seq
-	r := h.rings[l.Job]
-	if r == nil {
-		r = newRing(h.perJob)
-		h.rings[l.Job] = r
-	}
-	r.add(l)
+	l = h.keepLocked(l)
 	for _, f := range h.followers {
 		if f.wants(l.Job) {
 			f.offer(l)
@@ -158,13 +151,19 @@ func (h *Hub) Restore(lines []Line) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, l := range lines {
-		h.seq++
-		l.Seq = h.seq
-		r := h.rings[l.Job]
-		if r == nil {
-			r = newRing(h.perJob)
-			h.rings[l.Job] = r
-		}
-		r.add(l)
+		h.keepLocked(l)
 	}
+}
+
+// keepLocked numbers l and puts it in its job's ring; h.mu is held.
+func (h *Hub) keepLocked(l Line) Line {
+	h.seq++
+	l.Seq = h.seq
+	r := h.rings[l.Job]
+	if r == nil {
+		r = newRing(h.perJob)
+		h.rings[l.Job] = r
+	}
+	r.add(l)
+	return l
 }
