@@ -109,10 +109,10 @@ const (
 
 type jobCmd struct {
 	kind    jobCmdKind
-	def     loader.Definition
+	def     *loader.Definition // cmdDefine; pointers keep the 16-deep command queue of a job small
 	sockets chan<- socketCopies
 	reload  *reloadRequest
-	notify  NotifyMessage
+	notify  *NotifyMessage
 	freeze  *freezeReq
 	snap    chan<- JobState
 }
@@ -265,13 +265,13 @@ func (j *job) command(c jobCmd) {
 	case cmdSockets:
 		c.sockets <- j.copySockets()
 	case cmdDefine:
-		j.def = c.def
+		j.def = *c.def
 		j.openSockets()
 		j.publish()
 	case cmdReload:
 		j.beginReload(c.reload)
 	case cmdNotify:
-		j.notified(c.notify)
+		j.notified(*c.notify)
 	case cmdSnapshot:
 		c.snap <- j.snapshot()
 	case cmdFreeze:

@@ -97,7 +97,7 @@ func (s *Supervisor) deliverNotify(m NotifyMessage) bool {
 	if !ok || h == nil {
 		return false
 	}
-	h.j.cmds <- jobCmd{kind: cmdNotify, notify: m}
+	h.j.cmds <- jobCmd{kind: cmdNotify, notify: &m}
 	return true
 }
 

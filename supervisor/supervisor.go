@@ -430,7 +430,7 @@ func (s *Supervisor) loaderDone(ev loaderLoaded) {
 		if h, ok := s.jobs[def.Name]; ok {
 			if !reflect.DeepEqual(h.def, def) {
 				h.def = def
-				h.j.cmds <- jobCmd{kind: cmdDefine, def: def}
+				h.j.cmds <- jobCmd{kind: cmdDefine, def: &def}
 				if h.state == StateFailed && !h.userStopped {
 					h.startSent = false // a new definition deserves a new try
 					h.state = StateWait
