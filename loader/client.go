@@ -94,9 +94,9 @@ func (c *Client) Handshake(ctx context.Context) ([]string, error) {
 	switch {
 	case err == nil:
 	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
-		return nil, c.fail(fmt.Errorf("loader: handshake: %w: none in time: %w", ErrNotGodv1, err))
+		return nil, c.fail(fmt.Errorf("%w: no handshake in time (%w)", ErrNotGodv1, err))
 	case errors.As(err, &fe), errors.Is(err, ErrTooLong):
-		return nil, c.fail(fmt.Errorf("loader: handshake: %w: %w", ErrNotGodv1, err))
+		return nil, c.fail(fmt.Errorf("%w: first line: %w", ErrNotGodv1, err))
 	default:
 		return nil, c.fail(fmt.Errorf("loader: handshake: %w", err))
 	}

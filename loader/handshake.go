@@ -7,7 +7,7 @@ import (
 
 // ErrNotGodv1 means the program's first message is not a godv1 handshake (or
 // it sent none in time): the file is not a loader, or a broken one.
-var ErrNotGodv1 = errors.New("loader: does not speak godv1")
+var ErrNotGodv1 = errors.New("does not speak godv1")
 
 // maxJobName is the longest job name godv1 allows.
 const maxJobName = 64

@@ -217,7 +217,7 @@ func (inst *loaderInst) gone() bool {
 }
 
 // errNotLoader marks a file whose first message was not a godv1 handshake.
-var errNotLoader = errors.New("does not speak godv1")
+var errNotLoader = loader.ErrNotGodv1
 
 // spawn starts `FILE godv1` and reads its handshake.
 func (p *loaderPool) spawn(ctx context.Context, epoch int) (*loaderInst, error) {
@@ -278,7 +278,7 @@ func (p *loaderPool) spawn(ctx context.Context, epoch int) (*loaderInst, error) 
 		p.killLocked(inst)
 		p.mu.Unlock()
 		if errors.Is(err, loader.ErrNotGodv1) {
-			return nil, fmt.Errorf("loader %s: %w: %v", p.path, errNotLoader, err)
+			return nil, fmt.Errorf("loader %s: %w", p.path, err)
 		}
 		return nil, fmt.Errorf("loader %s: handshake: %w", p.path, err)
 	}
