@@ -55,7 +55,7 @@ func (j *job) syncSocketsFor(listen []string) error {
 	for _, item := range listen {
 		spec, err := fdpass.ParseSpec(item)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("job %s: listen %q: %w", j.name, item, err))
+			errs = append(errs, fmt.Errorf("job %s: listen: %w", j.name, err))
 			continue
 		}
 		want = append(want, spec)
@@ -79,7 +79,7 @@ func (j *job) syncSocketsFor(listen []string) error {
 		} else {
 			f, err := fdpass.Open(spec)
 			if err != nil {
-				errs = append(errs, fmt.Errorf("job %s: listen %s: %w", j.name, key, err))
+				errs = append(errs, fmt.Errorf("job %s: %w", j.name, err))
 				continue
 			}
 			s.file = f
