@@ -275,6 +275,10 @@ func (j *job) command(c jobCmd) {
 	case cmdSnapshot:
 		c.snap <- j.snapshot()
 	case cmdFreeze:
+		// An exit held back for a MAINPID= is judged now: the state has no place for it.
+		if j.handover != nil {
+			j.handoverExpired()
+		}
 		c.freeze.state <- j.snapshot()
 		// Blocks for good when the exec succeeds: the process image is replaced.
 		<-c.freeze.thaw
