@@ -286,15 +286,39 @@ func (p *loaderPool) spawn(ctx context.Context, epoch int) (*loaderInst, error) 
 	return inst, nil
 }
 
-// stderr relays a loader's stderr into god's log, one record a line, tagged with the loader.
+// stderr relays a loader's stderr into god's log, one record a line, tagged with the loader. A
+// loader that writes without end must not flood god's log (or the journal): past a burst of
+// stderrBurst lines it gets stderrRate lines a second, and god says how many it left out.
 func (p *loaderPool) stderr(r *os.File, pid int) {
 	defer r.Close()
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 4096), 64*1024)
+	tokens, last, suppressed := float64(stderrBurst), time.Now(), 0
 	for sc.Scan() {
+		now := time.Now()
+		tokens = min(stderrBurst, tokens+now.Sub(last).Seconds()*stderrRate)
+		last = now
+		if tokens < 1 {
+			suppressed++
+			continue
+		}
+		tokens--
+		if suppressed > 0 {
+			p.log.Warn("loader stderr: lines left out (too many)", "pid", pid, "lines", suppressed)
+			suppressed = 0
+		}
 		p.log.Info(sc.Text(), "stream", "loader-stderr", "pid", pid)
 	}
+	if suppressed > 0 {
+		p.log.Warn("loader stderr: lines left out (too many)", "pid", pid, "lines", suppressed)
+	}
 }
+
+// The rate limit of a loader's stderr in god's log.
+const (
+	stderrBurst = 200 // lines at once
+	stderrRate  = 50  // lines a second after that
+)
 
 // load starts a fresh instance and reads every job definition it announces.
 func (p *loaderPool) load(ctx context.Context) ([]loader.Definition, error) {
