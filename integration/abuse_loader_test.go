@@ -93,7 +93,12 @@ func TestLoaderAbuse(t *testing.T) {
 	w.judge(t)
 	sameJobs(g, pids)
 	noiseLines := len(g.logs(from, func(r record) bool { return strings.Contains(r.Raw, "loader noise on stderr") }))
-	t.Logf("noisy loader: %d stderr lines in god's log (20000 per instance started)", noiseLines)
+	leftOut := g.logs(from, func(r record) bool { return strings.HasPrefix(r.Msg, "loader stderr: ") })
+	t.Logf("noisy loader: %d stderr lines in god's log (20000 written per instance started), %d notes of lines left out", noiseLines, len(leftOut))
+	// Rate-limited: a burst per instance, then a few lines a second, and a count of the rest.
+	if noiseLines > 2000 || len(leftOut) == 0 {
+		t.Errorf("a loader flooding its stderr put %d lines into god's log (%d notes of lines left out): want it rate-limited", noiseLines, len(leftOut))
+	}
 
 	// Remove the bad files: god retires their loaders and forgets the noisy job; nothing stays.
 	for _, p := range append([]string{noisy}, abuseMapValues(paths)...) {

@@ -299,6 +299,9 @@ func (p *loaderPool) stderr(r *os.File, pid int) {
 		tokens = min(stderrBurst, tokens+now.Sub(last).Seconds()*stderrRate)
 		last = now
 		if tokens < 1 {
+			if suppressed == 0 {
+				p.log.Warn("loader stderr: too many lines; leaving lines out", "pid", pid, "rate", stderrRate)
+			}
 			suppressed++
 			continue
 		}
