@@ -143,7 +143,14 @@ Daemon flags:
   --socket PATH        control socket to listen on
   --log MODE           god's own log format: auto, text, color or json
   --log-level LEVEL    debug, info, warn or error
-  --metrics ADDR       serve metrics on ADDR
+  --metrics ADDR       serve Prometheus metrics on ADDR (off by default)
+  --restart-limit N    quick failures in a row before a job is failed (10)
+  --backoff-max D      longest delay between restarts (10s)
+  --stay-up D          a run this long resets a job's failure count (10s)
+  --start-timeout D    a process not ready by then has failed; a reload rolls back (30s)
+  --loader-timeout D   how long a loader may take to answer (5s; checks: --check-timeout, 10s)
+  --log-lines N        recent output lines kept per job for god logs (1000)
+  (god run --help lists every flag with its default)
 
 Exit codes: 0 done, 1 failed, 2 usage error, 3 god not reachable.
 `)
