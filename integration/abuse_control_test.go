@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -27,16 +26,7 @@ func TestControlAbuse(t *testing.T) {
 	g := newGod(t)
 	root := os.Geteuid() == 0
 	if root {
-		// A socket other users can reach, so that god's own credential check is what refuses them.
-		sockDir, err := os.MkdirTemp("", "god-abuse-sock-")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { os.RemoveAll(sockDir) })
-		if err := os.Chmod(sockDir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		g.socket = filepath.Join(sockDir, "god.sock")
+		g.socket = reachableSocket(t)
 	}
 	checks := healthy(t, g)
 	writeLoader(t, g.dir, "pair", bashLoader{Jobs: map[string]bashJob{"other": {Exec: sleeper, Auto: autoTrue}}})

@@ -23,15 +23,7 @@ func TestControlRefusesOtherUser(t *testing.T) {
 		t.Skip("skipped: running a client as uid 65534 needs root")
 	}
 	g := newGod(t)
-	sockDir, err := os.MkdirTemp("", "god-integration-sock-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(sockDir) })
-	if err := os.Chmod(sockDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	g.socket = filepath.Join(sockDir, "god.sock")
+	g.socket = reachableSocket(t)
 	g.start()
 	if err := os.Chmod(g.socket, 0o666); err != nil {
 		t.Fatal(err)
@@ -92,4 +84,19 @@ func TestControlErrors(t *testing.T) {
 	if r.code != 3 {
 		t.Errorf("god status without a god: exit %d (stderr %q), want 3", r.code, r.stderr)
 	}
+}
+
+// reachableSocket is a control socket path in a directory other users can enter, so that god's
+// own credential check (SO_PEERCRED) is what refuses them, not the file system.
+func reachableSocket(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "god-integration-sock-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(dir, "god.sock")
 }
