@@ -100,3 +100,20 @@ func reachableSocket(t *testing.T) string {
 	}
 	return filepath.Join(dir, "god.sock")
 }
+
+// TestTwoGodsShareSocketDir: two gods whose control sockets share a directory both run; each
+// has a notify socket named after its control socket.
+func TestTwoGodsShareSocketDir(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, name := range []string{"a", "b"} {
+		g := newGod(t)
+		g.socket = filepath.Join(dir, name+".sock")
+		writeLoader(t, g.dir, "loader", bashLoader{Jobs: map[string]bashJob{"job": {Exec: sleeper, Auto: autoTrue}}})
+		g.start()
+		g.waitState("job", "run", 10*time.Second)
+		if _, err := os.Stat(filepath.Join(dir, name+"-notify.sock")); err != nil {
+			t.Errorf("god %s: notify socket: %v", name, err)
+		}
+	}
+}

@@ -1,19 +1,27 @@
 package supervisor
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
+
+// notifyPathFor names the notify socket after the control socket, beside it: god.sock gives
+// god-notify.sock. Two gods whose control sockets share a directory get notify sockets of their own.
+func notifyPathFor(control string) string {
+	if control == "" {
+		return filepath.Join(os.TempDir(), fmt.Sprintf("god-%d-notify.sock", os.Getuid()))
+	}
+	return strings.TrimSuffix(control, ".sock") + "-notify.sock"
+}
 
 // startNotify opens the NOTIFY_SOCKET every job process gets, next to the control socket.
 func (s *Supervisor) startNotify() error {
 	path := s.cfg.NotifySocket
 	if path == "" {
-		path = filepath.Join(filepath.Dir(s.cfg.Socket), "notify.sock")
-		if s.cfg.Socket == "" {
-			path = filepath.Join(os.TempDir(), "god-notify.sock")
-		}
+		path = notifyPathFor(s.cfg.Socket)
 	}
 	n, err := s.notifyFromState()
 	if err != nil {
