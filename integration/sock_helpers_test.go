@@ -127,16 +127,6 @@ func socketInodes(t testing.TB, pid int) map[uint64]bool {
 	return out
 }
 
-// fdCount is the number of open fds of pid.
-func fdCount(t testing.TB, pid int) int {
-	t.Helper()
-	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(ents)
-}
-
 // plainEnv is the test's environment without anything of god's or systemd's protocols, for
 // processes the tests start themselves.
 func plainEnv(extra ...string) []string {

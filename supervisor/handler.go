@@ -218,11 +218,6 @@ func (s *Supervisor) judge(cmd string, g *goal, st State, status control.JobStat
 	if g == nil || g.done {
 		return
 	}
-	if (st.Down() || st == StateBackoff) && len(status.Processes) > 0 {
-		// A job publishes a process it just spawned before it leaves its old state (stopped,
-		// failed, backoff): that snapshot is a step of the start, not its outcome.
-		return
-	}
 	msg := string(st)
 	if len(status.Processes) > 0 {
 		msg += fmt.Sprintf(" (pid %d)", status.Processes[0].Pid)

@@ -405,6 +405,11 @@ func (j *job) spawn(gen, instance int, def *loader.Definition) (*proc, error) {
 	if j.reload != nil {
 		j.reload.newPids[pid] = true
 	}
+	if gen == j.generation && !j.state.Running() {
+		// The job starts with this process: its snapshot must not show a process beside an old
+		// state (stopped, failed, backoff). onStart goes out below, once per process.
+		j.state, j.since, j.reason = StateStart, now, ""
+	}
 	// Publish at once: the supervisor routes notify messages by the pids of the last snapshot,
 	// and a process may say READY=1 before the job has started its other instances.
 	j.publish()

@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -274,5 +273,3 @@ func mergeEnv(base []string, items ...string) []string {
 	}
 	return out
 }
-
-func itoa(i int) string { return strconv.Itoa(i) }

@@ -63,8 +63,6 @@ type Reaper struct {
 	sigc    chan os.Signal
 	done    chan struct{}
 	stopped chan struct{}
-	// OnOrphan, when set before Start, is called (outside the lock) for each reaped child nobody waited for.
-	onOrphan func(Exit)
 }
 
 const maxRememberedOrphans = 256
@@ -190,9 +188,7 @@ func (r *Reaper) reap() {
 		if known {
 			continue
 		}
-		if r.onOrphan != nil {
-			r.onOrphan(e)
-		} else if r.log != nil {
+		if r.log != nil {
 			r.log.Debug("reaped orphan", "pid", pid, "exit", e.String())
 		}
 	}

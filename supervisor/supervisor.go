@@ -815,7 +815,21 @@ func (s *Supervisor) finishShutdown() {
 	for _, w := range s.shutWaiters {
 		close(w)
 	}
+	s.waitRelays(time.Second)
 	s.log.Info("every job stopped; god exits")
+}
+
+// waitRelays lets the output of the jobs that just stopped reach the log before god exits. A
+// pipe held open by a process that escaped its job's group ends the wait at timeout.
+func (s *Supervisor) waitRelays(timeout time.Duration) {
+	done := make(chan struct{})
+	go func() { s.relays.Wait(); close(done) }()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	}
 }
 
 // Shutdown stops every job in reverse dependency order, then Run returns. A second call hurries
