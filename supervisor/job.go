@@ -34,7 +34,7 @@ type job struct {
 	log    *slog.Logger
 
 	cmds      chan jobCmd
-	exits     chan Exit
+	exits     *mailbox[Exit] // from the reaper, which must never wait for the job
 	checkDone chan checkResult
 	stopSpecs chan stopSpec
 	defined   chan redefined
@@ -64,8 +64,12 @@ type job struct {
 	handover   *pendingHandover // an exit held back for a MAINPID= (mayHandOver)
 	restored   bool             // carried across god's re-exec: it is not new to its loader
 
-	wake  timer // the earliest deadline of the job and its processes
-	hooks chan []string
+	wake timer // the earliest deadline of the job and its processes
+	// on<State> notifications waiting for the loader, sent one at a time by a short-lived
+	// goroutine (hookBusy) that reports on hookDone: an idle job keeps no goroutine for them.
+	hooks    [][]string
+	hookBusy bool
+	hookDone chan struct{}
 }
 
 // proc is one running process of a job.
@@ -175,7 +179,7 @@ func newJob(s *Supervisor, loaderPath string, def loader.Definition) *job {
 		sup:       s,
 		log:       s.log.With("job", def.Name),
 		cmds:      make(chan jobCmd, 16),
-		exits:     make(chan Exit, 16),
+		exits:     newMailbox[Exit](),
 		checkDone: make(chan checkResult, 16),
 		stopSpecs: make(chan stopSpec, 16),
 		defined:   make(chan redefined, 1),
@@ -184,14 +188,13 @@ func newJob(s *Supervisor, loaderPath string, def loader.Definition) *job {
 		state:     StateWait,
 		since:     time.Now(),
 		procs:     make(map[int]*proc),
-		hooks:     make(chan []string, 64),
+		hookDone:  make(chan struct{}, 1),
 	}
 }
 
 // run is the job's event loop; it returns once the job is removed and its processes are gone.
 func (j *job) run() {
-	go j.sendHooks()
-	defer close(j.hooks)
+	defer j.flushHooks()
 	defer close(j.gone)
 	defer j.closeSockets()
 	defer j.closeStored()
@@ -204,8 +207,10 @@ func (j *job) run() {
 		select {
 		case c := <-j.cmds:
 			j.command(c)
-		case e := <-j.exits:
-			j.exited(e)
+		case <-j.exits.ready:
+			for _, e := range j.exits.take() {
+				j.exited(e)
+			}
 		case r := <-j.checkDone:
 			j.checked(r)
 		case sp := <-j.stopSpecs:
@@ -215,6 +220,9 @@ func (j *job) run() {
 		case <-j.lingered:
 			j.lingering--
 			j.maybeStopped()
+		case <-j.hookDone:
+			j.hookBusy = false
+			j.sendHook()
 		case <-j.wake.C():
 			j.wake.stop()
 			j.tick(time.Now())
@@ -375,7 +383,7 @@ func (j *job) spawn(gen, instance int, def *loader.Definition) (*proc, error) {
 	if len(fds) > 0 {
 		env = mergeEnv(env, fdpass.Env(names)...)
 	}
-	pid, exitc, err := j.sup.spawnProcess(spawnSpec{
+	pid, err := j.sup.spawnProcess(spawnSpec{
 		job:        j.name,
 		generation: gen,
 		argv:       def.Exec,
@@ -384,6 +392,7 @@ func (j *job) spawn(gen, instance int, def *loader.Definition) (*proc, error) {
 		extraFiles: fds,
 		listenPid:  len(fds) > 0,
 		format:     joblog.Format(def.Log),
+		exited:     j.exits.put,
 	})
 	if err != nil {
 		j.log.Error("cannot start", "err", err)
@@ -413,7 +422,6 @@ func (j *job) spawn(gen, instance int, def *loader.Definition) (*proc, error) {
 	// Publish at once: the supervisor routes notify messages by the pids of the last snapshot,
 	// and a process may say READY=1 before the job has started its other instances.
 	j.publish()
-	go func() { send(j, j.exits, <-exitc) }()
 	j.log.Info("started", "pid", pid, "gen", gen, "instance", instance)
 	j.hook(StateStart, strconv.Itoa(pid))
 	return p, nil
@@ -973,22 +981,57 @@ func (j *job) hook(s State, pid string) {
 	j.hookArgs(s, pid)
 }
 
+// maxQueuedHooks bounds the notifications waiting for a loader that fell behind.
+const maxQueuedHooks = 64
+
 // hookArgs queues on<State> for the loader; when the loader falls far behind, notifications are dropped.
 func (j *job) hookArgs(s State, args ...string) {
-	select {
-	case j.hooks <- append([]string{s.hook()}, args...):
-	default:
+	if len(j.hooks) >= maxQueuedHooks {
 		j.log.Debug("loader behind: dropped", "hook", s.hook())
+		return
 	}
+	j.hooks = append(j.hooks, append([]string{s.hook()}, args...))
+	j.sendHook()
 }
 
-// sendHooks delivers on<State> notifications in order; the replies are ignored.
-func (j *job) sendHooks() {
-	for h := range j.hooks {
-		ctx, cancel := context.WithTimeout(context.Background(), j.sup.cfg.LoaderTimeout)
-		_, _ = j.sup.ask(ctx, j.loader, j.name, h[0], h[1:]...)
-		cancel()
+// sendHook sends the oldest queued notification unless one is on its way: they reach the loader
+// in order, and the replies are ignored.
+func (j *job) sendHook() {
+	if j.hookBusy || len(j.hooks) == 0 {
+		return
 	}
+	h := j.hooks[0]
+	j.hooks[0] = nil
+	j.hooks = j.hooks[1:]
+	j.hookBusy = true
+	go func() {
+		j.askHook(h)
+		j.hookDone <- struct{}{} // one in flight, buffered: never blocks
+	}()
+}
+
+func (j *job) askHook(h []string) {
+	ctx, cancel := context.WithTimeout(context.Background(), j.sup.cfg.LoaderTimeout)
+	defer cancel()
+	_, _ = j.sup.ask(ctx, j.loader, j.name, h[0], h[1:]...)
+}
+
+// flushHooks sends what is still queued once the job's loop has ended (onStopped of a removed
+// job), after the one on its way.
+func (j *job) flushHooks() {
+	if !j.hookBusy && len(j.hooks) == 0 {
+		return
+	}
+	busy, rest := j.hookBusy, j.hooks
+	j.hooks = nil
+	go func() {
+		if busy {
+			<-j.hookDone
+		}
+		for _, h := range rest {
+			j.askHook(h)
+		}
+	}()
 }
 
 // publish sends the job's snapshot to the supervisor.
@@ -1141,8 +1184,7 @@ func (j *job) notified(m NotifyMessage) {
 // takeMainPid follows a job that replaced its main process (tableflip, nginx-style upgrades): the
 // named pid, reparented to god as subreaper once its parent exits, is the job's process now.
 func (j *job) takeMainPid(old *proc, pid int) {
-	exitc, err := j.sup.reaper.Adopt(pid, old.pgid)
-	if err != nil {
+	if err := j.sup.reaper.Adopt(pid, old.pgid, j.exits.put); err != nil {
 		j.log.Warn("MAINPID: cannot follow", "pid", pid, "err", err)
 		return
 	}
@@ -1163,7 +1205,6 @@ func (j *job) takeMainPid(old *proc, pid int) {
 	old.handedOver = true
 	old.checkAt = time.Time{}
 	j.procs[pid] = p
-	go func() { send(j, j.exits, <-exitc) }()
 	j.log.Info("MAINPID: following the job's new main process", "old", old.pid, "new", pid, "gen", gen)
 	if p.def.Ready.Mode != loader.ReadyNotify {
 		p.ready = old.ready

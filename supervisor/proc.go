@@ -24,14 +24,15 @@ type spawnSpec struct {
 	extraFiles []uintptr // fds 3.. (sockets)
 	listenPid  bool      // set LISTEN_PID to the process's own pid (it gets sockets)
 	format     joblog.Format
+	exited     func(Exit) // called once by the reaper; must not block
 }
 
 // spawnProcess starts one job process: in its own process group (so its whole tree can be signalled),
 // stdin from /dev/null, stdout and stderr through pipes whose every line becomes a log record.
-func (s *Supervisor) spawnProcess(sp spawnSpec) (int, <-chan Exit, error) {
+func (s *Supervisor) spawnProcess(sp spawnSpec) (int, error) {
 	path, err := lookPath(sp.argv[0], sp.dir, sp.env)
 	if err != nil {
-		return 0, nil, err
+		return 0, err
 	}
 	argv := sp.argv
 	if sp.listenPid {
@@ -42,7 +43,7 @@ func (s *Supervisor) spawnProcess(sp spawnSpec) (int, <-chan Exit, error) {
 		if executable(path) != nil {
 			self, err := os.Executable()
 			if err != nil {
-				return 0, nil, fmt.Errorf("no %s and no path to god for the LISTEN_PID shim: %w", fdpass.ShimShell, err)
+				return 0, fmt.Errorf("no %s and no path to god for the LISTEN_PID shim: %w", fdpass.ShimShell, err)
 			}
 			argv = fdpass.GoShimArgv(self, append([]string{path}, sp.argv[1:]...))
 			sp.env = mergeEnv(sp.env, fdpass.ShimEnv+"=1")
@@ -51,29 +52,29 @@ func (s *Supervisor) spawnProcess(sp spawnSpec) (int, <-chan Exit, error) {
 	}
 	outR, outW, err := os.Pipe()
 	if err != nil {
-		return 0, nil, err
+		return 0, err
 	}
 	errR, errW, err := os.Pipe()
 	if err != nil {
 		outR.Close()
 		outW.Close()
-		return 0, nil, err
+		return 0, err
 	}
 	files := append([]uintptr{s.devNull.Fd(), outW.Fd(), errW.Fd()}, sp.extraFiles...)
-	pid, exitc, err := s.reaper.Start(ProcAttr{
+	pid, err := s.reaper.StartFunc(ProcAttr{
 		Path: path, Argv: argv, Env: sp.env, Dir: sp.dir, Files: files, Setpgid: true,
-	})
+	}, sp.exited)
 	outW.Close()
 	errW.Close()
 	if err != nil {
 		outR.Close()
 		errR.Close()
-		return 0, nil, err
+		return 0, err
 	}
 	meta := joblog.Line{Job: sp.job, Generation: sp.generation, Pid: pid}
 	s.relay(outR, meta, "stdout", sp.format)
 	s.relay(errR, meta, "stderr", sp.format)
-	return pid, exitc, nil
+	return pid, nil
 }
 
 // relay turns the lines of one pipe into records until the last writer closes it.

@@ -54,10 +54,11 @@ type Reaper struct {
 	// started one fork at a time took a second). Lock order: forking, then mu.
 	forking sync.RWMutex
 	mu      sync.Mutex
-	waiting map[int]chan<- Exit
-	orphans map[int]Exit // recently reaped unknown children, for Adopt (MAINPID races)
-	order   []int        // orphans in reap order, bounded
-	recent  map[int]Exit // recently reaped registered children, for god's re-exec (Frozen.Reaped)
+	waiting map[int]func(Exit) // called under mu, so it must not block (a buffered send, mailbox.put)
+	held    map[int]Exit       // exits of restored children no job has claimed yet (Claim)
+	orphans map[int]Exit       // recently reaped unknown children, for Adopt (MAINPID races)
+	order   []int              // orphans in reap order, bounded
+	recent  map[int]Exit       // recently reaped registered children, for god's re-exec (Frozen.Reaped)
 	rorder  []int
 	log     *slog.Logger
 	sigc    chan os.Signal
@@ -76,7 +77,8 @@ func NewReaper(log *slog.Logger) *Reaper {
 
 func newReaper(log *slog.Logger) *Reaper {
 	return &Reaper{
-		waiting: make(map[int]chan<- Exit),
+		waiting: make(map[int]func(Exit)),
+		held:    make(map[int]Exit),
 		orphans: make(map[int]Exit),
 		recent:  make(map[int]Exit),
 		log:     log,
@@ -113,25 +115,40 @@ func (r *Reaper) Reaped(pid int) (Exit, bool) {
 
 // NewReaperRestored is NewReaper for god's new image after a re-exec: the children named in pids
 // are registered before the first wait, and exits reaped by the old image but not yet handled
-// are delivered at once.
-func NewReaperRestored(log *slog.Logger, pids []int, pending []Exit) (*Reaper, map[int]<-chan Exit) {
+// are held. Each restored job then claims the exits of its processes with Claim.
+func NewReaperRestored(log *slog.Logger, pids []int, pending []Exit) *Reaper {
 	r := newReaper(log)
-	out := make(map[int]<-chan Exit, len(pids))
-	done := map[int]Exit{}
-	for _, e := range pending {
-		done[e.Pid] = e
-	}
 	for _, pid := range pids {
-		ch := make(chan Exit, 1)
-		out[pid] = ch
-		if e, ok := done[pid]; ok {
-			ch <- e
-			continue
+		r.waiting[pid] = r.hold
+	}
+	for _, e := range pending {
+		if _, ok := r.waiting[e.Pid]; ok {
+			delete(r.waiting, e.Pid)
+			r.held[e.Pid] = e
 		}
-		r.waiting[pid] = ch
 	}
 	r.start()
-	return r, out
+	return r
+}
+
+// hold keeps the exit of a restored child until its job claims it. Called under mu.
+func (r *Reaper) hold(e Exit) { r.held[e.Pid] = e }
+
+// Claim routes the exit of a child registered by NewReaperRestored to deliver: at once if it was
+// reaped already, else when it is. A pid that is not such a child is an error.
+func (r *Reaper) Claim(pid int, deliver func(Exit)) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if e, ok := r.held[pid]; ok {
+		delete(r.held, pid)
+		deliver(e)
+		return nil
+	}
+	if _, ok := r.waiting[pid]; !ok {
+		return fmt.Errorf("pid %d: not a restored child", pid)
+	}
+	r.waiting[pid] = deliver
+	return nil
 }
 
 // Close stops the reaping loop.
@@ -176,11 +193,11 @@ func (r *Reaper) reap() {
 			continue
 		}
 		e := Exit{Pid: pid, Status: ws, Time: time.Now()}
-		ch, known := r.waiting[pid]
+		deliver, known := r.waiting[pid]
 		if known {
 			delete(r.waiting, pid)
 			r.rememberExit(e)
-			ch <- e // buffered, one exit per pid: never blocks
+			deliver(e) // never blocks (see waiting)
 		} else {
 			r.rememberOrphan(e)
 		}
@@ -229,23 +246,34 @@ type ProcAttr struct {
 // The returned channel receives the child's Exit once (it is buffered). Starts run in parallel
 // with each other; reaping waits until every Start under way has registered its child.
 func (r *Reaper) Start(a ProcAttr) (int, <-chan Exit, error) {
+	ch := make(chan Exit, 1)
+	pid, err := r.StartFunc(a, func(e Exit) { ch <- e })
+	if err != nil {
+		return 0, nil, err
+	}
+	return pid, ch, nil
+}
+
+// StartFunc is Start for an owner that takes exits from a mailbox rather than a channel per
+// child (a job: no goroutine waits on each of its processes). deliver is called once, from the
+// reaping loop, and must not block.
+func (r *Reaper) StartFunc(a ProcAttr, deliver func(Exit)) (int, error) {
 	attr := &syscall.ProcAttr{
 		Dir:   a.Dir,
 		Env:   a.Env,
 		Files: a.Files,
 		Sys:   &syscall.SysProcAttr{Setpgid: a.Setpgid},
 	}
-	ch := make(chan Exit, 1)
 	r.forking.RLock()
 	defer r.forking.RUnlock()
 	pid, err := syscall.ForkExec(a.Path, a.Argv, attr)
 	if err != nil {
-		return 0, nil, err
+		return 0, err
 	}
 	r.mu.Lock()
-	r.waiting[pid] = ch
+	r.waiting[pid] = deliver
 	r.mu.Unlock()
-	return pid, ch, nil
+	return pid, nil
 }
 
 // ErrNotChild is returned by Adopt for a pid that is neither a child of god nor one it reaped lately.
@@ -254,26 +282,25 @@ var ErrNotChild = errors.New("not a child of god")
 // Adopt registers a pid god did not start itself: a job's process that replaced its parent and
 // named itself with MAINPID=. It must be god's child already or live in process group pgid (the
 // job's); as subreaper god becomes its parent once the old process exits, and reaps it then. If
-// that pid was already reaped, its Exit is delivered at once.
-func (r *Reaper) Adopt(pid, pgid int) (<-chan Exit, error) {
-	ch := make(chan Exit, 1)
+// that pid was already reaped, its Exit is delivered at once. deliver must not block.
+func (r *Reaper) Adopt(pid, pgid int, deliver func(Exit)) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ok := r.waiting[pid]; ok {
-		return nil, fmt.Errorf("pid %d: already watched", pid)
+		return fmt.Errorf("pid %d: already watched", pid)
 	}
 	if e, ok := r.orphans[pid]; ok {
 		delete(r.orphans, pid)
-		ch <- e
-		return ch, nil
+		deliver(e)
+		return nil
 	}
 	if ppid, err := parentOf(pid); err != nil || ppid != os.Getpid() {
 		if pg, err := ProcessGroupOf(pid); err != nil || pg != pgid {
-			return nil, fmt.Errorf("pid %d: %w nor in the job's process group %d", pid, ErrNotChild, pgid)
+			return fmt.Errorf("pid %d: %w nor in the job's process group %d", pid, ErrNotChild, pgid)
 		}
 	}
-	r.waiting[pid] = ch
-	return ch, nil
+	r.waiting[pid] = deliver
+	return nil
 }
 
 // Signal sends sig to pid if god still waits for it.

@@ -30,6 +30,7 @@ type Config struct {
 	StartTimeout     time.Duration // a process not ready by then has failed (30 s)
 	NotifySocket     string        // path of the NOTIFY_SOCKET god runs for its jobs ("": next to the control socket)
 	LoaderInstances  int           // instances of one loader file at once (4)
+	LoaderIdle       time.Duration // an instance idle this long exits; the next request starts one (10 s)
 	Settle           time.Duration // quiet time before a changed loader file is read (150 ms)
 	RemoveGrace      time.Duration // a loader file missing this long is gone for good (1 s)
 	Logger           *slog.Logger
@@ -59,6 +60,7 @@ func (c *Config) defaults() {
 	def(&c.StartTimeout, 30*time.Second)
 	def(&c.Settle, 150*time.Millisecond)
 	def(&c.RemoveGrace, time.Second)
+	def(&c.LoaderIdle, 10*time.Second)
 	if c.LoaderInstances <= 0 {
 		c.LoaderInstances = 4
 	}
@@ -98,7 +100,6 @@ type Supervisor struct {
 	unroutedTimer timer            // fires when the oldest of them has waited long enough
 
 	restoredState *UpgradeState // set by Restore: god's new image after an upgrade
-	restoredExits map[int]<-chan Exit
 
 	inbox  *queue[any]
 	calls  chan func()

@@ -223,8 +223,9 @@ func (j *job) snapshot() JobState {
 	return js
 }
 
-// restoreJob rebuilds a job from its state in god's new image; exits are the reaper's channels.
-func restoreJob(s *Supervisor, js JobState, exits map[int]<-chan Exit) *job {
+// restoreJob rebuilds a job from its state in god's new image; it claims its processes' exits
+// from the reaper.
+func restoreJob(s *Supervisor, js JobState) *job {
 	j := newJob(s, js.Loader, js.Def)
 	j.state, j.reason, j.since = js.State, js.Reason, js.Since
 	j.generation, j.genCounter, j.restarts, j.fails = js.Generation, js.GenCounter, js.Restarts, js.Fails
@@ -260,8 +261,8 @@ func restoreJob(s *Supervisor, js JobState, exits map[int]<-chan Exit) *job {
 			p.killAt = now.Add(5 * time.Second)
 		}
 		j.procs[p.pid] = p
-		if c := exits[p.pid]; c != nil {
-			go func() { send(j, j.exits, <-c) }()
+		if err := s.reaper.Claim(p.pid, j.exits.put); err != nil {
+			j.log.Warn("upgrade: process not restored", "pid", p.pid, "err", err)
 		}
 	}
 	return j

@@ -46,10 +46,9 @@ func Restore(cfg Config, st *UpgradeState) (*Supervisor, *Reaper, error) {
 	for _, e := range st.Exits {
 		pending = append(pending, Exit{Pid: e.Pid, Status: syscall.WaitStatus(e.Status), Time: e.Time})
 	}
-	reaper, exits := NewReaperRestored(s.log, pids, pending)
+	reaper := NewReaperRestored(s.log, pids, pending)
 	s.reaper = reaper
 	s.restoredState = st
-	s.restoredExits = exits
 	if len(st.Inherited) > 0 {
 		files := map[string][]*os.File{}
 		for name, fds := range st.Inherited {
@@ -97,7 +96,7 @@ func (s *Supervisor) restore() {
 	}
 	s.hub.Restore(st.Logs)
 	for _, js := range st.Jobs {
-		j := restoreJob(s, js, s.restoredExits)
+		j := restoreJob(s, js)
 		h := &jobHandle{j: j, loader: js.Loader, def: js.Def, state: js.State, userStopped: js.UserStopped}
 		s.jobs[js.Name] = h
 		for _, p := range js.Procs {
