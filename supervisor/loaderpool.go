@@ -38,6 +38,7 @@ type loaderPool struct {
 	retryAt    time.Time
 	closed     bool
 	running    map[*loaderInst]bool
+	idleTimer  *time.Timer // armed while an instance is idle: see endIdle
 }
 
 // loaderInst is one running `FILE godv1` process.
@@ -50,6 +51,7 @@ type loaderInst struct {
 	stdout *os.File
 	exited chan struct{}
 	killed bool
+	idleAt time.Time // when it was last released
 }
 
 func newLoaderPool(s *Supervisor, path string) *loaderPool {
@@ -138,10 +140,43 @@ func (p *loaderPool) release(inst *loaderInst, ok bool) {
 	if p.closed || inst.epoch != p.epoch || inst.gone() {
 		p.killLocked(inst)
 	} else {
+		inst.idleAt = time.Now()
 		p.idle = append(p.idle, inst)
+		if p.idleTimer == nil {
+			p.idleTimer = time.AfterFunc(p.sup.cfg.LoaderIdle, p.endIdle)
+		}
 	}
 	p.mu.Unlock()
 	<-p.slots
+}
+
+// endIdle ends the instances nobody asked anything for LoaderIdle. Loaders are stateless, so
+// the next request simply starts one (a few milliseconds); meanwhile a quiet god with many jobs
+// keeps no loader process around. Instances that are used stay: with checks every second, the one
+// or two instances that answer them never go idle, and those a burst started go away again.
+func (p *loaderPool) endIdle() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.idleTimer = nil
+	now := time.Now()
+	keep := p.idle[:0]
+	var next time.Time
+	for _, inst := range p.idle {
+		if now.Sub(inst.idleAt) >= p.sup.cfg.LoaderIdle {
+			p.log.Debug("loader idle: ended", "pid", inst.pid)
+			p.killLocked(inst)
+			continue
+		}
+		keep = append(keep, inst)
+		if next.IsZero() || inst.idleAt.Before(next) {
+			next = inst.idleAt
+		}
+	}
+	clear(p.idle[len(keep):])
+	p.idle = keep
+	if len(p.idle) > 0 && !p.closed {
+		p.idleTimer = time.AfterFunc(next.Add(p.sup.cfg.LoaderIdle).Sub(now), p.endIdle)
+	}
 }
 
 // fail kills an instance that broke the protocol or answered late and delays the next start.
@@ -190,6 +225,10 @@ func (p *loaderPool) retire() {
 func (p *loaderPool) close() {
 	p.mu.Lock()
 	p.closed = true
+	if p.idleTimer != nil {
+		p.idleTimer.Stop()
+		p.idleTimer = nil
+	}
 	p.mu.Unlock()
 	p.retire()
 	p.mu.Lock()

@@ -32,6 +32,7 @@ type daemonFlags struct {
 	backoffMax   time.Duration
 	stayUp       time.Duration
 	loaderTO     time.Duration
+	loaderIdle   time.Duration
 	checkTO      time.Duration
 	startTO      time.Duration
 	metrics      string
@@ -60,6 +61,7 @@ func parseDaemonFlags(args []string) (*daemonFlags, error) {
 	fs.DurationVar(&f.backoffMax, "backoff-max", supervisor.DefaultBackoff.Max, "longest delay between restarts")
 	fs.DurationVar(&f.stayUp, "stay-up", supervisor.DefaultBackoff.StayUp, "a process that ran this long resets its job's failure count")
 	fs.DurationVar(&f.loaderTO, "loader-timeout", 5*time.Second, "how long a loader may take to answer (check excepted)")
+	fs.DurationVar(&f.loaderIdle, "loader-idle", 10*time.Second, "a loader instance nobody asked anything this long exits (the next request starts one)")
 	fs.DurationVar(&f.checkTO, "check-timeout", 10*time.Second, "how long a check may take")
 	fs.DurationVar(&f.startTO, "start-timeout", 30*time.Second, "a process not ready by then has failed (and a reload is rolled back)")
 	fs.StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics on http://ADDR/metrics (e.g. 127.0.0.1:9100; default off)")
@@ -162,6 +164,7 @@ func runDaemon(args []string) int {
 			First: supervisor.DefaultBackoff.First, Max: f.backoffMax, StayUp: f.stayUp, Limit: f.restartLimit,
 		},
 		LoaderTimeout: f.loaderTO,
+		LoaderIdle:    f.loaderIdle,
 		CheckTimeout:  f.checkTO,
 		StartTimeout:  f.startTO,
 		Logger:        logger,
