@@ -2,18 +2,29 @@ package integration
 
 import (
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
 
-// BenchmarkFootprint100Jobs measures what god costs while it supervises 100 idle jobs (`sleep`),
-// each checked every 1000 ms by a bash loader: god's resident memory, its loaders' memory (apart,
-// since they are the user's programs), and god's CPU time over a 20 s window, as CPU seconds per
-// minute and as a share of one core.
+// BenchmarkFootprint100Jobs measures what god costs while it supervises 100 idle jobs (`sleep`):
+// memory as the proportional set size (Pss of /proc/PID/smaps_rollup: each shared page divided by
+// the processes that map it, so a library shared by 101 processes is not counted 101 times), the
+// way the brief's bar was measured, and as RSS split into anonymous and file pages; and god's CPU
+// time over a 20 s window.
 //
-// For comparison (resident memory of other supervisors with a handful of services, as their
-// users report it; not measured here, not asserted): runit 10 MiB, s6 13 MiB, supervisord 30 MiB,
-// pm2 74 MiB.
+// Two set-ups: the jobs without checks (god alone: the idle loader instance exits after
+// --loader-idle), and each job checked every 1000 ms by a bash loader (the loader instances that
+// answer 100 checks a second count apart: they are the user's programs).
+//
+// When runit's runsvdir and runsv are found (in PATH, or in WATCHGOD_RUNIT_BIN, which
+// scripts/bench fills from Debian's runit package), the same 100 jobs run under runsvdir and its
+// 101 supervisor processes are measured the same way, on the same machine.
 func BenchmarkFootprint100Jobs(b *testing.B) {
 	const (
 		jobs   = 100
@@ -21,23 +32,28 @@ func BenchmarkFootprint100Jobs(b *testing.B) {
 	)
 	var f figures
 	asTest(b, func(t *testing.T) {
+		// God alone: no checks, so once every job runs nobody asks its loader anything.
 		g := newGod(t)
+		writeExecutable(t, g.dir, "many", []byte(manyJobsLoader(jobs, "")))
+		g.start("--loader-idle", "1s")
+		waitJobsRunning(t, g, jobs, false)
+		godPid := g.cmd.Process.Pid
+		eventually(t, 30*time.Second, "the idle loader instance gone", func() bool { return len(loadersOf(godPid)) == 0 })
+		m := readMem(godPid)
+		f.add("god-pss-MiB", m.pssMiB(), fmt.Sprintf("god with %d jobs, no checks (RSS %.1f MiB: anon %.1f, file %.1f)",
+			jobs, m.rssMiB(), float64(m.anonKB)/1024, float64(m.fileKB)/1024))
+		g.signal(syscall.SIGTERM)
+		g.wait(30 * time.Second)
+
+		// With a check every second per job.
+		g = newGod(t)
 		writeExecutable(t, g.dir, "many", []byte(manyJobsLoader(jobs, "1000")))
 		g.start()
-		eventually(t, 60*time.Second, fmt.Sprintf("%d jobs running with check ok", jobs), func() bool {
-			n := 0
-			for _, j := range g.status() {
-				if j.State == "run" && j.Check == "ok" {
-					n++
-				}
-			}
-			return n == jobs
-		})
-		godPid := g.cmd.Process.Pid
-		loaders := loadersOf(godPid)
+		waitJobsRunning(t, g, jobs, true)
+		godPid = g.cmd.Process.Pid
 		god0, _ := readProc(godPid)
 		ld0 := map[int]procStat{}
-		for _, pid := range loaders {
+		for _, pid := range loadersOf(godPid) {
 			if st, ok := readProc(pid); ok {
 				ld0[pid] = st
 			}
@@ -50,28 +66,172 @@ func BenchmarkFootprint100Jobs(b *testing.B) {
 		if !ok {
 			g.fatalf("god (pid %d) is gone after the window", godPid)
 		}
-		var ldRSS int
+		gm := readMem(godPid)
+		var lm memFigures
 		var ldCPU time.Duration
-		loaders1 := loadersOf(godPid)
-		for _, pid := range loaders1 {
+		loaders := loadersOf(godPid)
+		for _, pid := range loaders {
 			st, ok := readProc(pid)
 			if !ok {
 				continue
 			}
-			ldRSS += st.rssKB
+			lm.add(readMem(pid))
 			ldCPU += st.cpu - ld0[pid].cpu // a loader started in the window counts from 0
 		}
 		if n := countState(g.status(), "run"); n != jobs {
 			g.fatalf("%d of %d jobs in run after the window", n, jobs)
 		}
-
 		cpu := god1.cpu - god0.cpu
-		f.add("god-rss-MiB", float64(god1.rssKB)/1024, fmt.Sprintf("VmRSS of god with %d jobs", jobs))
-		f.add("loaders-rss-MiB", float64(ldRSS)/1024, fmt.Sprintf("sum of VmRSS of %d bash loader processes", len(loaders1)))
-		f.add("god-cpu-s/min", cpu.Seconds()/elapsed.Minutes(), fmt.Sprintf("god utime+stime %s over a %s window (10 ms ticks)", cpu, elapsed.Round(time.Millisecond)))
-		f.add("god-cpu-%core", 100*cpu.Seconds()/elapsed.Seconds(), "of one core")
+		f.add("god-checked-pss-MiB", gm.pssMiB(), fmt.Sprintf("god with %d jobs checked every second (RSS %.1f MiB)", jobs, gm.rssMiB()))
+		f.add("loaders-pss-MiB", lm.pssMiB(), fmt.Sprintf("%d bash loader processes answering the checks (RSS %.1f MiB)", len(loaders), lm.rssMiB()))
+		f.add("god-cpu-%core", 100*cpu.Seconds()/elapsed.Seconds(), fmt.Sprintf("god utime+stime %s over %s (10 ms ticks)", cpu, elapsed.Round(time.Millisecond)))
 		f.add("loaders-cpu-%core", 100*ldCPU.Seconds()/elapsed.Seconds(), fmt.Sprintf("bash answering %d checks/s", jobs))
-		f.notef("others, as reported (not measured here): runit 10 MiB, s6 13 MiB, supervisord 30 MiB, pm2 74 MiB")
+
+		if rm, n, err := runitFootprint(t, jobs); err != nil {
+			f.notef("runit: not measured (%v)", err)
+		} else {
+			f.add("runit-pss-MiB", rm.pssMiB(), fmt.Sprintf("runsvdir and %d runsv processes, same %d jobs (RSS %.1f MiB)", n-1, jobs, rm.rssMiB()))
+		}
+		f.notef("others, as the brief measured them: runit 10 MiB, s6 13 MiB, supervisord 30 MiB, pm2 74 MiB")
 	})
 	f.report(b)
+}
+
+// waitJobsRunning waits until n jobs are in run (and, with checked, their check is ok).
+func waitJobsRunning(t *testing.T, g *god, n int, checked bool) {
+	t.Helper()
+	eventually(t, 60*time.Second, fmt.Sprintf("%d jobs running", n), func() bool {
+		k := 0
+		for _, j := range g.status() {
+			if j.State == "run" && (!checked || j.Check == "ok") {
+				k++
+			}
+		}
+		return k == n
+	})
+}
+
+// memFigures is a process's memory (or a sum over processes) in KiB.
+type memFigures struct{ pssKB, rssKB, anonKB, fileKB int }
+
+func (m memFigures) pssMiB() float64 { return float64(m.pssKB) / 1024 }
+func (m memFigures) rssMiB() float64 { return float64(m.rssKB) / 1024 }
+
+func (m *memFigures) add(o memFigures) {
+	m.pssKB += o.pssKB
+	m.rssKB += o.rssKB
+	m.anonKB += o.anonKB
+	m.fileKB += o.fileKB
+}
+
+// readMem reads Pss from /proc/PID/smaps_rollup and RSS, RssAnon and RssFile from
+// /proc/PID/status; a process that is gone reads as zero.
+func readMem(pid int) memFigures {
+	var m memFigures
+	field := func(file, key string) int {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/%s", pid, file))
+		if err != nil {
+			return 0
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, key+":"); ok {
+				n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+				return n
+			}
+		}
+		return 0
+	}
+	m.pssKB = field("smaps_rollup", "Pss")
+	m.rssKB = field("status", "VmRSS")
+	m.anonKB = field("status", "RssAnon")
+	m.fileKB = field("status", "RssFile")
+	return m
+}
+
+// runitFootprint runs n `sleep` services under runit's runsvdir and measures runsvdir and its
+// runsv children once every service runs. It returns the sum and the number of processes.
+func runitFootprint(t *testing.T, n int) (memFigures, int, error) {
+	var m memFigures
+	runsvdir, err := findRunit("runsvdir")
+	if err != nil {
+		return m, 0, err
+	}
+	if _, err := findRunit("runsv"); err != nil {
+		return m, 0, err
+	}
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		return m, 0, err
+	}
+	dir := t.TempDir()
+	for i := 1; i <= n; i++ {
+		sv := filepath.Join(dir, fmt.Sprintf("s%04d", i))
+		if err := os.Mkdir(sv, 0o755); err != nil {
+			return m, 0, err
+		}
+		run := "#!/bin/sh\nexec " + sleep + " " + runitSleep + "\n"
+		if err := os.WriteFile(filepath.Join(sv, "run"), []byte(run), 0o755); err != nil {
+			return m, 0, err
+		}
+	}
+	cmd := exec.Command(runsvdir, dir)
+	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(runsvdir)+":"+os.Getenv("PATH"))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return m, 0, err
+	}
+	top := cmd.Process.Pid
+	defer func() {
+		// SIGHUP: runsvdir sends TERM to every runsv, which stops its service and exits.
+		_ = syscall.Kill(top, syscall.SIGHUP)
+		_ = cmd.Wait()
+		eventually(t, 10*time.Second, "runit's services stopped", func() bool {
+			ents, _ := os.ReadDir("/proc")
+			for _, e := range ents {
+				if b, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline"); string(b) == sleep+"\x00"+runitSleep+"\x00" {
+					return false
+				}
+			}
+			return true
+		})
+	}()
+	var svs []int
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		svs = childrenOf(top)
+		running := 0
+		for _, sv := range svs {
+			running += len(childrenOf(sv))
+		}
+		if len(svs) == n && running == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			return m, 0, fmt.Errorf("runsvdir: %d runsv and %d services after 30 s", len(svs), running)
+		}
+		time.Sleep(50 * time.Millisecond) // polling /proc, bounded by the deadline
+	}
+	m.add(readMem(top))
+	for _, sv := range svs {
+		m.add(readMem(sv))
+	}
+	return m, len(svs) + 1, nil
+}
+
+// runitSleep is the argument of the services under runit, so the clean-up tells them apart.
+const runitSleep = "100002"
+
+// findRunit finds one of runit's programs in WATCHGOD_RUNIT_BIN or PATH.
+func findRunit(name string) (string, error) {
+	if d := os.Getenv("WATCHGOD_RUNIT_BIN"); d != "" {
+		p := filepath.Join(d, name)
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	p, err := exec.LookPath(name)
+	if err != nil {
+		return "", fmt.Errorf("%s not found (install Debian's runit, or set WATCHGOD_RUNIT_BIN)", name)
+	}
+	return p, nil
 }
