@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // heldLogger is a JSON logger from NewLogger on a fresh temp file, and a func reading the file.
@@ -150,5 +152,51 @@ func TestRelayFlushesBeforeWaiting(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("relay not paused within 5 s")
+	}
+}
+
+// TestMuxFlushesBeforeWaiting checks that a Mux relaying through AddHeld writes a line to god's
+// log while the job is still running and silent: it flushes after each round, not only at the
+// end of the pipe.
+func TestMuxFlushesBeforeWaiting(t *testing.T) {
+	logger, read := heldLogger(t)
+	h := NewHub(logger, 10)
+	m, err := NewMux(func() { h.Flush() })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	r, w := newPipe(t)
+	defer w.Close()
+	if err := m.Add(Pipe{Fd: r, Meta: Line{Job: "web", Stream: StreamStdout}, Format: FormatText, Deliver: h.AddHeld}); err != nil {
+		t.Fatal(err)
+	}
+	waitLog := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for !strings.Contains(read(), want) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s not in god's log within 5 s while the pipe stays open: %q", want, read())
+			}
+			time.Sleep(time.Millisecond) // polls a file: there is no event to wait on
+		}
+	}
+	for i := range 3 {
+		if _, err := fmt.Fprintf(w, "line %d\n", i); err != nil {
+			t.Fatal(err)
+		}
+		waitLog(fmt.Sprintf(`"msg":"line %d"`, i))
+	}
+	// Pausing hands back the pipe, open, with the unfinished line; the whole one before it is
+	// in the log.
+	fmt.Fprint(w, "last\npart")
+	waitLog(`"msg":"last"`)
+	paused := m.Pause()
+	if len(paused) != 1 || string(paused[0].Rest) != "part" || paused[0].Cut || paused[0].Fd != r {
+		t.Fatalf("Pause = %+v; want the pipe with rest \"part\"", paused)
+	}
+	defer unix.Close(r)
+	if _, err := unix.FcntlInt(uintptr(r), unix.F_GETFD, 0); err != nil {
+		t.Fatalf("paused pipe's fd: %v", err)
 	}
 }
