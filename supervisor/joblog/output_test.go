@@ -2,7 +2,6 @@ package joblog
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -99,59 +98,6 @@ func TestAddHeldOtherLogger(t *testing.T) {
 	}
 	if err := NewHub(nil, 10).Flush(); err != nil {
 		t.Fatal(err)
-	}
-}
-
-// TestRelayFlushesBeforeWaiting checks that a relay through AddHeld writes a line to god's log
-// while the job is still running and silent: it flushes before each read that may block, not
-// only at the end of the pipe.
-func TestRelayFlushesBeforeWaiting(t *testing.T) {
-	logger, read := heldLogger(t)
-	h := NewHub(logger, 10)
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	type result struct {
-		rest []byte
-		err  error
-	}
-	done := make(chan result, 1)
-	go func() {
-		rest, err := RelayPausable(r, nil, Line{Job: "web", Stream: StreamStdout}, FormatText, h.AddHeld, func() { h.Flush() })
-		done <- result{rest, err}
-	}()
-	t.Cleanup(func() {
-		w.Close()
-		r.Close()
-	})
-	waitLog := func(want string) {
-		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
-		for !strings.Contains(read(), want) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s not in god's log within 5 s while the pipe stays open: %q", want, read())
-			}
-			time.Sleep(time.Millisecond) // polls a file: there is no event to wait on
-		}
-	}
-	for i := range 3 {
-		if _, err := fmt.Fprintf(w, "line %d\n", i); err != nil {
-			t.Fatal(err)
-		}
-		waitLog(fmt.Sprintf(`"msg":"line %d"`, i))
-	}
-	// Pausing hands back the unfinished line; the whole one before it is in the log.
-	fmt.Fprint(w, "last\npart")
-	waitLog(`"msg":"last"`)
-	r.SetReadDeadline(time.Unix(1, 0))
-	select {
-	case res := <-done:
-		if !errors.Is(res.err, ErrPaused) || string(res.rest) != "part" {
-			t.Fatalf("paused relay returned %q, %v; want \"part\", ErrPaused", res.rest, res.err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("relay not paused within 5 s")
 	}
 }
 

@@ -1,10 +1,8 @@
 package joblog
 
 import (
-	"errors"
 	"fmt"
 	"io"
-	"os"
 	"time"
 )
 
@@ -51,45 +49,6 @@ func Relay(r io.Reader, meta Line, format Format, add func(Line)) error {
 				sp.End(now)
 				return fmt.Errorf("joblog: relay of job %s %s (pid %d): %w", meta.Job, meta.Stream, meta.Pid, io.ErrNoProgress)
 			}
-		}
-	}
-}
-
-// ErrPaused is returned by RelayPausable when the read deadline of its file passed: the relay
-// stopped at a line boundary and handed back the bytes of the line it had not finished.
-var ErrPaused = errors.New("joblog: relay paused")
-
-// RelayPausable is Relay on a pollable file (a pipe from os.Pipe) that can be stopped without
-// losing a byte: setting the file's read deadline in the past makes it return ErrPaused and rest,
-// the start of a line not yet delivered. Whoever resumes the relay (god after re-executing
-// itself) passes rest as prefix. Without a deadline it behaves like Relay.
-//
-// flush, when not nil, is called each time the relay has delivered every whole line of what it
-// read, before it reads again, and before it returns: the moment for a sink that batches the
-// lines (Hub.AddHeld) to write them out.
-func RelayPausable(f *os.File, prefix []byte, meta Line, format Format, add func(Line), flush func()) (rest []byte, err error) {
-	sp := NewSplitter(meta, format, add)
-	sp.Carry(prefix, false)
-	buf := make([]byte, relayBufSize)
-	for {
-		n, err := f.Read(buf)
-		now := time.Now()
-		lines := sp.Feed(buf[:n], now)
-		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
-			lines += sp.End(now)
-		}
-		if lines > 0 && flush != nil {
-			flush()
-		}
-		switch {
-		case err == nil:
-		case errors.Is(err, os.ErrDeadlineExceeded):
-			rest, _ := sp.Rest()
-			return rest, ErrPaused
-		case err == io.EOF:
-			return nil, nil
-		default:
-			return nil, fmt.Errorf("joblog: relay of job %s %s (pid %d): %w", meta.Job, meta.Stream, meta.Pid, err)
 		}
 	}
 }
