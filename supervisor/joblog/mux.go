@@ -32,7 +32,9 @@ const wakeID = 0
 // Pipe is one output pipe of a job, as a Mux relays it.
 type Pipe struct {
 	// Fd is the pipe's read end. Add takes it over: the Mux closes it, once, when the
-	// pipe ends, when the Mux closes, or when Add fails. Pause hands it back open.
+	// pipe ends, when the Mux closes, or when Add fails (adding an fd the Mux already
+	// relays is such a failure: the caller gave away what it did not own). Pause hands it
+	// back open.
 	Fd     int
 	Meta   Line   // Job, Generation, Pid and Stream of every line
 	Format Format // how lines are parsed
