@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/emielm/watchgod/fdpass"
 	"github.com/emielm/watchgod/supervisor/joblog"
 )
@@ -50,84 +52,80 @@ func (s *Supervisor) spawnProcess(sp spawnSpec) (int, error) {
 			path = self
 		}
 	}
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		return 0, err
+	// The pipes are raw fds: the read ends go to the relay mux (which owns and closes them), the
+	// write ends to the child. An *os.File would register the read end with Go's poller as well.
+	var outP, errP [2]int
+	if err := unix.Pipe2(outP[:], unix.O_CLOEXEC); err != nil {
+		return 0, fmt.Errorf("stdout pipe: %w", err)
 	}
-	errR, errW, err := os.Pipe()
-	if err != nil {
-		outR.Close()
-		outW.Close()
-		return 0, err
+	if err := unix.Pipe2(errP[:], unix.O_CLOEXEC); err != nil {
+		unix.Close(outP[0])
+		unix.Close(outP[1])
+		return 0, fmt.Errorf("stderr pipe: %w", err)
 	}
-	files := append([]uintptr{s.devNull.Fd(), outW.Fd(), errW.Fd()}, sp.extraFiles...)
+	files := append([]uintptr{s.devNull.Fd(), uintptr(outP[1]), uintptr(errP[1])}, sp.extraFiles...)
 	pid, err := s.reaper.StartFunc(ProcAttr{
 		Path: path, Argv: argv, Env: sp.env, Dir: sp.dir, Files: files, Setpgid: true,
 	}, sp.exited)
-	outW.Close()
-	errW.Close()
+	unix.Close(outP[1])
+	unix.Close(errP[1])
 	if err != nil {
-		outR.Close()
-		errR.Close()
+		unix.Close(outP[0])
+		unix.Close(errP[0])
 		return 0, err
 	}
 	meta := joblog.Line{Job: sp.job, Generation: sp.generation, Pid: pid}
-	s.relay(outR, meta, "stdout", sp.format)
-	s.relay(errR, meta, "stderr", sp.format)
+	meta.Stream = joblog.StreamStdout
+	s.startRelay(joblog.Pipe{Fd: outP[0], Meta: meta, Format: sp.format})
+	meta.Stream = joblog.StreamStderr
+	s.startRelay(joblog.Pipe{Fd: errP[0], Meta: meta, Format: sp.format})
 	return pid, nil
 }
 
-// relay turns the lines of one pipe into records until the last writer closes it.
-func (s *Supervisor) relay(r *os.File, meta joblog.Line, stream string, format joblog.Format) {
-	meta.Stream = stream
-	s.startRelay(&pipeRelay{f: r, meta: meta, format: format})
-}
-
-// pipeRelay is one job output pipe being read. God re-executing itself pauses every relay at a
-// line boundary and hands the pipe, with the unfinished line, to its new image.
-type pipeRelay struct {
-	f      *os.File
-	meta   joblog.Line
-	format joblog.Format
-	prefix []byte        // start of a line carried over from a paused relay
-	rest   []byte        // set when paused
-	done   chan struct{} // closed when the relay returned (EOF, error or pause)
-	paused bool
-}
-
-func (s *Supervisor) startRelay(pr *pipeRelay) {
-	pr.done = make(chan struct{})
+// startRelay relays a new pipe of a process (or one god's old image handed over) until every
+// writer closed it: its lines go to the hub, counted, and are written to god's log once per
+// round of the relay mux. The pipe counts for waitOutput and waitRelays until it ends.
+func (s *Supervisor) startRelay(p joblog.Pipe) {
 	s.relayMu.Lock()
-	s.relaySet[pr] = true
-	s.relayPids[pr.meta.Pid]++
+	s.relayPids[p.Meta.Pid]++
 	s.relayMu.Unlock()
 	s.relays.Add(1)
-	go func() {
-		defer s.relays.Done()
-		// Lines are held in god's log buffer and written once per read of the pipe (flush).
-		add := s.metrics.countLines(pr.meta.Job, pr.meta.Stream, s.hub.AddHeld)
-		rest, err := joblog.RelayPausable(pr.f, pr.prefix, pr.meta, pr.format, add, func() { _ = s.hub.Flush() })
-		if errors.Is(err, joblog.ErrPaused) {
-			pr.rest, pr.paused = rest, true
-			close(pr.done)
-			return
+	meta := p.Meta
+	p.Deliver = s.metrics.countLines(meta.Job, meta.Stream, s.hub.AddHeld)
+	p.Done = func(err error) { s.relayEnded(meta, err) }
+	s.addRelay(p)
+}
+
+// addRelay hands p to the mux; a pipe the mux refused (it closed the fd) has ended.
+func (s *Supervisor) addRelay(p joblog.Pipe) {
+	err := joblog.ErrMuxClosed
+	if s.relayMux != nil {
+		err = s.relayMux.Add(p)
+	} else {
+		unix.Close(p.Fd)
+	}
+	if err != nil {
+		p.Done(err)
+	}
+}
+
+// relayEnded is called once per pipe, when it reached its end (every writer closed it, its
+// lines relayed and flushed), failed, or god stopped relaying: it wakes those waiting for the
+// process's output.
+func (s *Supervisor) relayEnded(meta joblog.Line, err error) {
+	s.relayMu.Lock()
+	if s.relayPids[meta.Pid]--; s.relayPids[meta.Pid] <= 0 {
+		delete(s.relayPids, meta.Pid)
+		for _, w := range s.relayWaiters[meta.Pid] {
+			close(w)
 		}
-		s.relayMu.Lock()
-		delete(s.relaySet, pr)
-		if s.relayPids[pr.meta.Pid]--; s.relayPids[pr.meta.Pid] <= 0 {
-			delete(s.relayPids, pr.meta.Pid)
-			for _, w := range s.relayWaiters[pr.meta.Pid] {
-				close(w)
-			}
-			delete(s.relayWaiters, pr.meta.Pid)
-		}
-		s.relayMu.Unlock()
-		pr.f.Close()
-		close(pr.done)
-		if err != nil {
-			s.log.Warn("log relay", "job", pr.meta.Job, "pid", pr.meta.Pid, "stream", pr.meta.Stream, "err", err)
-		}
-	}()
+		delete(s.relayWaiters, meta.Pid)
+	}
+	s.relayMu.Unlock()
+	s.relays.Done()
+	if err != nil && !errors.Is(err, joblog.ErrMuxClosed) {
+		s.log.Warn("log relay", "job", meta.Job, "pid", meta.Pid, "stream", meta.Stream, "err", err)
+	}
 }
 
 // waitOutput waits until every line the given processes wrote has been relayed (their pipes are
@@ -153,31 +151,20 @@ func (s *Supervisor) waitOutput(pids map[int]bool, timeout time.Duration) {
 	}
 }
 
-// pauseRelays stops every relay at a line boundary and returns those still holding a pipe.
-func (s *Supervisor) pauseRelays() []*pipeRelay {
-	s.relayMu.Lock()
-	list := make([]*pipeRelay, 0, len(s.relaySet))
-	for pr := range s.relaySet {
-		list = append(list, pr)
-		_ = pr.f.SetReadDeadline(time.Unix(1, 0))
+// pauseRelays stops relaying every pipe at a line boundary and returns them, each with its fd
+// (open, for god's new image) and its unfinished line. They still count as being relayed
+// (relayPids, relays): resumeRelays or the new image go on with them.
+func (s *Supervisor) pauseRelays() []joblog.Pipe {
+	if s.relayMux == nil {
+		return nil
 	}
-	s.relayMu.Unlock()
-	var paused []*pipeRelay
-	for _, pr := range list {
-		<-pr.done
-		if pr.paused {
-			paused = append(paused, pr)
-		}
-	}
-	return paused
+	return s.relayMux.Pause()
 }
 
-// resumeRelays restarts paused relays (god's re-exec failed).
-func (s *Supervisor) resumeRelays(list []*pipeRelay) {
-	for _, pr := range list {
-		_ = pr.f.SetReadDeadline(time.Time{})
-		pr.prefix, pr.rest, pr.paused = pr.rest, nil, false
-		s.startRelay(pr)
+// resumeRelays relays paused pipes again, from their unfinished lines (god's re-exec failed).
+func (s *Supervisor) resumeRelays(list []joblog.Pipe) {
+	for _, p := range list {
+		s.addRelay(p)
 	}
 }
 

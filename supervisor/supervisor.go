@@ -84,9 +84,9 @@ type Supervisor struct {
 	reaper       *Reaper
 	devNull      *os.File
 	baseEnv      []string
-	relays       sync.WaitGroup
+	relayMux     *joblog.Mux    // relays every job's stdout and stderr; made by Run, closed when it returns
+	relays       sync.WaitGroup // pipes being relayed
 	relayMu      sync.Mutex
-	relaySet     map[*pipeRelay]bool
 	relayPids    map[int]int             // pid -> relays still reading its output
 	relayWaiters map[int][]chan struct{} // pid -> closed when its output is all relayed
 	metrics      *metrics
@@ -179,7 +179,6 @@ func New(cfg Config) (*Supervisor, error) {
 		cycleReports: make(map[string]bool),
 		inherited:    &inheritedSockets{files: cfg.Inherited},
 		pidIndex:     make(map[int]string),
-		relaySet:     make(map[*pipeRelay]bool),
 		relayPids:    make(map[int]int),
 		relayWaiters: make(map[int][]chan struct{}),
 	}
@@ -212,6 +211,13 @@ func (s *Supervisor) Run(ctx context.Context, reaper *Reaper) error {
 		return err
 	}
 	defer s.notify.Close()
+	// Lines are held in god's log buffer and written once per round of the mux.
+	mux, err := joblog.NewMux(func() { _ = s.hub.Flush() })
+	if err != nil {
+		return err
+	}
+	s.relayMux = mux
+	defer mux.Close()
 	if s.restoredState != nil {
 		s.restore()
 	}

@@ -143,6 +143,9 @@ type PipeState struct {
 	Stream     string `json:"stream"`
 	Format     string `json:"format"`
 	Rest       []byte `json:"rest,omitempty"`
+	// Cut: Rest is the tail of a line already cut at joblog.MaxLine (an empty end of it is no
+	// line). Older images neither write nor read it: at worst one empty line more.
+	Cut bool `json:"cut,omitempty"`
 }
 
 // ExitState is a wait status.
@@ -454,13 +457,9 @@ func (s *Supervisor) freezeAndExec(opts UpgradeOptions) error {
 			}
 		}
 	}
-	for _, pr := range relays {
-		fd, err := fdpass.RawFd(pr.f)
-		if err != nil {
-			return undo(err)
-		}
-		st.Pipes = append(st.Pipes, PipeState{Fd: fd, Job: pr.meta.Job, Generation: pr.meta.Generation, Pid: pr.meta.Pid,
-			Stream: pr.meta.Stream, Format: string(pr.format), Rest: pr.rest})
+	for _, p := range relays {
+		st.Pipes = append(st.Pipes, PipeState{Fd: p.Fd, Job: p.Meta.Job, Generation: p.Meta.Generation, Pid: p.Meta.Pid,
+			Stream: p.Meta.Stream, Format: string(p.Format), Rest: p.Rest, Cut: p.Cut})
 	}
 	st.Logs = s.hub.Tail(nil, 0)
 	var keep []int

@@ -106,9 +106,8 @@ func (s *Supervisor) restore() {
 	}
 	for _, p := range st.Pipes {
 		setCloexec(p.Fd)
-		f := os.NewFile(uintptr(p.Fd), "pipe")
 		meta := joblog.Line{Job: p.Job, Generation: p.Generation, Pid: p.Pid, Stream: p.Stream}
-		s.startRelay(&pipeRelay{f: f, meta: meta, format: joblog.Format(p.Format), prefix: p.Rest})
+		s.startRelay(joblog.Pipe{Fd: p.Fd, Meta: meta, Format: joblog.Format(p.Format), Rest: p.Rest, Cut: p.Cut})
 	}
 	s.checkDeps()
 	s.log.Info("upgraded: god runs its new image", "from", st.From, "version", s.cfg.Version, "jobs", len(st.Jobs),

@@ -2,7 +2,6 @@ package joblog
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -10,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // heldLogger is a JSON logger from NewLogger on a fresh temp file, and a func reading the file.
@@ -100,29 +101,22 @@ func TestAddHeldOtherLogger(t *testing.T) {
 	}
 }
 
-// TestRelayFlushesBeforeWaiting checks that a relay through AddHeld writes a line to god's log
-// while the job is still running and silent: it flushes before each read that may block, not
-// only at the end of the pipe.
-func TestRelayFlushesBeforeWaiting(t *testing.T) {
+// TestMuxFlushesBeforeWaiting checks that a Mux relaying through AddHeld writes a line to god's
+// log while the job is still running and silent: it flushes after each round, not only at the
+// end of the pipe.
+func TestMuxFlushesBeforeWaiting(t *testing.T) {
 	logger, read := heldLogger(t)
 	h := NewHub(logger, 10)
-	r, w, err := os.Pipe()
+	m, err := NewMux(func() { h.Flush() })
 	if err != nil {
 		t.Fatal(err)
 	}
-	type result struct {
-		rest []byte
-		err  error
+	defer m.Close()
+	r, w := newPipe(t)
+	defer w.Close()
+	if err := m.Add(Pipe{Fd: r, Meta: Line{Job: "web", Stream: StreamStdout}, Format: FormatText, Deliver: h.AddHeld}); err != nil {
+		t.Fatal(err)
 	}
-	done := make(chan result, 1)
-	go func() {
-		rest, err := RelayPausable(r, nil, Line{Job: "web", Stream: StreamStdout}, FormatText, h.AddHeld, func() { h.Flush() })
-		done <- result{rest, err}
-	}()
-	t.Cleanup(func() {
-		w.Close()
-		r.Close()
-	})
 	waitLog := func(want string) {
 		t.Helper()
 		deadline := time.Now().Add(5 * time.Second)
@@ -139,16 +133,16 @@ func TestRelayFlushesBeforeWaiting(t *testing.T) {
 		}
 		waitLog(fmt.Sprintf(`"msg":"line %d"`, i))
 	}
-	// Pausing hands back the unfinished line; the whole one before it is in the log.
+	// Pausing hands back the pipe, open, with the unfinished line; the whole one before it is
+	// in the log.
 	fmt.Fprint(w, "last\npart")
 	waitLog(`"msg":"last"`)
-	r.SetReadDeadline(time.Unix(1, 0))
-	select {
-	case res := <-done:
-		if !errors.Is(res.err, ErrPaused) || string(res.rest) != "part" {
-			t.Fatalf("paused relay returned %q, %v; want \"part\", ErrPaused", res.rest, res.err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("relay not paused within 5 s")
+	paused := m.Pause()
+	if len(paused) != 1 || string(paused[0].Rest) != "part" || paused[0].Cut || paused[0].Fd != r {
+		t.Fatalf("Pause = %+v; want the pipe with rest \"part\"", paused)
+	}
+	defer unix.Close(r)
+	if _, err := unix.FcntlInt(uintptr(r), unix.F_GETFD, 0); err != nil {
+		t.Fatalf("paused pipe's fd: %v", err)
 	}
 }

@@ -10,17 +10,61 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
-// relayChild runs script under sh with its stdout (or stderr) on a real pipe
-// and relays the pipe until EOF, returning the lines delivered.
-func relayChild(t *testing.T, script string, stream string, format Format) []Line {
+// relayPaths are the two ways a stream is relayed: Relay on a reader (a goroutine per stream),
+// and a Mux on the pipe's fd (one goroutine for every pipe). The tests below run on both.
+var relayPaths = []string{"Relay", "Mux"}
+
+// newPipe returns a pipe as god makes one for a job: the read end a raw fd (blocking until a
+// Mux takes it), the write end a file for the writer.
+func newPipe(t testing.TB) (r int, w *os.File) {
 	t.Helper()
-	r, w, err := os.Pipe()
-	if err != nil {
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { r.Close() })
+	return p[0], os.NewFile(uintptr(p[1]), "pipe-w")
+}
+
+// relayFd relays the read end r until its end, by path, and returns the lines and the error.
+// r is closed when it returns.
+func relayFd(t *testing.T, path string, r int, meta Line, format Format) ([]Line, error) {
+	t.Helper()
+	var lines []Line
+	add := func(l Line) { lines = append(lines, l) }
+	errc := make(chan error, 1)
+	switch path {
+	case "Relay":
+		f := os.NewFile(uintptr(r), "pipe-r")
+		defer f.Close()
+		go func() { errc <- Relay(f, meta, format, add) }()
+	case "Mux":
+		m, err := NewMux(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		if err := m.Add(Pipe{Fd: r, Meta: meta, Format: format, Deliver: add, Done: func(err error) { errc <- err }}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case err := <-errc:
+		return lines, err
+	case <-time.After(20 * time.Second):
+		t.Fatalf("%s did not end within 20s", path)
+		return nil, nil
+	}
+}
+
+// relayChild runs script under sh with its stdout (or stderr) on a real pipe
+// and relays the pipe by path until EOF, returning the lines delivered.
+func relayChild(t *testing.T, path, script string, stream string, format Format) []Line {
+	t.Helper()
+	r, w := newPipe(t)
 	cmd := exec.Command("sh", "-c", script)
 	if stream == StreamStderr {
 		cmd.Stderr = w
@@ -29,23 +73,15 @@ func relayChild(t *testing.T, script string, stream string, format Format) []Lin
 	}
 	if err := cmd.Start(); err != nil {
 		w.Close()
+		unix.Close(r)
 		t.Fatal(err)
 	}
 	w.Close() // the child holds the only write end: EOF when it exits
+	defer cmd.Process.Kill()
 	meta := Line{Job: "job1", Generation: 2, Pid: cmd.Process.Pid, Stream: stream}
-	var lines []Line
-	errc := make(chan error, 1)
-	go func() {
-		errc <- Relay(r, meta, format, func(l Line) { lines = append(lines, l) })
-	}()
-	select {
-	case err := <-errc:
-		if err != nil {
-			t.Fatalf("Relay: %v", err)
-		}
-	case <-time.After(20 * time.Second):
-		cmd.Process.Kill()
-		t.Fatal("Relay did not end within 20s")
+	lines, err := relayFd(t, path, r, meta, format)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
 	}
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("child: %v", err)
@@ -54,8 +90,14 @@ func relayChild(t *testing.T, script string, stream string, format Format) []Lin
 }
 
 func TestRelayChildProcess(t *testing.T) {
+	for _, path := range relayPaths {
+		t.Run(path, func(t *testing.T) { testRelayChildProcess(t, path) })
+	}
+}
+
+func testRelayChildProcess(t *testing.T, path string) {
 	before := time.Now()
-	lines := relayChild(t, `for i in $(seq 1 1000); do echo line $i; done; printf 'last without newline'`, StreamStdout, FormatText)
+	lines := relayChild(t, path, `for i in $(seq 1 1000); do echo line $i; done; printf 'last without newline'`, StreamStdout, FormatText)
 	if len(lines) != 1001 {
 		t.Fatalf("got %d lines, want 1001", len(lines))
 	}
@@ -78,7 +120,13 @@ func TestRelayChildProcess(t *testing.T) {
 }
 
 func TestRelayStderrJSONAndCRLF(t *testing.T) {
-	lines := relayChild(t, `printf '{"level":"error","msg":"bad","code":7}\r\nplain\r\n\n' >&2`, StreamStderr, FormatJSON)
+	for _, path := range relayPaths {
+		t.Run(path, func(t *testing.T) { testRelayStderrJSONAndCRLF(t, path) })
+	}
+}
+
+func testRelayStderrJSONAndCRLF(t *testing.T, path string) {
+	lines := relayChild(t, path, `printf '{"level":"error","msg":"bad","code":7}\r\nplain\r\n\n' >&2`, StreamStderr, FormatJSON)
 	if len(lines) != 3 {
 		t.Fatalf("got %d lines: %+v", len(lines), lines)
 	}
@@ -93,28 +141,30 @@ func TestRelayStderrJSONAndCRLF(t *testing.T) {
 	}
 }
 
-// relayString relays s through a real pipe fed by a goroutine.
-func relayString(t *testing.T, s string) []string {
+// relayString relays s, by path, through a real pipe fed by a goroutine.
+func relayString(t *testing.T, path, s string) []string {
 	t.Helper()
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r, w := newPipe(t)
 	go func() {
 		io.WriteString(w, s)
 		w.Close()
 	}()
-	var got []string
-	if err := Relay(r, Line{}, FormatText, func(l Line) { got = append(got, l.Msg) }); err != nil {
+	lines, err := relayFd(t, path, r, Line{}, FormatText)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return got
+	return msgs(lines)
 }
 
 func TestRelayLongLines(t *testing.T) {
+	for _, path := range relayPaths {
+		t.Run(path, func(t *testing.T) { testRelayLongLines(t, path) })
+	}
+}
+
+func testRelayLongLines(t *testing.T, path string) {
 	long := strings.Repeat("x", 3*MaxLine+100)
-	got := relayString(t, long+"\nshort\n"+long)
+	got := relayString(t, path, long+"\nshort\n"+long)
 	want := []int{MaxLine, MaxLine, MaxLine, 100, 5, MaxLine, MaxLine, MaxLine, 100}
 	if len(got) != len(want) {
 		t.Fatalf("got %d pieces, want %d", len(got), len(want))
@@ -130,8 +180,14 @@ func TestRelayLongLines(t *testing.T) {
 }
 
 func TestRelaySplitKeepsRunesAndCRLF(t *testing.T) {
+	for _, path := range relayPaths {
+		t.Run(path, func(t *testing.T) { testRelaySplitKeepsRunesAndCRLF(t, path) })
+	}
+}
+
+func testRelaySplitKeepsRunesAndCRLF(t *testing.T, path string) {
 	a := strings.Repeat("a", MaxLine-1)
-	got := relayString(t, a+"é\n"+a+"\r\n"+strings.Repeat("b", MaxLine)+"\n"+"end")
+	got := relayString(t, path, a+"é\n"+a+"\r\n"+strings.Repeat("b", MaxLine)+"\n"+"end")
 	want := []string{a, "é", a, strings.Repeat("b", MaxLine), "end"}
 	if len(got) != len(want) {
 		t.Fatalf("got %d lines, want %d", len(got), len(want))
