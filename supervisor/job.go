@@ -180,10 +180,10 @@ func newJob(s *Supervisor, loaderPath string, def loader.Definition) *job {
 		log:       s.log.With("job", def.Name),
 		cmds:      make(chan jobCmd, 16),
 		exits:     newMailbox[Exit](),
-		checkDone: make(chan checkResult, 16),
-		stopSpecs: make(chan stopSpec, 16),
+		checkDone: make(chan checkResult, 4), // senders are goroutines of the job's own (send)
+		stopSpecs: make(chan stopSpec, 2),
 		defined:   make(chan redefined, 1),
-		lingered:  make(chan int, 16),
+		lingered:  make(chan int, 2),
 		gone:      make(chan struct{}),
 		state:     StateWait,
 		since:     time.Now(),

@@ -110,6 +110,7 @@ func runDaemon(args []string) int {
 	sdLog = logger // sdnotify.go reports failed notifications here
 	// Job lines may wait in the logger's buffer for their relay's flush; none is left behind.
 	defer joblog.Flush(logger)
+	tuneMemory(f.memProfile != "")
 	prof, err := startProfiles(f.cpuProfile, f.memProfile)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "god:", err)
