@@ -50,6 +50,7 @@ func Restore(cfg Config, st *UpgradeState) (*Supervisor, *Reaper, error) {
 	s.reaper = reaper
 	s.restoredState = st
 	s.restoredExits = exits
+	st.closeUntakenHelperFiles() // cfg.Helpers took theirs (TakeHelperFiles) before
 	if len(st.Inherited) > 0 {
 		files := map[string][]*os.File{}
 		for name, fds := range st.Inherited {
