@@ -7,10 +7,12 @@ DEMO    := build/god
 
 all: build
 
-# god itself and the examples, the loaders of the demo, in build/god.
+# god and its metrics exporter (god --metrics runs bin/god-metrics, found next to bin/god), and
+# the examples, the loaders of the demo, in build/god.
 build:
 	@mkdir -p $(BIN) $(DEMO)
 	$(GO) build -o $(BIN)/god ./cmd/god
+	$(GO) build -o $(BIN)/god-metrics ./cmd/god-metrics
 	$(GO) build -o $(DEMO)/backend ./examples/backend
 	@if [ -d examples/tableflip ]; then $(GO) build -o $(DEMO)/tableflip ./examples/tableflip; fi
 	cp examples/shell/clock $(DEMO)/clock

@@ -155,6 +155,20 @@ func runDaemon(args []string) int {
 		logger.Error("control socket", "err", err)
 		return 1
 	}
+	if exeErr != nil {
+		exe = ""
+	}
+	var helpers []supervisor.Helper
+	if f.metrics != "" {
+		h, err := metricsHelper(f, exe, socket, upgraded, logger)
+		if err != nil {
+			logger.Error("metrics", "err", err)
+			ln.Close()
+			return 1
+		}
+		helpers = append(helpers, h)
+		logger.Info("serving metrics", "url", "http://"+f.metrics+"/metrics", "exporter", h.Path)
+	}
 	cfg := supervisor.Config{
 		Dir:    dir,
 		Socket: socket,
@@ -168,8 +182,9 @@ func runDaemon(args []string) int {
 		Hub:           joblog.NewHub(logger, f.logLines),
 		Version:       fullVersion(),
 		Inherited:     inherited,
+		Helpers:       helpers,
 	}
-	if exeErr == nil {
+	if exe != "" {
 		cfg.Upgrade = supervisor.UpgradeOptions{Exe: exe, Argv: os.Args, Control: ln,
 			Begin: notifyReloading, AfterFail: notifyReady}
 	}
@@ -188,15 +203,6 @@ func runDaemon(args []string) int {
 		logger.Error("start", "err", err)
 		ln.Close()
 		return 1
-	}
-	if f.metrics != "" {
-		stopMetrics, err := startMetrics(f.metrics, sup, logger)
-		if err != nil {
-			logger.Error("metrics", "err", err)
-			ln.Close()
-			return 1
-		}
-		defer stopMetrics()
 	}
 	srv := &control.Server{Handler: notifyingHandler{sup}, Logger: logger} // sdnotify.go: rescan, shutdown
 	go func() {
