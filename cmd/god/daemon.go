@@ -62,7 +62,7 @@ func parseDaemonFlags(args []string) (*daemonFlags, error) {
 	fs.DurationVar(&f.loaderTO, "loader-timeout", 5*time.Second, "how long a loader may take to answer (check excepted)")
 	fs.DurationVar(&f.checkTO, "check-timeout", 10*time.Second, "how long a check may take")
 	fs.DurationVar(&f.startTO, "start-timeout", 30*time.Second, "a process not ready by then has failed (and a reload is rolled back)")
-	fs.StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics on http://ADDR/metrics (e.g. 127.0.0.1:9100; default off)")
+	fs.StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics on http://ADDR/metrics (e.g. 127.0.0.1:9100; default off) by god-metrics, a child process found next to god or in PATH")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "debug: write a CPU profile of god to `FILE` at exit")
 	fs.StringVar(&f.memProfile, "memprofile", "", "debug: write a heap profile of god to `FILE` when shutdown begins")
 	if len(args) > 0 && args[0] == "run" {
@@ -161,13 +161,18 @@ func runDaemon(args []string) int {
 	var helpers []supervisor.Helper
 	if f.metrics != "" {
 		h, err := metricsHelper(f, exe, socket, upgraded, logger)
-		if err != nil {
+		switch {
+		case err == nil:
+			helpers = append(helpers, h)
+			logger.Info("serving metrics", "url", "http://"+f.metrics+"/metrics", "exporter", h.Path)
+		case upgraded == nil:
 			logger.Error("metrics", "err", err)
 			ln.Close()
 			return 1
+		default:
+			// god's new image must not exit over its metrics: its jobs would be orphaned.
+			logger.Error("metrics: god runs on without them", "err", err)
 		}
-		helpers = append(helpers, h)
-		logger.Info("serving metrics", "url", "http://"+f.metrics+"/metrics", "exporter", h.Path)
 	}
 	cfg := supervisor.Config{
 		Dir:    dir,

@@ -143,7 +143,7 @@ Daemon flags:
   --socket PATH        control socket to listen on
   --log MODE           god's own log format: auto, text, color or json
   --log-level LEVEL    debug, info, warn or error
-  --metrics ADDR       serve Prometheus metrics on ADDR (off by default)
+  --metrics ADDR       serve Prometheus metrics on ADDR by the god-metrics program (off by default)
   --restart-limit N    quick failures in a row before a job is failed (10)
   --backoff-max D      longest delay between restarts (10s)
   --stay-up D          a run this long resets a job's failure count (10s)
