@@ -7,10 +7,14 @@ DEMO    := build/god
 
 all: build
 
-# god itself and the examples, the loaders of the demo, in build/god.
+# god and its metrics exporter (god --metrics runs bin/god-metrics, found next to bin/god), and
+# the examples, the loaders of the demo, in build/god. god and god-metrics are static
+# (CGO_ENABLED=0): no libc mapped in god's memory, and they run in a scratch image; user and group
+# names (unix socket owner=, group=) are then read from /etc/passwd and /etc/group.
 build:
 	@mkdir -p $(BIN) $(DEMO)
-	$(GO) build -o $(BIN)/god ./cmd/god
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/god ./cmd/god
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/god-metrics ./cmd/god-metrics
 	$(GO) build -o $(DEMO)/backend ./examples/backend
 	@if [ -d examples/tableflip ]; then $(GO) build -o $(DEMO)/tableflip ./examples/tableflip; fi
 	cp examples/shell/clock $(DEMO)/clock

@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -292,6 +293,43 @@ func TestOpenUnixOwner(t *testing.T) {
 		t.Error("unknown owner: no error")
 	} else if _, serr := os.Lstat(path + "2"); serr == nil {
 		t.Errorf("unknown owner (%v): socket file left behind", err)
+	}
+}
+
+// TestOpenUnixOwnerByName resolves owner and group names as a static god does (CGO_ENABLED=0:
+// Go's own reader of /etc/passwd and /etc/group, no NSS): the names of the first user and group
+// there with a non-zero id must give those ids.
+func TestOpenUnixOwnerByName(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("owner and group are applied only as root")
+	}
+	first := func(file string) (string, uint32) {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Skipf("%s: %v", file, err)
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			f := strings.Split(line, ":")
+			if len(f) < 3 || strings.HasPrefix(line, "#") {
+				continue
+			}
+			if id, err := strconv.ParseUint(f[2], 10, 32); err == nil && id > 0 && ValidName(f[0]) {
+				return f[0], uint32(id)
+			}
+		}
+		t.Skipf("%s: no entry with a non-zero id", file)
+		return "", 0
+	}
+	user, uid := first("/etc/passwd")
+	group, gid := first("/etc/group")
+	path := filepath.Join(t.TempDir(), "n.sock")
+	mustOpen(t, "n=unix://"+path+"?owner="+user+"&group="+group)
+	var st unix.Stat_t
+	if err := unix.Lstat(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Uid != uid || st.Gid != gid {
+		t.Errorf("owner %s group %s: uid %d gid %d, want %d %d", user, group, st.Uid, st.Gid, uid, gid)
 	}
 }
 

@@ -11,12 +11,13 @@ import (
 // Binaries built once by TestMain for every test.
 var (
 	godBin     string // cmd/god
+	metricsBin string // cmd/god-metrics, next to godBin, where god --metrics looks for it
 	backendBin string // examples/backend, the v0.1 README example
 	clockFile  string // examples/shell/clock, the bash loader
 	sockjobBin string // integration/testdata/sockjob, the socket tests' job (sock_*_test.go)
 )
 
-// TestMain builds god and the examples into a temporary directory (readable by every user, so a
+// TestMain builds god, its metrics exporter and the examples into a temporary directory (readable by every user, so a
 // client run as another uid can exec god), runs the tests and removes the directory.
 func TestMain(m *testing.M) {
 	os.Exit(runMain(m))
@@ -39,10 +40,11 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	godBin = filepath.Join(bin, "god")
+	metricsBin = filepath.Join(bin, "god-metrics")
 	backendBin = filepath.Join(bin, "backend")
 	clockFile = filepath.Join(root, "examples", "shell", "clock")
 	sockjobBin = filepath.Join(bin, "sockjob")
-	for _, b := range []struct{ out, pkg string }{{godBin, "./cmd/god"}, {backendBin, "./examples/backend"}, {sockjobBin, "./integration/testdata/sockjob"}} {
+	for _, b := range []struct{ out, pkg string }{{godBin, "./cmd/god"}, {metricsBin, "./cmd/god-metrics"}, {backendBin, "./examples/backend"}, {sockjobBin, "./integration/testdata/sockjob"}} {
 		args := []string{"build", "-o", b.out}
 		if raceEnabled {
 			args = append(args, "-race")

@@ -31,5 +31,11 @@
 //	           "procs": [{"pid": 812, "pgid": 812, "gen": 3, "started": "...", "ready": true}], ...}],
 //	 "pipes": [{"fd": 14, "job": "backend", "pid": 812, "stream": "stdout", "rest": "<partial line>"}],
 //	 "exits": [{"pid": 790, "status": 0}],   // reaped by the old image, not yet seen by their job
-//	 "logs": [...]}                          // recent output lines, for god logs
+//	 "logs": [...],                          // recent output lines, for god logs
+//	 "helpers": [{"name": "god-metrics", "fds": [16]}]}  // version 2 only: see Helper
+//
+// Helpers (Helper: the metrics exporter) are stopped just before the exec; their fds (the metrics
+// socket) stay open and the new image starts them again on the same fds. A state that carries
+// helpers is version 2, which a god from before helpers refuses in its pre-flight; without
+// helpers it stays version 1.
 package supervisor

@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"runtime"
 	"sort"
@@ -20,6 +21,8 @@ func (s *Supervisor) Handle(ctx context.Context, peer control.Peer, req control.
 		return control.Response{OK: true, Version: s.cfg.Version, Goroutines: runtime.NumGoroutine()}
 	case "status":
 		return s.handleStatus(req.Jobs)
+	case control.CmdMetrics:
+		return s.handleMetrics()
 	case "start", "stop", "restart":
 		return s.handleAct(ctx, req, emit)
 	case "logs":
@@ -105,6 +108,17 @@ func (s *Supervisor) handleStatus(names []string) control.Response {
 		return control.Response{Error: err.Error()}
 	}
 	return control.Response{OK: true, Jobs: jobs}
+}
+
+// handleMetrics answers the metrics exporter (cmd/god-metrics) with one MetricsSnapshot. It
+// works until god's last moment: once the loop has ended the snapshot says so (Live false) and
+// still carries the counters.
+func (s *Supervisor) handleMetrics() control.Response {
+	b, err := json.Marshal(s.Metrics())
+	if err != nil {
+		return control.Response{Error: fmt.Sprintf("metrics: %v", err)}
+	}
+	return control.Response{OK: true, Metrics: b}
 }
 
 // goal is what one job must reach for a start, stop or restart to be done.

@@ -42,6 +42,9 @@ type Config struct {
 	// Upgrade is how `god upgrade` re-executes god (binary, argv, control socket, hooks); the
 	// requesting connection is filled in per request. Exe empty: upgrades are refused.
 	Upgrade UpgradeOptions
+	// Helpers are programs god runs for itself while Run runs, such as the metrics exporter
+	// (see Helper).
+	Helpers []Helper
 }
 
 func (c *Config) defaults() {
@@ -94,6 +97,7 @@ type Supervisor struct {
 	inherited    *inheritedSockets
 	notify       *NotifyServer
 	notifyPath   string
+	helpers      helperSet
 	pidIndex     map[int]string // pid -> job, from the jobs' snapshots; owned by loop
 
 	unrouted      []unroutedNotify // notify messages from pids not in pidIndex yet; owned by loop
@@ -222,6 +226,8 @@ func (s *Supervisor) Run(ctx context.Context, reaper *Reaper) error {
 		s.restore()
 	}
 	s.rescan(nil)
+	s.startHelpers()
+	defer s.closeHelpers() // after the loop: a helper may ask for god's state until the end
 	return s.loop(ctx)
 }
 

@@ -38,11 +38,17 @@ import (
 // new image) and exec, with the state in a memfd named by GOD_UPGRADE_STATE.
 //
 // The state is JSON, versioned by UpgradeStateVersion: a new god refuses a state whose version it
-// does not know (in the pre-flight, so the old god goes on).
+// does not know (in the pre-flight, so the old god goes on). God's helpers (the metrics exporter,
+// see Helper) are stopped after the pre-flight and started again by the new image, on the fds
+// the state hands over.
 
-// UpgradeStateVersion is the version of the state format handed across a re-exec. Bump it when a
-// change is not backward compatible.
-const UpgradeStateVersion = 1
+// UpgradeStateVersion is the newest version of the state format handed across a re-exec; a god
+// reads every version from 1 to its own. Bump it when a change is not backward compatible.
+//
+// Version 2 adds Helpers: fds that a god from before helpers would inherit without knowing them,
+// and keep open (a metrics socket it then could not listen on again), so it must refuse such a
+// state. A state without helpers is still written as version 1, which every god reads.
+const UpgradeStateVersion = 2
 
 // Environment variables of the re-exec.
 const (
@@ -66,6 +72,7 @@ type UpgradeState struct {
 	Exits       []ExitState       `json:"exits"` // reaped by the old image, not yet seen by their job
 	Logs        []joblog.Line     `json:"logs"`  // recent output, for god logs
 	Inherited   map[string][]int  `json:"inherited,omitempty"`
+	Helpers     []HelperState     `json:"helpers,omitempty"` // version 2
 	Extra       map[string]string `json:"extra,omitempty"`
 }
 
@@ -157,8 +164,11 @@ type ExitState struct {
 
 // Check validates a state read by a new image: the version, and that what must be there is.
 func (st *UpgradeState) Check() error {
-	if st.Version != UpgradeStateVersion {
-		return fmt.Errorf("upgrade state version %d, this god reads version %d", st.Version, UpgradeStateVersion)
+	if st.Version < 1 || st.Version > UpgradeStateVersion {
+		return fmt.Errorf("upgrade state version %d, this god reads versions 1 to %d", st.Version, UpgradeStateVersion)
+	}
+	if err := st.checkHelpers(); err != nil {
+		return err
 	}
 	seen := map[string]bool{}
 	for _, js := range st.Jobs {
@@ -352,8 +362,14 @@ func (s *Supervisor) upgrade(ctx context.Context, opts UpgradeOptions) error {
 	if err := s.preflight(ctx, opts, st); err != nil {
 		return fmt.Errorf("%w: new binary %s: %v", ErrUpgradeRefused, opts.Exe, err)
 	}
+	// Helpers are stopped while the loop still runs (they may ask it for state as they drain);
+	// their files stay open and go to the new image, which starts them again.
+	s.stopHelpers()
 	var execErr error
 	s.call(func() { execErr = s.freezeAndExec(opts) })
+	if execErr != nil {
+		s.startHelpers()
+	}
 	return execErr
 }
 
@@ -361,6 +377,10 @@ func (s *Supervisor) upgrade(ctx context.Context, opts UpgradeOptions) error {
 func (s *Supervisor) baseState(opts UpgradeOptions) *UpgradeState {
 	st := &UpgradeState{Version: UpgradeStateVersion, Written: time.Now(), From: s.cfg.Version,
 		ControlFd: -1, NotifyFd: -1, ReplyFd: -1, ControlPath: s.cfg.Socket, NotifyPath: s.notifyPath}
+	st.Helpers = s.helperStates()
+	if len(st.Helpers) == 0 {
+		st.Version = 1 // see UpgradeStateVersion
+	}
 	for _, lf := range s.loaders {
 		st.Loaders = append(st.Loaders, LoaderState{Path: lf.path, Ino: lf.sig.ino, Size: lf.sig.size,
 			Mtime: lf.sig.mtime.UnixNano(), Mode: uint32(lf.sig.mode), Jobs: lf.jobs, NotGodv1: lf.notGodv1})
@@ -495,6 +515,9 @@ func (s *Supervisor) freezeAndExec(opts UpgradeOptions) error {
 	}
 	for _, fds := range st.Inherited {
 		keep = append(keep, fds...)
+	}
+	for _, h := range st.Helpers {
+		keep = append(keep, h.Fds...)
 	}
 	data, err := json.Marshal(st)
 	if err != nil {

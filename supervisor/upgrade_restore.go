@@ -49,6 +49,7 @@ func Restore(cfg Config, st *UpgradeState) (*Supervisor, *Reaper, error) {
 	reaper := NewReaperRestored(s.log, pids, pending)
 	s.reaper = reaper
 	s.restoredState = st
+	st.closeUntakenHelperFiles() // cfg.Helpers took theirs (TakeHelperFiles) before
 	if len(st.Inherited) > 0 {
 		files := map[string][]*os.File{}
 		for name, fds := range st.Inherited {

@@ -64,7 +64,7 @@ func parseDaemonFlags(args []string) (*daemonFlags, error) {
 	fs.DurationVar(&f.loaderIdle, "loader-idle", 10*time.Second, "a loader instance nobody asked anything this long exits (the next request starts one)")
 	fs.DurationVar(&f.checkTO, "check-timeout", 10*time.Second, "how long a check may take")
 	fs.DurationVar(&f.startTO, "start-timeout", 30*time.Second, "a process not ready by then has failed (and a reload is rolled back)")
-	fs.StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics on http://ADDR/metrics (e.g. 127.0.0.1:9100; default off)")
+	fs.StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics on http://ADDR/metrics (e.g. 127.0.0.1:9100; default off) by god-metrics, a child process found next to god or in PATH")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "debug: write a CPU profile of god to `FILE` at exit")
 	fs.StringVar(&f.memProfile, "memprofile", "", "debug: write a heap profile of god to `FILE` when shutdown begins")
 	if len(args) > 0 && args[0] == "run" {
@@ -158,6 +158,25 @@ func runDaemon(args []string) int {
 		logger.Error("control socket", "err", err)
 		return 1
 	}
+	if exeErr != nil {
+		exe = ""
+	}
+	var helpers []supervisor.Helper
+	if f.metrics != "" {
+		h, err := metricsHelper(f, exe, socket, upgraded, logger)
+		switch {
+		case err == nil:
+			helpers = append(helpers, h)
+			logger.Info("serving metrics", "url", "http://"+f.metrics+"/metrics", "exporter", h.Path)
+		case upgraded == nil:
+			logger.Error("metrics", "err", err)
+			ln.Close()
+			return 1
+		default:
+			// god's new image must not exit over its metrics: its jobs would be orphaned.
+			logger.Error("metrics: god runs on without them", "err", err)
+		}
+	}
 	cfg := supervisor.Config{
 		Dir:    dir,
 		Socket: socket,
@@ -172,8 +191,9 @@ func runDaemon(args []string) int {
 		Hub:           joblog.NewHub(logger, f.logLines),
 		Version:       fullVersion(),
 		Inherited:     inherited,
+		Helpers:       helpers,
 	}
-	if exeErr == nil {
+	if exe != "" {
 		cfg.Upgrade = supervisor.UpgradeOptions{Exe: exe, Argv: os.Args, Control: ln,
 			Begin: notifyReloading, AfterFail: notifyReady}
 	}
@@ -192,15 +212,6 @@ func runDaemon(args []string) int {
 		logger.Error("start", "err", err)
 		ln.Close()
 		return 1
-	}
-	if f.metrics != "" {
-		stopMetrics, err := startMetrics(f.metrics, sup, logger)
-		if err != nil {
-			logger.Error("metrics", "err", err)
-			ln.Close()
-			return 1
-		}
-		defer stopMetrics()
 	}
 	srv := &control.Server{Handler: notifyingHandler{sup}, Logger: logger} // sdnotify.go: rescan, shutdown
 	go func() {

@@ -143,7 +143,7 @@ Daemon flags:
   --socket PATH        control socket to listen on
   --log MODE           god's own log format: auto, text, color or json
   --log-level LEVEL    debug, info, warn or error
-  --metrics ADDR       serve Prometheus metrics on ADDR (off by default)
+  --metrics ADDR       serve Prometheus metrics on ADDR by the god-metrics program (off by default)
   --restart-limit N    quick failures in a row before a job is failed (10)
   --backoff-max D      longest delay between restarts (10s)
   --stay-up D          a run this long resets a job's failure count (10s)
@@ -158,9 +158,19 @@ Exit codes: 0 done, 1 failed, 2 usage error, 3 god not reachable.
 
 // upgradePreflight reads the state a running god would hand over on stdin and says whether this
 // binary accepts it: exit 0 and god re-executes into it, anything else and the upgrade is refused.
+// It also checks what god's flags need of this binary's surroundings (the metrics exporter next
+// to it), which the new image could not do without once it has replaced the old one.
 func upgradePreflight() int {
 	st, err := supervisor.ReadUpgradeState(os.Stdin)
 	if err != nil {
+		fmt.Fprintln(os.Stderr, "god", fullVersion()+":", err)
+		return 1
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		exe = ""
+	}
+	if err := checkMetricsFlags(os.Args[1:], exe); err != nil {
 		fmt.Fprintln(os.Stderr, "god", fullVersion()+":", err)
 		return 1
 	}

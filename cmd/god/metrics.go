@@ -1,146 +1,141 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
-	"time"
+	"strings"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
+	"github.com/emielm/watchgod/fdpass"
 	"github.com/emielm/watchgod/supervisor"
 )
 
-// startMetrics serves Prometheus metrics on http://ADDR/metrics (`god --metrics ADDR`): god's
-// jobs, loaders, checks and reloads, and god's own process and Go runtime. It listens before it
-// returns, so a taken or invalid address fails god's start instead of a scrape much later. stop
-// shuts the server down, waiting a moment for a scrape under way.
-func startMetrics(addr string, sup *supervisor.Supervisor, logger *slog.Logger) (stop func(), err error) {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		collectors.NewGoCollector(),
-		newGodCollector(sup.Metrics),
-	)
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("--metrics %s: %w", addr, err)
+// exporterName is the metrics exporter's executable (cmd/god-metrics), and its name as a helper
+// in god's log and upgrade state.
+const exporterName = "god-metrics"
+
+// metricsHelper prepares `god --metrics ADDR`: god listens on ADDR itself, before it reports
+// ready, so that a taken or invalid address fails god's start instead of a scrape much later; the
+// exporter program serves the socket as its fd 3 and asks god for a snapshot at each scrape over
+// the control socket. god runs the exporter as a helper (supervisor.Helper): started when god
+// runs, restarted when it exits, stopped when god stops.
+//
+// After `god upgrade` the socket is the one the old image kept (scrapes waited in its queue
+// during the exec); it is opened anew only when the old image had none (it ran without
+// --metrics, or is a god from before the exporter). A missing exporter fails a fresh start; in
+// an upgraded god, which must not exit, it is logged and the helper retries with back-off. The
+// pre-flight of an upgrade checks for it first (checkMetricsFlags).
+func metricsHelper(f *daemonFlags, exe, socket string, upgraded *supervisor.UpgradeState, logger *slog.Logger) (supervisor.Helper, error) {
+	path, findErr := findExporter(exe)
+	if findErr != nil && upgraded == nil {
+		return supervisor.Helper{}, fmt.Errorf("--metrics %s: %w", f.metrics, findErr)
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
-		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-		Registry: reg, // counts its own failed scrapes (promhttp_metric_handler_errors_total)
-	}))
-	srv := &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
-	}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			logger.Error("metrics server", "addr", addr, "err", err)
+	var sock *os.File
+	if files := upgraded.TakeHelperFiles(exporterName); len(files) == 1 {
+		sock = files[0]
+	} else {
+		for _, f := range files {
+			f.Close()
 		}
-	}()
-	logger.Info("serving metrics", "url", "http://"+ln.Addr().String()+"/metrics")
-	return func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			srv.Close()
+		var err error
+		if sock, err = listenMetrics(f.metrics); err != nil {
+			return supervisor.Helper{}, err
 		}
-	}, nil
+	}
+	if findErr != nil {
+		logger.Error("metrics exporter missing; god retries it with back-off", "err", fmt.Errorf("--metrics %s: %w", f.metrics, findErr))
+		path = filepath.Join(filepath.Dir(exe), exporterName)
+	}
+	h := supervisor.Helper{
+		Name: exporterName,
+		Path: path,
+		Args: []string{
+			"--listen-fd=3",
+			"--socket=" + socket,
+			"--pid=" + strconv.Itoa(os.Getpid()),
+			"--log=" + f.logMode,
+			"--log-level=" + f.logLevel,
+		},
+		Files:  []*os.File{sock},
+		Stdout: os.Stdout,
+		Stderr: os.Stderr,
+	}
+	// The exporter logs to god's stdout; under systemd it must pick the journal's format as god
+	// did, and jobs do not get JOURNAL_STREAM.
+	if js := os.Getenv("JOURNAL_STREAM"); js != "" {
+		h.Env = append(h.Env, "JOURNAL_STREAM="+js)
+	}
+	return h, nil
 }
 
-// godCollector turns a supervisor.MetricsSnapshot into Prometheus metrics at each scrape. Job
-// states are read then, not tracked as they change: a scrape costs one call into the supervisor's
-// loop, a state change costs nothing.
-type godCollector struct {
-	snapshot func() supervisor.MetricsSnapshot
-
-	jobState, jobs, restarts, exits, reloads, reloadFails, logLines *prometheus.Desc
-	loaderFailing, loaderFailures, checkDur, reloadDur              *prometheus.Desc
+// listenMetrics opens god's own copy of the metrics socket, in the form god keeps job sockets
+// in (fdpass.Open: close-on-exec, blocking, out of Go's poller); errors name the flag and the
+// address.
+func listenMetrics(addr string) (*os.File, error) {
+	spec, err := fdpass.ParseAddr("metrics", "tcp://"+addr)
+	if err == nil {
+		var f *os.File
+		if f, err = fdpass.Open(spec); err == nil {
+			return f, nil
+		}
+	}
+	return nil, fmt.Errorf("--metrics %s: %w", addr, err)
 }
 
-// newGodCollector returns the collector of god's own metrics; snapshot is Supervisor.Metrics (a
-// parameter so that tests can feed it).
-func newGodCollector(snapshot func() supervisor.MetricsSnapshot) *godCollector {
-	d := func(name, help string, labels ...string) *prometheus.Desc {
-		return prometheus.NewDesc("god_"+name, help, labels, nil)
+// findExporter looks for god-metrics next to god's own executable (exe, resolved when god
+// started; "" when unknown), then in PATH, and says where it looked when it is in neither.
+func findExporter(exe string) (string, error) {
+	var looked []string
+	if exe != "" {
+		p := filepath.Join(filepath.Dir(exe), exporterName)
+		if isExecutable(p) {
+			return p, nil
+		}
+		looked = append(looked, p)
 	}
-	return &godCollector{
-		snapshot:       snapshot,
-		jobState:       d("job_state", "1 for the state each job is in, 0 for the others.", "job", "state"),
-		jobs:           d("jobs", "Jobs the loaders define."),
-		restarts:       d("job_restarts_total", "Automatic restarts of a job by its restart policy (god restart excluded).", "job"),
-		exits:          d("job_exits_total", "Processes of a job that ended, by exit code (128+N when killed by signal N).", "job", "code"),
-		reloads:        d("job_reloads_total", "Reloads of a job that ended, failed ones included.", "job"),
-		reloadFails:    d("job_reload_failures_total", "Reloads of a job that failed and were rolled back.", "job"),
-		logLines:       d("job_log_lines_total", "Output lines of a job, by stream.", "job", "stream"),
-		loaderFailing:  d("loader_failing", "1 while a loader file's last load failed (god retries it with back-off).", "loader"),
-		loaderFailures: d("loader_failures_total", "Loader instances god killed or could not start (crash, protocol error, late answer, failed handshake).", "loader"),
-		checkDur:       d("check_duration_seconds", "How long loaders took to answer check."),
-		reloadDur:      d("reload_duration_seconds", "How long reloads took, from god reload to the outcome."),
-	}
-}
-
-// Describe sends every metric god_ may export.
-func (c *godCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{
-		c.jobState, c.jobs, c.restarts, c.exits, c.reloads, c.reloadFails, c.logLines,
-		c.loaderFailing, c.loaderFailures, c.checkDur, c.reloadDur,
-	} {
-		ch <- d
-	}
-}
-
-// Collect reads one snapshot and sends it as constant metrics.
-func (c *godCollector) Collect(ch chan<- prometheus.Metric) {
-	s := c.snapshot()
-	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
-	}
-	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
-	}
-	defined := 0
-	for _, j := range s.Jobs {
-		if j.State != "" {
-			defined++
-			for _, st := range supervisor.JobStates {
-				v := 0.0
-				if st == j.State {
-					v = 1
+	for _, dir := range filepath.SplitList(os.Getenv("PATH")) {
+		if dir == "" {
+			dir = "."
+		}
+		p := filepath.Join(dir, exporterName)
+		if isExecutable(p) {
+			if !filepath.IsAbs(p) {
+				if abs, err := filepath.Abs(p); err == nil {
+					p = abs
 				}
-				gauge(c.jobState, v, j.Name, string(st))
 			}
-		}
-		counter(c.restarts, j.Restarts, j.Name)
-		counter(c.reloads, j.Reloads, j.Name)
-		counter(c.reloadFails, j.ReloadFailures, j.Name)
-		for code, n := range j.Exits {
-			counter(c.exits, n, j.Name, strconv.Itoa(code))
-		}
-		for stream, n := range j.LogLines {
-			counter(c.logLines, n, j.Name, stream)
+			return p, nil
 		}
 	}
-	if s.Live {
-		gauge(c.jobs, float64(defined))
+	looked = append(looked, "$PATH ("+os.Getenv("PATH")+")")
+	return "", fmt.Errorf("metrics exporter %s not found: looked at %s", exporterName, strings.Join(looked, " and in "))
+}
+
+// isExecutable reports whether path is a regular file someone may execute.
+func isExecutable(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0
+}
+
+// checkMetricsFlags is the pre-flight's part for --metrics: the new binary refuses an upgrade it
+// could not finish, as one whose exporter is missing next to it and in PATH. args are god's
+// daemon arguments.
+func checkMetricsFlags(args []string, exe string) error {
+	daemon, _, rest := route(args)
+	if !daemon {
+		return nil
 	}
-	for _, l := range s.Loaders {
-		failing := 0.0
-		if l.Failing {
-			failing = 1
-		}
-		gauge(c.loaderFailing, failing, l.Path)
-		counter(c.loaderFailures, l.Failures, l.Path)
+	f, err := parseDaemonFlags(rest)
+	if err != nil {
+		return fmt.Errorf("god's arguments: %w", err)
 	}
-	ch <- prometheus.MustNewConstHistogram(c.checkDur, s.CheckDuration.Count, s.CheckDuration.Sum, s.CheckDuration.Buckets)
-	ch <- prometheus.MustNewConstHistogram(c.reloadDur, s.ReloadDuration.Count, s.ReloadDuration.Sum, s.ReloadDuration.Buckets)
+	if f.metrics == "" {
+		return nil
+	}
+	if _, err := findExporter(exe); err != nil {
+		return fmt.Errorf("--metrics %s: %w", f.metrics, err)
+	}
+	return nil
 }

@@ -1,6 +1,7 @@
 // Package control is god's control protocol: how the god CLI (or any client)
 // asks a running god daemon to report status, start, stop, restart and reload
-// jobs, stream logs, rescan its loaders, shut down or upgrade itself.
+// jobs, stream logs, rescan its loaders, shut down or upgrade itself, and how
+// the metrics exporter asks it for a snapshot of its counters.
 //
 // # Transport
 //

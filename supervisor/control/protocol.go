@@ -1,6 +1,9 @@
 package control
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // Version is the protocol version spoken here. A request that carries another
 // version is refused with an error that names both.
@@ -18,6 +21,7 @@ const (
 	CmdShutdown = "shutdown" // stop every job and exit
 	CmdVersion  = "version"  // report the daemon's version
 	CmdUpgrade  = "upgrade"  // re-exec god's binary in place, keeping the jobs
+	CmdMetrics  = "metrics"  // god's counters, job states and Go runtime figures, for the metrics exporter
 	CmdFds      = "fds"      // reserved: a result that carries descriptors (see [ConnHandler])
 )
 
@@ -66,6 +70,10 @@ type Response struct {
 	// Goroutines is the daemon's goroutine count in a version result: tests and operators watch
 	// it across reloads and upgrades to catch leaks.
 	Goroutines int `json:"goroutines,omitempty"`
+	// Metrics is the metrics result: a supervisor.MetricsSnapshot as JSON (docs/control.md). It
+	// stays raw here because the snapshot's types belong to the supervisor, which imports this
+	// package; the exporter (cmd/god-metrics) decodes it.
+	Metrics json.RawMessage `json:"metrics,omitempty"`
 	// More is a hint from a handler to the server, never sent: further lines follow at once, so
 	// the server may keep this one in its buffer and send a burst in a few writes. A line
 	// without More, the result, or a full buffer sends everything buffered. On the client side

@@ -37,13 +37,14 @@ var jobArity = map[string]struct{ needsJobs, noJobs bool }{
 	CmdShutdown: {noJobs: true},
 	CmdVersion:  {noJobs: true},
 	CmdUpgrade:  {noJobs: true},
+	CmdMetrics:  {noJobs: true},
 	CmdFds:      {},
 }
 
 // Validate checks the version, the command, the job names (see ValidJobName;
 // at most MaxJobs, none twice), how many jobs the command takes (start, stop,
-// restart and reload need at least one; rescan, shutdown, version and upgrade
-// take none) and that Follow and Lines are only set for logs, with Lines in
+// restart and reload need at least one; rescan, shutdown, version, upgrade and
+// metrics take none) and that Follow and Lines are only set for logs, with Lines in
 // 0..MaxLines. The error says what is wrong and quotes the culprit.
 func (r *Request) Validate() error {
 	switch {

@@ -284,7 +284,7 @@ func (s *Server) serveConn(conn *net.UnixConn) {
 
 	level := slog.LevelInfo
 	switch req.Cmd {
-	case CmdStatus, CmdLogs, CmdVersion:
+	case CmdStatus, CmdLogs, CmdVersion, CmdMetrics: // reads; metrics comes at every scrape
 		level = slog.LevelDebug
 	}
 	log.Log(ctx, level, "control: request", "cmd", req.Cmd, "jobs", req.Jobs, "pid", peer.Pid, "uid", peer.UID)

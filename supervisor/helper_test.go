@@ -1,0 +1,229 @@
+package supervisor
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/emielm/watchgod/fdpass"
+)
+
+// helperSup is a supervisor with a reaper and no loop, enough to run helpers.
+func helperSup(t *testing.T, helpers ...Helper) *Supervisor {
+	t.Helper()
+	s, err := New(Config{Dir: t.TempDir(), Helpers: helpers,
+		Backoff: Backoff{First: 10 * time.Millisecond, Max: 50 * time.Millisecond, StayUp: time.Hour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := NewReaper(nil)
+	s.reaper = r
+	t.Cleanup(func() {
+		s.closeHelpers()
+		r.Close()
+		s.devNull.Close()
+	})
+	return s
+}
+
+// notedFields waits until file holds at least n whitespace-separated fields and returns them.
+func notedFields(t *testing.T, file string, n int) []string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, _ := os.ReadFile(file)
+		fields := strings.Fields(string(b))
+		if len(fields) >= n {
+			return fields
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %d fields after 10 s, want %d: %q", file, len(fields), n, b)
+		}
+		time.Sleep(5 * time.Millisecond) // polling a file, bounded by the deadline
+	}
+}
+
+// running reports whether pid exists and is not a zombie.
+func running(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i > 0 && i+2 < len(s) && s[i+2] != 'Z'
+}
+
+// TestHelperRestartAndStop: a helper gets its file as fd 3, is started again after SIGKILL,
+// and is gone once stopped; its file stays open across restarts and stops, and closes at the end.
+func TestHelperRestartAndStop(t *testing.T) {
+	spec, err := fdpass.ParseAddr("metrics", "tcp://127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock, err := fdpass.Open(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Fstat(mustRawFd(t, sock), &st); err != nil {
+		t.Fatal(err)
+	}
+	noted := filepath.Join(t.TempDir(), "noted")
+	s := helperSup(t, Helper{
+		Name:  "test",
+		Path:  "/bin/sh",
+		Args:  []string{"-c", `echo "$$ $(readlink /proc/self/fd/3 | tr -d 'socket:[]')" >> "$NOTE"; exec sleep 1000`},
+		Env:   []string{"NOTE=" + noted},
+		Files: []*os.File{sock},
+	})
+	s.startHelpers()
+	first := notedFields(t, noted, 2) // each start notes "PID INODE-OF-FD-3"
+	pid, _ := strconv.Atoi(first[0])
+	if first[1] != strconv.FormatUint(st.Ino, 10) {
+		t.Fatalf("helper's fd 3 is socket inode %s, want god's %d", first[1], st.Ino)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	again := notedFields(t, noted, 4)
+	next, _ := strconv.Atoi(again[2])
+	if next == pid || !running(next) {
+		t.Fatalf("after SIGKILL of %d: helper pid %d (running %v)", pid, next, running(next))
+	}
+	s.stopHelpers()
+	if running(next) {
+		t.Fatalf("helper pid %d runs after stopHelpers", next)
+	}
+	if _, err := fdpass.RawFd(sock); err != nil {
+		t.Fatalf("the helper's file was closed by a stop: %v", err)
+	}
+	// A failed upgrade starts them again; the end of Run stops them for good.
+	s.startHelpers()
+	last, _ := strconv.Atoi(notedFields(t, noted, 6)[4])
+	s.closeHelpers()
+	if running(last) {
+		t.Fatalf("helper pid %d runs after closeHelpers", last)
+	}
+	if _, err := fdpass.RawFd(sock); err == nil {
+		t.Fatal("the helper's file is still open after closeHelpers")
+	}
+	s.startHelpers()
+	s.helpers.mu.Lock()
+	n := len(s.helpers.running)
+	s.helpers.mu.Unlock()
+	if n != 0 {
+		t.Fatal("a helper started after closeHelpers")
+	}
+}
+
+// TestHelperKilledAfterGrace: a helper that ignores SIGTERM gets SIGKILL after its grace.
+func TestHelperKilledAfterGrace(t *testing.T) {
+	noted := filepath.Join(t.TempDir(), "noted")
+	s := helperSup(t, Helper{
+		Name:  "stubborn",
+		Path:  "/bin/sh",
+		Args:  []string{"-c", `trap '' TERM; echo $$ >> "$NOTE"; exec sleep 1000`},
+		Env:   []string{"NOTE=" + noted},
+		Grace: 100 * time.Millisecond,
+	})
+	s.startHelpers()
+	pid, _ := strconv.Atoi(notedFields(t, noted, 1)[0])
+	began := time.Now()
+	s.stopHelpers()
+	if running(pid) {
+		t.Fatalf("helper pid %d survived its stop", pid)
+	}
+	if d := time.Since(began); d < 100*time.Millisecond {
+		t.Errorf("stopped after %s: SIGKILL came before the grace", d)
+	}
+}
+
+// TestHelperCannotStart: a helper whose binary is missing is not fatal (its start is retried
+// with back-off), and a stop ends the retries.
+func TestHelperCannotStart(t *testing.T) {
+	s := helperSup(t, Helper{Name: "missing", Path: filepath.Join(t.TempDir(), "nope")})
+	s.startHelpers()
+	s.stopHelpers()
+}
+
+func mustRawFd(t *testing.T, f *os.File) int {
+	t.Helper()
+	fd, err := fdpass.RawFd(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fd
+}
+
+// TestUpgradeStateHelpers: the state carries the helpers' fds as version 2, and only then, so a
+// god from before helpers still takes a state without them; Check and TakeHelperFiles.
+func TestUpgradeStateHelpers(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	s := helperSup(t, Helper{Name: "god-metrics", Path: "/bin/true", Files: []*os.File{r}})
+	st := s.baseState(UpgradeOptions{})
+	if st.Version != 2 || len(st.Helpers) != 1 || st.Helpers[0].Name != "god-metrics" || st.Helpers[0].Fds[0] != mustRawFd(t, r) {
+		t.Fatalf("state with a helper: version %d, helpers %+v", st.Version, st.Helpers)
+	}
+	if err := st.Check(); err != nil {
+		t.Fatal(err)
+	}
+	plain := helperSup(t).baseState(UpgradeOptions{})
+	if plain.Version != 1 || plain.Helpers != nil {
+		t.Fatalf("state without helpers: version %d, helpers %+v; want version 1 for older gods", plain.Version, plain.Helpers)
+	}
+	for _, c := range []struct {
+		st   UpgradeState
+		want string
+	}{
+		{UpgradeState{Version: 1}, ""},
+		{UpgradeState{Version: 2, Helpers: []HelperState{{Name: "a", Fds: []int{5}}}}, ""},
+		{UpgradeState{Version: 3}, "version 3, this god reads versions 1 to 2"},
+		{UpgradeState{Version: 0}, "version 0"},
+		{UpgradeState{Version: 1, Helpers: []HelperState{{Name: "a", Fds: []int{5}}}}, "version 1 carries helpers"},
+		{UpgradeState{Version: 2, Helpers: []HelperState{{Name: "a"}, {Name: "a"}}}, `repeated helper name "a"`},
+		{UpgradeState{Version: 2, Helpers: []HelperState{{Name: "a", Fds: []int{1}}}}, "bad fd 1"},
+	} {
+		err := c.st.Check()
+		if (c.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), c.want)) {
+			t.Errorf("Check(%+v) = %v, want %q", c.st, err, c.want)
+		}
+	}
+
+	// The new image takes the files by name, once; others are closed by Restore.
+	dup, err := syscall.Dup(mustRawFd(t, r))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := syscall.Dup(mustRawFd(t, r))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st = &UpgradeState{Version: 2, Helpers: []HelperState{{Name: "god-metrics", Fds: []int{dup}}, {Name: "gone", Fds: []int{other}}}}
+	if files := st.TakeHelperFiles("nope"); files != nil {
+		t.Fatalf("files of an unknown helper: %v", files)
+	}
+	files := st.TakeHelperFiles("god-metrics")
+	if len(files) != 1 || mustRawFd(t, files[0]) != dup {
+		t.Fatalf("TakeHelperFiles: %v", files)
+	}
+	files[0].Close()
+	if again := st.TakeHelperFiles("god-metrics"); again != nil {
+		t.Fatalf("taken twice: %v", again)
+	}
+	st.closeUntakenHelperFiles()
+	if _, err := unix.FcntlInt(uintptr(other), unix.F_GETFD, 0); err == nil {
+		t.Fatalf("fd %d of a helper nobody took is still open", other)
+	}
+}
