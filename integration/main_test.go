@@ -51,6 +51,10 @@ func runMain(m *testing.M) int {
 		}
 		cmd := exec.Command("go", append(args, b.pkg)...)
 		cmd.Dir = root
+		if !raceEnabled {
+			// As `make build` ships them: static. The race detector needs cgo.
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		}
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Run(); err != nil {
 			fmt.Fprintf(os.Stderr, "integration: go build %s: %v\n", b.pkg, err)

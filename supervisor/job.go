@@ -37,9 +37,9 @@ type job struct {
 	exits     *mailbox[Exit] // from the reaper, which must never wait for the job
 	checkDone chan checkResult
 	stopSpecs chan stopSpec
-	defined   chan redefined
-	lingered  chan int      // pgid of a group that is gone after its leader exited
-	gone      chan struct{} // closed when run returns: senders stop waiting
+	defined   chan *redefined // a pointer: a parked job's frame stays small (step)
+	lingered  chan int        // pgid of a group that is gone after its leader exited
+	gone      chan struct{}   // closed when run returns: senders stop waiting
 
 	state      State
 	since      time.Time
@@ -182,7 +182,7 @@ func newJob(s *Supervisor, loaderPath string, def loader.Definition) *job {
 		exits:     newMailbox[Exit](),
 		checkDone: make(chan checkResult, 4), // senders are goroutines of the job's own (send)
 		stopSpecs: make(chan stopSpec, 2),
-		defined:   make(chan redefined, 1),
+		defined:   make(chan *redefined, 1),
 		lingered:  make(chan int, 2),
 		gone:      make(chan struct{}),
 		state:     StateWait,
@@ -203,38 +203,56 @@ func (j *job) run() {
 	if !j.restored {
 		j.hook(StateWait, "")
 	}
-	for {
-		select {
-		case c := <-j.cmds:
-			j.command(c)
-		case <-j.exits.ready:
-			for _, e := range j.exits.take() {
-				j.exited(e)
-			}
-		case r := <-j.checkDone:
-			j.checked(r)
-		case sp := <-j.stopSpecs:
-			j.applyStop(sp)
-		case d := <-j.defined:
-			j.reloadDefined(d)
-		case <-j.lingered:
-			j.lingering--
-			j.maybeStopped()
-		case <-j.hookDone:
-			j.hookBusy = false
-			j.sendHook()
-		case <-j.wake.C():
-			j.wake.stop()
-			j.tick(time.Now())
-		}
-		if j.removed && len(j.procs) == 0 && j.lingering == 0 {
-			j.wake.stop()
-			j.failReload("job removed")
-			j.sup.jobEvent(jobEvent{name: j.name, state: j.state, removed: true})
-			return
-		}
+	for j.step() {
 		j.rearm()
 	}
+}
+
+// step waits for one event and handles it; it returns false once the job is removed and its
+// processes are gone. It is a function of its own, kept out of line with its rare paths (finish),
+// because a parked job sits on its frame: a goroutine stack shrinks (at a collection) only while
+// less than a quarter of it is in use, and with run's frame of 1.3 KiB every idle job kept an
+// 8 KiB stack; on this small frame it keeps 4 KiB (100 jobs: 400 KiB less).
+//
+//go:noinline
+func (j *job) step() bool {
+	select {
+	case c := <-j.cmds:
+		j.command(c)
+	case <-j.exits.ready:
+		for _, e := range j.exits.take() {
+			j.exited(e)
+		}
+	case r := <-j.checkDone:
+		j.checked(r)
+	case sp := <-j.stopSpecs:
+		j.applyStop(sp)
+	case d := <-j.defined:
+		j.reloadDefined(d)
+	case <-j.lingered:
+		j.lingering--
+		j.maybeStopped()
+	case <-j.hookDone:
+		j.hookBusy = false
+		j.sendHook()
+	case <-j.wake.C():
+		j.wake.stop()
+		j.tick(time.Now())
+	}
+	if j.removed && len(j.procs) == 0 && j.lingering == 0 {
+		j.finish()
+		return false
+	}
+	return true
+}
+
+// finish reports a removed job gone (see step for why it is out of line).
+//
+//go:noinline
+func (j *job) finish() {
+	j.wake.stop()
+	j.failReload("job removed")
+	j.sup.jobEvent(jobEvent{name: j.name, state: j.state, removed: true})
 }
 
 // send delivers an event to the job's loop from another goroutine, unless the job is gone.

@@ -101,12 +101,12 @@ func (j *job) beginReload(req *reloadRequest) {
 		ctx, cancel := context.WithTimeout(context.Background(), j.sup.cfg.LoaderTimeout+j.sup.cfg.HandshakeTimeout)
 		defer cancel()
 		def, err := j.sup.define(ctx, j.loader, j.name)
-		send(j, j.defined, redefined{def: def, err: err})
+		send(j, j.defined, &redefined{def: def, err: err})
 	}()
 }
 
 // reloadDefined goes on with a reload once the new definition is read.
-func (j *job) reloadDefined(d redefined) {
+func (j *job) reloadDefined(d *redefined) {
 	r := j.reload
 	if r == nil || r.phase != phaseDefine {
 		return

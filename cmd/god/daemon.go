@@ -224,6 +224,7 @@ func runDaemon(args []string) int {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go superviseNotify(ctx, sup, logger) // sdnotify.go: READY=1, STATUS=, WATCHDOG=1
+	go trimAfterStart(ctx, sup)          // memory.go
 	go func() {
 		for {
 			select {
