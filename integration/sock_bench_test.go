@@ -45,7 +45,7 @@ func benchGod(b *testing.B, l bashLoader) (socket string) {
 		sc.Buffer(make([]byte, 64*1024), 4<<20)
 		once := sync.Once{}
 		for sc.Scan() {
-			if strings.Contains(sc.Text(), `"msg":"god running"`) {
+			if strings.Contains(sc.Text(), `"msg":"loaders read; god ready"`) {
 				once.Do(func() { close(running) })
 			}
 		}
@@ -78,7 +78,11 @@ func benchCLI(b *testing.B, socket string, args ...string) string {
 	cmd.WaitDelay = time.Second
 	out, err := cmd.Output()
 	if err != nil {
-		b.Fatalf("god %s: %v\n%s", strings.Join(args, " "), err, out)
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		b.Fatalf("god %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr)
 	}
 	return string(out)
 }
