@@ -166,3 +166,47 @@ func mustJob(t *testing.T, g *god, name string) controlJob {
 	}
 	return j
 }
+
+// TestUpgradeCarriesLingeringGroup: a job's leader exits and leaves a child in its process group
+// that ignores SIGTERM; god upgrades itself before the group's SIGKILL is due, and the new image
+// still ends the group when it is.
+func TestUpgradeCarriesLingeringGroup(t *testing.T) {
+	t.Parallel()
+	g := newGod(t)
+	g.bin = copyExecutable(t, godBin, t.TempDir(), "god")
+	pidFile := filepath.Join(t.TempDir(), "child.pid")
+	writeLoader(t, g.dir, "leaves", bashLoader{Jobs: map[string]bashJob{
+		"leaves": {
+			Exec:    []string{"/bin/bash", "-c", `trap '' TERM; sleep 1000 & echo $! > "$0"; sleep 0.2; exit 0`, pidFile},
+			Auto:    autoTrue,
+			Restart: []string{"never"},
+		},
+	}})
+	g.start()
+	leader := pidOf(t, g.waitState("leaves", "run", 10*time.Second))
+	var child int
+	eventually(t, 5*time.Second, "the child's pid written", func() bool {
+		b, err := os.ReadFile(pidFile)
+		if err != nil {
+			return false
+		}
+		child, err = strconv.Atoi(strings.TrimSpace(string(b)))
+		return err == nil && child > 0
+	})
+	g.addPid(child, "the lingering child")
+	g.waitLog(5*time.Second, "the leader's exit", func(r record) bool {
+		return r.str("job") == "leaves" && r.Msg == "exited" && r.int("pid") == leader
+	})
+	if !alive(child) {
+		t.Fatalf("the child (pid %d) is gone before the upgrade: nothing left to carry over", child)
+	}
+	mark := g.mark()
+	g.mustCLI("upgrade")
+	g.waitLogFrom(mark, 15*time.Second, "the new image kills the group", func(r record) bool {
+		return r.str("job") == "leaves" && r.Msg == "process group outlived its leader; killing" && r.int("pgid") == leader
+	})
+	eventually(t, 5*time.Second, "the child gone", func() bool { return !alive(child) })
+	if g.logs(mark, func(r record) bool { return strings.HasPrefix(r.Msg, "upgraded") }) == nil {
+		t.Errorf("no upgraded record after the upgrade")
+	}
+}

@@ -28,7 +28,8 @@
 //	 "loaders": [{"path": ..., "ino": ..., "size": ..., "mtime_ns": ..., "jobs": [...]}],
 //	 "jobs": [{"name": "backend", "def": {...}, "state": "run", "generation": 3, "restarts": 0,
 //	           "sockets": [{"spec": "http=tcp://127.0.0.1:8080", "fd": 7}],
-//	           "procs": [{"pid": 812, "pgid": 812, "gen": 3, "started": "...", "ready": true}], ...}],
+//	           "procs": [{"pid": 812, "pgid": 812, "gen": 3, "started": "...", "ready": true}],
+//	           "lingering": [{"pgid": 790, "kill_at": "..."}], ...}],  // groups left by a leader
 //	 "pipes": [{"fd": 14, "job": "backend", "pid": 812, "stream": "stdout", "rest": "<partial line>"}],
 //	 "exits": [{"pid": 790, "status": 0}],   // reaped by the old image, not yet seen by their job
 //	 "logs": [...],                          // recent output lines, for god logs

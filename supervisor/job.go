@@ -48,21 +48,24 @@ type job struct {
 	genCounter int // highest generation number handed out
 	procs      map[int]*proc
 	lingering  int
-	restarts   int
-	fails      int // quick failures in a row
-	lastExit   string
-	lastCheck  string
-	statusText string
-	after      afterStop
-	removed    bool
-	socks      []*jobSocket
-	sockErr    error
-	stored     []storedFile // FDSTORE=1 files, handed to the next processes
-	respawnAt  time.Time    // back-off: when the missing instances start again
-	reload     *reloadOp
-	lastReload string
-	handover   *pendingHandover // an exit held back for a MAINPID= (mayHandOver)
-	restored   bool             // carried across god's re-exec: it is not new to its loader
+	// lingerGroups are the groups being watched after their leader exited, with the time each
+	// gets SIGKILL (watchGroup).
+	lingerGroups map[int]time.Time
+	restarts     int
+	fails        int // quick failures in a row
+	lastExit     string
+	lastCheck    string
+	statusText   string
+	after        afterStop
+	removed      bool
+	socks        []*jobSocket
+	sockErr      error
+	stored       []storedFile // FDSTORE=1 files, handed to the next processes
+	respawnAt    time.Time    // back-off: when the missing instances start again
+	reload       *reloadOp
+	lastReload   string
+	handover     *pendingHandover // an exit held back for a MAINPID= (mayHandOver)
+	restored     bool             // carried across god's re-exec: it is not new to its loader
 
 	wake timer // the earliest deadline of the job and its processes
 	// on<State> notifications waiting for the loader, sent one at a time by a short-lived
@@ -229,8 +232,9 @@ func (j *job) step() bool {
 		j.applyStop(sp)
 	case d := <-j.defined:
 		j.reloadDefined(d)
-	case <-j.lingered:
+	case pgid := <-j.lingered:
 		j.lingering--
+		delete(j.lingerGroups, pgid)
 		j.maybeStopped()
 	case <-j.hookDone:
 		j.hookBusy = false
@@ -735,12 +739,22 @@ func (j *job) lingerGroup(pgid int, def *loader.Definition) {
 			return // a MAINPID successor lives in this group: it is the job now
 		}
 	}
+	_ = j.sup.reaper.SignalGroup(pgid, syscall.SIGTERM)
+	j.watchGroup(pgid, time.Now().Add(j.sup.cfg.LingerTimeout))
+}
+
+// watchGroup waits for the group pgid to be empty, SIGKILLs it at killAt, and tells the job's
+// loop when it is gone. The job keeps killAt (lingerGroups) so that god's re-exec carries the
+// watch over to its new image (JobState.Lingering).
+func (j *job) watchGroup(pgid int, killAt time.Time) {
 	j.lingering++
-	timeout := j.sup.cfg.LingerTimeout
+	if j.lingerGroups == nil {
+		j.lingerGroups = make(map[int]time.Time)
+	}
+	j.lingerGroups[pgid] = killAt
 	go func() {
 		defer send(j, j.lingered, pgid)
-		_ = j.sup.reaper.SignalGroup(pgid, syscall.SIGTERM)
-		deadline := time.Now().Add(timeout)
+		deadline := killAt
 		killed := false
 		// The kernel has no event for "process group empty"; members are not god's children
 		// unless orphaned to it, so this looks at the group at a short interval, bounded in time.

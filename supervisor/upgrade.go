@@ -110,6 +110,15 @@ type JobState struct {
 	Sockets     []SocketState     `json:"sockets,omitempty"`
 	Stored      []StoredState     `json:"stored,omitempty"`
 	Procs       []ProcState       `json:"procs,omitempty"`
+	// Lingering are process groups whose leader exited while members were left, and when each
+	// gets SIGKILL: the new image goes on watching them (an older image ignores the field).
+	Lingering []LingerState `json:"lingering,omitempty"`
+}
+
+// LingerState is a process group god watches until it is empty (SIGTERM was sent already).
+type LingerState struct {
+	Pgid   int       `json:"pgid"`
+	KillAt time.Time `json:"kill_at"`
 }
 
 // SocketState is a listening socket god keeps for a job.
@@ -233,6 +242,9 @@ func (j *job) snapshot() JobState {
 			Started: p.started, Ready: p.ready, Degraded: p.degraded, Stopping: p.stopping, Failed: p.failed,
 			HandedOver: p.handedOver, KillAt: p.killAt, NoCheck: p.noCheck})
 	}
+	for pgid, killAt := range j.lingerGroups {
+		js.Lingering = append(js.Lingering, LingerState{Pgid: pgid, KillAt: killAt})
+	}
 	return js
 }
 
@@ -277,6 +289,9 @@ func restoreJob(s *Supervisor, js JobState) *job {
 		if err := s.reaper.Claim(p.pid, j.exits.put); err != nil {
 			j.log.Warn("upgrade: process not restored", "pid", p.pid, "err", err)
 		}
+	}
+	for _, l := range js.Lingering {
+		j.watchGroup(l.Pgid, l.KillAt) // SIGTERM went out from the old image
 	}
 	return j
 }
