@@ -21,6 +21,8 @@ type Definition struct {
 	Dir       string
 	Log       LogFormat
 	Watchdog  time.Duration // 0: none
+	// Restart timing and exit-status rules; unset fields take god's defaults (see RestartRules).
+	Rules RestartRules
 }
 
 // staticProps are the properties Define asks, in the order it asks them, each with its parser.

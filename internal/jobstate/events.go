@@ -1,0 +1,109 @@
+package jobstate
+
+import (
+	"syscall"
+
+	"github.com/emielm/watchgod/loader"
+)
+
+// Event is something that happened to a job: the input of [Machine.Step].
+type Event interface{ isEvent() }
+
+type (
+	// Start: god start, or an auto job whose dependencies are ready.
+	Start struct{}
+	// Stop: god stop.
+	Stop struct{}
+	// Restart: god restart.
+	Restart struct{}
+	// Kill hurries a stop: SIGKILL now.
+	Kill struct{}
+	// Remove: the job is no longer defined; stop it, then the machine is done ([Removed]).
+	Remove struct{}
+	// Define is a new definition from the loader; running processes keep theirs until they restart.
+	Define struct{ Def loader.Definition }
+	// Spawned is the process a [Spawn] started.
+	Spawned struct{ Gen, Instance, Pid int }
+	// SpawnFailed is a [Spawn] that could not start its process.
+	SpawnFailed struct {
+		Gen, Instance int
+		Err           error
+	}
+	// Exited is the end of one of the job's processes. GroupAlive says whether members of its
+	// process group were left (a daemon's children, or a successor it named with MAINPID=).
+	Exited struct {
+		Exit
+		GroupAlive bool
+	}
+	// Checked is the loader's reply to an [AskCheck] (or the error asking it).
+	Checked struct {
+		Pid, Seq int
+		Reply    loader.Message
+		Err      error
+	}
+	// StopAnswered is the loader's stop semantics for one process ([AskStop]).
+	StopAnswered struct {
+		Pid  int
+		Spec loader.Stop
+	}
+	// Notified is a message on the notify socket from pid, whose process group is SenderPgid
+	// (looked up by the actor only when pid is not one of the job's: [Machine.HasPid]).
+	Notified struct {
+		Pid, SenderPgid int
+		Status          *string // STATUS=, when the message has it
+		Ready           bool
+		Reloading       bool
+		Stopping        bool
+		Watchdog        bool // WATCHDOG=1
+		WatchdogTrigger bool // WATCHDOG=trigger
+		MainPid         int
+	}
+	// Adopted is the outcome of an [Adopt]: nil Err, the pid is the job's now.
+	Adopted struct {
+		Pid int
+		Err error
+	}
+	// GroupGone: a process group the machine watches ([WatchGroup]) is empty.
+	GroupGone struct{ Pgid int }
+	// Tick: a deadline armed with [Arm] has come.
+	Tick struct{}
+	// ReloadAsked: god reload. ID names the request in the [ReloadStep]s and [ReloadDone] for it.
+	ReloadAsked struct{ ID int }
+	// Defined is the loader's definition asked for a reload ([AskDefine]).
+	Defined struct {
+		Def loader.Definition
+		Err error
+	}
+	// SocketsSynced is the outcome of a [SyncSockets] with Report set: nil Err, every socket of
+	// the new definition is open.
+	SocketsSynced struct{ Err error }
+	// SignalFailed: a [SignalProc] could not be sent.
+	SignalFailed struct {
+		Pid int
+		Sig syscall.Signal
+		Err error
+	}
+	// Freeze: god is about to re-exec; an exit held back for a MAINPID= is judged now.
+	Freeze struct{}
+)
+
+func (Start) isEvent()         {}
+func (Stop) isEvent()          {}
+func (Restart) isEvent()       {}
+func (Kill) isEvent()          {}
+func (Remove) isEvent()        {}
+func (Define) isEvent()        {}
+func (Spawned) isEvent()       {}
+func (SpawnFailed) isEvent()   {}
+func (Exited) isEvent()        {}
+func (Checked) isEvent()       {}
+func (StopAnswered) isEvent()  {}
+func (Notified) isEvent()      {}
+func (Adopted) isEvent()       {}
+func (GroupGone) isEvent()     {}
+func (Tick) isEvent()          {}
+func (ReloadAsked) isEvent()   {}
+func (Defined) isEvent()       {}
+func (SocketsSynced) isEvent() {}
+func (SignalFailed) isEvent()  {}
+func (Freeze) isEvent()        {}
