@@ -24,6 +24,8 @@ func TestMain(m *testing.M) {
 }
 
 func runMain(m *testing.M) int {
+	// Every god of these tests panics on a move its state table does not allow.
+	os.Setenv("GOD_STRICT_STATES", "1")
 	bin, err := os.MkdirTemp("", "god-integration-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "integration:", err)

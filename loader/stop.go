@@ -15,8 +15,9 @@ type Stop struct {
 	Timeout time.Duration
 }
 
-// defaultStop is what [] means.
-var defaultStop = Stop{Signal: syscall.SIGTERM, Timeout: 5 * time.Second}
+// DefaultStop is what [] means, and what god uses when a loader cannot say: SIGTERM, then
+// SIGKILL after 5 s.
+var DefaultStop = Stop{Signal: syscall.SIGTERM, Timeout: 5 * time.Second}
 
 // ParseStop reads [MS] (the loader stopped the job itself: kill after MS),
 // [SIGNAL, MS] or [SIGNAL] (kill after 5000 ms). [] gives SIGTERM and 5 s.
@@ -24,7 +25,7 @@ var defaultStop = Stop{Signal: syscall.SIGTERM, Timeout: 5 * time.Second}
 func ParseStop(m Message) (Stop, error) {
 	switch len(m) {
 	case 0:
-		return defaultStop, nil
+		return DefaultStop, nil
 	case 1:
 		if isDigits(m[0]) {
 			d, err := parseMS(m[0])
@@ -37,7 +38,7 @@ func ParseStop(m Message) (Stop, error) {
 		if err != nil {
 			return Stop{}, err
 		}
-		return Stop{Signal: sig, Timeout: defaultStop.Timeout}, nil
+		return Stop{Signal: sig, Timeout: DefaultStop.Timeout}, nil
 	case 2:
 		sig, err := ParseSignal(m[0])
 		if err != nil {

@@ -129,7 +129,7 @@ func (r *helperRun) run() {
 				return
 			}
 		}
-		if time.Since(began) >= r.s.cfg.Backoff.StayUp {
+		if time.Since(began) >= r.s.cfg.Backoff.MinUptime {
 			fails = 0
 		}
 		fails++

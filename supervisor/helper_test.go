@@ -19,7 +19,7 @@ import (
 func helperSup(t *testing.T, helpers ...Helper) *Supervisor {
 	t.Helper()
 	s, err := New(Config{Dir: t.TempDir(), Helpers: helpers,
-		Backoff: Backoff{First: 10 * time.Millisecond, Max: 50 * time.Millisecond, StayUp: time.Hour}})
+		Backoff: Backoff{First: 10 * time.Millisecond, Max: 50 * time.Millisecond, MinUptime: time.Hour}})
 	if err != nil {
 		t.Fatal(err)
 	}

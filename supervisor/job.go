@@ -5,97 +5,54 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/emielm/watchgod/fdpass"
+	"github.com/emielm/watchgod/internal/jobstate"
 	"github.com/emielm/watchgod/loader"
 	"github.com/emielm/watchgod/supervisor/control"
 	"github.com/emielm/watchgod/supervisor/joblog"
 )
 
-// job owns one job's state. Its goroutine (run) is the only code that reads or changes it: commands,
-// process exits, check replies, notify messages and deadlines all arrive as events on channels,
-// tableflip-style. What the rest of god knows of a job is the snapshot the job publishes after each
-// change.
+// job is the actor around one job's state machine (internal/jobstate): its goroutine (run) is the
+// only code that touches the machine. Commands, process exits, loader replies, notify messages and
+// deadlines arrive as events on channels, tableflip-style; the machine decides, and the actor runs
+// what it decided (spawn, signal, ask the loader, publish, arm the timer) and feeds the outcomes
+// back. What the rest of god knows of a job is the status the job publishes after each change.
 //
-// A job has one or more processes: `instances` of the generation that serves, and during a reload
-// also those of the generation that replaces it (or of the one draining). Each process carries its
-// own readiness, check schedule and stop deadline; the job's State is decided from them at the
-// points marked by enter() below.
+// Besides the machine, the actor owns what is I/O: the job's listening sockets, the fds it stored
+// with FDSTORE=1, the queue of on<State> notifications for its loader, the goroutines that wait
+// for loader replies and for lingering process groups.
 type job struct {
 	name   string
 	loader string // loader file that defines it
-	def    loader.Definition
+	m      *jobstate.Machine
 	sup    *Supervisor
 	log    *slog.Logger
 
-	cmds      chan jobCmd
-	exits     *mailbox[Exit] // from the reaper, which must never wait for the job
-	checkDone chan checkResult
-	stopSpecs chan stopSpec
-	defined   chan *redefined // a pointer: a parked job's frame stays small (step)
-	lingered  chan int        // pgid of a group that is gone after its leader exited
-	gone      chan struct{}   // closed when run returns: senders stop waiting
+	cmds   chan jobCmd
+	exits  *mailbox[Exit]        // from the reaper, which must never wait for the job
+	events chan jobstate.Event   // outcomes of the job's own goroutines: loader replies, groups gone
+	gone   chan struct{}         // closed when run returns: senders stop waiting
+	wake   timer                 // the machine's next deadline (jobstate.Arm)
+	ended  bool                  // the machine said Removed
+	groups map[int]chan struct{} // lingering process groups being watched; closed to stop a watch
 
-	state      State
-	since      time.Time
-	reason     string
-	generation int // the generation that serves (or will, once started)
-	genCounter int // highest generation number handed out
-	procs      map[int]*proc
-	lingering  int
-	// lingerGroups are the groups being watched after their leader exited, with the time each
-	// gets SIGKILL (watchGroup).
-	lingerGroups map[int]time.Time
-	restarts     int
-	fails        int // quick failures in a row
-	lastExit     string
-	lastCheck    string
-	statusText   string
-	after        afterStop
-	removed      bool
-	socks        []*jobSocket
-	sockErr      error
-	stored       []storedFile // FDSTORE=1 files, handed to the next processes
-	respawnAt    time.Time    // back-off: when the missing instances start again
-	reload       *reloadOp
-	lastReload   string
-	handover     *pendingHandover // an exit held back for a MAINPID= (mayHandOver)
-	restored     bool             // carried across god's re-exec: it is not new to its loader
+	socks   []*jobSocket
+	sockErr error
+	stored  []storedFile // FDSTORE=1 files, handed to the next processes
 
-	wake timer // the earliest deadline of the job and its processes
+	reloads   map[int]*reloadRequest // reloads asked, by the id the machine knows them by
+	reloadSeq int
+
 	// on<State> notifications waiting for the loader, sent one at a time by a short-lived
 	// goroutine (hookBusy) that reports on hookDone: an idle job keeps no goroutine for them.
 	hooks    [][]string
 	hookBusy bool
 	hookDone chan struct{}
-}
-
-// proc is one running process of a job.
-type proc struct {
-	pid        int
-	pgid       int // its process group (differs from pid for a MAINPID that took over)
-	generation int
-	instance   int
-	def        *loader.Definition // the definition it was started with
-	started    time.Time
-	ready      bool
-	degraded   bool
-	stopping   bool      // a stop is under way: its exit is expected
-	failed     string    // why god stopped it as failed (check fail, watchdog, start timeout)
-	handedOver bool      // it named another pid MAINPID: its exit is not the job's
-	killAt     time.Time // SIGKILL deadline while stopping
-	checkAt    time.Time // next check (zero: none scheduled)
-	checking   bool
-	checkSeq   int
-	noCheck    bool // the loader defines no check for this job
-	readyAt    time.Time
-	startBy    time.Time // not ready by then: failed
-	watchdogAt time.Time
 }
 
 type jobCmdKind int
@@ -108,7 +65,7 @@ const (
 	cmdRemove   // stop, then end the job's goroutine
 	cmdDefine   // new definition; running processes are untouched until they restart
 	cmdSockets  // copies of the job's sockets, for a peer that asks god for them (SCM_RIGHTS)
-	cmdReload   // start a new generation (reload.go)
+	cmdReload   // start a new generation (jobstate's reload)
 	cmdNotify   // a message on the notify socket from one of the job's processes
 	cmdSnapshot // the job's state, for an upgrade's pre-flight
 	cmdFreeze   // write the state and stop until thawed: god re-executes itself (upgrade.go)
@@ -124,27 +81,15 @@ type jobCmd struct {
 	snap    chan<- JobState
 }
 
-// afterStop says what a stopping job does once its processes are gone.
-type afterStop int
-
-const (
-	afterStopped afterStop = iota // stay stopped
-	afterStart                    // start again (restart command, reload mode restart)
-	afterFailed                   // stay failed (flapping with several instances)
-	afterRemove                   // the job is forgotten
-)
-
-type checkResult struct {
-	pid   int
-	seq   int
-	reply loader.Message
-	err   error
-	took  time.Duration
+// reloadRequest is one `god reload JOB` waiting for its outcome.
+type reloadRequest struct {
+	progress chan<- string // steps, as they happen (buffered; dropped when full)
+	done     chan<- reloadOutcome
 }
 
-type stopSpec struct {
-	pid  int
-	spec loader.Stop
+type reloadOutcome struct {
+	ok  bool
+	msg string
 }
 
 // jobEvent is what a job tells the supervisor after every visible change.
@@ -174,25 +119,35 @@ func (t *timer) stop() {
 	}
 }
 
+// strictStates makes a move outside the state table panic (jobstate.Machine.Strict): the
+// integration tests run god with it, so that no test passes over such a bug.
+var strictStates = os.Getenv("GOD_STRICT_STATES") != ""
+
 func newJob(s *Supervisor, loaderPath string, def loader.Definition) *job {
+	return newJobFor(s, loaderPath, jobstate.New(def.Name, loaderPath, def, s.policy(), time.Now()))
+}
+
+func newJobFor(s *Supervisor, loaderPath string, m *jobstate.Machine) *job {
+	m.Strict = strictStates
 	return &job{
-		name:      def.Name,
-		loader:    loaderPath,
-		def:       def,
-		sup:       s,
-		log:       s.log.With("job", def.Name),
-		cmds:      make(chan jobCmd, 16),
-		exits:     newMailbox[Exit](),
-		checkDone: make(chan checkResult, 4), // senders are goroutines of the job's own (send)
-		stopSpecs: make(chan stopSpec, 2),
-		defined:   make(chan *redefined, 1),
-		lingered:  make(chan int, 2),
-		gone:      make(chan struct{}),
-		state:     StateWait,
-		since:     time.Now(),
-		procs:     make(map[int]*proc),
-		hookDone:  make(chan struct{}, 1),
+		name:     m.Name(),
+		loader:   loaderPath,
+		m:        m,
+		sup:      s,
+		log:      s.log.With("job", m.Name()),
+		cmds:     make(chan jobCmd, 16),
+		exits:    newMailbox[Exit](),
+		events:   make(chan jobstate.Event, 4), // senders are goroutines of the job's own (send)
+		gone:     make(chan struct{}),
+		reloads:  make(map[int]*reloadRequest),
+		hookDone: make(chan struct{}, 1),
 	}
+}
+
+// policy is the timing every job's machine runs with.
+func (s *Supervisor) policy() jobstate.Policy {
+	return jobstate.Policy{StartTimeout: s.cfg.StartTimeout, LoaderTimeout: s.cfg.LoaderTimeout,
+		LingerTimeout: s.cfg.LingerTimeout, Backoff: s.cfg.Backoff}
 }
 
 // run is the job's event loop; it returns once the job is removed and its processes are gone.
@@ -201,21 +156,17 @@ func (j *job) run() {
 	defer close(j.gone)
 	defer j.closeSockets()
 	defer j.closeStored()
+	defer j.stopWatches()
 	j.openSockets()
-	j.publish()
-	if !j.restored {
-		j.hook(StateWait, "")
-	}
+	j.apply(j.m.Begin(time.Now()))
 	for j.step() {
-		j.rearm()
 	}
 }
 
 // step waits for one event and handles it; it returns false once the job is removed and its
-// processes are gone. It is a function of its own, kept out of line with its rare paths (finish),
-// because a parked job sits on its frame: a goroutine stack shrinks (at a collection) only while
-// less than a quarter of it is in use, and with run's frame of 1.3 KiB every idle job kept an
-// 8 KiB stack; on this small frame it keeps 4 KiB (100 jobs: 400 KiB less).
+// processes are gone. It is a function of its own, kept small, because a parked job sits on its
+// frame: a goroutine stack shrinks (at a collection) only while less than a quarter of it is in
+// use, and a small frame keeps an idle job on a 4 KiB stack.
 //
 //go:noinline
 func (j *job) step() bool {
@@ -226,37 +177,107 @@ func (j *job) step() bool {
 		for _, e := range j.exits.take() {
 			j.exited(e)
 		}
-	case r := <-j.checkDone:
-		j.checked(r)
-	case sp := <-j.stopSpecs:
-		j.applyStop(sp)
-	case d := <-j.defined:
-		j.reloadDefined(d)
-	case pgid := <-j.lingered:
-		j.lingering--
-		delete(j.lingerGroups, pgid)
-		j.maybeStopped()
+	case ev := <-j.events:
+		j.handle(ev)
 	case <-j.hookDone:
 		j.hookBusy = false
 		j.sendHook()
 	case <-j.wake.C():
 		j.wake.stop()
-		j.tick(time.Now())
+		j.handle(jobstate.Tick{})
 	}
-	if j.removed && len(j.procs) == 0 && j.lingering == 0 {
-		j.finish()
-		return false
-	}
-	return true
+	return !j.ended
 }
 
-// finish reports a removed job gone (see step for why it is out of line).
+// handle steps the machine with one event and runs what it decided.
 //
 //go:noinline
-func (j *job) finish() {
-	j.wake.stop()
-	j.failReload("job removed")
-	j.sup.jobEvent(jobEvent{name: j.name, state: j.state, removed: true})
+func (j *job) handle(ev jobstate.Event) { j.apply(j.m.Step(time.Now(), ev)) }
+
+// apply runs effects in order; the outcomes that come back as events (a started process, an
+// adopted MAINPID, ...) are stepped in turn, before anything else reaches the machine.
+func (j *job) apply(fxs []jobstate.Effect) {
+	var queue []jobstate.Event
+	for {
+		for _, fx := range fxs {
+			if ev := j.do(fx); ev != nil {
+				queue = append(queue, ev)
+			}
+		}
+		if len(queue) == 0 {
+			return
+		}
+		ev := queue[0]
+		queue = queue[1:]
+		fxs = j.m.Step(time.Now(), ev)
+	}
+}
+
+// do runs one effect; it returns the event that reports its outcome, if the machine waits for one.
+func (j *job) do(fx jobstate.Effect) jobstate.Event {
+	switch fx := fx.(type) {
+	case jobstate.Spawn:
+		pid, err := j.spawn(fx.Gen, fx.Instance, fx.Def)
+		if err != nil {
+			return jobstate.SpawnFailed{Gen: fx.Gen, Instance: fx.Instance, Err: err}
+		}
+		return jobstate.Spawned{Gen: fx.Gen, Instance: fx.Instance, Pid: pid}
+	case jobstate.SignalGroup:
+		if err := j.sup.reaper.SignalGroup(fx.Pgid, fx.Sig); err != nil && err != syscall.ESRCH {
+			j.log.Warn("signal", "pgid", fx.Pgid, "signal", loader.SignalName(fx.Sig), "err", err)
+		}
+	case jobstate.SignalProc:
+		if err := j.sup.reaper.Signal(fx.Pid, fx.Sig); err != nil {
+			return jobstate.SignalFailed{Pid: fx.Pid, Sig: fx.Sig, Err: err}
+		}
+	case jobstate.AskCheck:
+		j.askCheck(fx.Pid, fx.Seq)
+	case jobstate.AskStop:
+		j.askStop(fx.Pid)
+	case jobstate.AskDefine:
+		j.askDefine()
+	case jobstate.Adopt:
+		return jobstate.Adopted{Pid: fx.Pid, Err: j.sup.reaper.Adopt(fx.Pid, fx.Pgid, j.exits.put)}
+	case jobstate.WatchGroup:
+		return j.watchGroup(fx.Pgid)
+	case jobstate.SyncSockets:
+		if fx.Report {
+			return jobstate.SocketsSynced{Err: j.syncSocketsFor(fx.Listen)}
+		}
+		j.openSocketsFor(fx.Listen)
+	case jobstate.Hook:
+		j.queueHook(fx.Args)
+	case jobstate.Publish:
+		j.publish(fx.Def)
+	case jobstate.Log:
+		j.log.Log(context.Background(), fx.Level, fx.Msg, fx.Args...)
+	case jobstate.Forward:
+		j.sup.forward(j.name, fx.Target, fx.Command)
+	case jobstate.Restarted:
+		j.sup.metrics.restarted(j.name)
+	case jobstate.ReloadStep:
+		if req := j.reloads[fx.ID]; req != nil {
+			select {
+			case req.progress <- fx.Msg:
+			default:
+			}
+		}
+	case jobstate.ReloadDone:
+		j.reloadDone(fx)
+	case jobstate.Arm:
+		if fx.At.IsZero() {
+			j.wake.stop()
+		} else {
+			j.wake.set(max(time.Until(fx.At), 0))
+		}
+	case jobstate.Removed:
+		j.ended = true
+		j.wake.stop()
+		j.sup.jobEvent(jobEvent{name: j.name, state: j.m.State(), removed: true})
+	default:
+		panic(fmt.Sprintf("job %s: unknown effect %T", j.name, fx))
+	}
+	return nil
 }
 
 // send delivers an event to the job's loop from another goroutine, unless the job is gone.
@@ -270,116 +291,56 @@ func send[T any](j *job, ch chan<- T, v T) {
 func (j *job) command(c jobCmd) {
 	switch c.kind {
 	case cmdStart:
-		j.start()
+		j.handle(jobstate.Start{})
 	case cmdStop:
-		j.failReload("stopped on request")
-		j.stop(afterStopped, "stopped on request")
+		j.handle(jobstate.Stop{})
 	case cmdRestart:
-		j.failReload("restarted on request")
-		if j.live() > 0 {
-			j.stop(afterStart, "restart on request")
-		} else {
-			j.start()
-		}
+		j.handle(jobstate.Restart{})
 	case cmdKill:
-		if j.state == StateStop {
-			j.killAll("hurried")
-		}
+		j.handle(jobstate.Kill{})
 	case cmdRemove:
-		j.removed = true
-		j.respawnAt = time.Time{}
-		j.failReload("job removed")
-		if len(j.procs) > 0 {
-			j.stop(afterRemove, "removed")
-		}
+		j.handle(jobstate.Remove{})
 	case cmdSockets:
 		c.sockets <- j.copySockets()
 	case cmdDefine:
-		j.def = *c.def
-		j.openSockets()
-		j.publish()
+		j.handle(jobstate.Define{Def: *c.def})
 	case cmdReload:
-		j.beginReload(c.reload)
+		j.reloadSeq++
+		j.reloads[j.reloadSeq] = c.reload
+		j.handle(jobstate.ReloadAsked{ID: j.reloadSeq})
 	case cmdNotify:
 		j.notified(*c.notify)
 	case cmdSnapshot:
 		c.snap <- j.snapshot()
 	case cmdFreeze:
 		// An exit held back for a MAINPID= is judged now: the state has no place for it.
-		if j.handover != nil {
-			j.handoverExpired()
-		}
+		j.handle(jobstate.Freeze{})
 		c.freeze.state <- j.snapshot()
 		// Blocks for good when the exec succeeds: the process image is replaced.
 		<-c.freeze.thaw
 	}
 }
 
-// live counts the processes of the serving generation that are not being stopped.
-func (j *job) live() int {
-	n := 0
-	for _, p := range j.procs {
-		if p.generation == j.generation && !p.stopping && !p.handedOver {
-			n++
-		}
-	}
-	return n
-}
-
-func (j *job) instances() int { return max(j.def.Instances, 1) }
-
-// start runs the job now if it is down, resetting its failure count.
-func (j *job) start() {
-	switch j.state {
-	case StateWait, StateStopped, StateDone, StateFailed:
-		j.fails = 0
-		j.generation = j.nextGeneration()
-		j.spawnMissing()
-	case StateBackoff:
-		j.respawnAt = time.Time{}
-		j.spawnMissing()
-	case StateStop:
-		j.after = afterStart
-	}
-}
-
-func (j *job) nextGeneration() int {
-	j.genCounter++
-	return j.genCounter
-}
-
-// spawnMissing starts the instances of the serving generation that have no process.
-func (j *job) spawnMissing() {
-	if j.removed {
+// exited passes the end of one of the job's processes to the machine, with whether its process
+// group outlived it (a hand-over to a MAINPID=, or children to end).
+func (j *job) exited(e Exit) {
+	pgid := j.m.PgidOf(e.Pid)
+	if pgid == 0 {
 		return
 	}
-	have := map[int]bool{}
-	for _, p := range j.procs {
-		if p.generation == j.generation && !p.stopping {
-			have[p.instance] = true
-		}
-	}
-	for i := 0; i < j.instances(); i++ {
-		if have[i] {
-			continue
-		}
-		if _, err := j.spawn(j.generation, i, &j.def); err != nil {
-			j.restartOrFail(0, true, "cannot start: "+err.Error())
-			return
-		}
-	}
-	j.settle()
+	j.sup.metrics.exited(j.name, e.Code())
+	j.handle(jobstate.Exited{Exit: e, GroupAlive: GroupAlive(pgid)})
 }
 
 // spawn starts one process of generation gen with definition def.
-func (j *job) spawn(gen, instance int, def *loader.Definition) (*proc, error) {
+func (j *job) spawn(gen, instance int, def *loader.Definition) (int, error) {
 	if len(def.Exec) == 0 {
-		return nil, fmt.Errorf("loader %s defines no exec for job %s", j.loader, j.name)
+		return 0, fmt.Errorf("loader %s defines no exec for job %s", j.loader, j.name)
 	}
 	if j.sockErr != nil || len(j.socks) < len(def.Listen) {
 		j.openSockets()
 		if j.sockErr != nil {
-			return nil, j.sockErr
+			return 0, j.sockErr
 		}
 	}
 	fds, names := j.socketFiles()
@@ -405,7 +366,7 @@ func (j *job) spawn(gen, instance int, def *loader.Definition) (*proc, error) {
 	if len(fds) > 0 {
 		env = mergeEnv(env, fdpass.Env(names)...)
 	}
-	pid, err := j.sup.spawnProcess(spawnSpec{
+	return j.sup.spawnProcess(spawnSpec{
 		job:        j.name,
 		generation: gen,
 		argv:       def.Exec,
@@ -416,279 +377,28 @@ func (j *job) spawn(gen, instance int, def *loader.Definition) (*proc, error) {
 		format:     joblog.Format(def.Log),
 		exited:     j.exits.put,
 	})
-	if err != nil {
-		j.log.Error("cannot start", "err", err)
-		j.lastExit = "exec: " + err.Error()
-		return nil, err
-	}
-	now := time.Now()
-	p := &proc{pid: pid, pgid: pid, generation: gen, instance: instance, def: def, started: now, checkAt: now}
-	if def.Ready.Mode == loader.ReadyDelay {
-		p.readyAt = now.Add(def.Ready.Delay)
-	}
-	if st := j.sup.cfg.StartTimeout; st > 0 {
-		p.startBy = now.Add(st)
-	}
-	if def.Watchdog > 0 {
-		p.watchdogAt = now.Add(def.Watchdog)
-	}
-	j.procs[pid] = p
-	if j.reload != nil {
-		j.reload.newPids[pid] = true
-	}
-	if gen == j.generation && !j.state.Running() {
-		// The job starts with this process: its snapshot must not show a process beside an old
-		// state (stopped, failed, backoff). onStart goes out below, once per process.
-		j.state, j.since, j.reason = StateStart, now, ""
-	}
-	// Publish at once: the supervisor routes notify messages by the pids of the last snapshot,
-	// and a process may say READY=1 before the job has started its other instances.
-	j.publish()
-	j.log.Info("started", "pid", pid, "gen", gen, "instance", instance)
-	j.hook(StateStart, strconv.Itoa(pid))
-	return p, nil
 }
 
-// settle decides the job's state from its processes when it is neither stopping nor down.
-func (j *job) settle() {
-	if j.state == StateStop {
-		j.maybeStopped()
-		return
-	}
-	var live, ready, degraded int
-	for _, p := range j.procs {
-		if p.generation != j.generation || p.stopping || p.handedOver {
-			continue
+// askCheck asks the loader for one process's health without blocking the loop.
+func (j *job) askCheck(pid, seq int) {
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), j.sup.cfg.CheckTimeout)
+		defer cancel()
+		t0 := time.Now()
+		m, err := j.sup.ask(ctx, j.loader, j.name, "check", strconv.Itoa(pid))
+		if err == nil {
+			j.sup.metrics.checkLatency(time.Since(t0))
 		}
-		live++
-		if p.ready {
-			ready++
-		}
-		if p.degraded {
-			degraded++
-		}
-	}
-	switch {
-	case live == 0 && !j.respawnAt.IsZero():
-		// enter(StateBackoff) was done by restartOrFail
-	case live == 0:
-	case ready == live && live >= j.instances() && degraded > 0:
-		j.enterIfNew(StateDegrade, "check says degrade")
-	case ready == live && live >= j.instances():
-		j.enterIfNew(StateRun, "")
-	default:
-		j.enterIfNew(StateStart, "")
-	}
+		send(j, j.events, jobstate.Event(jobstate.Checked{Pid: pid, Seq: seq, Reply: m, Err: err}))
+	}()
 }
 
-func (j *job) enterIfNew(s State, reason string) {
-	if j.state != s {
-		j.enter(s, reason)
-	} else {
-		j.publish()
-	}
-	j.reloadWatch()
-}
-
-// exited handles the end of one process of the job.
-func (j *job) exited(e Exit) {
-	p, ok := j.procs[e.Pid]
-	if !ok {
-		return
-	}
-	delete(j.procs, e.Pid)
-	j.sup.metrics.exited(j.name, e.Code())
-	j.log.Info("exited", "pid", e.Pid, "gen", p.generation, "exit", e.String(), "ran", e.Time.Sub(p.started).Round(time.Millisecond).String())
-	if j.mayHandOver(p, e) {
-		// A clean exit that leaves its process group alive may be a hand-over whose MAINPID=
-		// has not reached god yet (it travels through the notify socket, the exit through the
-		// reaper: either can come first). Wait a moment for it before judging the exit, and
-		// above all before ending what is left of the group: that may be the successor.
-		j.handover = &pendingHandover{p: p, e: e, until: time.Now().Add(handoverGrace)}
-		return
-	}
-	j.afterExit(p, e)
-}
-
-// handoverGrace is how long a clean exit that leaves its group alive waits for a MAINPID=.
-const handoverGrace = time.Second
-
-// pendingHandover is an exit held back while a MAINPID= may still be on its way.
-type pendingHandover struct {
-	p     *proc
-	e     Exit
-	until time.Time
-}
-
-// mayHandOver: jobs that can name a successor (notify readiness or signal reloads) and whose
-// process exited 0 with other members of its group still alive.
-func (j *job) mayHandOver(p *proc, e Exit) bool {
-	if p.stopping || p.handedOver || !e.Success() || j.handover != nil {
-		return false
-	}
-	if p.def.Ready.Mode != loader.ReadyNotify && p.def.Reload.Mode != loader.ReloadSignal {
-		return false
-	}
-	return GroupAlive(p.pgid)
-}
-
-// handoverExpired judges a held-back exit once no MAINPID= came for it.
-func (j *job) handoverExpired() {
-	h := j.handover
-	j.handover = nil
-	j.afterExit(h.p, h.e)
-}
-
-// afterExit is what an exit means for the job: restart, done, failed, a reload's end...
-func (j *job) afterExit(p *proc, e Exit) {
-	lived := e.Time.Sub(p.started)
-	if p.pgid == p.pid {
-		j.lingerGroup(p.pgid, p.def)
-	}
-	j.hookArgs(StateExit, strconv.Itoa(e.Code()), strconv.Itoa(e.Pid))
-	switch {
-	case p.handedOver:
-		// It named its successor with MAINPID=; that process is the job now.
-		j.settle()
-		return
-	case j.reload != nil && j.reload.owns(p):
-		j.reloadProcExited(p, e)
-		return
-	case p.generation != j.generation:
-		// A draining generation: its exit is what was asked for.
-		j.reloadProgress()
-		j.settle()
-		return
-	}
-	if r := j.reload; r != nil && r.phase == phaseSignal && !p.stopping {
-		// Without a successor named by MAINPID= the job is gone, not reloaded; a READY=1 of the
-		// process god restarts must not pass for the reload's.
-		j.failReload(fmt.Sprintf("pid %d exited with %s before it or a successor (MAINPID=) said READY=1", e.Pid, e))
-	}
-	j.lastExit = e.String()
-	if j.state == StateStop {
-		j.maybeStopped()
-		return
-	}
-	if p.stopping && p.failed == "" {
-		j.settle()
-		return
-	}
-	wasStarting := j.state == StateStart
-	j.state, j.since = StateExit, time.Now()
-	j.publish()
-	why := "exited with " + e.String()
-	if p.failed != "" {
-		why = p.failed
-	}
-	if p.failed == "" && j.live() == 0 {
-		if wasStarting && e.Success() {
-			j.enter(StateDone, "exited 0 while starting (one-shot)")
-			return
-		}
-		switch j.def.Restart {
-		case loader.RestartNever:
-			if e.Success() {
-				j.enter(StateDone, "exited 0 (restart: never)")
-			} else {
-				j.enter(StateFailed, why+" (restart: never)")
-			}
-			return
-		case loader.RestartOnFailure:
-			if e.Success() {
-				j.enter(StateDone, "exited 0 (restart: on-failure)")
-				return
-			}
-		}
-	}
-	j.restartOrFail(lived, p.failed != "" || !e.Success() || lived < j.sup.cfg.Backoff.StayUp, why)
-}
-
-// restartOrFail starts the missing instances after the back-off delay, or marks the job failed
-// when it keeps failing.
-func (j *job) restartOrFail(lived time.Duration, quick bool, why string) {
-	b := j.sup.cfg.Backoff
-	if lived >= b.StayUp {
-		j.fails = 0
-	}
-	if quick {
-		j.fails++
-	} else {
-		j.fails = 1
-	}
-	if b.Limit > 0 && j.fails > b.Limit {
-		msg := fmt.Sprintf("flapping: %d quick failures in a row, last %s", j.fails, why)
-		j.log.Error("failed: flapping, not restarting", "failures", j.fails, "last", why)
-		j.respawnAt = time.Time{}
-		if len(j.procs) > 0 {
-			j.stop(afterFailed, msg)
-			return
-		}
-		j.enter(StateFailed, msg)
-		return
-	}
-	j.restarts++
-	j.sup.metrics.restarted(j.name)
-	d := b.Delay(j.fails)
-	if d <= 0 {
-		j.respawnAt = time.Time{}
-		j.spawnMissing()
-		return
-	}
-	j.respawnAt = time.Now().Add(d)
-	if j.live() == 0 {
-		j.enter(StateBackoff, fmt.Sprintf("%s; restart in %s", why, d))
-	} else {
-		j.settle()
-	}
-}
-
-// stop ends every process of the job per its stop semantics, then does what after says.
-func (j *job) stop(after afterStop, why string) {
-	if j.handover != nil {
-		j.handoverExpired()
-	}
-	switch {
-	case j.state == StateStop:
-		if after != afterStopped {
-			j.after = after
-		}
-	case len(j.procs) > 0:
-		j.after = after
-		j.respawnAt = time.Time{}
-		j.enter(StateStop, why)
-		for _, p := range j.procs {
-			j.stopProc(p, "")
-		}
-	case j.state == StateBackoff || !j.respawnAt.IsZero():
-		j.respawnAt = time.Time{}
-		j.afterStopDone(after, why)
-	default:
-		if after == afterStart {
-			j.start()
-		} else if after == afterFailed {
-			j.afterStopDone(after, why)
-		}
-	}
-}
-
-// stopProc asks the loader how to stop one process, then signals its group (applyStop).
-// failed, when set, makes its exit count as a failure (check fail, watchdog, start timeout).
-func (j *job) stopProc(p *proc, failed string) {
-	if failed != "" && p.failed == "" {
-		p.failed = failed
-	}
-	if p.stopping {
-		return
-	}
-	p.stopping = true
-	p.checkAt = time.Time{}
-	p.killAt = time.Now().Add(j.sup.cfg.LoaderTimeout + 5*time.Second) // until the loader answers
-	pid := p.pid
+// askStop asks the loader how to stop one process; a loader that cannot say gets the default.
+func (j *job) askStop(pid int) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), j.sup.cfg.LoaderTimeout)
 		defer cancel()
-		spec := loader.Stop{Signal: syscall.SIGTERM, Timeout: 5 * time.Second}
+		spec := loader.DefaultStop
 		m, err := j.sup.ask(ctx, j.loader, j.name, "stop", strconv.Itoa(pid))
 		if err == nil {
 			if s, perr := loader.ParseStop(m); perr == nil {
@@ -697,332 +407,97 @@ func (j *job) stopProc(p *proc, failed string) {
 				j.log.Warn("bad stop reply, using SIGTERM", "loader", j.loader, "err", perr)
 			}
 		}
-		send(j, j.stopSpecs, stopSpec{pid: pid, spec: spec})
+		send(j, j.events, jobstate.Event(jobstate.StopAnswered{Pid: pid, Spec: spec}))
 	}()
 }
 
-// applyStop signals a stopping process's group and arms its kill deadline.
-func (j *job) applyStop(sp stopSpec) {
-	p := j.procs[sp.pid]
-	if p == nil || !p.stopping {
-		return
-	}
-	if sp.spec.Signal != 0 {
-		if err := j.sup.reaper.SignalGroup(p.pgid, sp.spec.Signal); err != nil && err != syscall.ESRCH {
-			j.log.Warn("signal", "pid", p.pid, "err", err)
-		}
-	}
-	p.killAt = time.Now().Add(sp.spec.Timeout)
-}
-
-// killAll sends SIGKILL to every process group of the job.
-func (j *job) killAll(why string) {
-	for _, p := range j.procs {
-		j.kill(p, why)
-	}
-}
-
-func (j *job) kill(p *proc, why string) {
-	j.log.Warn("killing process group", "pgid", p.pgid, "pid", p.pid, "why", why)
-	_ = j.sup.reaper.SignalGroup(p.pgid, syscall.SIGKILL)
-	p.killAt = time.Time{}
-}
-
-// lingerGroup ends what is left of a process group after its leader exited (children that ignore
-// SIGTERM, a forgotten background process): SIGTERM, then SIGKILL after the stop timeout.
-func (j *job) lingerGroup(pgid int, def *loader.Definition) {
-	if !GroupAlive(pgid) {
-		return
-	}
-	for _, p := range j.procs {
-		if p.pgid == pgid {
-			return // a MAINPID successor lives in this group: it is the job now
-		}
-	}
-	_ = j.sup.reaper.SignalGroup(pgid, syscall.SIGTERM)
-	j.watchGroup(pgid, time.Now().Add(j.sup.cfg.LingerTimeout))
-}
-
-// watchGroup waits for the group pgid to be empty, SIGKILLs it at killAt, and tells the job's
-// loop when it is gone. The job keeps killAt (lingerGroups) so that god's re-exec carries the
-// watch over to its new image (JobState.Lingering).
-func (j *job) watchGroup(pgid int, killAt time.Time) {
-	j.lingering++
-	if j.lingerGroups == nil {
-		j.lingerGroups = make(map[int]time.Time)
-	}
-	j.lingerGroups[pgid] = killAt
+// askDefine reads the job's definition again (a reload), from a fresh loader instance if the
+// file changed.
+func (j *job) askDefine() {
 	go func() {
-		defer send(j, j.lingered, pgid)
-		deadline := killAt
-		killed := false
-		// The kernel has no event for "process group empty"; members are not god's children
-		// unless orphaned to it, so this looks at the group at a short interval, bounded in time.
-		for i := 0; GroupAlive(pgid); i++ {
-			if !killed && time.Now().After(deadline) {
-				j.log.Warn("process group outlived its leader; killing", "pgid", pgid)
-				_ = j.sup.reaper.SignalGroup(pgid, syscall.SIGKILL)
-				killed = true
-				deadline = time.Now().Add(5 * time.Second)
-			} else if killed && time.Now().After(deadline) {
-				j.log.Error("process group survives SIGKILL", "pgid", pgid)
-				return
-			}
-			time.Sleep(min(time.Millisecond<<min(i, 5), 20*time.Millisecond))
-		}
-	}()
-}
-
-// maybeStopped finishes a stop once no process and no group of the job is left.
-func (j *job) maybeStopped() {
-	if j.state != StateStop || len(j.procs) > 0 || j.lingering > 0 {
-		return
-	}
-	j.afterStopDone(j.after, j.reason)
-}
-
-func (j *job) afterStopDone(after afterStop, why string) {
-	j.after = afterStopped
-	switch after {
-	case afterStart:
-		j.fails = 0
-		j.generation = j.nextGeneration()
-		// The stop is over: leave StateStop first, or settle() would take the new processes for
-		// ones being stopped and the job would hang in stop with a live process.
-		j.state = StateStopped
-		j.spawnMissing()
-	case afterFailed:
-		j.enter(StateFailed, why)
-	default:
-		if j.removed {
-			j.enter(StateStopped, "removed")
-			return
-		}
-		j.enter(StateStopped, "")
-	}
-}
-
-// tick handles every deadline that is due: checks, ready delays, start timeouts, watchdogs, stop
-// timeouts and the back-off.
-func (j *job) tick(now time.Time) {
-	for _, p := range j.procs {
-		switch {
-		case p.stopping:
-			if !p.killAt.IsZero() && !now.Before(p.killAt) {
-				j.kill(p, "stop timeout")
-			}
-			continue
-		case !p.ready && !p.readyAt.IsZero() && !now.Before(p.readyAt):
-			p.readyAt = time.Time{}
-			j.becameReady(p)
-		case !p.ready && !p.startBy.IsZero() && !now.Before(p.startBy):
-			j.log.Warn("not ready in time; stopping it", "pid", p.pid, "timeout", j.sup.cfg.StartTimeout.String())
-			j.procFailed(p, fmt.Sprintf("not ready within %s", j.sup.cfg.StartTimeout))
-			continue
-		case !p.watchdogAt.IsZero() && !now.Before(p.watchdogAt):
-			j.log.Warn("watchdog: no WATCHDOG=1 in time; stopping it", "pid", p.pid, "watchdog", p.def.Watchdog.String())
-			j.procFailed(p, fmt.Sprintf("watchdog: silent for %s", p.def.Watchdog))
-			continue
-		}
-		if !p.checkAt.IsZero() && !p.checking && !now.Before(p.checkAt) {
-			j.startCheck(p)
-		}
-	}
-	if j.handover != nil && !now.Before(j.handover.until) {
-		j.handoverExpired()
-	}
-	if !j.respawnAt.IsZero() && !now.Before(j.respawnAt) {
-		j.respawnAt = time.Time{}
-		j.spawnMissing()
-	}
-	if j.reload != nil && !j.reload.deadline.IsZero() && !now.Before(j.reload.deadline) {
-		j.failReload(fmt.Sprintf("new generation not ready within %s", j.sup.cfg.StartTimeout))
-	}
-}
-
-// rearm sets the wake timer to the earliest deadline.
-func (j *job) rearm() {
-	var next time.Time
-	at := func(t time.Time) {
-		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
-			next = t
-		}
-	}
-	for _, p := range j.procs {
-		if p.stopping {
-			at(p.killAt)
-			continue
-		}
-		if !p.checking {
-			at(p.checkAt)
-		}
-		if !p.ready {
-			at(p.readyAt)
-			at(p.startBy)
-		}
-		at(p.watchdogAt)
-	}
-	at(j.respawnAt)
-	if j.handover != nil {
-		at(j.handover.until)
-	}
-	if j.reload != nil {
-		at(j.reload.deadline)
-	}
-	if next.IsZero() {
-		j.wake.stop()
-		return
-	}
-	j.wake.set(max(time.Until(next), 0))
-}
-
-// procFailed stops one process because god judged it failed; its exit is then handled like a
-// crash (or fails the reload it belongs to).
-func (j *job) procFailed(p *proc, why string) {
-	if j.reload != nil && j.reload.owns(p) {
-		j.failReload(why)
-		return
-	}
-	j.stopProc(p, why)
-}
-
-// startCheck asks the loader for one process's health without blocking the loop.
-func (j *job) startCheck(p *proc) {
-	p.checking = true
-	p.checkSeq++
-	pid, seq := p.pid, p.checkSeq
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), j.sup.cfg.CheckTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), j.sup.cfg.LoaderTimeout+j.sup.cfg.HandshakeTimeout)
 		defer cancel()
-		t0 := time.Now()
-		m, err := j.sup.ask(ctx, j.loader, j.name, "check", strconv.Itoa(pid))
-		send(j, j.checkDone, checkResult{pid: pid, seq: seq, reply: m, err: err, took: time.Since(t0)})
+		def, err := j.sup.define(ctx, j.loader, j.name)
+		send(j, j.events, jobstate.Event(jobstate.Defined{Def: def, Err: err}))
 	}()
 }
 
-// checked acts on a check reply (see "Check replies" in docs/protocol.md).
-func (j *job) checked(r checkResult) {
-	p := j.procs[r.pid]
-	if p == nil || r.seq != p.checkSeq {
-		return
+// watchGroup reports when the process group pgid is empty: at once if it is, else from a
+// goroutine. The kernel has no event for "process group empty", and the members are not god's
+// children unless orphaned to it, so the goroutine looks at the group at a short interval; the
+// machine decides when to SIGKILL it and when to give up (stopWatch ends the goroutine).
+func (j *job) watchGroup(pgid int) jobstate.Event {
+	if !GroupAlive(pgid) {
+		return jobstate.GroupGone{Pgid: pgid}
 	}
-	p.checking = false
-	if p.stopping {
-		return
+	if j.groups == nil {
+		j.groups = make(map[int]chan struct{})
 	}
-	j.sup.metrics.checkLatency(r.took)
-	now := time.Now()
-	if r.err != nil {
-		// A failing loader never touches a running job: note it and ask again later.
-		j.lastCheck = "error: " + r.err.Error()
-		p.checkAt = now.Add(time.Second)
-		j.publish()
-		return
+	if _, ok := j.groups[pgid]; ok {
+		return nil
 	}
-	c, err := loader.ParseCheck(r.reply)
-	if err != nil {
-		j.lastCheck = "bad reply: " + err.Error()
-		j.log.Warn("bad check reply", "loader", j.loader, "err", err)
-		p.checkAt = now.Add(time.Second)
-		j.publish()
-		return
-	}
-	next := c.Next
-	if next <= 0 {
-		next = time.Second
-	}
-	p.checkAt = now.Add(next)
-	readyByCheck := p.def.Ready.Mode == loader.ReadyDefault || p.def.Ready.Mode == loader.ReadyCheck
-	switch c.Kind {
-	case loader.CheckNone:
-		j.lastCheck = ""
-		p.noCheck = true
-		p.checkAt = time.Time{}
-		if readyByCheck && !p.ready {
-			j.becameReady(p)
-			return
+	stop := make(chan struct{})
+	j.groups[pgid] = stop
+	go func() {
+		for i := 0; GroupAlive(pgid); i++ {
+			select {
+			case <-stop:
+				return
+			case <-j.gone:
+				return
+			case <-time.After(min(time.Millisecond<<min(i, 5), 20*time.Millisecond)):
+			}
 		}
-	case loader.CheckOK:
-		j.lastCheck = "ok"
-		p.degraded = false
-		if readyByCheck && !p.ready {
-			j.becameReady(p)
-			return
-		}
-		j.settle()
-		return
-	case loader.CheckDegrade:
-		j.lastCheck = "degrade"
-		if p.ready {
-			p.degraded = true
-			j.settle()
-			return
-		}
-	case loader.CheckFail:
-		j.lastCheck = "fail"
-		j.log.Warn("check failed; stopping", "pid", p.pid)
-		j.procFailed(p, "check failed")
-		return
-	case loader.CheckStart:
-		j.start()
-	case loader.CheckStop:
-		j.stop(afterStopped, "check asked to stop")
-	case loader.CheckRestart:
-		j.stop(afterStart, "check asked to restart")
-	case loader.CheckForward:
-		j.sup.forward(j.name, c.Target, c.Command)
-	}
-	j.publish()
+		send(j, j.events, jobstate.Event(jobstate.GroupGone{Pgid: pgid}))
+	}()
+	return nil
 }
 
-// becameReady marks one process ready and moves the job (or its reload) on.
-func (j *job) becameReady(p *proc) {
-	p.ready = true
-	p.startBy = time.Time{}
-	if j.reload != nil && (j.reload.owns(p) || j.reload.phase == phaseSignal) {
-		j.reloadProgress()
-		return
+func (j *job) stopWatches() {
+	for pgid, stop := range j.groups {
+		close(stop)
+		delete(j.groups, pgid)
 	}
-	j.settle()
 }
 
-// enter moves to state s, tells the loader (on<State>) and publishes the change.
-func (j *job) enter(s State, reason string) {
-	j.state = s
-	j.since = time.Now()
-	j.reason = reason
-	j.publish()
-	defer j.reloadWatch()
-	if s == StateStart {
-		return // spawn already sent onStart with each process it started: once per start
+// reloadDone answers the client of a reload. A failed one shows the new generation's last
+// words, which may still be in its pipes: the answer waits for them (briefly), the loop does not.
+func (j *job) reloadDone(fx jobstate.ReloadDone) {
+	req := j.reloads[fx.ID]
+	delete(j.reloads, fx.ID)
+	if fx.Counted {
+		j.sup.metrics.jobReloaded(j.name, fx.Took, fx.OK)
 	}
-	pid := ""
-	for _, p := range j.procs {
-		if p.generation == j.generation && !p.stopping {
-			pid = strconv.Itoa(p.pid)
+	if req == nil {
+		return
+	}
+	if fx.OK || len(fx.NewPids) == 0 {
+		req.done <- reloadOutcome{ok: fx.OK, msg: fx.Msg}
+		return
+	}
+	pids := make(map[int]bool, len(fx.NewPids))
+	for _, pid := range fx.NewPids {
+		pids[pid] = true
+	}
+	go func(msg string, done chan<- reloadOutcome) {
+		j.sup.waitOutput(pids, 500*time.Millisecond)
+		if out := j.lastLines(10, pids); out != "" {
+			msg += "\nlast output of the new generation:\n" + out
 		}
-	}
-	j.hook(s, pid)
-}
-
-func (j *job) hook(s State, pid string) {
-	if pid == "" {
-		j.hookArgs(s)
-		return
-	}
-	j.hookArgs(s, pid)
+		done <- reloadOutcome{msg: msg}
+	}(fx.Msg, req.done)
 }
 
 // maxQueuedHooks bounds the notifications waiting for a loader that fell behind.
 const maxQueuedHooks = 64
 
-// hookArgs queues on<State> for the loader; when the loader falls far behind, notifications are dropped.
-func (j *job) hookArgs(s State, args ...string) {
+// queueHook queues on<State> for the loader; when the loader falls far behind, notifications are dropped.
+func (j *job) queueHook(args []string) {
 	if len(j.hooks) >= maxQueuedHooks {
-		j.log.Debug("loader behind: dropped", "hook", s.hook())
+		j.log.Debug("loader behind: dropped", "hook", args[0])
 		return
 	}
-	j.hooks = append(j.hooks, append([]string{s.hook()}, args...))
+	j.hooks = append(j.hooks, args)
 	j.sendHook()
 }
 
@@ -1066,53 +541,10 @@ func (j *job) flushHooks() {
 	}()
 }
 
-// publish sends the job's snapshot to the supervisor.
-func (j *job) publish() { j.publishDef(nil) }
-
-func (j *job) publishDef(def *loader.Definition) {
-	st := control.JobStatus{
-		Name:       j.name,
-		Loader:     j.loader,
-		State:      string(j.state),
-		Reason:     j.reason,
-		Generation: j.generation,
-		Since:      j.since,
-		Restarts:   j.restarts,
-		LastExit:   j.lastExit,
-		Check:      j.lastCheck,
-		Sockets:    j.socketList(),
-		Status:     j.statusText,
-		Reload:     j.lastReload,
-	}
-	for _, p := range j.procs {
-		ps := control.ProcessStatus{Pid: p.pid, Generation: p.generation, Instance: p.instance, Started: p.started, State: "starting"}
-		switch {
-		case p.stopping:
-			ps.State = "stopping"
-		case p.degraded:
-			ps.State = "degraded"
-		case p.ready:
-			ps.State = "ready"
-		}
-		st.Processes = append(st.Processes, ps)
-	}
-	sortProcs(st.Processes)
-	var groups []int
-	for _, p := range j.procs {
-		if j.procs[p.pgid] == nil && !slices.Contains(groups, p.pgid) {
-			groups = append(groups, p.pgid)
-		}
-	}
-	j.sup.jobEvent(jobEvent{name: j.name, state: j.state, status: st, def: def, groups: groups})
-}
-
-func sortProcs(ps []control.ProcessStatus) {
-	for i := 1; i < len(ps); i++ {
-		for k := i; k > 0 && (ps[k].Generation < ps[k-1].Generation ||
-			ps[k].Generation == ps[k-1].Generation && ps[k].Instance < ps[k-1].Instance); k-- {
-			ps[k], ps[k-1] = ps[k-1], ps[k]
-		}
-	}
+// publish sends the job's status to the supervisor; def is set when the definition changed on
+// its own (a reload).
+func (j *job) publish(def *loader.Definition) {
+	j.sup.jobEvent(jobEvent{name: j.name, state: j.m.State(), status: j.m.Status(j.socketList()), def: def, groups: j.m.Groups()})
 }
 
 // storedFile is an fd a process of the job gave god with FDSTORE=1, for its successors.
@@ -1130,117 +562,46 @@ func (j *job) closeStored() {
 	j.stored = nil
 }
 
-// notified applies a notify message from one of the job's processes (or from a process in one's
-// group: a child sending READY=1 on its parent's behalf).
-func (j *job) notified(m NotifyMessage) {
-	p := j.procs[m.Pid]
-	if p == nil {
-		if pg, err := ProcessGroupOf(m.Pid); err == nil {
-			for _, q := range j.procs {
-				if q.pgid == pg {
-					p = q
-					break
-				}
-			}
-			if h := j.handover; p == nil && h != nil && h.p.pgid == pg && m.MainPid > 0 {
-				// The successor of a process whose exit god held back: the hand-over it waited for.
-				j.handover = nil
-				h.p.handedOver = true
-				j.takeMainPid(h.p, m.MainPid)
-				p = j.procs[m.MainPid]
-				if p == nil {
-					j.afterExit(h.p, h.e)
-					return
-				}
-			}
-		}
+// notified passes a notify message to the machine. The fds it carries (FDSTORE=1) are kept when
+// it comes from the job, closed otherwise.
+func (j *job) notified(msg NotifyMessage) {
+	pgid := 0
+	if !j.m.HasPid(msg.Pid) {
+		pgid, _ = ProcessGroupOf(msg.Pid)
 	}
-	if p == nil {
-		j.log.Warn("notify message from a process that is not the job's: dropped", "sender", m.Pid)
-		for _, f := range m.Files {
-			f.Close()
-		}
-		return
-	}
-	if m.Status != "" || m.Fields["STATUS"] != "" {
-		j.statusText = m.Status
-	}
-	if m.Watchdog && !p.watchdogAt.IsZero() {
-		p.watchdogAt = time.Now().Add(p.def.Watchdog)
-	}
-	if m.WatchdogTrigger {
-		j.procFailed(p, "watchdog triggered by the job")
-	}
-	if m.FdStore && len(m.Files) > 0 {
-		for _, f := range m.Files {
-			if len(j.stored) >= maxStoredFiles {
-				j.log.Warn("FDSTORE: too many stored fds; dropped", "max", maxStoredFiles)
-				f.Close()
-				continue
-			}
-			name := m.FdName
-			if name == "" {
-				name = "stored"
-			}
-			j.stored = append(j.stored, storedFile{name: name, file: f})
-		}
-		j.log.Info("FDSTORE: keeping fds for the next generation", "count", len(m.Files), "name", m.FdName)
+	if msg.FdStore && len(msg.Files) > 0 && j.m.Owns(msg.Pid, pgid) {
+		j.storeFiles(msg)
 	} else {
-		for _, f := range m.Files {
+		for _, f := range msg.Files {
 			f.Close()
 		}
 	}
-	if m.MainPid > 0 && m.MainPid != p.pid {
-		j.takeMainPid(p, m.MainPid)
-		if q := j.procs[m.MainPid]; q != nil {
-			p = q
-		}
+	n := jobstate.Notified{Pid: msg.Pid, SenderPgid: pgid, Ready: msg.Ready, Reloading: msg.Reloading,
+		Stopping: msg.Stopping, Watchdog: msg.Watchdog, WatchdogTrigger: msg.WatchdogTrigger, MainPid: msg.MainPid}
+	if msg.Status != "" || msg.Fields["STATUS"] != "" {
+		n.Status = &msg.Status
 	}
-	if m.Reloading && j.reload != nil && j.reload.mode == loader.ReloadSignal {
-		j.reload.sawReloading = true
-		j.reloadStep("job says RELOADING=1")
-	}
-	if m.Stopping {
-		j.log.Info("job says STOPPING=1", "pid", p.pid)
-	}
-	// READY=1 decides readiness only for `ready: notify`: with `ready: check` a process that
-	// says it is ready before its check passes (a new build whose check fails) is not ready.
-	if m.Ready && !p.ready && p.def.Ready.Mode == loader.ReadyNotify {
-		j.becameReady(p)
-	} else if m.Ready && j.reload != nil && j.reload.phase == phaseSignal {
-		j.reloadProgress()
-	}
-	j.publish()
+	j.handle(n)
 }
 
-// takeMainPid follows a job that replaced its main process (tableflip, nginx-style upgrades): the
-// named pid, reparented to god as subreaper once its parent exits, is the job's process now.
-func (j *job) takeMainPid(old *proc, pid int) {
-	if err := j.sup.reaper.Adopt(pid, old.pgid, j.exits.put); err != nil {
-		j.log.Warn("MAINPID: cannot follow", "pid", pid, "err", err)
-		return
+func (j *job) storeFiles(msg NotifyMessage) {
+	dropped := 0
+	for _, f := range msg.Files {
+		if len(j.stored) >= maxStoredFiles {
+			dropped++
+			f.Close()
+			continue
+		}
+		name := msg.FdName
+		if name == "" {
+			name = "stored"
+		}
+		j.stored = append(j.stored, storedFile{name: name, file: f})
 	}
-	gen := old.generation
-	if j.reload != nil && j.reload.mode == loader.ReloadSignal {
-		gen = j.reload.newGen
-		j.reload.successor = pid
-		j.reload.newPids[pid] = true
+	if dropped > 0 {
+		j.log.Warn("FDSTORE: too many stored fds; dropped", "dropped", dropped, "max", maxStoredFiles)
 	}
-	now := time.Now()
-	p := &proc{pid: pid, pgid: old.pgid, generation: gen, instance: old.instance, def: old.def, started: now, checkAt: now}
-	if p.def.Ready.Mode != loader.ReadyNotify {
-		p.checkAt = now
-	}
-	if p.def.Watchdog > 0 {
-		p.watchdogAt = now.Add(p.def.Watchdog)
-	}
-	old.handedOver = true
-	old.checkAt = time.Time{}
-	j.procs[pid] = p
-	j.log.Info("MAINPID: following the job's new main process", "old", old.pid, "new", pid, "gen", gen)
-	if p.def.Ready.Mode != loader.ReadyNotify {
-		p.ready = old.ready
-	}
+	j.log.Info("FDSTORE: keeping fds for the next generation", "count", len(msg.Files)-dropped, "name", msg.FdName)
 }
 
 // lastLines returns the last n output lines of the given pids (all of the job's when pids is

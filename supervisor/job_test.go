@@ -52,8 +52,8 @@ func TestFindCycles(t *testing.T) {
 
 func TestStateHookNames(t *testing.T) {
 	for s, want := range map[State]string{StateWait: "onWait", StateStart: "onStart", StateBackoff: "onBackoff", StateStopped: "onStopped"} {
-		if got := s.hook(); got != want {
-			t.Errorf("%s.hook() = %q, want %q", s, got, want)
+		if got := s.Hook(); got != want {
+			t.Errorf("%s.Hook() = %q, want %q", s, got, want)
 		}
 	}
 }
@@ -73,7 +73,7 @@ func startInProcess(t *testing.T, dir string) *inProcess {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	sock := filepath.Join(t.TempDir(), "god.sock")
-	sup, err := New(Config{Dir: dir, Socket: sock, Logger: log, Backoff: Backoff{First: 10 * time.Millisecond, Max: 50 * time.Millisecond, StayUp: time.Hour, Limit: 3}})
+	sup, err := New(Config{Dir: dir, Socket: sock, Logger: log, Backoff: Backoff{First: 10 * time.Millisecond, Max: 50 * time.Millisecond, MinUptime: time.Hour, Limit: 3}})
 	if err != nil {
 		t.Fatal(err)
 	}

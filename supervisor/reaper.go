@@ -12,33 +12,13 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/emielm/watchgod/internal/jobstate"
 )
 
-// Exit is how a process ended, as the kernel reported it to the one wait in god.
-type Exit struct {
-	Pid    int
-	Status syscall.WaitStatus
-	Time   time.Time
-}
-
-// Code is the exit status in the form godv1's onExit uses: the exit code, or 128+N when killed by signal N.
-func (e Exit) Code() int {
-	if e.Status.Signaled() {
-		return 128 + int(e.Status.Signal())
-	}
-	return e.Status.ExitStatus()
-}
-
-// Success reports a zero exit code.
-func (e Exit) Success() bool { return e.Status.Exited() && e.Status.ExitStatus() == 0 }
-
-// String reads like "exit 1" or "signal 9 (SIGKILL)".
-func (e Exit) String() string {
-	if e.Status.Signaled() {
-		return fmt.Sprintf("signal %d (%s)", int(e.Status.Signal()), unix.SignalName(e.Status.Signal()))
-	}
-	return fmt.Sprintf("exit %d", e.Status.ExitStatus())
-}
+// Exit is how a process ended, as the kernel reported it to the one wait in god (the state
+// machine's type: a job's exits go straight to it).
+type Exit = jobstate.Exit
 
 // Reaper is the one place in god that waits for children. A second wait (exec.Cmd.Wait beside a
 // wait4(-1)) would steal exit statuses, and god must reap orphans it adopts as a subreaper or as

@@ -46,7 +46,7 @@ func (in *inheritedSockets) take(spec fdpass.Spec) *os.File {
 // open (restarts and reloads never close it), a new one is opened, a dropped one is closed. It
 // returns an error naming the job and the address of every socket that could not be opened; the
 // others are kept.
-func (j *job) syncSockets() error { return j.syncSocketsFor(j.def.Listen) }
+func (j *job) syncSockets() error { return j.syncSocketsFor(j.m.Def().Listen) }
 
 // syncSocketsFor is syncSockets for a given listen list (a reload's new definition).
 func (j *job) syncSocketsFor(listen []string) error {
@@ -163,8 +163,11 @@ func (j *job) copySockets() socketCopies {
 }
 
 // openSockets syncs the job's sockets with its definition and logs what could not be opened.
-func (j *job) openSockets() {
-	err := j.syncSockets()
+func (j *job) openSockets() { j.openSocketsFor(j.m.Def().Listen) }
+
+// openSocketsFor is openSockets for a given listen list.
+func (j *job) openSocketsFor(listen []string) {
+	err := j.syncSocketsFor(listen)
 	if err != nil && (j.sockErr == nil || err.Error() != j.sockErr.Error()) {
 		j.log.Error("socket", "err", err)
 	}

@@ -1,46 +1,20 @@
 package supervisor
 
-// State is where a job is in its life. The godv1 states are wait, start, run, degrade, exit, stop,
-// stopped and done; god adds backoff and failed. On entering a state god sends on<State> to the
-// job's loader (onWait, onStart, ..., onBackoff, onFailed).
-//
-// The whole machine lives in job.go (one goroutine owns a job; events come in on channels); the
-// diagram is in docs/states.md.
-type State string
+import "github.com/emielm/watchgod/internal/jobstate"
+
+// State is where a job is in its life; the machine that moves it is internal/jobstate, and
+// docs/states.md draws its table.
+type State = jobstate.State
 
 const (
-	StateWait    State = "wait"    // defined, not running: manual, or waiting for its dependencies
-	StateStart   State = "start"   // a process runs but is not ready yet
-	StateRun     State = "run"     // ready and healthy
-	StateDegrade State = "degrade" // its check says unhealthy but serving
-	StateExit    State = "exit"    // its process just exited (passing: the next state follows at once)
-	StateBackoff State = "backoff" // waiting out the restart delay
-	StateStop    State = "stop"    // being stopped: signal sent, waiting for the process group to end
-	StateStopped State = "stopped" // stopped on request
-	StateDone    State = "done"    // exited 0 while starting (one-shot), or exited 0 with restart on-failure/never
-	StateFailed  State = "failed"  // will not be restarted: flapping, restart never, or it cannot start
+	StateWait    = jobstate.StateWait
+	StateStart   = jobstate.StateStart
+	StateRun     = jobstate.StateRun
+	StateDegrade = jobstate.StateDegrade
+	StateExit    = jobstate.StateExit
+	StateBackoff = jobstate.StateBackoff
+	StateStop    = jobstate.StateStop
+	StateStopped = jobstate.StateStopped
+	StateDone    = jobstate.StateDone
+	StateFailed  = jobstate.StateFailed
 )
-
-// Running reports whether the job has (or is about to have) a process.
-func (s State) Running() bool {
-	switch s {
-	case StateStart, StateRun, StateDegrade, StateStop:
-		return true
-	}
-	return false
-}
-
-// Ready reports godv1 readiness: dependents may start.
-func (s State) Ready() bool { return s == StateRun || s == StateDone }
-
-// Down reports a state with no process that stays so until told otherwise.
-func (s State) Down() bool {
-	switch s {
-	case StateWait, StateStopped, StateDone, StateFailed:
-		return true
-	}
-	return false
-}
-
-// hook is the loader property sent on entering s.
-func (s State) hook() string { return "on" + string(s[0]-'a'+'A') + string(s[1:]) }

@@ -150,6 +150,9 @@ type jobHandle struct {
 	stopSent    bool
 	waitReason  string
 	userStopped bool
+	// retryDefined: the job is failed and its loader changed its definition; autostart tries it
+	// again.
+	retryDefined bool
 }
 
 // loaderLoaded is a finished load of a loader file.
@@ -445,8 +448,10 @@ func (s *Supervisor) loaderDone(ev loaderLoaded) {
 				h.def = def
 				h.j.cmds <- jobCmd{kind: cmdDefine, def: &def}
 				if h.state == StateFailed && !h.userStopped {
-					h.startSent = false // a new definition deserves a new try
-					h.state = StateWait
+					// A new definition deserves a new try: autostart starts it like a waiting
+					// job. The job's own machine moves its state; the loop only asks.
+					h.startSent = false
+					h.retryDefined = true
 				}
 			}
 			continue
@@ -674,7 +679,7 @@ func (s *Supervisor) autostart() {
 		if !h.def.Auto.Start || h.startSent || h.userStopped || h.waitReason != "" {
 			continue
 		}
-		if h.state != StateWait {
+		if h.state != StateWait && !(h.retryDefined && h.state == StateFailed) {
 			continue
 		}
 		ready := true
@@ -686,6 +691,7 @@ func (s *Supervisor) autostart() {
 		}
 		if ready {
 			h.startSent = true
+			h.retryDefined = false
 			h.j.cmds <- jobCmd{kind: cmdStart}
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/emielm/watchgod/fdpass"
+	"github.com/emielm/watchgod/internal/jobstate"
 	"github.com/emielm/watchgod/loader"
 	"github.com/emielm/watchgod/supervisor/joblog"
 )
@@ -87,38 +88,14 @@ type LoaderState struct {
 	NotGodv1 bool     `json:"not_godv1,omitempty"`
 }
 
-// JobState is one job.
+// JobState is one job: its state machine's own state (jobstate.Job, which keeps every
+// deadline), and what the job's actor holds for it (sockets, stored fds).
 type JobState struct {
-	Name        string            `json:"name"`
-	Loader      string            `json:"loader"`
-	Def         loader.Definition `json:"def"`
-	State       State             `json:"state"`
-	Reason      string            `json:"reason,omitempty"`
-	Since       time.Time         `json:"since"`
-	Generation  int               `json:"generation"`
-	GenCounter  int               `json:"gen_counter"`
-	Restarts    int               `json:"restarts"`
-	Fails       int               `json:"fails"`
-	LastExit    string            `json:"last_exit,omitempty"`
-	LastCheck   string            `json:"last_check,omitempty"`
-	StatusText  string            `json:"status_text,omitempty"`
-	LastReload  string            `json:"last_reload,omitempty"`
-	After       int               `json:"after"`
-	RespawnAt   time.Time         `json:"respawn_at"`
-	UserStopped bool              `json:"user_stopped,omitempty"`
-	Reloading   bool              `json:"reloading,omitempty"`
-	Sockets     []SocketState     `json:"sockets,omitempty"`
-	Stored      []StoredState     `json:"stored,omitempty"`
-	Procs       []ProcState       `json:"procs,omitempty"`
-	// Lingering are process groups whose leader exited while members were left, and when each
-	// gets SIGKILL: the new image goes on watching them (an older image ignores the field).
-	Lingering []LingerState `json:"lingering,omitempty"`
-}
-
-// LingerState is a process group god watches until it is empty (SIGTERM was sent already).
-type LingerState struct {
-	Pgid   int       `json:"pgid"`
-	KillAt time.Time `json:"kill_at"`
+	jobstate.Job
+	UserStopped bool          `json:"user_stopped,omitempty"`
+	Reloading   bool          `json:"reloading,omitempty"`
+	Sockets     []SocketState `json:"sockets,omitempty"`
+	Stored      []StoredState `json:"stored,omitempty"`
 }
 
 // SocketState is a listening socket god keeps for a job.
@@ -132,22 +109,6 @@ type SocketState struct {
 type StoredState struct {
 	Name string `json:"name"`
 	Fd   int    `json:"fd"`
-}
-
-// ProcState is one process of a job.
-type ProcState struct {
-	Pid        int       `json:"pid"`
-	Pgid       int       `json:"pgid"`
-	Generation int       `json:"gen"`
-	Instance   int       `json:"instance"`
-	Started    time.Time `json:"started"`
-	Ready      bool      `json:"ready,omitempty"`
-	Degraded   bool      `json:"degraded,omitempty"`
-	Stopping   bool      `json:"stopping,omitempty"`
-	Failed     string    `json:"failed,omitempty"`
-	HandedOver bool      `json:"handed_over,omitempty"`
-	KillAt     time.Time `json:"kill_at"`
-	NoCheck    bool      `json:"no_check,omitempty"`
 }
 
 // PipeState is a job output pipe and the start of a line not yet delivered.
@@ -221,12 +182,7 @@ type freezeReq struct {
 
 // snapshot is the job's state, for the state file.
 func (j *job) snapshot() JobState {
-	js := JobState{
-		Name: j.name, Loader: j.loader, Def: j.def, State: j.state, Reason: j.reason, Since: j.since,
-		Generation: j.generation, GenCounter: j.genCounter, Restarts: j.restarts, Fails: j.fails,
-		LastExit: j.lastExit, LastCheck: j.lastCheck, StatusText: j.statusText, LastReload: j.lastReload,
-		After: int(j.after), RespawnAt: j.respawnAt, Reloading: j.reload != nil,
-	}
+	js := JobState{Job: j.m.Snapshot(), Reloading: j.m.Reloading()}
 	for _, s := range j.socks {
 		if fd, err := fdpass.RawFd(s.file); err == nil {
 			js.Sockets = append(js.Sockets, SocketState{Spec: s.spec.String(), Fd: fd, Adopted: s.adopted})
@@ -237,26 +193,13 @@ func (j *job) snapshot() JobState {
 			js.Stored = append(js.Stored, StoredState{Name: s.name, Fd: fd})
 		}
 	}
-	for _, p := range j.procs {
-		js.Procs = append(js.Procs, ProcState{Pid: p.pid, Pgid: p.pgid, Generation: p.generation, Instance: p.instance,
-			Started: p.started, Ready: p.ready, Degraded: p.degraded, Stopping: p.stopping, Failed: p.failed,
-			HandedOver: p.handedOver, KillAt: p.killAt, NoCheck: p.noCheck})
-	}
-	for pgid, killAt := range j.lingerGroups {
-		js.Lingering = append(js.Lingering, LingerState{Pgid: pgid, KillAt: killAt})
-	}
 	return js
 }
 
 // restoreJob rebuilds a job from its state in god's new image; it claims its processes' exits
-// from the reaper.
+// from the reaper. The machine goes on with every deadline the old image had armed.
 func restoreJob(s *Supervisor, js JobState) *job {
-	j := newJob(s, js.Loader, js.Def)
-	j.state, j.reason, j.since = js.State, js.Reason, js.Since
-	j.generation, j.genCounter, j.restarts, j.fails = js.Generation, js.GenCounter, js.Restarts, js.Fails
-	j.lastExit, j.lastCheck, j.statusText, j.lastReload = js.LastExit, js.LastCheck, js.StatusText, js.LastReload
-	j.after, j.respawnAt = afterStop(js.After), js.RespawnAt
-	j.restored = true
+	j := newJobFor(s, js.Loader, jobstate.Restore(js.Job, s.policy(), time.Now()))
 	for _, ss := range js.Sockets {
 		spec, _ := fdpass.ParseSpec(ss.Spec) // checked by UpgradeState.Check
 		f := os.NewFile(uintptr(ss.Fd), ss.Spec)
@@ -267,31 +210,10 @@ func restoreJob(s *Supervisor, js JobState) *job {
 		setCloexec(st.Fd)
 		j.stored = append(j.stored, storedFile{name: st.Name, file: os.NewFile(uintptr(st.Fd), st.Name)})
 	}
-	now := time.Now()
-	for _, ps := range js.Procs {
-		def := &j.def
-		p := &proc{pid: ps.Pid, pgid: ps.Pgid, generation: ps.Generation, instance: ps.Instance, def: def,
-			started: ps.Started, ready: ps.Ready, degraded: ps.Degraded, stopping: ps.Stopping, failed: ps.Failed,
-			handedOver: ps.HandedOver, killAt: ps.KillAt, noCheck: ps.NoCheck}
-		if !p.stopping && !p.handedOver && !p.noCheck {
-			p.checkAt = now
+	for _, p := range js.Procs {
+		if err := s.reaper.Claim(p.Pid, j.exits.put); err != nil {
+			j.log.Warn("upgrade: process not restored", "pid", p.Pid, "err", err)
 		}
-		if !p.ready && s.cfg.StartTimeout > 0 {
-			p.startBy = now.Add(s.cfg.StartTimeout)
-		}
-		if def.Watchdog > 0 {
-			p.watchdogAt = now.Add(def.Watchdog)
-		}
-		if p.stopping && p.killAt.IsZero() {
-			p.killAt = now.Add(5 * time.Second)
-		}
-		j.procs[p.pid] = p
-		if err := s.reaper.Claim(p.pid, j.exits.put); err != nil {
-			j.log.Warn("upgrade: process not restored", "pid", p.pid, "err", err)
-		}
-	}
-	for _, l := range js.Lingering {
-		j.watchGroup(l.Pgid, l.KillAt) // SIGTERM went out from the old image
 	}
 	return j
 }

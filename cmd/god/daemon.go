@@ -30,7 +30,9 @@ type daemonFlags struct {
 	logLines     int
 	restartLimit int
 	backoffMax   time.Duration
-	stayUp       time.Duration
+	restartDelay time.Duration
+	minUptime    time.Duration
+	coolDown     time.Duration
 	loaderTO     time.Duration
 	loaderIdle   time.Duration
 	checkTO      time.Duration
@@ -58,8 +60,13 @@ func parseDaemonFlags(args []string) (*daemonFlags, error) {
 	fs.StringVar(&f.logLevel, "log-level", "info", "lowest level logged: debug, info, warn, error")
 	fs.IntVar(&f.logLines, "log-lines", 1000, "recent output lines kept per job for god logs")
 	fs.IntVar(&f.restartLimit, "restart-limit", supervisor.DefaultBackoff.Limit, "quick failures in a row before a job is marked failed (0: never)")
-	fs.DurationVar(&f.backoffMax, "backoff-max", supervisor.DefaultBackoff.Max, "longest delay between restarts")
-	fs.DurationVar(&f.stayUp, "stay-up", supervisor.DefaultBackoff.StayUp, "a process that ran this long resets its job's failure count")
+	fs.DurationVar(&f.restartDelay, "restart-delay", supervisor.DefaultBackoff.First, "delay before the second quick failure in a row restarts; it doubles for each further one (job property restart-delay)")
+	fs.DurationVar(&f.backoffMax, "backoff-max", supervisor.DefaultBackoff.Max, "longest delay between restarts (job property restart-delay-max)")
+	fs.DurationVar(&f.minUptime, "min-uptime", supervisor.DefaultBackoff.MinUptime, "a process that was ready and ran this long restarts at once when it dies, and resets its job's failure count (job property min-uptime)")
+	// --stay-up was the flag of the rule min-uptime replaced; a god started with it must still
+	// parse its argv after `god upgrade`.
+	fs.DurationVar(&f.minUptime, "stay-up", supervisor.DefaultBackoff.MinUptime, "deprecated: --min-uptime")
+	fs.DurationVar(&f.coolDown, "cool-down", supervisor.DefaultBackoff.CoolDown, "a job failed by flapping tries again after this; 0: never (job property cool-down)")
 	fs.DurationVar(&f.loaderTO, "loader-timeout", 5*time.Second, "how long a loader may take to answer (check excepted)")
 	fs.DurationVar(&f.loaderIdle, "loader-idle", 10*time.Second, "a loader instance nobody asked anything this long exits (the next request starts one)")
 	fs.DurationVar(&f.checkTO, "check-timeout", 10*time.Second, "how long a check may take")
@@ -181,7 +188,7 @@ func runDaemon(args []string) int {
 		Dir:    dir,
 		Socket: socket,
 		Backoff: supervisor.Backoff{
-			First: supervisor.DefaultBackoff.First, Max: f.backoffMax, StayUp: f.stayUp, Limit: f.restartLimit,
+			First: f.restartDelay, Max: f.backoffMax, MinUptime: f.minUptime, Limit: f.restartLimit, CoolDown: f.coolDown,
 		},
 		LoaderTimeout: f.loaderTO,
 		LoaderIdle:    f.loaderIdle,
