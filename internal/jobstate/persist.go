@@ -83,7 +83,7 @@ func (j *Job) clone() Job {
 	c.Procs = make([]*Proc, len(j.Procs))
 	for i, p := range j.Procs {
 		q := *p
-		q.def = nil
+		q.checking, q.checkSeq, q.def = false, 0, nil
 		c.Procs[i] = &q
 	}
 	c.Lingering = append([]Linger(nil), j.Lingering...)
