@@ -65,6 +65,7 @@ func serve(args []string) error {
 	status := fs.String("status", "", "send STATUS= with this text once serving")
 	readyWhen := fs.String("ready-when", "", "send READY=1 only once this file exists (waits at most 60 s)")
 	watchdogFor := fs.Duration("watchdog-for", -1, "send WATCHDOG=1 for this long, then stop (negative: forever)")
+	startDelay := fs.Duration("start-delay", 0, "take this long to start: no READY=1 and no WATCHDOG=1 before")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -95,6 +96,10 @@ func serve(args []string) error {
 	}
 	if *readyWhen != "" {
 		waitFile(*readyWhen, 60*time.Second)
+	}
+	if *startDelay > 0 {
+		time.Sleep(*startDelay) // the start-up the test asks for
+		fmt.Println("start-up done")
 	}
 	if *ready {
 		if err := watchgod.Ready(); err != nil {
