@@ -424,3 +424,23 @@ func TestClean(t *testing.T) {
 		}
 	}
 }
+
+// TestStatusTableNextTry: a job backing off or cooling down says when god tries it again.
+func TestStatusTableNextTry(t *testing.T) {
+	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	var b bytes.Buffer
+	printStatusTable(&b, []control.JobStatus{
+		{Name: "flappy", State: "failed", Reason: "flapping", Next: now.Add(45 * time.Second)},
+		{Name: "crashy", State: "backoff", Next: now.Add(400 * time.Millisecond)},
+		{Name: "fine", State: "run"},
+	}, now)
+	out := b.String()
+	for _, want := range []string{"flapping; next try in 45s", "next try in 400ms"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status table lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Count(out, "next try") != 2 {
+		t.Errorf("a running job says when it is tried next:\n%s", out)
+	}
+}

@@ -91,6 +91,14 @@ func printStatusTable(w io.Writer, jobs []control.JobStatus, now time.Time) {
 				note = append(note, clean(s))
 			}
 		}
+		if !j.Next.IsZero() {
+			// A job backing off, or failed and cooling down: when god tries it again.
+			next := "next try in " + humanDuration(j.Next.Sub(now))
+			if d := j.Next.Sub(now); d < time.Second {
+				next = "next try in " + max(d, 0).Round(10*time.Millisecond).String()
+			}
+			note = append(note, next)
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%d\t%s\t%s\t%s\t%s\n",
 			cell(j.Name), cell(j.State), cell(strings.Join(pids, ",")), j.Generation, cell(uptime),
 			j.Restarts, cell(j.LastExit), cell(j.Check), cell(strings.Join(j.Sockets, ",")), strings.Join(note, "; "))
