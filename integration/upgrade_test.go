@@ -183,7 +183,11 @@ func TestUpgradeCarriesLingeringGroup(t *testing.T) {
 		},
 	}})
 	g.start()
-	leader := pidOf(t, g.waitState("leaves", "run", 10*time.Second))
+	// The leader runs 0.2 s: its pid comes from the start record, not from a state that may
+	// already be over when a status is asked (polling for a short state made this test flaky).
+	leader := g.waitLog(10*time.Second, "the leader's start", func(r record) bool {
+		return r.str("job") == "leaves" && r.Msg == "started"
+	}).int("pid")
 	var child int
 	eventually(t, 5*time.Second, "the child's pid written", func() bool {
 		b, err := os.ReadFile(pidFile)
