@@ -27,8 +27,8 @@ import (
 //   - alone: the backend's own start-up, spawn to first answer on a pre-opened socket passed the
 //     same way (LISTEN_FDS through the sh shim) without god, over 30 starts.
 //
-// god runs with --stay-up 1ms --restart-limit 0 so that every restart is the immediate first one
-// in a row (the back-off only delays a second quick failure).
+// god runs with --restart-delay 0 --restart-limit 0 so that every restart is immediate
+// (no back-off, however quickly the job fails).
 func BenchmarkRestartLatency(b *testing.B) {
 	var f figures
 	asTest(b, func(t *testing.T) {
@@ -48,7 +48,7 @@ func restartFromLog(t *testing.T, f *figures, n int) {
 	writeLoader(t, g.dir, "flap", bashLoader{Jobs: map[string]bashJob{
 		"flap": {Exec: shJob("sleep 0.03; exit 1"), Auto: autoTrue},
 	}})
-	g.start("--stay-up", "1ms", "--restart-limit", "0")
+	g.start("--restart-delay", "0", "--restart-limit", "0")
 	started := func(r record) bool { return r.Msg == "started" && r.str("job") == "flap" }
 	eventually(t, 60*time.Second, fmt.Sprintf("%d starts of flap", n+1), func() bool { return len(g.logs(0, started)) > n })
 	g.mustCLI("stop", "flap")
@@ -80,7 +80,7 @@ func restartOnSocket(t *testing.T, f *figures, n int) []time.Duration {
 	g := newGod(t)
 	g.env = []string{"BACKEND_ADDR=" + addr}
 	copyExecutable(t, backendBin, g.dir, "backend")
-	g.start("--stay-up", "1ms", "--restart-limit", "0")
+	g.start("--restart-delay", "0", "--restart-limit", "0")
 	g.waitState("backend", "run", 15*time.Second)
 	url := "http://" + addr + "/"
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 5 * time.Second}
