@@ -110,7 +110,7 @@ func (s *Supervisor) handleStatus(names []string) control.Response {
 	return control.Response{OK: true, Jobs: jobs}
 }
 
-// handleMetrics answers the metrics exporter (cmd/god-metrics) with one MetricsSnapshot. It
+// handleMetrics answers the metrics exporter (cmd/god-metrics) with one control.MetricsSnapshot. It
 // works until god's last moment: once the loop has ended the snapshot says so (Live false) and
 // still carries the counters.
 func (s *Supervisor) handleMetrics() control.Response {

@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/emielm/watchgod/supervisor/control"
 	"github.com/emielm/watchgod/supervisor/joblog"
 )
 
@@ -146,8 +147,8 @@ func (h *histogram) observe(d time.Duration) {
 }
 
 // snapshot returns the histogram in Prometheus's form: cumulative counts per upper bound.
-func (h *histogram) snapshot() Histogram {
-	out := Histogram{Buckets: make(map[float64]uint64, len(h.bounds))}
+func (h *histogram) snapshot() control.Histogram {
+	out := control.Histogram{Buckets: make(map[float64]uint64, len(h.bounds))}
 	var cum uint64
 	for i := range h.counts {
 		cum += h.counts[i].Load()

@@ -5,30 +5,9 @@ import (
 	"runtime/debug"
 	rtmetrics "runtime/metrics"
 	"time"
-)
 
-// RuntimeMetrics are a few figures of god's Go runtime, sent with every MetricsSnapshot. The
-// metrics exporter runs in a process of its own, so these are what it reports as go_*: its own
-// runtime would describe the exporter, not god.
-type RuntimeMetrics struct {
-	GoVersion  string `json:"go_version"` // runtime.Version()
-	Goroutines uint64 `json:"goroutines"` // goroutines that exist now
-	Threads    uint64 `json:"threads"`    // OS threads the Go runtime owns now
-	// HeapAllocBytes is memory taken by heap objects, live or not yet collected;
-	// HeapInuseBytes adds the unused room in spans that hold objects (MemStats.HeapInuse).
-	HeapAllocBytes uint64 `json:"heap_alloc_bytes"`
-	HeapInuseBytes uint64 `json:"heap_inuse_bytes"`
-	// SysBytes is all the memory the runtime has mapped from the OS (MemStats.Sys).
-	SysBytes uint64 `json:"sys_bytes"`
-	// GCCycles counts completed garbage collections, GCPauseSeconds their stop-the-world pauses
-	// in total, since god's image started (an upgraded god starts again from zero, as any
-	// restarted process does).
-	GCCycles       uint64  `json:"gc_cycles"`
-	GCPauseSeconds float64 `json:"gc_pause_seconds"`
-	// GCPauseQuantiles are the minimum, 25th, 50th and 75th percentile and maximum of the last
-	// (up to 256) pauses, in seconds; empty before the first collection.
-	GCPauseQuantiles []float64 `json:"gc_pause_quantiles,omitempty"`
-}
+	"github.com/emielm/watchgod/supervisor/control"
+)
 
 // runtimeSamples are the runtime/metrics names readRuntimeMetrics reads, in one call.
 var runtimeSamples = []string{
@@ -42,7 +21,7 @@ var runtimeSamples = []string{
 // readRuntimeMetrics reads god's runtime figures without stopping the world (runtime/metrics,
 // and debug.ReadGCStats for the pauses, which only takes a lock), so a scrape costs god little.
 // A name this Go version does not know reads as 0.
-func readRuntimeMetrics() RuntimeMetrics {
+func readRuntimeMetrics() control.RuntimeMetrics {
 	samples := make([]rtmetrics.Sample, len(runtimeSamples))
 	for i, name := range runtimeSamples {
 		samples[i].Name = name
@@ -54,7 +33,7 @@ func readRuntimeMetrics() RuntimeMetrics {
 		}
 		return samples[i].Value.Uint64()
 	}
-	out := RuntimeMetrics{
+	out := control.RuntimeMetrics{
 		GoVersion:      runtime.Version(),
 		Goroutines:     u(0),
 		Threads:        u(1),

@@ -1,114 +1,14 @@
 package supervisor
 
 import (
-	"encoding/json"
-	"fmt"
 	"sort"
+
+	"github.com/emielm/watchgod/supervisor/control"
 )
-
-// MetricsSnapshot is what god counted and where its jobs stand at one moment, for the metrics
-// exporter (cmd/god-metrics, started by god --metrics) to read at scrape time: job states come from
-// the supervisor's own snapshots, so nothing is updated on a state change just in case someone
-// scrapes. It travels as JSON in the result of the control command "metrics" (docs/control.md);
-// the JSON names below are that format.
-type MetricsSnapshot struct {
-	// Live is false once Run has returned: Jobs then carry counters only (no State) and
-	// Loaders is empty.
-	Live bool `json:"live"`
-	// Jobs is every job god knows, and every job it counted something for since it started
-	// (a removed job keeps its counters, with State ""), sorted by name.
-	Jobs []JobMetrics `json:"jobs"`
-	// Loaders is every loader file god knows, and every one that ever failed, sorted by path.
-	Loaders []LoaderMetrics `json:"loaders"`
-	// CheckDuration is how long loaders took to answer check, over all jobs.
-	CheckDuration Histogram `json:"check_duration"`
-	// ReloadDuration is how long reloads took from request to outcome, over all jobs.
-	ReloadDuration Histogram `json:"reload_duration"`
-	// Runtime is god's own Go runtime at the same moment: the exporter is another process, so
-	// its own runtime would say nothing about god's.
-	Runtime RuntimeMetrics `json:"runtime"`
-}
-
-// JobMetrics is one job's state and counters.
-type JobMetrics struct {
-	Name  string `json:"name"`
-	State State  `json:"state,omitempty"` // "" when the job is no longer defined
-	// Restarts counts automatic restarts by the restart policy (`god restart` is not one), as
-	// the RESTARTS column of god status does.
-	Restarts uint64 `json:"restarts"`
-	// Exits counts ended processes by exit code; a process killed by signal N counts as 128+N.
-	// In JSON the codes are the object's keys, as decimal strings.
-	Exits map[int]uint64 `json:"exits"`
-	// Reloads counts reloads that ended, ReloadFailures those of them that were rolled back.
-	Reloads        uint64 `json:"reloads"`
-	ReloadFailures uint64 `json:"reload_failures"`
-	// LogLines counts output lines by stream ("stdout", "stderr").
-	LogLines map[string]uint64 `json:"log_lines"`
-}
-
-// LoaderMetrics is one loader file's health.
-type LoaderMetrics struct {
-	Path string `json:"path"`
-	// Failing is true while the file's last load failed (it is retried with back-off); false
-	// for a file god no longer knows.
-	Failing bool `json:"failing"`
-	// Failures counts loader instances god killed or could not start: a broken protocol, a
-	// late answer, a crash, a failed handshake.
-	Failures uint64 `json:"failures"`
-}
-
-// Histogram is a distribution of durations in seconds, in Prometheus's form.
-type Histogram struct {
-	Count   uint64
-	Sum     float64            // seconds
-	Buckets map[float64]uint64 // upper bound (seconds) -> observations at or below it, cumulative
-}
-
-// histogramJSON is Histogram's JSON form. encoding/json cannot key an object by a float, so
-// the buckets are a list ordered by upper bound: {"le":0.005,"count":3}.
-type histogramJSON struct {
-	Count   uint64       `json:"count"`
-	Sum     float64      `json:"sum"`
-	Buckets []bucketJSON `json:"buckets"`
-}
-
-type bucketJSON struct {
-	LE    float64 `json:"le"`
-	Count uint64  `json:"count"`
-}
-
-// MarshalJSON writes the buckets in order of their upper bounds. A bound or sum that JSON cannot
-// carry (NaN, an infinity) is an error; god's own histograms have neither.
-func (h Histogram) MarshalJSON() ([]byte, error) {
-	out := histogramJSON{Count: h.Count, Sum: h.Sum, Buckets: make([]bucketJSON, 0, len(h.Buckets))}
-	for le, n := range h.Buckets {
-		out.Buckets = append(out.Buckets, bucketJSON{LE: le, Count: n})
-	}
-	sort.Slice(out.Buckets, func(i, k int) bool { return out.Buckets[i].LE < out.Buckets[k].LE })
-	return json.Marshal(out)
-}
-
-// UnmarshalJSON reads what MarshalJSON wrote; a bound given twice is an error, since the counts
-// of a cumulative histogram cannot be merged.
-func (h *Histogram) UnmarshalJSON(b []byte) error {
-	var in histogramJSON
-	if err := json.Unmarshal(b, &in); err != nil {
-		return err
-	}
-	out := Histogram{Count: in.Count, Sum: in.Sum, Buckets: make(map[float64]uint64, len(in.Buckets))}
-	for _, bk := range in.Buckets {
-		if _, dup := out.Buckets[bk.LE]; dup {
-			return fmt.Errorf("histogram: bucket le=%v given twice", bk.LE)
-		}
-		out.Buckets[bk.LE] = bk.Count
-	}
-	*h = out
-	return nil
-}
 
 // Metrics returns god's counters and its jobs' current states. It asks the supervisor's loop for
 // the states (like god status), so it is cheap but not free: call it per scrape, not per event.
-func (s *Supervisor) Metrics() MetricsSnapshot {
+func (s *Supervisor) Metrics() control.MetricsSnapshot {
 	states := map[string]State{}
 	failing := map[string]bool{}
 	live := s.call(func() {
@@ -119,7 +19,7 @@ func (s *Supervisor) Metrics() MetricsSnapshot {
 			failing[path] = lf.err != ""
 		}
 	})
-	out := MetricsSnapshot{
+	out := control.MetricsSnapshot{
 		Live:           live,
 		CheckDuration:  s.metrics.checks.snapshot(),
 		ReloadDuration: s.metrics.reloads.snapshot(),
@@ -128,9 +28,9 @@ func (s *Supervisor) Metrics() MetricsSnapshot {
 
 	m := s.metrics
 	m.mu.Lock()
-	jobs := make(map[string]*JobMetrics, len(m.jobs)+len(states))
+	jobs := make(map[string]*control.JobMetrics, len(m.jobs)+len(states))
 	for name, c := range m.jobs {
-		jm := &JobMetrics{
+		jm := &control.JobMetrics{
 			Name:           name,
 			Restarts:       c.restarts.Load(),
 			Reloads:        c.reloads.Load(),
@@ -146,24 +46,24 @@ func (s *Supervisor) Metrics() MetricsSnapshot {
 		}
 		jobs[name] = jm
 	}
-	loaders := make(map[string]*LoaderMetrics, len(m.loaders)+len(failing))
+	loaders := make(map[string]*control.LoaderMetrics, len(m.loaders)+len(failing))
 	for path, n := range m.loaders {
-		loaders[path] = &LoaderMetrics{Path: path, Failures: n.Load()}
+		loaders[path] = &control.LoaderMetrics{Path: path, Failures: n.Load()}
 	}
 	m.mu.Unlock()
 
 	for name, st := range states {
 		jm := jobs[name]
 		if jm == nil {
-			jm = &JobMetrics{Name: name, Exits: map[int]uint64{}, LogLines: map[string]uint64{}}
+			jm = &control.JobMetrics{Name: name, Exits: map[int]uint64{}, LogLines: map[string]uint64{}}
 			jobs[name] = jm
 		}
-		jm.State = st
+		jm.State = string(st)
 	}
 	for path, f := range failing {
 		lm := loaders[path]
 		if lm == nil {
-			lm = &LoaderMetrics{Path: path}
+			lm = &control.LoaderMetrics{Path: path}
 			loaders[path] = lm
 		}
 		lm.Failing = f
@@ -177,11 +77,4 @@ func (s *Supervisor) Metrics() MetricsSnapshot {
 	}
 	sort.Slice(out.Loaders, func(i, k int) bool { return out.Loaders[i].Path < out.Loaders[k].Path })
 	return out
-}
-
-// JobStates lists every state a job can be in, in the order of their lives, for exporters that
-// report one series per state.
-var JobStates = []State{
-	StateWait, StateStart, StateRun, StateDegrade, StateExit, StateBackoff,
-	StateStop, StateStopped, StateDone, StateFailed,
 }

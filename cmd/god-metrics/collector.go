@@ -1,20 +1,19 @@
 package main
 
 import (
+	"github.com/emielm/watchgod/supervisor/control"
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/emielm/watchgod/supervisor"
 )
 
-// godCollector turns one supervisor.MetricsSnapshot per scrape into Prometheus metrics: god's
+// godCollector turns one control.MetricsSnapshot per scrape into Prometheus metrics: god's
 // jobs, loaders, checks and reloads (god_*) and god's Go runtime (go_*, from the snapshot's
 // Runtime: this process's own runtime would describe the exporter). Job states are read then,
 // not tracked as they change: a scrape costs god one call into its loop, a state change costs
 // nothing.
 type godCollector struct {
-	snapshot func() (supervisor.MetricsSnapshot, error)
+	snapshot func() (control.MetricsSnapshot, error)
 
 	jobState, jobs, restarts, exits, reloads, reloadFails, logLines *prometheus.Desc
 	loaderFailing, loaderFailures, checkDur, reloadDur              *prometheus.Desc
@@ -29,7 +28,7 @@ type runtimeDescs struct {
 
 // newGodCollector returns the collector of god's metrics; snapshot asks god (snapshotClient) or,
 // in tests, returns a fixed one. A snapshot error fails the scrape with that error.
-func newGodCollector(snapshot func() (supervisor.MetricsSnapshot, error)) *godCollector {
+func newGodCollector(snapshot func() (control.MetricsSnapshot, error)) *godCollector {
 	d := func(name, help string, labels ...string) *prometheus.Desc {
 		return prometheus.NewDesc("god_"+name, help, labels, nil)
 	}
@@ -90,7 +89,7 @@ func (c *godCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, j := range s.Jobs {
 		if j.State != "" {
 			defined++
-			for _, st := range supervisor.JobStates {
+			for _, st := range control.JobStates {
 				v := 0.0
 				if st == j.State {
 					v = 1
@@ -126,7 +125,7 @@ func (c *godCollector) Collect(ch chan<- prometheus.Metric) {
 
 // collectRuntime sends god's runtime figures. A snapshot from a god that sends none (GoVersion
 // empty) exports no go_* metric rather than zeros that would read as facts.
-func (c *godCollector) collectRuntime(ch chan<- prometheus.Metric, r supervisor.RuntimeMetrics) {
+func (c *godCollector) collectRuntime(ch chan<- prometheus.Metric, r control.RuntimeMetrics) {
 	if r.GoVersion == "" {
 		return
 	}

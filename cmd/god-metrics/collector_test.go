@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"github.com/emielm/watchgod/supervisor/control"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -9,30 +10,28 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-
-	"github.com/emielm/watchgod/supervisor"
 )
 
 // TestGodCollector checks the exposition of a snapshot: one state series per state for defined
 // jobs only, counters of a removed job kept, exit codes and streams as labels, and the jobs gauge.
 func TestGodCollector(t *testing.T) {
-	snap := supervisor.MetricsSnapshot{
+	snap := control.MetricsSnapshot{
 		Live: true,
-		Jobs: []supervisor.JobMetrics{
+		Jobs: []control.JobMetrics{
 			{Name: "gone", Exits: map[int]uint64{0: 1}, LogLines: map[string]uint64{}},
 			{
-				Name: "web", State: supervisor.StateRun, Restarts: 2, Reloads: 3, ReloadFailures: 1,
+				Name: "web", State: "run", Restarts: 2, Reloads: 3, ReloadFailures: 1,
 				Exits:    map[int]uint64{1: 2, 143: 1},
 				LogLines: map[string]uint64{"stdout": 10, "stderr": 4},
 			},
 		},
-		Loaders: []supervisor.LoaderMetrics{{Path: "/d/app", Failing: true, Failures: 5}},
-		CheckDuration: supervisor.Histogram{
+		Loaders: []control.LoaderMetrics{{Path: "/d/app", Failing: true, Failures: 5}},
+		CheckDuration: control.Histogram{
 			Count: 3, Sum: 0.006, Buckets: map[float64]uint64{0.001: 1, 0.005: 3},
 		},
-		ReloadDuration: supervisor.Histogram{Buckets: map[float64]uint64{1: 0}},
+		ReloadDuration: control.Histogram{Buckets: map[float64]uint64{1: 0}},
 	}
-	c := newGodCollector(func() (supervisor.MetricsSnapshot, error) { return snap, nil })
+	c := newGodCollector(func() (control.MetricsSnapshot, error) { return snap, nil })
 	if problems, err := testutil.CollectAndLint(c); err != nil || len(problems) > 0 {
 		t.Fatalf("lint: %v %+v", err, problems)
 	}
@@ -78,8 +77,8 @@ god_check_duration_seconds_count 3
 	}
 
 	// One series per state for the defined job, none for the removed one.
-	if n := testutil.CollectAndCount(c, "god_job_state"); n != len(supervisor.JobStates) {
-		t.Errorf("god_job_state: %d series, want %d", n, len(supervisor.JobStates))
+	if n := testutil.CollectAndCount(c, "god_job_state"); n != len(control.JobStates) {
+		t.Errorf("god_job_state: %d series, want %d", n, len(control.JobStates))
 	}
 	run := prometheus.NewRegistry()
 	run.MustRegister(c)
@@ -111,11 +110,11 @@ god_job_state{job="web",state="wait"} 0
 // TestGodCollectorRuntime: god's runtime figures from the snapshot come out under client_golang's
 // go_* names, and a snapshot without them gives no go_* series at all.
 func TestGodCollectorRuntime(t *testing.T) {
-	snap := supervisor.MetricsSnapshot{Live: true, Runtime: supervisor.RuntimeMetrics{
+	snap := control.MetricsSnapshot{Live: true, Runtime: control.RuntimeMetrics{
 		GoVersion: "go1.26.8", Goroutines: 23, Threads: 7, HeapAllocBytes: 1000, HeapInuseBytes: 2048, SysBytes: 9000,
 		GCCycles: 4, GCPauseSeconds: 0.0004, GCPauseQuantiles: []float64{0.00005, 0.00008, 0.0001, 0.00012, 0.0001},
 	}}
-	c := newGodCollector(func() (supervisor.MetricsSnapshot, error) { return snap, nil })
+	c := newGodCollector(func() (control.MetricsSnapshot, error) { return snap, nil })
 	if problems, err := testutil.CollectAndLint(c); err != nil || len(problems) > 0 {
 		t.Fatalf("lint: %v %+v", err, problems)
 	}
@@ -146,7 +145,7 @@ go_gc_duration_seconds_count 4
 		"go_goroutines", "go_threads", "go_info", "go_memstats_heap_inuse_bytes", "go_gc_duration_seconds"); err != nil {
 		t.Fatal(err)
 	}
-	snap.Runtime = supervisor.RuntimeMetrics{}
+	snap.Runtime = control.RuntimeMetrics{}
 	if n := testutil.CollectAndCount(c, "go_goroutines", "go_info", "go_gc_duration_seconds"); n != 0 {
 		t.Errorf("a snapshot without runtime figures gave %d go_* series, want none", n)
 	}
@@ -157,8 +156,8 @@ go_gc_duration_seconds_count 4
 // serves is the one promhttp counts in.
 func TestScrapeWithoutGod(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(newGodCollector(func() (supervisor.MetricsSnapshot, error) {
-		return supervisor.MetricsSnapshot{}, errors.New("metrics exporter: cannot reach god at /x: connect: no such file")
+	reg.MustRegister(newGodCollector(func() (control.MetricsSnapshot, error) {
+		return control.MetricsSnapshot{}, errors.New("metrics exporter: cannot reach god at /x: connect: no such file")
 	}))
 	h := promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
 	rec := httptest.NewRecorder()

@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/emielm/watchgod/supervisor"
 	"github.com/emielm/watchgod/supervisor/control"
 )
 
@@ -27,13 +26,13 @@ type snapshotClient struct {
 type snapshotCall struct {
 	done    chan struct{}
 	waiters int // scrapes waiting for it; under snapshotClient.mu
-	snap    supervisor.MetricsSnapshot
+	snap    control.MetricsSnapshot
 	err     error
 }
 
 // snapshot returns god's current snapshot: the answer to the request under way if there is one,
 // else to a new one. The error names the socket and says why god did not answer.
-func (c *snapshotClient) snapshot() (supervisor.MetricsSnapshot, error) {
+func (c *snapshotClient) snapshot() (control.MetricsSnapshot, error) {
 	c.mu.Lock()
 	call := c.cur
 	if call == nil {
@@ -58,8 +57,8 @@ func (c *snapshotClient) fetch(call *snapshotCall) {
 
 // ask sends {"v":1,"cmd":"metrics"} and decodes the snapshot of the result. A god too old to know
 // the command answers `unknown command "metrics"`, which the error carries.
-func (c *snapshotClient) ask() (supervisor.MetricsSnapshot, error) {
-	var snap supervisor.MetricsSnapshot
+func (c *snapshotClient) ask() (control.MetricsSnapshot, error) {
+	var snap control.MetricsSnapshot
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
 	cl, err := control.Dial(c.socket)

@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emielm/watchgod/supervisor"
 	"github.com/emielm/watchgod/supervisor/control"
 )
 
@@ -34,17 +33,17 @@ func fakeGod(t *testing.T, handle control.HandlerFunc) string {
 
 // testSnapshot has a bit of everything the JSON form must carry: states, exit codes as keys,
 // histogram buckets, runtime figures.
-func testSnapshot() supervisor.MetricsSnapshot {
-	return supervisor.MetricsSnapshot{
+func testSnapshot() control.MetricsSnapshot {
+	return control.MetricsSnapshot{
 		Live: true,
-		Jobs: []supervisor.JobMetrics{{
-			Name: "web", State: supervisor.StateRun, Restarts: 2, Reloads: 1,
+		Jobs: []control.JobMetrics{{
+			Name: "web", State: "run", Restarts: 2, Reloads: 1,
 			Exits: map[int]uint64{143: 1}, LogLines: map[string]uint64{"stdout": 7},
 		}},
-		Loaders:        []supervisor.LoaderMetrics{{Path: "/d/web", Failures: 1}},
-		CheckDuration:  supervisor.Histogram{Count: 2, Sum: 0.003, Buckets: map[float64]uint64{0.001: 1, 0.005: 2}},
-		ReloadDuration: supervisor.Histogram{Buckets: map[float64]uint64{1: 0}},
-		Runtime:        supervisor.RuntimeMetrics{GoVersion: "go1.26", Goroutines: 12, GCCycles: 3, GCPauseSeconds: 0.001},
+		Loaders:        []control.LoaderMetrics{{Path: "/d/web", Failures: 1}},
+		CheckDuration:  control.Histogram{Count: 2, Sum: 0.003, Buckets: map[float64]uint64{0.001: 1, 0.005: 2}},
+		ReloadDuration: control.Histogram{Buckets: map[float64]uint64{1: 0}},
+		Runtime:        control.RuntimeMetrics{GoVersion: "go1.26", Goroutines: 12, GCCycles: 3, GCPauseSeconds: 0.001},
 	}
 }
 
