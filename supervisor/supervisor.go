@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/emielm/watchgod/internal/jobstate"
 	"github.com/emielm/watchgod/loader"
 	"github.com/emielm/watchgod/supervisor/control"
 	"github.com/emielm/watchgod/supervisor/joblog"
@@ -47,25 +48,40 @@ type Config struct {
 	Helpers []Helper
 }
 
+// Defaults is what god runs with when nothing says otherwise: the daemon's flags show these
+// values, and Config fills in every field left zero from them.
+var Defaults = Config{
+	Backoff:          DefaultBackoff,
+	LoaderTimeout:    jobstate.DefaultPolicy.LoaderTimeout,
+	HandshakeTimeout: 2 * time.Second,
+	CheckTimeout:     10 * time.Second,
+	LingerTimeout:    jobstate.DefaultPolicy.LingerTimeout,
+	StartTimeout:     jobstate.DefaultPolicy.StartTimeout,
+	Settle:           150 * time.Millisecond,
+	RemoveGrace:      time.Second,
+	LoaderIdle:       10 * time.Second,
+	LoaderInstances:  4,
+}
+
 func (c *Config) defaults() {
 	if c.Backoff == (Backoff{}) {
-		c.Backoff = DefaultBackoff
+		c.Backoff = Defaults.Backoff
 	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
 			*d = v
 		}
 	}
-	def(&c.LoaderTimeout, 5*time.Second)
-	def(&c.HandshakeTimeout, 2*time.Second)
-	def(&c.CheckTimeout, 10*time.Second)
-	def(&c.LingerTimeout, 5*time.Second)
-	def(&c.StartTimeout, 30*time.Second)
-	def(&c.Settle, 150*time.Millisecond)
-	def(&c.RemoveGrace, time.Second)
-	def(&c.LoaderIdle, 10*time.Second)
+	def(&c.LoaderTimeout, Defaults.LoaderTimeout)
+	def(&c.HandshakeTimeout, Defaults.HandshakeTimeout)
+	def(&c.CheckTimeout, Defaults.CheckTimeout)
+	def(&c.LingerTimeout, Defaults.LingerTimeout)
+	def(&c.StartTimeout, Defaults.StartTimeout)
+	def(&c.Settle, Defaults.Settle)
+	def(&c.RemoveGrace, Defaults.RemoveGrace)
+	def(&c.LoaderIdle, Defaults.LoaderIdle)
 	if c.LoaderInstances <= 0 {
-		c.LoaderInstances = 4
+		c.LoaderInstances = Defaults.LoaderInstances
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
