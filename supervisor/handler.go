@@ -17,19 +17,19 @@ import (
 // report each step as a progress line.
 func (s *Supervisor) Handle(ctx context.Context, peer control.Peer, req control.Request, emit func(control.Response) error) control.Response {
 	switch req.Cmd {
-	case "version":
+	case control.CmdVersion:
 		return control.Response{OK: true, Version: s.cfg.Version, Goroutines: runtime.NumGoroutine()}
-	case "status":
+	case control.CmdStatus:
 		return s.handleStatus(req.Jobs)
 	case control.CmdMetrics:
 		return s.handleMetrics()
-	case "start", "stop", "restart":
+	case control.CmdStart, control.CmdStop, control.CmdRestart:
 		return s.handleAct(ctx, req, emit)
-	case "logs":
+	case control.CmdLogs:
 		return s.handleLogs(ctx, req, emit)
-	case "reload":
+	case control.CmdReload:
 		return s.handleReload(ctx, req, emit)
-	case "rescan":
+	case control.CmdRescan:
 		reply := make(chan string, 1)
 		if !s.call(func() { s.rescan(reply) }) {
 			return control.Response{Error: "god is shutting down"}
@@ -40,7 +40,7 @@ func (s *Supervisor) Handle(ctx context.Context, peer control.Peer, req control.
 		case <-ctx.Done():
 			return control.Response{Error: "cancelled"}
 		}
-	case "shutdown":
+	case control.CmdShutdown:
 		w := make(chan struct{})
 		n := 0
 		if !s.call(func() {
@@ -50,7 +50,7 @@ func (s *Supervisor) Handle(ctx context.Context, peer control.Peer, req control.
 		}) {
 			return control.Response{OK: true, Message: "god is already shutting down"}
 		}
-		_ = emit(control.Response{Type: "progress", Time: time.Now(), Message: fmt.Sprintf("stopping %d jobs", n)})
+		_ = emit(control.Response{Type: control.TypeProgress, Time: time.Now(), Message: fmt.Sprintf("stopping %d jobs", n)})
 		select {
 		case <-w:
 		case <-s.doneCh:
@@ -152,7 +152,7 @@ func (s *Supervisor) handleAct(ctx context.Context, req control.Request, emit fu
 			}
 			goals[n] = g
 			switch req.Cmd {
-			case "start":
+			case control.CmdStart:
 				h.userStopped = false
 				if h.state.Ready() && h.state != StateDone || h.state == StateDegrade {
 					g.done, g.final = true, "already running"
@@ -160,14 +160,14 @@ func (s *Supervisor) handleAct(ctx context.Context, req control.Request, emit fu
 				}
 				h.startSent = true
 				h.j.cmds <- jobCmd{kind: cmdStart}
-			case "stop":
+			case control.CmdStop:
 				h.userStopped = true
 				if h.state.Down() && !h.startSent {
 					g.done, g.final = true, "already "+string(h.state)
 					continue
 				}
 				h.j.cmds <- jobCmd{kind: cmdStop}
-			case "restart":
+			case control.CmdRestart:
 				h.userStopped = false
 				h.startSent = !h.state.Running()
 				h.j.cmds <- jobCmd{kind: cmdRestart}
@@ -184,7 +184,7 @@ func (s *Supervisor) handleAct(ctx context.Context, req control.Request, emit fu
 	}
 	for _, g := range goals {
 		if g.done {
-			_ = emit(control.Response{Type: "progress", Time: time.Now(), Job: g.name, Message: g.final})
+			_ = emit(control.Response{Type: control.TypeProgress, Time: time.Now(), Job: g.name, Message: g.final})
 		}
 	}
 	for !allReached(goals) {
@@ -220,7 +220,7 @@ func (s *Supervisor) handleAct(ctx context.Context, req control.Request, emit fu
 			failed = append(failed, n+": "+g.failed)
 		}
 	}
-	verb := map[string]string{"start": "started", "stop": "stopped", "restart": "restarted"}[req.Cmd]
+	verb := map[string]string{control.CmdStart: "started", control.CmdStop: "stopped", control.CmdRestart: "restarted"}[req.Cmd]
 	if len(failed) > 0 {
 		return control.Response{Error: strings.Join(failed, "; ")}
 	}
@@ -239,7 +239,7 @@ func (s *Supervisor) judge(cmd string, g *goal, st State, status control.JobStat
 	if status.Reason != "" {
 		msg += ": " + status.Reason
 	}
-	_ = emit(control.Response{Type: "progress", Time: time.Now(), Job: g.name, Message: msg})
+	_ = emit(control.Response{Type: control.TypeProgress, Time: time.Now(), Job: g.name, Message: msg})
 	fresh := true
 	for _, p := range status.Processes {
 		if g.oldPids[p.Pid] {
@@ -247,13 +247,13 @@ func (s *Supervisor) judge(cmd string, g *goal, st State, status control.JobStat
 		}
 	}
 	switch cmd {
-	case "stop":
+	case control.CmdStop:
 		if st.Down() {
 			g.done = true
 		}
-	case "start", "restart":
+	case control.CmdStart, control.CmdRestart:
 		switch {
-		case st.Ready() && (cmd == "start" || fresh):
+		case st.Ready() && (cmd == control.CmdStart || fresh):
 			g.done = true
 		case st == StateExit || st == StateBackoff || st == StateFailed:
 			g.done = true
@@ -271,7 +271,7 @@ func (s *Supervisor) judge(cmd string, g *goal, st State, status control.JobStat
 				}
 				g.failed += "; last output:\n  " + strings.Join(lines, "\n  ")
 			}
-		case st == StateStopped && cmd == "start":
+		case st == StateStopped && cmd == control.CmdStart:
 			g.done, g.failed = true, "stopped before it was ready"
 		}
 	}
@@ -306,7 +306,7 @@ func (s *Supervisor) handleLogs(ctx context.Context, req control.Request, emit f
 	// sends a burst in a few writes: a follower then keeps up with a chatty job far better.
 	tail := s.hub.Tail(req.Jobs, n)
 	for i, l := range tail {
-		if err := emit(control.Response{Type: "log", Log: toLogLine(l), More: i < len(tail)-1}); err != nil {
+		if err := emit(control.Response{Type: control.TypeLog, Log: toLogLine(l), More: i < len(tail)-1}); err != nil {
 			return control.Response{Error: err.Error()}
 		}
 	}
@@ -319,7 +319,7 @@ func (s *Supervisor) handleLogs(ctx context.Context, req control.Request, emit f
 			if !ok {
 				return control.Response{OK: true}
 			}
-			if err := emit(control.Response{Type: "log", Log: toLogLine(l), More: len(follow) > 0}); err != nil {
+			if err := emit(control.Response{Type: control.TypeLog, Log: toLogLine(l), More: len(follow) > 0}); err != nil {
 				return control.Response{Error: err.Error()}
 			}
 		case <-ctx.Done():
@@ -375,20 +375,20 @@ func (s *Supervisor) handleReload(ctx context.Context, req control.Request, emit
 		for finished := false; !finished; {
 			select {
 			case msg := <-p.progress:
-				_ = emit(control.Response{Type: "progress", Time: time.Now(), Job: p.name, Message: msg})
+				_ = emit(control.Response{Type: control.TypeProgress, Time: time.Now(), Job: p.name, Message: msg})
 			case out := <-p.done:
 				// Steps sent before the outcome come first.
 				for drained := false; !drained; {
 					select {
 					case msg := <-p.progress:
-						_ = emit(control.Response{Type: "progress", Time: time.Now(), Job: p.name, Message: msg})
+						_ = emit(control.Response{Type: control.TypeProgress, Time: time.Now(), Job: p.name, Message: msg})
 					default:
 						drained = true
 					}
 				}
 				if out.ok {
 					done = append(done, p.name)
-					_ = emit(control.Response{Type: "progress", Time: time.Now(), Job: p.name, Message: "reloaded: " + out.msg})
+					_ = emit(control.Response{Type: control.TypeProgress, Time: time.Now(), Job: p.name, Message: "reloaded: " + out.msg})
 				} else {
 					failed = append(failed, out.msg)
 				}
