@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emielm/watchgod/internal/testutil"
 	"github.com/emielm/watchgod/loader"
 )
 
@@ -47,32 +48,14 @@ type godv1Run struct {
 	c      *loader.Client
 	stdin  io.WriteCloser
 	cmd    *exec.Cmd
-	stderr *bytes.Buffer
+	stderr *testutil.LockedBuffer
 }
 
 // startGodv1 runs jobbin as "jobbin godv1" and completes the handshake.
 func startGodv1(t *testing.T) (*godv1Run, []string) {
 	t.Helper()
-	cmd := exec.Command(jobbin, loader.Version)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stdin.Close()
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	r := &godv1Run{c: loader.NewClient(stdout, stdin), stdin: stdin, cmd: cmd, stderr: &stderr}
+	p := testutil.StartPiped(t, []string{jobbin, loader.Version})
+	r := &godv1Run{c: loader.NewClient(p.Stdout, p.Stdin), stdin: p.Stdin, cmd: p.Cmd, stderr: p.Stderr}
 	jobs, err := r.c.Handshake(ctxFor(t))
 	if err != nil {
 		t.Fatalf("Handshake: %v", err)

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/emielm/watchgod/internal/testutil"
 )
 
 // BenchmarkLogRelay measures god's job output path: one job writes logLines numbered lines as
@@ -171,7 +173,7 @@ func startQuietGod(t *testing.T, l bashLoader) *quietGod {
 	}
 	q.cmd = exec.Command(godBin, args...)
 	q.cmd.Env = append(os.Environ(), noRaceExitSleep)
-	var errb lockedBuffer
+	var errb testutil.LockedBuffer
 	q.cmd.Stderr = &errb
 	out, err := q.cmd.StdoutPipe()
 	if err != nil {

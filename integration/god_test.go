@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/emielm/watchgod/supervisor/control"
+
+	"github.com/emielm/watchgod/internal/testutil"
 )
 
 // controlJob is a job's status as `god status --json` prints it.
@@ -385,17 +387,8 @@ func pidOf(t *testing.T, j control.JobStatus) int {
 	return j.Processes[0].Pid
 }
 
-// eventually polls cond every 15 ms until it holds, failing the test after timeout.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not %s within %s", what, timeout)
-		}
-		time.Sleep(15 * time.Millisecond) // polling from the outside, bounded by the deadline
-	}
-}
+// eventually polls cond until it holds, failing the test after timeout.
+var eventually = testutil.Eventually
 
 // signal sends sig to god.
 func (g *god) signal(sig syscall.Signal) {

@@ -10,10 +10,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/emielm/watchgod/internal/testutil"
 )
 
 // Helpers of the socket tests (sock_*_test.go). Their job binary is sockjobBin, built by TestMain
@@ -146,31 +147,13 @@ func plainEnv(extra ...string) []string {
 type lineProc struct {
 	cmd   *exec.Cmd
 	lines chan string // closed at EOF
-	errb  *lockedBuffer
-}
-
-// lockedBuffer is a bytes buffer safe to write from exec's copier while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	errb  *testutil.LockedBuffer
 }
 
 // startLineProc starts argv with env; cleanup kills it (SIGKILL) and waits.
 func startLineProc(t testing.TB, env []string, argv ...string) *lineProc {
 	t.Helper()
-	p := &lineProc{cmd: exec.Command(argv[0], argv[1:]...), lines: make(chan string, 100), errb: &lockedBuffer{}}
+	p := &lineProc{cmd: exec.Command(argv[0], argv[1:]...), lines: make(chan string, 100), errb: &testutil.LockedBuffer{}}
 	p.cmd.Env = env
 	p.cmd.Stderr = p.errb
 	out, err := p.cmd.StdoutPipe()

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/emielm/watchgod/internal/testutil"
 )
 
 // testLoader is a bash loader defining web (every property) and db (a bad
@@ -64,26 +66,8 @@ func startLoader(t *testing.T, script string) *loaderProc {
 	if err := os.WriteFile(file, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(file, Version)
-	cmd.Stderr = os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stdin.Close()
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		cmd.Wait()
-	})
-	return &loaderProc{cmd: cmd, stdin: stdin, out: out}
+	p := testutil.StartPiped(t, []string{file, Version})
+	return &loaderProc{cmd: p.Cmd, stdin: p.Stdin, out: p.Stdout}
 }
 
 // ctxFor is a context that ends with the test or after d.

@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/emielm/watchgod/fdpass"
+	"github.com/emielm/watchgod/internal/testutil"
 )
 
 // helperSup is a supervisor with a reaper and no loop, enough to run helpers.
@@ -149,9 +151,20 @@ func TestHelperKilledAfterGrace(t *testing.T) {
 // TestHelperCannotStart: a helper whose binary is missing is not fatal (its start is retried
 // with back-off), and a stop ends the retries.
 func TestHelperCannotStart(t *testing.T) {
-	s := helperSup(t, Helper{Name: "missing", Path: filepath.Join(t.TempDir(), "nope")})
+	missing := filepath.Join(t.TempDir(), "nope")
+	s := helperSup(t, Helper{Name: "missing", Path: missing})
+	log, records := testutil.NewLogger()
+	s.log = log
 	s.startHelpers()
+	retried := func(r slog.Record) bool {
+		return r.Message == "helper ended; restarting" && strings.Contains(testutil.Attr(r, "err"), missing)
+	}
+	records.Wait(t, 10*time.Second, 2, "two failed starts naming the binary, retried", retried)
+	// stopHelpers returns once the retry loop has ended: no start can come after it.
 	s.stopHelpers()
+	if n := len(s.helpers.running); n != 0 {
+		t.Fatalf("%d helpers still running after stopHelpers", n)
+	}
 }
 
 func mustRawFd(t *testing.T, f *os.File) int {

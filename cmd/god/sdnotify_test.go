@@ -80,12 +80,23 @@ func TestNotifyMessages(t *testing.T) {
 }
 
 // TestNotifyWithoutManager: with no NOTIFY_SOCKET every notification is a no-op, and with one
-// nobody listens on, god goes on (the failure is only logged).
+// nobody listens on, god goes on (the failure is only logged): a manager that appears later gets
+// the next message.
 func TestNotifyWithoutManager(t *testing.T) {
 	t.Setenv("NOTIFY_SOCKET", "")
 	notifyReady()
 	notifyReloading()
-	t.Setenv("NOTIFY_SOCKET", filepath.Join(t.TempDir(), "nobody.sock"))
+	path := filepath.Join(t.TempDir(), "nobody.sock")
+	t.Setenv("NOTIFY_SOCKET", path)
 	notifyReady()
 	notifyStatus("0 jobs, 0 running")
+	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	notifyStatus("1 job, 1 running")
+	if got := nextNotify(t, c); got != "STATUS=1 job, 1 running" {
+		t.Fatalf("the manager that came later got %q", got)
+	}
 }

@@ -11,19 +11,11 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/emielm/watchgod/internal/testutil"
 )
 
-// waitFor polls cond until it holds, failing the test after d.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, d)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
+var waitFor = testutil.Eventually
 
 // collector gathers what a Mux hands over for one pipe. Deliver and Done run on the Mux's
 // goroutine; the test reads under mu.

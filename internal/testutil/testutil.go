@@ -1,0 +1,162 @@
+// Package testutil holds what the tests of several packages share: waiting for a condition with
+// a deadline instead of sleeping, a buffer that goroutines write to at once, and a logger whose
+// records a test can wait for.
+package testutil
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Eventually polls cond until it holds, and fails tb when it does not within timeout. what says
+// what was waited for. It is for conditions no event announces (a file written by another
+// process, a pid gone); the poll is short, the deadline generous (CI is a busy 2-core box).
+func Eventually(tb testing.TB, timeout time.Duration, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for wait := time.Millisecond; !cond(); wait = min(2*wait, 20*time.Millisecond) {
+		if time.Now().After(deadline) {
+			tb.Fatalf("%s: not within %s", what, timeout)
+		}
+		time.Sleep(wait) // polling, bounded by the deadline
+	}
+}
+
+// LockedBuffer is a bytes.Buffer that goroutines may write and read at once.
+type LockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *LockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// String returns what was written so far.
+func (b *LockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// Records is a slog.Handler that keeps every record, for tests that wait for a log line.
+type Records struct {
+	mu      sync.Mutex
+	records []slog.Record
+	changed chan struct{} // closed and replaced at every record
+}
+
+// NewLogger returns a logger (every level) and the records it keeps.
+func NewLogger() (*slog.Logger, *Records) {
+	r := &Records{changed: make(chan struct{})}
+	return slog.New(r), r
+}
+
+func (r *Records) Enabled(context.Context, slog.Level) bool { return true }
+
+func (r *Records) Handle(_ context.Context, rec slog.Record) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.records = append(r.records, rec.Clone())
+	close(r.changed)
+	r.changed = make(chan struct{})
+	return nil
+}
+
+// WithAttrs and WithGroup keep the records in the same list; the attributes are dropped (tests
+// match on the message and the record's own attributes).
+func (r *Records) WithAttrs([]slog.Attr) slog.Handler { return r }
+func (r *Records) WithGroup(string) slog.Handler      { return r }
+
+// Count is how many records so far match pred.
+func (r *Records) Count(pred func(slog.Record) bool) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, rec := range r.records {
+		if pred(rec) {
+			n++
+		}
+	}
+	return n
+}
+
+// Wait returns once n records match pred, and fails tb after timeout.
+func (r *Records) Wait(tb testing.TB, timeout time.Duration, n int, what string, pred func(slog.Record) bool) {
+	tb.Helper()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		r.mu.Lock()
+		changed := r.changed
+		r.mu.Unlock()
+		if r.Count(pred) >= n {
+			return
+		}
+		select {
+		case <-changed:
+		case <-deadline.C:
+			tb.Fatalf("%s: not within %s", what, timeout)
+		}
+	}
+}
+
+// Attr returns the value of the record's attribute key as a string, "" when it has none.
+func Attr(rec slog.Record, key string) string {
+	var v string
+	rec.Attrs(func(a slog.Attr) bool {
+		if a.Key == key {
+			v = a.Value.String()
+			return false
+		}
+		return true
+	})
+	return v
+}
+
+// Piped is a process a test talks to over its stdin and stdout (a loader, a job binary in loader
+// mode).
+type Piped struct {
+	Cmd    *exec.Cmd
+	Stdin  io.WriteCloser
+	Stdout io.ReadCloser
+	Stderr *LockedBuffer
+}
+
+// StartPiped runs argv with extra environment env, in a process group of its own, with piped
+// stdin and stdout; what it writes on stderr is kept. At cleanup its stdin is closed and its
+// group killed, and it is reaped.
+func StartPiped(tb testing.TB, argv []string, env ...string) *Piped {
+	tb.Helper()
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	p := &Piped{Cmd: cmd, Stderr: &LockedBuffer{}}
+	cmd.Stderr = p.Stderr
+	var err error
+	if p.Stdin, err = cmd.StdinPipe(); err != nil {
+		tb.Fatal(err)
+	}
+	if p.Stdout, err = cmd.StdoutPipe(); err != nil {
+		tb.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		p.Stdin.Close()
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		cmd.Wait()
+	})
+	return p
+}
