@@ -90,7 +90,7 @@ func (w *abuseWatcher) finish() {
 }
 
 // judge stops the loop and fails the test when a status request failed or was late.
-func (w *abuseWatcher) judge(t *testing.T) {
+func (w *abuseWatcher) judge(t testing.TB) {
 	t.Helper()
 	w.finish()
 	w.mu.Lock()

@@ -114,13 +114,13 @@ func (l bashLoader) script() string {
 
 // writeLoader writes l as dir/name atomically (a dot-file renamed into place, which god skips
 // until it has its name) and returns its path.
-func writeLoader(t *testing.T, dir, name string, l bashLoader) string {
+func writeLoader(t testing.TB, dir, name string, l bashLoader) string {
 	t.Helper()
 	return writeExecutable(t, dir, name, []byte(l.script()))
 }
 
 // writeExecutable puts content at dir/name with mode 0755 in one rename.
-func writeExecutable(t *testing.T, dir, name string, content []byte) string {
+func writeExecutable(t testing.TB, dir, name string, content []byte) string {
 	t.Helper()
 	path := filepath.Join(dir, name)
 	tmp := filepath.Join(dir, ".tmp-"+name)
@@ -137,7 +137,7 @@ func writeExecutable(t *testing.T, dir, name string, content []byte) string {
 }
 
 // copyExecutable copies the file src into dir as name (executable).
-func copyExecutable(t *testing.T, src, dir, name string) string {
+func copyExecutable(t testing.TB, src, dir, name string) string {
 	t.Helper()
 	b, err := os.ReadFile(src)
 	if err != nil {

@@ -32,7 +32,7 @@ func BenchmarkFootprint100Jobs(b *testing.B) {
 		settle = 10 * time.Second
 	)
 	var f figures
-	asTest(b, func(t *testing.T) {
+	asTest(b, func(t testing.TB) {
 		// God alone: no checks, so once every job runs nobody asks its loader anything.
 		g := newGod(t)
 		writeExecutable(t, g.dir, "many", []byte(manyJobsLoader(jobs, "")))
@@ -102,7 +102,7 @@ func BenchmarkFootprint100Jobs(b *testing.B) {
 }
 
 // waitJobsRunning waits until n jobs are in run (and, with checked, their check is ok).
-func waitJobsRunning(t *testing.T, g *god, n int, checked bool) {
+func waitJobsRunning(t testing.TB, g *god, n int, checked bool) {
 	t.Helper()
 	eventually(t, 60*time.Second, fmt.Sprintf("%d jobs running", n), func() bool {
 		k := 0
@@ -154,7 +154,7 @@ func readMem(pid int) memFigures {
 
 // runitFootprint runs n `sleep` services under runit's runsvdir and measures runsvdir and its
 // runsv children once every service runs. It returns the sum and the number of processes.
-func runitFootprint(t *testing.T, n int) (memFigures, int, error) {
+func runitFootprint(t testing.TB, n int) (memFigures, int, error) {
 	var m memFigures
 	runsvdir, err := findRunit("runsvdir")
 	if err != nil {

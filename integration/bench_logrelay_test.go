@@ -31,7 +31,7 @@ import (
 func BenchmarkLogRelay(b *testing.B) {
 	const logLines = 1_000_000
 	var f figures
-	asTest(b, func(t *testing.T) {
+	asTest(b, func(t testing.TB) {
 		dir := t.TempDir()
 		goFile := filepath.Join(dir, "go")
 		// The job prints "begin", waits (bounded) for the test to create goFile once its reader
@@ -92,7 +92,7 @@ var (
 )
 
 // readRelay reads the reader's lines until it has seen the job's took_ns line and its "end" line.
-func readRelay(t *testing.T, r *lineProc, timeout time.Duration) relayResult {
+func readRelay(t testing.TB, r *lineProc, timeout time.Duration) relayResult {
 	t.Helper()
 	var res relayResult
 	deadline := time.After(timeout)
@@ -129,7 +129,7 @@ func readRelay(t *testing.T, r *lineProc, timeout time.Duration) relayResult {
 
 // timeAlone runs the chatty job's script without god, stdout to /dev/null (out nil) or to out
 // through a pipe, and returns the time it reports for seq.
-func timeAlone(t *testing.T, script, goFile string, out io.Writer) time.Duration {
+func timeAlone(t testing.TB, script, goFile string, out io.Writer) time.Duration {
 	t.Helper()
 	cmd := exec.Command("/bin/sh", "-c", script, goFile)
 	cmd.Stdout = out
@@ -158,7 +158,7 @@ type quietGod struct {
 
 // startQuietGod runs god on a fresh loader directory holding loader l, and waits until it serves.
 // Cleanup stops it with SIGTERM (SIGKILL after 20 s) and fails the test if it had to.
-func startQuietGod(t *testing.T, l bashLoader) *quietGod {
+func startQuietGod(t testing.TB, l bashLoader) *quietGod {
 	t.Helper()
 	base := t.TempDir()
 	dir := filepath.Join(base, "loaders")

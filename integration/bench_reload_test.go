@@ -30,7 +30,7 @@ func BenchmarkReloadUnderLoad(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			var f figures
 			skipped := ""
-			asTest(b, func(t *testing.T) {
+			asTest(b, func(t testing.TB) {
 				skipped = reloadUnderLoad(t, &f, c.keepAlive, c.instances)
 			})
 			if skipped != "" {
@@ -48,7 +48,7 @@ const (
 )
 
 // reloadUnderLoad is one variant of BenchmarkReloadUnderLoad; it returns why it was skipped, or "".
-func reloadUnderLoad(t *testing.T, f *figures, keepAlive bool, instances int) string {
+func reloadUnderLoad(t testing.TB, f *figures, keepAlive bool, instances int) string {
 	addr := freePort(t)
 	env := []string{"BACKEND_ADDR=" + addr}
 	if instances > 1 {

@@ -31,7 +31,7 @@ import (
 // (no back-off, however quickly the job fails).
 func BenchmarkRestartLatency(b *testing.B) {
 	var f figures
-	asTest(b, func(t *testing.T) {
+	asTest(b, func(t testing.TB) {
 		restartFromLog(t, &f, 100)
 		alone := startAlone(t, 30)
 		kill := restartOnSocket(t, &f, 30)
@@ -43,7 +43,7 @@ func BenchmarkRestartLatency(b *testing.B) {
 }
 
 // restartFromLog restarts a job that exits on its own n times and reads the delays from god's log.
-func restartFromLog(t *testing.T, f *figures, n int) {
+func restartFromLog(t testing.TB, f *figures, n int) {
 	g := newGod(t)
 	writeLoader(t, g.dir, "flap", bashLoader{Jobs: map[string]bashJob{
 		"flap": {Exec: shJob("sleep 0.03; exit 1"), Auto: autoTrue},
@@ -75,7 +75,7 @@ func exitToStart(g *god, job string, n int) []time.Duration {
 
 // restartOnSocket kills examples/backend n times and times each kill to the successor's first
 // answer; it returns those times and adds them (and god's exited-to-started) to f.
-func restartOnSocket(t *testing.T, f *figures, n int) []time.Duration {
+func restartOnSocket(t testing.TB, f *figures, n int) []time.Duration {
 	addr := freePort(t)
 	g := newGod(t)
 	g.env = []string{"BACKEND_ADDR=" + addr}
@@ -111,7 +111,7 @@ var benchPidRe = regexp.MustCompile(`pid (\d+),`)
 // answerNotFrom asks url until a process other than old answers (any process when old is 0) and
 // returns that pid and the number of requests it took. A refused or cut request is retried: it is
 // what a client of a dying process gets.
-func answerNotFrom(t *testing.T, c *http.Client, url string, old int, timeout time.Duration) (pid, tries int) {
+func answerNotFrom(t testing.TB, c *http.Client, url string, old int, timeout time.Duration) (pid, tries int) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	last := ""
@@ -136,7 +136,7 @@ func answerNotFrom(t *testing.T, c *http.Client, url string, old int, timeout ti
 
 // startAlone starts examples/backend n times by itself on a socket the test opened and passes as
 // god would (fds 3.., LISTEN_FDS, LISTEN_PID set by the sh shim), and times spawn to first answer.
-func startAlone(t *testing.T, n int) []time.Duration {
+func startAlone(t testing.TB, n int) []time.Duration {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

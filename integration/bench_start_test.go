@@ -17,7 +17,7 @@ import (
 func BenchmarkStart1000Jobs(b *testing.B) {
 	const jobs = 1000
 	var f figures
-	asTest(b, func(t *testing.T) {
+	asTest(b, func(t testing.TB) {
 		g := newGod(t)
 		writeExecutable(t, g.dir, "many", []byte(manyJobsLoader(jobs, "")))
 		var flags []string

@@ -10,7 +10,7 @@ import (
 
 // healthy writes a well-behaved loader with one job, "steady", whose checks note each call in a
 // file; it returns that file.
-func healthy(t *testing.T, g *god) string {
+func healthy(t testing.TB, g *god) string {
 	t.Helper()
 	checks := filepath.Join(t.TempDir(), "steady.checks")
 	writeLoader(t, g.dir, "healthy", bashLoader{Jobs: map[string]bashJob{

@@ -88,7 +88,7 @@ func TestControlErrors(t *testing.T) {
 
 // reachableSocket is a control socket path in a directory other users can enter, so that god's
 // own credential check (SO_PEERCRED) is what refuses them, not the file system.
-func reachableSocket(t *testing.T) string {
+func reachableSocket(t testing.TB) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "god-integration-sock-")
 	if err != nil {

@@ -27,7 +27,7 @@ type sdMessage struct {
 // fakeSystemd is the receiving end of NOTIFY_SOCKET, as systemd runs it for a Type=notify
 // service: a unixgram socket with SO_PASSCRED, so every message carries its sender's pid.
 type fakeSystemd struct {
-	t    *testing.T
+	t    testing.TB
 	path string
 	conn *net.UnixConn
 
@@ -37,7 +37,7 @@ type fakeSystemd struct {
 }
 
 // newFakeSystemd listens on a fresh socket in a temporary directory until the test ends.
-func newFakeSystemd(t *testing.T) *fakeSystemd {
+func newFakeSystemd(t testing.TB) *fakeSystemd {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "notify.sock")
 	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
@@ -151,7 +151,7 @@ func sdHas(key, value string) func(sdMessage) bool {
 }
 
 // sdMonotonicUsec is CLOCK_MONOTONIC in microseconds, the clock of MONOTONIC_USEC.
-func sdMonotonicUsec(t *testing.T) int64 {
+func sdMonotonicUsec(t testing.TB) int64 {
 	var ts unix.Timespec
 	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
 		t.Fatal(err)

@@ -29,7 +29,7 @@ type pid1God struct {
 
 // startPID1God starts god as PID 1 of a fresh pid namespace, or skips the test when the kernel
 // (or the sandbox) refuses to make one.
-func startPID1God(t *testing.T, g *god, flags ...string) *pid1God {
+func startPID1God(t testing.TB, g *god, flags ...string) *pid1God {
 	t.Helper()
 	unshare, err := exec.LookPath("unshare")
 	if err != nil {

@@ -58,7 +58,7 @@ func (r record) int(key string) int {
 // god is one daemon under test: its loader directory, its control socket, and everything it
 // logged. Cleanup stops it with SIGTERM and checks that no process it ever ran is left.
 type god struct {
-	t       *testing.T
+	t       testing.TB
 	dir     string // loader directory
 	socket  string
 	pidFile string   // loaders and jobs written by the tests append their pids here ($GOD_TEST_PIDS)
@@ -76,7 +76,7 @@ type god struct {
 }
 
 // newGod prepares a daemon with an empty loader directory; write loaders, then call start.
-func newGod(t *testing.T) *god {
+func newGod(t testing.TB) *god {
 	t.Helper()
 	base := t.TempDir()
 	g := &god{
@@ -95,7 +95,7 @@ func newGod(t *testing.T) *god {
 }
 
 // startGod is newGod and start in one, for tests whose loaders are written later.
-func startGod(t *testing.T, flags ...string) *god {
+func startGod(t testing.TB, flags ...string) *god {
 	g := newGod(t)
 	g.start(flags...)
 	return g
@@ -268,7 +268,7 @@ func (g *god) cli(args ...string) cliResult {
 }
 
 // runCLI runs god's client with args; cred, when set, runs it as another user.
-func runCLI(t *testing.T, cred *syscall.Credential, args ...string) cliResult {
+func runCLI(t testing.TB, cred *syscall.Credential, args ...string) cliResult {
 	t.Helper()
 	cmd := exec.Command(godBin, args...)
 	cmd.Env = append(os.Environ(), noRaceExitSleep)
@@ -379,7 +379,7 @@ func (g *god) waitGone(name string, timeout time.Duration) {
 }
 
 // pidOf is the single pid of a running job.
-func pidOf(t *testing.T, j control.JobStatus) int {
+func pidOf(t testing.TB, j control.JobStatus) int {
 	t.Helper()
 	if len(j.Processes) != 1 {
 		t.Fatalf("job %s: want one process, have %+v", j.Name, j.Processes)

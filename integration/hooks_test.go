@@ -53,7 +53,7 @@ func TestStateHooks(t *testing.T) {
 }
 
 // hooksIn reads the on<State> requests a recording loader got.
-func hooksIn(t *testing.T, path string) [][]string {
+func hooksIn(t testing.TB, path string) [][]string {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil

@@ -54,7 +54,7 @@ func procComm(pid int) string {
 
 // listenInode finds the inode of the TCP socket listening on addr (an IPv4 host:port), in
 // /proc/net/tcp: the identity of the socket, whoever holds it.
-func listenInode(t *testing.T, addr string) uint64 {
+func listenInode(t testing.TB, addr string) uint64 {
 	t.Helper()
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {

@@ -193,7 +193,7 @@ func scrape(url string) (metricSet, error) {
 }
 
 // waitMetrics scrapes url until cond holds, and fails the test with the last scrape after 10 s.
-func waitMetrics(t *testing.T, g *god, url, what string, cond func(metricSet) bool) metricSet {
+func waitMetrics(t testing.TB, g *god, url, what string, cond func(metricSet) bool) metricSet {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {

@@ -11,7 +11,7 @@ import (
 )
 
 // readPids reads a file of pids, one a line, as a job wrote them.
-func readPids(t *testing.T, path string) []int {
+func readPids(t testing.TB, path string) []int {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {

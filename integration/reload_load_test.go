@@ -50,7 +50,7 @@ type load struct {
 var bodyRe = regexp.MustCompile(`pid (\d+), generation (\d+)\b`)
 
 // startLoad starts the workers; t.Cleanup stops them if the test does not.
-func startLoad(t *testing.T, o loadOpts) *load {
+func startLoad(t testing.TB, o loadOpts) *load {
 	t.Helper()
 	if o.Workers == 0 {
 		o.Workers = 4
@@ -170,7 +170,7 @@ func (l *load) count() int {
 
 // waitServed waits until n more requests have completed than at the call, so a test knows the
 // load actually ran between two steps.
-func (l *load) waitServed(t *testing.T, n int, timeout time.Duration) {
+func (l *load) waitServed(t testing.TB, n int, timeout time.Duration) {
 	t.Helper()
 	want := l.count() + n
 	eventually(t, timeout, fmt.Sprintf("%d more requests served", n), func() bool { return l.count() >= want })
@@ -227,7 +227,7 @@ func (l *load) check(marks []reloadMark) loadReport {
 }
 
 // expectClean fails the test unless the report has no failure and no stale answer.
-func (rep loadReport) expectClean(t *testing.T) {
+func (rep loadReport) expectClean(t testing.TB) {
 	t.Helper()
 	if rep.total == 0 {
 		t.Fatal("the load generator made no request")

@@ -11,7 +11,7 @@ import (
 // reloadsUnderLoad runs n `god reload JOB` one after the other (each must exit 0) while l runs,
 // waiting for a few requests to be served between two, and returns the marks for l.check and the
 // durations of the reload commands.
-func reloadsUnderLoad(t *testing.T, g *god, job string, l *load, n int) ([]reloadMark, []time.Duration) {
+func reloadsUnderLoad(t testing.TB, g *god, job string, l *load, n int) ([]reloadMark, []time.Duration) {
 	t.Helper()
 	var marks []reloadMark
 	var took []time.Duration
@@ -32,7 +32,7 @@ func reloadsUnderLoad(t *testing.T, g *god, job string, l *load, n int) ([]reloa
 
 // backendGod starts examples/backend as its own loader in a fresh god, with env for its loader,
 // and waits until the backend job runs.
-func backendGod(t *testing.T, env ...string) *god {
+func backendGod(t testing.TB, env ...string) *god {
 	t.Helper()
 	g := newGod(t)
 	g.env = env
@@ -134,7 +134,7 @@ func TestReloadVariantsNoFailures(t *testing.T) {
 }
 
 // dumpOnFailure logs god's recent log when the test failed; it runs before god is stopped.
-func dumpOnFailure(t *testing.T, g *god) {
+func dumpOnFailure(t testing.TB, g *god) {
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Log(g.dump())

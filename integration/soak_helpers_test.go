@@ -145,7 +145,7 @@ func (g *god) settle(before vitals, b leakBounds, timeout time.Duration) (vitals
 }
 
 // soakDuration is how long the chaos soak runs: $WATCHGOD_SOAK (a Go duration), default def.
-func soakDuration(t *testing.T, def time.Duration) time.Duration {
+func soakDuration(t testing.TB, def time.Duration) time.Duration {
 	t.Helper()
 	s := os.Getenv("WATCHGOD_SOAK")
 	if s == "" {

@@ -23,7 +23,7 @@ const chattyScript = `head -c 3000000 /dev/zero | tr '\0' x | fold -w 120; head 
 // Two of them run at once: the test's own, which does everything, and a second one that only
 // sends signals (so that kills and pauses also land in the middle of a reload or an upgrade).
 type chaos struct {
-	t   *testing.T
+	t   testing.TB
 	g   *god
 	rng *rand.Rand // each driver has its own
 	sh  *chaosShared
@@ -240,7 +240,7 @@ func chattyLoader() bashLoader {
 }
 
 // soakSeed is $WATCHGOD_SOAK_SEED when set (to replay a run), else a fresh seed.
-func soakSeed(t *testing.T) uint64 {
+func soakSeed(t testing.TB) uint64 {
 	if s := os.Getenv("WATCHGOD_SOAK_SEED"); s != "" {
 		n, err := strconv.ParseUint(s, 10, 64)
 		if err != nil {

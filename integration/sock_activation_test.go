@@ -14,7 +14,7 @@ import (
 
 // activationSockets are three sockets of every kind, declared in this order: they must reach the
 // job as fds 3, 4 and 5 with these names.
-func activationSockets(t *testing.T) (tcp, unixPath, udp string, listen []string) {
+func activationSockets(t testing.TB) (tcp, unixPath, udp string, listen []string) {
 	tcp, unixPath, udp = freePort(t), filepath.Join(t.TempDir(), "admin.sock"), freeUDP(t)
 	return tcp, unixPath, udp, []string{"web=tcp://" + tcp, "admin=unix://" + unixPath, "dns=udp://" + udp}
 }
@@ -82,7 +82,7 @@ func TestLibsystemdActivation(t *testing.T) {
 }
 
 // buildSdListen compiles testdata/sdlisten.c against libsystemd, or skips the test.
-func buildSdListen(t *testing.T) string {
+func buildSdListen(t testing.TB) string {
 	t.Helper()
 	gcc, err := exec.LookPath("gcc")
 	if err != nil {

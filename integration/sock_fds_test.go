@@ -66,7 +66,7 @@ func (s fdSummary) same(before fdSummary) bool {
 }
 
 // godFds reads /proc/PID/fd of god and of its children.
-func godFds(t *testing.T, pid int) fdSummary {
+func godFds(t testing.TB, pid int) fdSummary {
 	t.Helper()
 	links := func(pid int) map[string]string {
 		dir := filepath.Join("/proc", strconv.Itoa(pid), "fd")

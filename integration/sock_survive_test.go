@@ -13,7 +13,7 @@ type survivor struct {
 	tcp, unixPath, udp string
 }
 
-func startSurvivor(t *testing.T, flags ...string) survivor {
+func startSurvivor(t testing.TB, flags ...string) survivor {
 	t.Helper()
 	s := survivor{tcp: freePort(t), unixPath: filepath.Join(t.TempDir(), "x.sock"), udp: freeUDP(t)}
 	s.g = newGod(t)
@@ -27,7 +27,7 @@ func startSurvivor(t *testing.T, flags ...string) survivor {
 }
 
 // askAll asks each socket once and returns the pid that answered on each.
-func (s survivor) askAll(t *testing.T) (tcp, unix, udp int) {
+func (s survivor) askAll(t testing.TB) (tcp, unix, udp int) {
 	t.Helper()
 	a, err := ask("tcp", s.tcp, 10*time.Second)
 	if err != nil {

@@ -10,7 +10,7 @@ import (
 )
 
 // countLines counts the lines of file that contain substr.
-func countLines(t *testing.T, file, substr string) int {
+func countLines(t testing.TB, file, substr string) int {
 	t.Helper()
 	data, err := os.ReadFile(file)
 	if err != nil && !os.IsNotExist(err) {

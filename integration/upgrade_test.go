@@ -13,7 +13,7 @@ import (
 
 // upgradeGod starts god from its own copy of the binary, so the test can replace that file, with
 // examples/backend on a free port and a job that writes a numbered line every few milliseconds.
-func upgradeGod(t *testing.T) (*god, string) {
+func upgradeGod(t testing.TB) (*god, string) {
 	t.Helper()
 	g := newGod(t)
 	g.bin = copyExecutable(t, godBin, t.TempDir(), "god")
@@ -35,7 +35,7 @@ func upgradeGod(t *testing.T) (*god, string) {
 }
 
 // sockets lists the socket inodes a process holds open.
-func sockets(t *testing.T, pid int) []string {
+func sockets(t testing.TB, pid int) []string {
 	t.Helper()
 	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
 	if err != nil {
@@ -158,7 +158,7 @@ func TestUpgradeRefused(t *testing.T) {
 	}
 }
 
-func mustJob(t *testing.T, g *god, name string) controlJob {
+func mustJob(t testing.TB, g *god, name string) controlJob {
 	t.Helper()
 	j, ok := g.job(name)
 	if !ok {
