@@ -82,6 +82,20 @@ func (d *JobDef) field(prop string) (any, bool) {
 		return d.Log, true
 	case "watchdog":
 		return d.Watchdog, true
+	case "restart-delay":
+		return d.RestartDelay, true
+	case "restart-delay-max":
+		return d.RestartDelayMax, true
+	case "restart-limit":
+		return d.RestartLimit, true
+	case "min-uptime":
+		return d.MinUptime, true
+	case "cool-down":
+		return d.CoolDown, true
+	case "success-exit-status":
+		return d.SuccessExitStatus, true
+	case "restart-prevent-exit-status":
+		return d.RestartPreventExitStatus, true
 	}
 	return nil, false
 }

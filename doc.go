@@ -18,7 +18,7 @@
 //
 //   - nil: [] ("not defined": god uses the default)
 //   - string: [s]; "" gives []
-//   - []string: as is
+//   - []string: as is; []int: each number in decimal (the exit status lists)
 //   - bool: ["true"] or ["false"]
 //   - int and the other integer types: the decimal number, ["4"]
 //   - time.Duration: decimal milliseconds, ["1500"] (a fraction of a

@@ -32,6 +32,15 @@ type JobDef struct {
 	Log       any // log: "text", "json" or "logfmt"
 	Watchdog  any // watchdog: a time.Duration (or MS)
 
+	// Restart rules (docs/protocol.md, "Restarts"); nil takes god's defaults.
+	RestartDelay             any // restart-delay: a time.Duration, the back-off's first delay
+	RestartDelayMax          any // restart-delay-max: a time.Duration, its longest
+	RestartLimit             any // restart-limit: quick failures in a row before failed (int; 0 never)
+	MinUptime                any // min-uptime: a time.Duration; a ready process that ran it restarts at once
+	CoolDown                 any // cool-down: a time.Duration; a failed job tries again after it (0 never)
+	SuccessExitStatus        any // success-exit-status: []int or []string ("75", "SIGTERM")
+	RestartPreventExitStatus any // restart-prevent-exit-status: likewise
+
 	// ExecFunc, when set, is the job's body: Exec defaults to this binary
 	// (argv [os.Args[0]] made absolute) and the job's environment gets a
 	// variable that makes Init run ExecFunc and exit in that process.

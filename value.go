@@ -24,6 +24,12 @@ func reply(v any, args []string) ([]string, error) {
 		return one(v), nil
 	case []string:
 		return v, nil
+	case []int:
+		out := make([]string, len(v))
+		for i, n := range v {
+			out[i] = strconv.Itoa(n)
+		}
+		return out, nil
 	case bool:
 		return []string{strconv.FormatBool(v)}, nil
 	case int:

@@ -49,7 +49,7 @@ func TestReplyRules(t *testing.T) {
 	if got, err := reply(func(s string) string { return s }, nil); err != nil || got != nil {
 		t.Errorf("func(string) without args = %q, %v; want [] (arg is empty)", got, err)
 	}
-	for _, v := range []any{3.5, []int{1}, func() int { return 1 }, map[string]string{}} {
+	for _, v := range []any{3.5, []float64{1}, func() int { return 1 }, map[string]string{}} {
 		if _, err := reply(v, nil); err == nil {
 			t.Errorf("reply(%T) succeeded, want an error", v)
 		}
@@ -85,6 +85,30 @@ func TestAnswerShorthandsAndDefaults(t *testing.T) {
 	d.Exec = []string{"/bin/other"}
 	if got := d.answer("j", "exec", nil); !reflect.DeepEqual(got, []string{"/bin/other"}) {
 		t.Errorf("an explicit Exec beside ExecFunc = %q, want it kept", got)
+	}
+}
+
+// TestAnswerRestartRules: the restart rule fields answer their properties in a form the loader
+// package parses back.
+func TestAnswerRestartRules(t *testing.T) {
+	d := &JobDef{Name: "j", RestartDelay: 250 * time.Millisecond, RestartDelayMax: 5 * time.Second, RestartLimit: 0,
+		MinUptime: 2 * time.Second, CoolDown: time.Duration(0), SuccessExitStatus: []int{0, 75},
+		RestartPreventExitStatus: []string{"255", "SIGKILL"}}
+	for prop, want := range map[string][]string{
+		"restart-delay":               {"250"},
+		"restart-delay-max":           {"5000"},
+		"restart-limit":               {"0"},
+		"min-uptime":                  {"2000"},
+		"cool-down":                   {"0"},
+		"success-exit-status":         {"0", "75"},
+		"restart-prevent-exit-status": {"255", "SIGKILL"},
+	} {
+		if got := d.answer("j", prop, nil); !reflect.DeepEqual(got, want) {
+			t.Errorf("answer(%s) = %q, want %q", prop, got, want)
+		}
+	}
+	if got := (&JobDef{Name: "k"}).answer("k", "restart-limit", nil); got != nil {
+		t.Errorf("an unset rule answers %q, want [] (god's default)", got)
 	}
 }
 

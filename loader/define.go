@@ -41,10 +41,19 @@ var staticProps = []struct {
 	{"dir", func(d *Definition, m Message) (err error) { d.Dir, err = ParseDir(m); return }},
 	{"log", func(d *Definition, m Message) (err error) { d.Log, err = ParseLog(m); return }},
 	{"watchdog", func(d *Definition, m Message) (err error) { d.Watchdog, err = ParseWatchdog(m); return }},
+	{"restart-delay", func(d *Definition, m Message) (err error) { d.Rules.Delay, err = parseOptionalMS(m); return }},
+	{"restart-delay-max", func(d *Definition, m Message) (err error) { d.Rules.DelayMax, err = parseOptionalMS(m); return }},
+	{"restart-limit", func(d *Definition, m Message) (err error) { d.Rules.Limit, err = parseRestartLimit(m); return }},
+	{"min-uptime", func(d *Definition, m Message) (err error) { d.Rules.MinUptime, err = parseOptionalMS(m); return }},
+	{"cool-down", func(d *Definition, m Message) (err error) { d.Rules.CoolDown, err = parseOptionalMS(m); return }},
+	{"success-exit-status", func(d *Definition, m Message) (err error) { d.Rules.SuccessExit, err = parseExitStatuses(m); return }},
+	{"restart-prevent-exit-status", func(d *Definition, m Message) (err error) { d.Rules.PreventExit, err = parseExitStatuses(m); return }},
 }
 
 // Define asks the loader for every static property of job (exec, env, auto,
-// listen, instances, ready, reload, restart, dir, log, watchdog) and parses
+// listen, instances, ready, reload, restart, dir, log, watchdog, and the restart
+// rules: restart-delay, restart-delay-max, restart-limit, min-uptime, cool-down,
+// success-exit-status, restart-prevent-exit-status) and parses
 // the replies. An unparsable reply is an error naming the job and property;
 // it does not break the Client. ctx bounds the whole set of requests, which
 // are pipelined (see [Client.AskAll]).

@@ -311,11 +311,24 @@ func FuzzParseHandshake(f *testing.F) {
 
 func FuzzDefinitionReplies(f *testing.F) {
 	for _, s := range []string{"", "true", "false", "a|b", "A=B", "web=tcp://x", "4", "delay|5", "signal|HUP",
-		"on-failure", "/tmp", "json", "1000", "check", "=", "0", "-3"} {
+		"on-failure", "/tmp", "json", "1000", "check", "=", "0", "-3", "75|SIGTERM|255", "KILL", "256"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		m := split(s)
+		if l, err := parseRestartLimit(m); err == nil && l != nil && (*l < 0 || *l > maxRestartLimit) {
+			t.Fatalf("parseRestartLimit(%q) = %d", s, *l)
+		}
+		if d, err := parseOptionalMS(m); err == nil && d != nil && (*d < 0 || *d > maxDuration) {
+			t.Fatalf("parseOptionalMS(%q) = %v", s, *d)
+		}
+		if list, err := parseExitStatuses(m); err == nil {
+			for _, v := range list {
+				if v < 0 || v > 256+maxSignal || v > 255 && v == 256 {
+					t.Fatalf("parseExitStatuses(%q) accepted %d", s, v)
+				}
+			}
+		}
 		if exec, err := ParseExec(m); err == nil && len(exec) > 0 && exec[0] == "" {
 			t.Fatalf("ParseExec(%q) = %q", s, exec)
 		}
