@@ -132,3 +132,25 @@ func TestServingJobRestartsAtOnce(t *testing.T) {
 		g.fatalf("restarts %d, want 12", j.Restarts)
 	}
 }
+
+// TestJobRestartRules: a job's own restart rules win over god's: restart-limit and cool-down
+// from the loader, and an exit status that prevents a restart.
+func TestJobRestartRules(t *testing.T) {
+	t.Parallel()
+	g := newGod(t)
+	writeLoader(t, g.dir, "rules", bashLoader{Jobs: map[string]bashJob{
+		"limited": {Exec: shJob("exit 1"), Auto: autoTrue, Props: map[string]string{
+			"restart-limit": echoReply("1"), "restart-delay": echoReply("0"), "cool-down": echoReply("0")}},
+		"prevented": {Exec: shJob("exit 3"), Auto: autoTrue, Props: map[string]string{
+			"restart-prevent-exit-status": echoReply("3")}},
+	}})
+	g.start("--restart-limit", "50", "--cool-down", "1s")
+	j := g.waitState("limited", "failed", 10*time.Second)
+	if !strings.Contains(j.Reason, "flapping: 2 quick failures") || !j.Next.IsZero() {
+		g.fatalf("limited: %+v; want failed after 2 quick failures, with no retry (cool-down 0)", j)
+	}
+	j = g.waitState("prevented", "failed", 10*time.Second)
+	if j.Restarts != 0 || !strings.Contains(j.Reason, "restart-prevent-exit-status") {
+		g.fatalf("prevented: %+v; want failed at once, not restarted", j)
+	}
+}
