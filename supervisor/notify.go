@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
@@ -183,10 +184,21 @@ func notifyValidFdName(s string) bool {
 // and every fd that came with it closed, when it has no credentials, its data
 // or control part was truncated, or its payload is not valid; fds that come
 // with a valid message are kept only when it says FDSTORE=1.
+//
+// The socket must be reachable by every job (mode 0666), so any local user can
+// write to it. Admit decides on the sender's credentials before anything else
+// is done with a datagram: a stranger's datagram costs one recvmsg and a
+// counter, never a parse, an allocation that lasts or a log line of its own.
+// Drops are logged at most once a second per reason, with their count.
 type NotifyServer struct {
-	// Logger receives one line per dropped datagram; nil means slog.Default().
-	// Set it before Serve.
+	// Logger receives the lines about dropped datagrams; nil means
+	// slog.Default(). Set it before Serve.
 	Logger *slog.Logger
+	// Admit, when set, is asked for every datagram's sender (its uid and pid
+	// from SCM_CREDENTIALS) before the payload is looked at; false drops it.
+	// Set it before Serve.
+	Admit func(uid, pid int) bool
+	drops *logLimiter
 
 	conn     *net.UnixConn
 	path     string
@@ -237,26 +249,37 @@ func ListenNotify(path string) (*NotifyServer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("notify socket %s: %w", path, err)
 	}
-	conn := pc.(*net.UnixConn)
-	s := &NotifyServer{
-		conn:     conn,
-		path:     path,
-		abstract: abstract,
-		oobSize:  unix.CmsgSpace(unix.SizeofUcred) + unix.CmsgSpace(notifyMaxFds*4),
-	}
+	s := newNotifyServer(pc.(*net.UnixConn), path)
 	if abstract {
 		return s, nil
 	}
 	if err := os.Chmod(path, 0o666); err != nil {
-		conn.Close()
+		s.conn.Close()
 		os.Remove(path)
 		return nil, fmt.Errorf("notify socket %s: %w", path, err)
 	}
 	if s.ino, err = notifyInodeOf(path); err != nil {
-		conn.Close()
+		s.conn.Close()
 		return nil, fmt.Errorf("notify socket %s: %w", path, err)
 	}
 	return s, nil
+}
+
+// notifyRcvBuf is the receive buffer god asks for: the queue of a unixgram
+// socket is short (net.unix.max_dgram_qlen datagrams, and SO_RCVBUF bytes),
+// and a flood must not leave a job's READY=1 without room.
+const notifyRcvBuf = 4 << 20
+
+func newNotifyServer(conn *net.UnixConn, path string) *NotifyServer {
+	s := &NotifyServer{
+		conn:     conn,
+		path:     path,
+		abstract: strings.HasPrefix(path, "@"),
+		oobSize:  unix.CmsgSpace(unix.SizeofUcred) + unix.CmsgSpace(notifyMaxFds*4),
+	}
+	s.drops = newLogLimiter(time.Second, s.logger)
+	_ = conn.SetReadBuffer(notifyRcvBuf) // the kernel caps it at rmem_max: best effort
+	return s
 }
 
 // notifyRemoveStale removes a socket file at path that nobody reads any more,
@@ -318,17 +341,21 @@ func (s *NotifyServer) Serve(deliver func(NotifyMessage)) error {
 	}
 }
 
-// receive turns one datagram into a message, or drops it: it logs why and
-// closes every fd the datagram carried.
+// receive turns one datagram into a message, or drops it: it closes every fd
+// the datagram carried and says why (at most once a second per reason).
 func (s *NotifyServer) receive(payload, oob []byte, flags int) (NotifyMessage, bool) {
-	pid, fds, cerr := notifyControl(oob)
+	pid, uid, fds, cerr := notifyControl(oob)
 	drop := func(why string, args ...any) (NotifyMessage, bool) {
 		for _, fd := range fds {
 			unix.Close(fd)
 		}
-		s.logger().Warn("notify: dropped message: "+why,
-			append([]any{"socket", s.path, "pid", pid, "bytes", len(payload), "fds", len(fds)}, args...)...)
+		s.drops.Log(slog.LevelWarn, why, "notify: dropped message: "+why,
+			append([]any{"socket", s.path, "pid", pid, "uid", uid, "bytes", len(payload), "fds", len(fds)}, args...)...)
 		return NotifyMessage{}, false
+	}
+	if s.Admit != nil && pid > 0 && !s.Admit(uid, pid) {
+		// Before anything else: a stranger's flood costs god one recvmsg per datagram.
+		return drop("sender is no user god's jobs run as")
 	}
 	switch {
 	case flags&unix.MSG_CTRUNC != 0:
@@ -362,13 +389,14 @@ func (s *NotifyServer) receive(payload, oob []byte, flags int) (NotifyMessage, b
 	return msg, true
 }
 
-// notifyControl extracts the sender's pid and the received fds from a control
-// buffer. It returns every fd it found even when it also returns an error, so
-// the caller can close them.
-func notifyControl(oob []byte) (pid int, fds []int, err error) {
+// notifyControl extracts the sender's pid and uid and the received fds from a
+// control buffer. It returns every fd it found even when it also returns an
+// error, so the caller can close them.
+func notifyControl(oob []byte) (pid, uid int, fds []int, err error) {
+	uid = -1
 	cmsgs, err := unix.ParseSocketControlMessage(oob)
 	if err != nil {
-		return 0, nil, err
+		return 0, uid, nil, err
 	}
 	for _, c := range cmsgs {
 		if c.Header.Level != unix.SOL_SOCKET {
@@ -389,10 +417,10 @@ func notifyControl(oob []byte) (pid int, fds []int, err error) {
 				}
 				continue
 			}
-			pid = int(cred.Pid)
+			pid, uid = int(cred.Pid), int(cred.Uid)
 		}
 	}
-	return pid, fds, err
+	return pid, uid, fds, err
 }
 
 // logger is where dropped messages are reported.
@@ -420,6 +448,7 @@ func (s *NotifyServer) Close() error {
 	}
 	s.closed = true
 	s.mu.Unlock()
+	s.drops.stop()
 	err := s.conn.Close()
 	if !s.abstract {
 		if ino, serr := notifyInodeOf(s.path); serr == nil && ino == s.ino {
@@ -486,12 +515,7 @@ func NotifyServerFromFile(f *os.File, path string) (*NotifyServer, error) {
 		pc.Close()
 		return nil, fmt.Errorf("notify socket %s: not a unix socket", path)
 	}
-	s := &NotifyServer{
-		conn:     conn,
-		path:     path,
-		abstract: strings.HasPrefix(path, "@"),
-		oobSize:  unix.CmsgSpace(unix.SizeofUcred) + unix.CmsgSpace(notifyMaxFds*4),
-	}
+	s := newNotifyServer(conn, path)
 	if !s.abstract {
 		s.ino, _ = notifyInodeOf(path)
 	}

@@ -13,13 +13,15 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
 	"golang.org/x/sys/unix"
+
+	"github.com/emielm/watchgod/internal/testutil"
 )
 
 // notifyHelperEnv makes the test binary act as a job process in
@@ -90,30 +92,18 @@ func startNotifyHelper(t *testing.T, socket, payload string) (*exec.Cmd, io.Writ
 type notifyHarness struct {
 	s    *NotifyServer
 	msgs chan NotifyMessage
-	log  *lockedBuffer
-}
-
-// lockedBuffer is a bytes.Buffer safe for the server's and the test's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	log  *testutil.LockedBuffer
 }
 
 // startNotifyServer listens in a temp dir and serves until the test ends;
 // oobSize, when not 0, replaces the control buffer size.
 func startNotifyServer(t *testing.T, oobSize int) *notifyHarness {
+	t.Helper()
+	return startNotifyServerAdmit(t, oobSize, nil)
+}
+
+// startNotifyServerAdmit is startNotifyServer with an Admit function.
+func startNotifyServerAdmit(t *testing.T, oobSize int, admit func(uid, pid int) bool) *notifyHarness {
 	t.Helper()
 	s, err := ListenNotify(filepath.Join(t.TempDir(), "notify.sock"))
 	if err != nil {
@@ -122,8 +112,9 @@ func startNotifyServer(t *testing.T, oobSize int) *notifyHarness {
 	if oobSize != 0 {
 		s.oobSize = oobSize
 	}
-	h := &notifyHarness{s: s, msgs: make(chan NotifyMessage, 16), log: &lockedBuffer{}}
+	h := &notifyHarness{s: s, msgs: make(chan NotifyMessage, 16), log: &testutil.LockedBuffer{}}
 	s.Logger = slog.New(slog.NewTextHandler(h.log, nil))
+	s.Admit = admit
 	served := make(chan error, 1)
 	go func() { served <- s.Serve(func(m NotifyMessage) { h.msgs <- m }) }()
 	t.Cleanup(func() {
@@ -339,9 +330,9 @@ func TestNotifyServerDropsBadMessages(t *testing.T) {
 			w.Close()
 			h.sync(t)
 			wantAllClosed(t, r)
-			if !strings.Contains(h.log.String(), tt.log) {
-				t.Errorf("log lacks %q:\n%s", tt.log, h.log)
-			}
+			// Drops of one reason are logged at most once a second: a second one is said
+			// when that second is over, with its count.
+			testutil.Eventually(t, 5*time.Second, "the drop logged: "+tt.log, func() bool { return strings.Contains(h.log.String(), tt.log) })
 		})
 	}
 }
@@ -598,5 +589,41 @@ func TestParseNotifyErrors(t *testing.T) {
 		if m.Fields != nil || m.Ready {
 			t.Errorf("%.40q: error with a half-filled message %+v", tt.in, m)
 		}
+	}
+}
+
+// TestNotifyServerAdmitsBySender: Admit sees the sender's real uid and pid before anything else;
+// a refused sender's datagrams are dropped with their fds, and a flood of them is one log line a
+// second, with the count.
+func TestNotifyServerAdmitsBySender(t *testing.T) {
+	var reject atomic.Bool
+	var sawUid, sawPid atomic.Int64
+	h := startNotifyServerAdmit(t, 0, func(uid, pid int) bool {
+		sawUid.Store(int64(uid))
+		sawPid.Store(int64(pid))
+		return !reject.Load()
+	})
+	reject.Store(true)
+	r, w := sentPipe(t)
+	h.send(t, []byte("FDSTORE=1\nREADY=1"), w)
+	w.Close()
+	const flood = 2000
+	for range flood {
+		h.send(t, []byte("READY=1"))
+	}
+	reject.Store(false)
+	h.sync(t) // the marker is admitted and delivered: everything before it was handled
+	if len(h.msgs) != 0 {
+		t.Fatalf("%d refused messages delivered", len(h.msgs))
+	}
+	wantAllClosed(t, r)
+	if sawUid.Load() != int64(os.Getuid()) || sawPid.Load() != int64(os.Getpid()) {
+		t.Errorf("Admit saw uid %d pid %d, want this process's %d %d", sawUid.Load(), sawPid.Load(), os.Getuid(), os.Getpid())
+	}
+	testutil.Eventually(t, 5*time.Second, "the count of held-back drops logged", func() bool {
+		return strings.Contains(h.log.String(), "repeated=")
+	})
+	if n := strings.Count(h.log.String(), "sender is no user"); n < 1 || n > 3 {
+		t.Errorf("%d log lines for %d refused datagrams, want one or two:\n%s", n, flood+1, h.log)
 	}
 }

@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,14 +34,38 @@ func (s *Supervisor) startNotify() error {
 		}
 	}
 	n.Logger = s.log
+	n.Admit = s.admitNotify
 	s.notify = n
 	s.notifyPath = n.Path()
+	s.notifyIn = make(chan NotifyMessage, notifyQueue)
+	s.notifyDrops = newLogLimiter(time.Second, func() *slog.Logger { return s.log })
 	go func() {
-		if err := n.Serve(func(m NotifyMessage) { s.inbox.push(m) }); err != nil {
+		if err := n.Serve(s.queueNotify); err != nil {
 			s.log.Error("notify socket", "err", err)
 		}
 	}()
 	return nil
+}
+
+// notifyQueue bounds the notify messages waiting for the loop: a flood from a process of god's
+// own user (which god cannot tell from a job's by uid) costs bounded memory, never the loop's time.
+const notifyQueue = 1024
+
+// admitNotify accepts datagrams from the users god's jobs run as: god's own, and root's (a root
+// process can do anything to god's jobs anyway). Every other user is a stranger.
+func (s *Supervisor) admitNotify(uid, pid int) bool { return uid == 0 || uid == s.euid }
+
+// queueNotify hands a message to the loop without ever waiting for it; when the loop is that far
+// behind, the message is dropped (and counted in the log).
+func (s *Supervisor) queueNotify(m NotifyMessage) {
+	select {
+	case s.notifyIn <- m:
+	default:
+		for _, f := range m.Files {
+			f.Close()
+		}
+		s.notifyDrops.Log(slog.LevelWarn, "queue", "notify: god is behind; message dropped", "pid", m.Pid, "queued", notifyQueue)
+	}
 }
 
 // routeNotify hands a notify message to the job whose process sent it: a pid of the job, or a
@@ -109,9 +134,9 @@ func (s *Supervisor) deliverNotify(m NotifyMessage) bool {
 	return true
 }
 
-// dropNotify logs a message no job owns and closes the fds it carried.
+// dropNotify logs a message no job owns (at most once a second) and closes the fds it carried.
 func (s *Supervisor) dropNotify(m NotifyMessage) {
-	s.log.Warn("notify message from a process that belongs to no job: dropped", "pid", m.Pid, "fields", len(m.Fields))
+	s.notifyDrops.Log(slog.LevelWarn, "stranger", "notify message from a process that belongs to no job: dropped", "pid", m.Pid, "fields", len(m.Fields))
 	for _, f := range m.Files {
 		f.Close()
 	}

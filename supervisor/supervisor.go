@@ -116,6 +116,9 @@ type Supervisor struct {
 	helpers      helperSet
 	pidIndex     map[int]string // pid -> job, from the jobs' snapshots; owned by loop
 
+	notifyIn      chan NotifyMessage // from the notify socket's reader: bounded (queueNotify)
+	notifyDrops   *logLimiter        // notify messages dropped: logged at most once a second
+	euid          int
 	unrouted      []unroutedNotify // notify messages from pids not in pidIndex yet; owned by loop
 	unroutedTimer timer            // fires when the oldest of them has waited long enough
 
@@ -202,6 +205,7 @@ func New(cfg Config) (*Supervisor, error) {
 		cycleReports: make(map[string]bool),
 		inherited:    &inheritedSockets{files: cfg.Inherited},
 		pidIndex:     make(map[int]string),
+		euid:         os.Geteuid(),
 		relayPids:    make(map[int]int),
 		relayWaiters: make(map[int][]chan struct{}),
 	}
@@ -266,6 +270,8 @@ func (s *Supervisor) loop(ctx context.Context) error {
 			f()
 		case ev := <-s.inbox.out:
 			s.handleEvent(ev)
+		case m := <-s.notifyIn:
+			s.routeNotify(m)
 		case name, ok := <-names:
 			if !ok {
 				names = nil
@@ -487,7 +493,9 @@ func (s *Supervisor) loaderDone(ev loaderLoaded) {
 
 func (s *Supervisor) addJob(loaderPath string, def loader.Definition) {
 	j := newJob(s, loaderPath, def)
-	s.jobs[def.Name] = &jobHandle{j: j, loader: loaderPath, def: def, state: StateWait}
+	// The job's first status is its machine's (wait), read before its goroutine owns it: a
+	// status asked before the job published is never half-made.
+	s.jobs[def.Name] = &jobHandle{j: j, loader: loaderPath, def: def, state: j.m.State(), status: j.m.Status(nil)}
 	go j.run()
 }
 

@@ -11,6 +11,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -36,7 +37,7 @@ func init() {
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: sockjob serve|systemd|http [flags]")
+		fmt.Fprintln(os.Stderr, "usage: sockjob serve|systemd|http|flood [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -47,6 +48,8 @@ func main() {
 		err = systemd()
 	case "http":
 		err = serveHTTP(os.Args[2:])
+	case "flood":
+		err = flood(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown mode %q", os.Args[1])
 	}
@@ -246,4 +249,37 @@ func rawFd(f *os.File) int {
 		rc.Control(func(u uintptr) { fd = int(u) })
 	}
 	return fd
+}
+
+// flood sends -n datagrams to the unixgram socket -to as fast as it can, for at most -max, and
+// prints how many it sent: a hostile neighbour of god's notify socket.
+func flood(args []string) error {
+	fs := flag.NewFlagSet("flood", flag.ContinueOnError)
+	to := fs.String("to", "", "socket path")
+	n := fs.Int("n", 500000, "datagrams to send")
+	maxTime := fs.Duration("max", time.Minute, "give up after this long")
+	payload := fs.String("payload", "READY=1", "each datagram's payload")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Net: "unixgram"}) // autobind
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	addr := &net.UnixAddr{Name: *to, Net: "unixgram"}
+	deadline := time.Now().Add(*maxTime)
+	sent := 0
+	for sent < *n && time.Now().Before(deadline) {
+		c.SetWriteDeadline(deadline)
+		if _, err := c.WriteToUnix([]byte(*payload), addr); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				break
+			}
+			return fmt.Errorf("after %d datagrams: %w", sent, err)
+		}
+		sent++
+	}
+	fmt.Printf("sent %d\n", sent)
+	return nil
 }

@@ -1,0 +1,86 @@
+package integration
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestNotifyFloodFromStranger: another user floods god's notify socket (0666: every job must
+// reach it) with 500 000 READY=1 datagrams while `god restart` waits for a notify-ready job. The
+// restart succeeds, god writes fewer than 100 log lines about the flood, and its memory stays
+// under twice what it was.
+func TestNotifyFloodFromStranger(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to send as another user (uid 65534)")
+	}
+	t.Parallel()
+	g := newGod(t)
+	writeLoader(t, g.dir, "n", bashLoader{Jobs: map[string]bashJob{
+		"dog": sockJob([]string{sockjobBin, "serve"}, nil, []string{"notify"}, nil),
+	}})
+	g.start()
+	pid := pidOf(t, g.waitState("dog", "run", 10*time.Second))
+	var notify string
+	for _, kv := range envOf(pid) {
+		if v, ok := strings.CutPrefix(kv, "NOTIFY_SOCKET="); ok {
+			notify = v
+		}
+	}
+	// The stranger must reach the socket as any job of another user would: open the test's
+	// directories to everyone for traversal.
+	for d := filepath.Dir(notify); d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
+	godPid := g.cmd.Process.Pid
+	before, _ := readProc(godPid)
+	from := g.mark()
+
+	flood := exec.Command(sockjobBin, "flood", "-to", notify, "-n", "500000", "-max", "60s")
+	flood.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	var out strings.Builder
+	flood.Stdout, flood.Stderr = &out, &out
+	if err := flood.Start(); err != nil {
+		t.Fatal(err)
+	}
+	g.addPid(flood.Process.Pid, "the flood")
+	done := make(chan error, 1)
+	go func() { done <- flood.Wait() }()
+
+	r := g.cli("restart", "dog")
+	if r.code != 0 {
+		g.fatalf("god restart during the flood: exit %d: %s%s", r.code, r.stdout, r.stderr)
+	}
+	var peak int
+	if st, ok := readProc(godPid); ok {
+		peak = st.rssKB
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("flood: %v: %s", err, out.String())
+		}
+	case <-time.After(90 * time.Second):
+		t.Fatalf("the flood did not end: %s", out.String())
+	}
+	after, _ := readProc(godPid)
+	lines := g.logs(from, func(r record) bool { return strings.Contains(strings.ToLower(r.Msg), "notify") })
+	t.Logf("flood: %s; god's log lines about it: %d; RSS %d kB before, %d kB during, %d kB after",
+		strings.TrimSpace(out.String()), len(lines), before.rssKB, peak, after.rssKB)
+	if len(lines) >= 100 {
+		g.fatalf("%d log lines about the flood, want fewer than 100", len(lines))
+	}
+	if after.rssKB > 2*before.rssKB || peak > 2*before.rssKB {
+		g.fatalf("god's RSS grew from %d kB to %d kB (peak %d kB) under the flood", before.rssKB, after.rssKB, peak)
+	}
+	j := g.waitState("dog", "run", 10*time.Second)
+	if pidOf(t, j) == pid {
+		g.fatalf("dog still runs pid %d: it was not restarted", pid)
+	}
+}
