@@ -98,3 +98,110 @@ func TestRescanAndSIGHUP(t *testing.T) {
 	g.waitLogFrom(from, 5*time.Second, "the SIGHUP rescan", func(r record) bool { return strings.Contains(r.Msg, "SIGHUP") })
 	g.waitState("h1", "run", 10*time.Second)
 }
+
+// TestLoaderDirReplaced: the loader directory removed and created again, renamed away with
+// another moved in, or (as a symlink) switched to another directory: god says so and runs what
+// the new directory holds. While the directory is missing, the jobs it had keep running.
+func TestLoaderDirReplaced(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		symlink bool
+		replace func(t *testing.T, dir string) // makes dir a new, empty directory
+	}{
+		{"removed and created again", false, func(t *testing.T, dir string) {
+			if err := os.RemoveAll(dir); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Mkdir(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"renamed away, another moved in", false, func(t *testing.T, dir string) {
+			if err := os.Rename(dir, dir+".old"); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Mkdir(dir+".new", 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(dir+".new", dir); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"symlink switched", true, func(t *testing.T, dir string) {
+			next := dir + ".v2"
+			if err := os.Mkdir(next, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(next, dir+".tmp"); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(dir+".tmp", dir); err != nil { // what `mv -T` does
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			g := newGod(t)
+			if tc.symlink {
+				real := g.dir + ".v1"
+				if err := os.Rename(g.dir, real); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Symlink(real, g.dir); err != nil {
+					t.Fatal(err)
+				}
+			}
+			writeLoader(t, g.dir, "first", envLoader("one", "1"))
+			g.start()
+			pid := pidOf(t, g.waitState("one", "run", 10*time.Second))
+			from := g.mark()
+			tc.replace(t, g.dir)
+			t0 := time.Now()
+			writeLoader(t, g.dir, "second", envLoader("two", "2"))
+			g.waitState("two", "run", 10*time.Second)
+			t.Logf("the new directory's loader ran its job %s after it was written", time.Since(t0).Round(time.Millisecond))
+			g.waitLogFrom(from, 5*time.Second, "god saying what happened to the directory", func(r record) bool {
+				return strings.HasPrefix(r.Msg, "loader directory ") && r.str("dir") == g.dir
+			})
+			// The old directory's loader is gone: its job goes the way of a removed loader.
+			g.waitGone("one", 10*time.Second)
+			if alive(pid) {
+				t.Errorf("the old loader's job (pid %d) still runs", pid)
+			}
+		})
+	}
+}
+
+// TestLoaderDirMissing: while the loader directory does not exist, its jobs keep running, and
+// god rescan says why it reads nothing.
+func TestLoaderDirMissing(t *testing.T) {
+	t.Parallel()
+	g := newGod(t)
+	writeLoader(t, g.dir, "first", envLoader("one", "1"))
+	g.start()
+	pid := pidOf(t, g.waitState("one", "run", 10*time.Second))
+	from := g.mark()
+	if err := os.Rename(g.dir, g.dir+".away"); err != nil {
+		t.Fatal(err)
+	}
+	g.waitLogFrom(from, 10*time.Second, "the directory gone", func(r record) bool {
+		return strings.HasPrefix(r.Msg, "loader directory ") && strings.Contains(r.Msg, "gone")
+	})
+	g.cli("rescan")
+	g.waitLogFrom(from, 10*time.Second, "rescan saying it cannot read the directory", func(r record) bool {
+		return strings.HasPrefix(r.Msg, "cannot read the loader directory")
+	})
+	if j, _ := g.job("one"); j.State != "run" || pidOf(t, j) != pid {
+		g.fatalf("with the directory missing: %+v, want it running on pid %d", j, pid)
+	}
+	if err := os.Rename(g.dir+".away", g.dir); err != nil {
+		t.Fatal(err)
+	}
+	writeLoader(t, g.dir, "second", envLoader("two", "2"))
+	g.waitState("two", "run", 10*time.Second)
+	if j, _ := g.job("one"); j.State != "run" || pidOf(t, j) != pid {
+		g.fatalf("after the directory came back: %+v, want it running on pid %d", j, pid)
+	}
+}

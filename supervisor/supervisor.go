@@ -260,7 +260,7 @@ func (s *Supervisor) Done() <-chan struct{} { return s.doneCh }
 func (s *Supervisor) loop(ctx context.Context) error {
 	defer close(s.doneCh)
 	ctxDone := ctx.Done()
-	names := s.watch.names()
+	names, dirEvents := s.watch.names(), s.watch.dirEvents()
 	for {
 		select {
 		case <-ctxDone:
@@ -283,6 +283,8 @@ func (s *Supervisor) loop(ctx context.Context) error {
 			} else {
 				s.rescanFile(name)
 			}
+		case what := <-dirEvents:
+			s.log.Warn("loader directory "+what, "dir", s.cfg.Dir)
 		case <-s.removeTimer.C():
 			s.removeTimer.stop()
 			s.rescan(nil)
@@ -352,7 +354,11 @@ func (s *Supervisor) rescan(reply chan string) {
 	}
 	entries, err := os.ReadDir(s.cfg.Dir)
 	if err != nil {
-		s.log.Error("read loader directory", "dir", s.cfg.Dir, "err", err)
+		// A directory that is gone (being replaced, or removed by mistake) takes no job with it:
+		// the loaders god knows stay until it is back and says otherwise.
+		s.log.Error("cannot read the loader directory; its jobs keep running as they are", "dir", s.cfg.Dir, "err", err)
+		s.answerScanWaiters()
+		return
 	}
 	seen := map[string]bool{}
 	for _, e := range entries {
@@ -378,6 +384,9 @@ func (s *Supervisor) rescanFile(name string) {
 	if !ok {
 		if lf == nil {
 			return
+		}
+		if _, err := os.Stat(s.cfg.Dir); err != nil {
+			return // the whole directory is gone: its loaders stay until it is back (rescan)
 		}
 		if lf.missing.IsZero() {
 			lf.missing = time.Now()
