@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emielm/watchgod/loader"
 	"github.com/emielm/watchgod/supervisor/control"
 )
 
@@ -187,5 +189,28 @@ done
 	st = p.waitState("crasher", StateFailed)
 	if !strings.Contains(st.Reason, "flapping") || st.LastExit != "exit 3" {
 		t.Fatalf("failed job: %+v", st)
+	}
+}
+
+// TestStatusNeverHalfMade: a job is in god status with its name and state from the moment it is
+// defined, before its goroutine published anything (5000 jobs at once showed empty entries).
+func TestStatusNeverHalfMade(t *testing.T) {
+	p := startInProcess(t, t.TempDir())
+	p.sup.call(func() {
+		for i := range 500 {
+			p.sup.addJob("/loaders/many", loader.Definition{Name: fmt.Sprintf("j%d", i), Instances: 1})
+		}
+	})
+	jobs, err := p.sup.snapshot(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(jobs) != 500 {
+		t.Fatalf("%d jobs in status, want 500", len(jobs))
+	}
+	for _, j := range jobs {
+		if j.Name == "" || j.State == "" || j.Loader == "" {
+			t.Fatalf("half-made status: %+v", j)
+		}
 	}
 }
