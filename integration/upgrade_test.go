@@ -214,3 +214,97 @@ func TestUpgradeCarriesLingeringGroup(t *testing.T) {
 		t.Errorf("no upgraded record after the upgrade")
 	}
 }
+
+// TestUpgradeRefusesImpostors: binaries that exit 0 but are no god that read the state (one that
+// eats its stdin and exits 0, one that answers the handshake with garbage, one that echoes a
+// wrong nonce) are refused with a reason naming what they did; god goes on with the same pid and
+// jobs, and a job can still be restarted.
+func TestUpgradeRefusesImpostors(t *testing.T) {
+	t.Parallel()
+	g, url := upgradeGod(t)
+	godPid := g.cmd.Process.Pid
+	before := jobView(mustJob(t, g, "backend"))
+	good := g.bin + ".good"
+	if err := os.Link(g.bin, good); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, script, want string }{
+		{"exit 0", "#!/bin/sh\ncat >/dev/null; exit 0\n", "without answering the pre-flight handshake"},
+		{"garbage", "#!/bin/sh\ncat >/dev/null; echo 'i am god, trust me' >&3; exit 0\n", "not a god's answer"},
+		{"wrong nonce", "#!/bin/sh\ncat >/dev/null; echo '{\"god\":\"x\",\"nonce\":\"0000\",\"state_version\":1,\"jobs\":2}' >&3; exit 0\n", "another nonce"},
+	} {
+		impostor := filepath.Join(filepath.Dir(g.bin), "god.new")
+		if err := os.WriteFile(impostor, []byte(tc.script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(impostor, g.bin); err != nil {
+			t.Fatal(err)
+		}
+		r := g.cli("upgrade")
+		if r.code != 1 || !strings.Contains(r.stderr, "refused") || !strings.Contains(r.stderr, tc.want) || !strings.Contains(r.stderr, g.bin) {
+			t.Fatalf("%s: upgrade exit %d, stderr %q; want 1 naming the binary and %q", tc.name, r.code, r.stderr, tc.want)
+		}
+		if g.cmd.Process.Pid != godPid || !alive(godPid) {
+			t.Fatalf("%s: god is gone", tc.name)
+		}
+		if after := jobView(mustJob(t, g, "backend")); after != before {
+			t.Errorf("%s: a refused upgrade changed the job:\n before %s\n after  %s", tc.name, before, after)
+		}
+	}
+	if body := get(url); !strings.Contains(body, "hello from backend") {
+		t.Fatalf("backend does not answer after the refused upgrades: %q", body)
+	}
+	g.mustCLI("restart", "counter")
+	g.waitState("counter", "run", 10*time.Second)
+	if err := os.Rename(good, g.bin); err != nil {
+		t.Fatal(err)
+	}
+	g.mustCLI("upgrade")
+}
+
+// TestUpgradeFallsBack: a new binary that passes the pre-flight but cannot take over once it
+// runs (made to fail right after reading the state) goes back to the old image, by the fd god
+// holds of it, with the same state: same pid, same jobs, the client told why, and later upgrades
+// still work.
+func TestUpgradeFallsBack(t *testing.T) {
+	t.Parallel()
+	g, url := upgradeGod(t)
+	godPid := g.cmd.Process.Pid
+	before := jobView(mustJob(t, g, "backend"))
+	good := g.bin + ".good"
+	if err := os.Link(g.bin, good); err != nil {
+		t.Fatal(err)
+	}
+	wrapper := filepath.Join(filepath.Dir(g.bin), "god.new")
+	script := "#!/bin/sh\nif [ -z \"$GOD_UPGRADE_PREFLIGHT\" ]; then export GOD_TEST_FAIL_UPGRADE=1; fi\nexec " + good + " \"$@\"\n"
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(wrapper, g.bin); err != nil {
+		t.Fatal(err)
+	}
+	from := g.mark()
+	r := g.cli("upgrade")
+	if r.code != 1 || !strings.Contains(r.stderr, "could not take over") {
+		t.Fatalf("upgrade to an image that fails: exit %d, stdout %q, stderr %q; want 1 saying it went back", r.code, r.stdout, r.stderr)
+	}
+	g.waitLogFrom(from, 10*time.Second, "the old image running again", func(r record) bool {
+		return strings.HasPrefix(r.Msg, "upgrade failed: the new image could not take over")
+	})
+	if !alive(godPid) {
+		t.Fatal("god is gone")
+	}
+	if after := jobView(mustJob(t, g, "backend")); after != before {
+		t.Errorf("the fall-back changed the job:\n before %s\n after  %s", before, after)
+	}
+	if body := get(url); !strings.Contains(body, "hello from backend") {
+		t.Fatalf("backend does not answer after the fall-back: %q", body)
+	}
+	if err := os.Rename(good, g.bin); err != nil {
+		t.Fatal(err)
+	}
+	g.mustCLI("upgrade")
+	if after := jobView(mustJob(t, g, "backend")); after != before {
+		t.Errorf("upgrade after the fall-back changed the job:\n before %s\n after  %s", before, after)
+	}
+}

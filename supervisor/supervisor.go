@@ -123,6 +123,7 @@ type Supervisor struct {
 	unroutedTimer timer            // fires when the oldest of them has waited long enough
 
 	restoredState *UpgradeState // set by Restore: god's new image after an upgrade
+	upgradeFailed string        // set by Restore in an old image run again: why the new one gave up
 
 	inbox  *queue[any]
 	calls  chan func()

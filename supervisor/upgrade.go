@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -32,12 +33,18 @@ import (
 //     is ever closed, so no connection is refused and no line is lost.
 //
 // The risk of re-exec is a new binary that cannot take over: the process would be gone with all
-// its state. So the old image first runs the new binary as a pre-flight (`GOD_UPGRADE_PREFLIGHT=1
-// god`, the state on its stdin): it must read and accept the state and exit 0, or the upgrade is
-// refused and nothing is touched. Only then does the old image stop its jobs' goroutines, pause
-// the output relays at a line boundary, freeze the reaper (exits from then on stay zombies for the
-// new image) and exec, with the state in a memfd named by GOD_UPGRADE_STATE.
-//
+// its state. So the old image first runs the new binary as a pre-flight (preflight.go): it gets
+// the state on its stdin and a nonce, and must answer on fd 3 with the nonce, the state version
+// and the number of jobs it read, then exit 0. Anything else (a script that exits 0, garbage, a
+// wrong nonce, a crash, a timeout) refuses the upgrade and nothing is touched. Only then does the
+// old image stop its jobs' goroutines, pause the output relays at a line boundary, freeze the
+// reaper (exits from then on stay zombies for the new image) and exec, with the state in a memfd
+// named by GOD_UPGRADE_STATE. An exec that fails puts everything back and god goes on. A new image
+// that starts but cannot take over (its state unreadable, its restore failed) execs the old image
+// again, which god held open from its start (UpgradeState.FallbackFd): same pid, same state, and
+// the `god upgrade` client is told why (InheritedState.FallBack). A new image that dies before it
+// can decide anything (killed, a runtime crash) is the one case left: its jobs are then orphans.
+
 // The state is JSON, versioned by UpgradeStateVersion: a new god refuses a state whose version it
 // does not know (in the pre-flight, so the old god goes on). God's helpers (the metrics exporter,
 // see Helper) are stopped after the pre-flight and started again by the new image, on the fds
@@ -59,22 +66,26 @@ const (
 
 // UpgradeState is everything god's new image needs to go on where the old one stopped.
 type UpgradeState struct {
-	Version     int               `json:"version"`
-	Written     time.Time         `json:"written"`
-	From        string            `json:"from"` // version of the god that wrote it
-	ControlFd   int               `json:"control_fd"`
-	ControlPath string            `json:"control_path"`
-	NotifyFd    int               `json:"notify_fd"`
-	NotifyPath  string            `json:"notify_path"`
-	ReplyFd     int               `json:"reply_fd"` // the `god upgrade` client's connection, or -1
-	Loaders     []LoaderState     `json:"loaders"`
-	Jobs        []JobState        `json:"jobs"`
-	Pipes       []PipeState       `json:"pipes"`
-	Exits       []ExitState       `json:"exits"` // reaped by the old image, not yet seen by their job
-	Logs        []joblog.Line     `json:"logs"`  // recent output, for god logs
-	Inherited   map[string][]int  `json:"inherited,omitempty"`
-	Helpers     []HelperState     `json:"helpers,omitempty"` // version 2
-	Extra       map[string]string `json:"extra,omitempty"`
+	Version     int              `json:"version"`
+	Written     time.Time        `json:"written"`
+	From        string           `json:"from"` // version of the god that wrote it
+	ControlFd   int              `json:"control_fd"`
+	ControlPath string           `json:"control_path"`
+	NotifyFd    int              `json:"notify_fd"`
+	NotifyPath  string           `json:"notify_path"`
+	ReplyFd     int              `json:"reply_fd"` // the `god upgrade` client's connection, or -1
+	Loaders     []LoaderState    `json:"loaders"`
+	Jobs        []JobState       `json:"jobs"`
+	Pipes       []PipeState      `json:"pipes"`
+	Exits       []ExitState      `json:"exits"` // reaped by the old image, not yet seen by their job
+	Logs        []joblog.Line    `json:"logs"`  // recent output, for god logs
+	Inherited   map[string][]int `json:"inherited,omitempty"`
+	Helpers     []HelperState    `json:"helpers,omitempty"` // version 2
+	// FallbackFd is the image that wrote the state, open, or -1: a new image that cannot take
+	// over execs it again with the same state (see FallBack). Older gods do not write it (0 is
+	// read as none: fd 0 is stdin).
+	FallbackFd int               `json:"fallback_fd,omitempty"`
+	Extra      map[string]string `json:"extra,omitempty"`
 }
 
 // LoaderState is a loader file god has read.
@@ -245,6 +256,9 @@ type UpgradeOptions struct {
 	Control   *net.UnixListener // god's control socket, handed over open
 	Reply     *net.UnixConn     // the requesting client's connection; the new image answers it
 	Preflight time.Duration     // how long the new binary may take to check the state (10 s)
+	// Fallback is god's own running image, opened at its start (/proc/self/exe): handed to the
+	// new image, which execs it again if it cannot take over. nil: no fall-back.
+	Fallback *os.File
 	// Begin runs when an upgrade starts (sd_notify RELOADING=1); AfterFail when it was refused
 	// or the exec failed, and god goes on as it was (READY=1). A successful exec runs neither:
 	// the new image says READY=1 itself.
@@ -325,52 +339,6 @@ func (s *Supervisor) baseState(opts UpgradeOptions) *UpgradeState {
 	return st
 }
 
-// preflight runs the new binary on the state: it must exit 0.
-func (s *Supervisor) preflight(ctx context.Context, opts UpgradeOptions, st *UpgradeState) error {
-	data, err := json.Marshal(st)
-	if err != nil {
-		return err
-	}
-	inR, inW, err := os.Pipe()
-	if err != nil {
-		return err
-	}
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		inR.Close()
-		inW.Close()
-		return err
-	}
-	env := append(baseEnv(), EnvUpgradePreflight+"=1")
-	pid, exitc, err := s.reaper.Start(ProcAttr{Path: opts.Exe, Argv: append([]string{opts.Exe}, opts.Argv[1:]...), Env: env,
-		Files: []uintptr{inR.Fd(), outW.Fd(), outW.Fd()}, Setpgid: true})
-	inR.Close()
-	outW.Close()
-	if err != nil {
-		inW.Close()
-		outR.Close()
-		return err
-	}
-	go func() { inW.Write(data); inW.Close() }()
-	outc := make(chan []byte, 1)
-	go func() { b, _ := io.ReadAll(io.LimitReader(outR, 64<<10)); outR.Close(); outc <- b }()
-	timer := time.NewTimer(opts.Preflight)
-	defer timer.Stop()
-	select {
-	case e := <-exitc:
-		out := <-outc
-		if !e.Success() {
-			return fmt.Errorf("pre-flight %s: %s", e.String(), trimOutput(out))
-		}
-		return nil
-	case <-timer.C:
-	case <-ctx.Done():
-	}
-	_ = s.reaper.SignalGroup(pid, syscall.SIGKILL)
-	<-exitc
-	return fmt.Errorf("pre-flight did not finish within %s", opts.Preflight)
-}
-
 func trimOutput(b []byte) string {
 	const max = 2000
 	if len(b) > max {
@@ -420,6 +388,7 @@ func (s *Supervisor) freezeAndExec(opts UpgradeOptions) error {
 	}
 	st.Logs = s.hub.Tail(nil, 0)
 	var keep []int
+	st.FallbackFd = -1
 	if opts.Control != nil {
 		fd, err := rawFdOf(opts.Control)
 		if err != nil {
@@ -438,23 +407,13 @@ func (s *Supervisor) freezeAndExec(opts UpgradeOptions) error {
 		}
 	}
 	st.Inherited = s.inherited.fds()
-	keep = append(keep, st.ControlFd, st.ReplyFd, st.NotifyFd)
-	for _, js := range st.Jobs {
-		for _, so := range js.Sockets {
-			keep = append(keep, so.Fd)
+	keep = st.fds()
+	if opts.Fallback != nil {
+		// The image that runs now, for the new one to exec again if it cannot take over.
+		if fd, err := fdpass.RawFd(opts.Fallback); err == nil {
+			st.FallbackFd = fd
+			keep = append(keep, fd)
 		}
-		for _, so := range js.Stored {
-			keep = append(keep, so.Fd)
-		}
-	}
-	for _, p := range st.Pipes {
-		keep = append(keep, p.Fd)
-	}
-	for _, fds := range st.Inherited {
-		keep = append(keep, fds...)
-	}
-	for _, h := range st.Helpers {
-		keep = append(keep, h.Fds...)
 	}
 	data, err := json.Marshal(st)
 	if err != nil {
@@ -497,12 +456,35 @@ func (s *Supervisor) freezeAndExec(opts UpgradeOptions) error {
 	return undo(fmt.Errorf("exec %s: %w", opts.Exe, err))
 }
 
+// fds lists every fd the state hands over, to keep open across an exec.
+func (st *UpgradeState) fds() []int {
+	keep := []int{st.ControlFd, st.ReplyFd, st.NotifyFd}
+	for _, js := range st.Jobs {
+		for _, so := range js.Sockets {
+			keep = append(keep, so.Fd)
+		}
+		for _, so := range js.Stored {
+			keep = append(keep, so.Fd)
+		}
+	}
+	for _, p := range st.Pipes {
+		keep = append(keep, p.Fd)
+	}
+	for _, fds := range st.Inherited {
+		keep = append(keep, fds...)
+	}
+	for _, h := range st.Helpers {
+		keep = append(keep, h.Fds...)
+	}
+	return keep
+}
+
 // baseEnvKeep is god's own environment for its new image: unlike a job's, it keeps systemd's
 // variables (NOTIFY_SOCKET, WATCHDOG_USEC, ...), which belong to god.
 func baseEnvKeep() []string {
 	var out []string
 	for _, kv := range os.Environ() {
-		if len(kv) > len(EnvUpgradeState) && kv[:len(EnvUpgradeState)+1] == EnvUpgradeState+"=" {
+		if strings.HasPrefix(kv, EnvUpgradeState+"=") || strings.HasPrefix(kv, EnvUpgradeFailed+"=") {
 			continue
 		}
 		out = append(out, kv)

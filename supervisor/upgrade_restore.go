@@ -1,37 +1,98 @@
 package supervisor
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"net"
 	"os"
+	"strconv"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/emielm/watchgod/supervisor/control"
 	"github.com/emielm/watchgod/supervisor/joblog"
 )
 
-// ReadInheritedState reads the state god's old image left in the memfd named by
-// GOD_UPGRADE_STATE, and unsets the variable (no job must see it). It returns nil, nil when god
-// was not re-executed.
-func ReadInheritedState() (*UpgradeState, error) {
+// EnvUpgradeFailed is set when an old image runs again because the new one could not take
+// over: it says why, for the `god upgrade` client and the log.
+const EnvUpgradeFailed = "GOD_UPGRADE_FAILED"
+
+// InheritedState is what god's previous image left across the re-exec.
+type InheritedState struct {
+	State *UpgradeState // nil when it could not be read
+	// Failed is set in an old image that runs again after its new image gave up: why.
+	Failed string
+	raw    []byte
+}
+
+// TakeInheritedState reads the state god's old image left in the memfd named by
+// GOD_UPGRADE_STATE, and unsets the variables (no job must see them). It returns nil, nil when
+// god was not re-executed. When the state cannot be read, it returns what it has with the error,
+// so that the caller can FallBack to the image that wrote it.
+func TakeInheritedState() (*InheritedState, error) {
 	v := os.Getenv(EnvUpgradeState)
 	if v == "" {
 		return nil, nil
 	}
 	os.Unsetenv(EnvUpgradeState)
+	in := &InheritedState{Failed: os.Getenv(EnvUpgradeFailed)}
+	os.Unsetenv(EnvUpgradeFailed)
 	var fd int
 	if _, err := fmt.Sscanf(v, "%d", &fd); err != nil || fd < 3 {
-		return nil, fmt.Errorf("%s=%q: not an fd", EnvUpgradeState, v)
+		return in, fmt.Errorf("%s=%q: not an fd", EnvUpgradeState, v)
 	}
 	f := os.NewFile(uintptr(fd), "god-upgrade-state")
 	defer f.Close()
-	return ReadUpgradeState(f)
+	raw, err := io.ReadAll(io.LimitReader(f, 1<<30))
+	if err != nil {
+		return in, fmt.Errorf("upgrade state: %w", err)
+	}
+	in.raw = raw
+	in.State, err = ReadUpgradeState(bytes.NewReader(raw))
+	return in, err
+}
+
+// FallBack is for a new image that cannot take over (its state unreadable, its restore failed):
+// it execs the image that wrote the state again, same pid, with the same state and fds, and says
+// why in GOD_UPGRADE_FAILED. It returns only when that is impossible (an older god left no image
+// to go back to, or the exec failed): god then has nothing left but to exit.
+func (in *InheritedState) FallBack(why error) error {
+	if in == nil || in.State == nil || in.State.FallbackFd < 3 || in.Failed != "" {
+		// No image to go back to; or this is it, run again, and failing too: no loop.
+		return fmt.Errorf("no image to fall back to: %w", why)
+	}
+	st := in.State
+	for _, fd := range append(st.fds(), st.FallbackFd) {
+		if fd >= 0 {
+			if err := clearCloexec(fd); err != nil {
+				return fmt.Errorf("fall back: fd %d: %w (after: %v)", fd, err, why)
+			}
+		}
+	}
+	mfd, err := unix.MemfdCreate("god-upgrade-state", 0)
+	if err != nil {
+		return fmt.Errorf("fall back: memfd: %w (after: %v)", err, why)
+	}
+	if _, err := unix.Write(mfd, in.raw); err != nil {
+		return fmt.Errorf("fall back: memfd: %w (after: %v)", err, why)
+	}
+	if _, err := unix.Seek(mfd, 0, io.SeekStart); err != nil {
+		return fmt.Errorf("fall back: memfd: %w (after: %v)", err, why)
+	}
+	env := append(baseEnvKeep(), EnvUpgradeState+"="+strconv.Itoa(mfd), EnvUpgradeFailed+"="+why.Error())
+	// The image is open as fd FallbackFd: /proc/self/fd/N execs it even when its file was
+	// replaced or removed since.
+	err = syscall.Exec(fmt.Sprintf("/proc/self/fd/%d", st.FallbackFd), os.Args, env)
+	return fmt.Errorf("fall back: exec the old image: %w (after: %v)", err, why)
 }
 
 // Restore prepares god's new image from the old image's state: call it instead of New, then Run.
 // The returned reaper already waits for every process the state names.
-func Restore(cfg Config, st *UpgradeState) (*Supervisor, *Reaper, error) {
+func Restore(cfg Config, in *InheritedState) (*Supervisor, *Reaper, error) {
+	st := in.State
 	s, err := New(cfg)
 	if err != nil {
 		return nil, nil, err
@@ -49,6 +110,7 @@ func Restore(cfg Config, st *UpgradeState) (*Supervisor, *Reaper, error) {
 	reaper := NewReaperRestored(s.log, pids, pending)
 	s.reaper = reaper
 	s.restoredState = st
+	s.upgradeFailed = in.Failed
 	st.closeUntakenHelperFiles() // cfg.Helpers took theirs (TakeHelperFiles) before
 	if len(st.Inherited) > 0 {
 		files := map[string][]*os.File{}
@@ -98,7 +160,7 @@ func (s *Supervisor) restore() {
 	s.hub.Restore(st.Logs)
 	for _, js := range st.Jobs {
 		j := restoreJob(s, js)
-		h := &jobHandle{j: j, loader: js.Loader, def: js.Def, state: js.State, userStopped: js.UserStopped}
+		h := &jobHandle{j: j, loader: js.Loader, def: js.Def, state: js.State, status: j.m.Status(nil), userStopped: js.UserStopped}
 		s.jobs[js.Name] = h
 		for _, p := range js.Procs {
 			s.pidIndex[p.Pid] = js.Name
@@ -111,8 +173,13 @@ func (s *Supervisor) restore() {
 		s.startRelay(joblog.Pipe{Fd: p.Fd, Meta: meta, Format: joblog.Format(p.Format), Rest: p.Rest, Cut: p.Cut})
 	}
 	s.checkDeps()
-	s.log.Info("upgraded: god runs its new image", "from", st.From, "version", s.cfg.Version, "jobs", len(st.Jobs),
-		"pipes", len(st.Pipes), "handover", time.Since(st.Written).Round(time.Microsecond).String())
+	if s.upgradeFailed != "" {
+		s.log.Error("upgrade failed: the new image could not take over; god runs its old image again", "why", s.upgradeFailed,
+			"jobs", len(st.Jobs), "handover", time.Since(st.Written).Round(time.Microsecond).String())
+	} else {
+		s.log.Info("upgraded: god runs its new image", "from", st.From, "version", s.cfg.Version, "jobs", len(st.Jobs),
+			"pipes", len(st.Pipes), "handover", time.Since(st.Written).Round(time.Microsecond).String())
+	}
 	if st.ReplyFd >= 0 {
 		setCloexec(st.ReplyFd)
 		f := os.NewFile(uintptr(st.ReplyFd), "upgrade-client")
@@ -121,6 +188,12 @@ func (s *Supervisor) restore() {
 			res := control.Response{V: control.Version, Type: control.TypeResult, OK: true,
 				Message: fmt.Sprintf("upgraded from %s to %s (pid %d, %d jobs kept, hand-over %s)", st.From, s.cfg.Version,
 					os.Getpid(), len(st.Jobs), time.Since(st.Written).Round(time.Microsecond))}
+			if s.upgradeFailed != "" {
+				res.OK = false
+				res.Error = fmt.Sprintf("upgrade failed: the new image could not take over (%s); god went back to %s (pid %d, %d jobs kept)",
+					s.upgradeFailed, s.cfg.Version, os.Getpid(), len(st.Jobs))
+				res.Message = ""
+			}
 			if line, err := control.EncodeResponse(res); err == nil {
 				_ = f.SetWriteDeadline(time.Now().Add(5 * time.Second))
 				_, _ = f.Write(line)

@@ -95,6 +95,12 @@ func runDaemon(args []string) int {
 	// The binary god was started from, resolved now: once it is replaced on disk, /proc/self/exe
 	// names the old, deleted file.
 	exe, exeErr := os.Executable()
+	// This image itself, open, for `god upgrade` to hand to the next image: one that cannot take
+	// over execs this one again (supervisor.InheritedState.FallBack).
+	self, selfErr := os.Open("/proc/self/exe")
+	if selfErr == nil {
+		defer self.Close()
+	}
 
 	f, err := parseDaemonFlags(args)
 	if err != nil {
@@ -135,11 +141,18 @@ func runDaemon(args []string) int {
 	}
 	socket := control.SocketPath(f.socket)
 
-	// After `god upgrade` this is god's new image: the old one left its state in a memfd.
-	upgraded, err := supervisor.ReadInheritedState()
+	// After `god upgrade` this is god's new image: the old one left its state in a memfd. An
+	// image that cannot take over goes back to the old one (fallBack) rather than orphan the jobs.
+	inherited0, err := supervisor.TakeInheritedState()
+	if err == nil {
+		err = testFailUpgrade(inherited0)
+	}
 	if err != nil {
-		logger.Error("cannot read the state of god's previous image", "err", err)
-		return 1
+		return fallBack(logger, inherited0, fmt.Errorf("cannot read the state of god's previous image: %w", err))
+	}
+	var upgraded *supervisor.UpgradeState
+	if inherited0 != nil {
+		upgraded = inherited0.State
 	}
 	// Sockets from god's own parent (systemd socket activation): take the named ones, then make
 	// every other fd god inherited close-on-exec so no job gets it by accident.
@@ -162,6 +175,9 @@ func runDaemon(args []string) int {
 		ln, err = control.Listen(socket)
 	}
 	if err != nil {
+		if upgraded != nil {
+			return fallBack(logger, inherited0, fmt.Errorf("control socket: %w", err))
+		}
 		logger.Error("control socket", "err", err)
 		return 1
 	}
@@ -203,11 +219,17 @@ func runDaemon(args []string) int {
 	if exe != "" {
 		cfg.Upgrade = supervisor.UpgradeOptions{Exe: exe, Argv: os.Args, Control: ln,
 			Begin: notifyReloading, AfterFail: notifyReady}
+		if selfErr == nil {
+			cfg.Upgrade.Fallback = self
+		}
 	}
 	var sup *supervisor.Supervisor
 	var reaper *supervisor.Reaper
 	if upgraded != nil {
-		sup, reaper, err = supervisor.Restore(cfg, upgraded)
+		sup, reaper, err = supervisor.Restore(cfg, inherited0)
+		if err != nil {
+			return fallBack(logger, inherited0, fmt.Errorf("restore: %w", err))
+		}
 	} else {
 		reaper = supervisor.NewReaper(logger)
 		sup, err = supervisor.New(cfg)
@@ -269,4 +291,27 @@ func runDaemon(args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// fallBack is the end of a new image that cannot take over after `god upgrade`: it execs the
+// old image again with the same state (the jobs stay supervised); only when that is impossible
+// does god exit.
+func fallBack(logger *slog.Logger, in *supervisor.InheritedState, why error) int {
+	logger.Error("upgrade: this image cannot take over; going back to the old one", "err", why)
+	joblog.Flush(logger)
+	err := in.FallBack(why) // returns only on failure
+	logger.Error("upgrade: cannot go back to the old image; god exits and its jobs are left", "err", err)
+	return 1
+}
+
+// testFailUpgrade lets the integration tests make a new image fail right after it read the
+// state (GOD_TEST_FAIL_UPGRADE=1, set by a wrapper only for the real exec): the one way to show
+// the fall-back with a binary that passed the pre-flight. It is unset at once.
+func testFailUpgrade(in *supervisor.InheritedState) error {
+	v := os.Getenv("GOD_TEST_FAIL_UPGRADE")
+	os.Unsetenv("GOD_TEST_FAIL_UPGRADE")
+	if in == nil || v == "" {
+		return nil
+	}
+	return errors.New("GOD_TEST_FAIL_UPGRADE is set")
 }

@@ -175,6 +175,10 @@ func upgradePreflight() int {
 		fmt.Fprintln(os.Stderr, "god", fullVersion()+":", err)
 		return 1
 	}
+	if err := supervisor.AnswerPreflight(st, fullVersion()); err != nil {
+		fmt.Fprintln(os.Stderr, "god", fullVersion()+":", err)
+		return 1
+	}
 	fmt.Printf("god %s accepts the state of god %s (%d jobs)\n", fullVersion(), st.From, len(st.Jobs))
 	return 0
 }
