@@ -179,6 +179,9 @@ func (j *job) step() bool {
 		}
 	case ev := <-j.events:
 		j.handle(ev)
+		if g, ok := ev.(jobstate.GroupGone); ok {
+			j.forgetUnit(g.Pgid)
+		}
 	case <-j.hookDone:
 		j.hookBusy = false
 		j.sendHook()
@@ -223,7 +226,7 @@ func (j *job) do(fx jobstate.Effect) jobstate.Event {
 		}
 		return jobstate.Spawned{Gen: fx.Gen, Instance: fx.Instance, Pid: pid}
 	case jobstate.SignalGroup:
-		if err := j.sup.reaper.SignalGroup(fx.Pgid, fx.Sig); err != nil && err != syscall.ESRCH {
+		if err := j.sup.contain.signal(fx.Pgid, fx.Sig); err != nil && err != syscall.ESRCH {
 			j.log.Warn("signal", "pgid", fx.Pgid, "signal", loader.SignalName(fx.Sig), "err", err)
 		}
 	case jobstate.SignalProc:
@@ -329,7 +332,9 @@ func (j *job) exited(e Exit) {
 		return
 	}
 	j.sup.metrics.exited(j.name, e.Code())
-	j.handle(jobstate.Exited{Exit: e, GroupAlive: GroupAlive(pgid)})
+	alive := j.sup.contain.alive(pgid)
+	j.handle(jobstate.Exited{Exit: e, GroupAlive: alive})
+	j.forgetUnit(pgid)
 }
 
 // spawn starts one process of generation gen with definition def.
@@ -427,7 +432,8 @@ func (j *job) askDefine() {
 // children unless orphaned to it, so the goroutine looks at the group at a short interval; the
 // machine decides when to SIGKILL it and when to give up (stopWatch ends the goroutine).
 func (j *job) watchGroup(pgid int) jobstate.Event {
-	if !GroupAlive(pgid) {
+	if !j.sup.contain.alive(pgid) {
+		j.forgetUnit(pgid)
 		return jobstate.GroupGone{Pgid: pgid}
 	}
 	if j.groups == nil {
@@ -439,7 +445,7 @@ func (j *job) watchGroup(pgid int) jobstate.Event {
 	stop := make(chan struct{})
 	j.groups[pgid] = stop
 	go func() {
-		for i := 0; GroupAlive(pgid); i++ {
+		for i := 0; j.sup.contain.alive(pgid); i++ {
 			select {
 			case <-stop:
 				return
@@ -451,6 +457,15 @@ func (j *job) watchGroup(pgid int) jobstate.Event {
 		send(j, j.events, jobstate.Event(jobstate.GroupGone{Pgid: pgid}))
 	}()
 	return nil
+}
+
+// forgetUnit lets containment forget the unit of pgid once nothing of it is left and no process
+// of the job is in it (a MAINPID successor keeps its leader's group).
+func (j *job) forgetUnit(pgid int) {
+	if j.m.UsesGroup(pgid) || j.sup.contain.alive(pgid) {
+		return
+	}
+	j.sup.contain.forget(pgid)
 }
 
 func (j *job) stopWatches() {
@@ -544,7 +559,11 @@ func (j *job) flushHooks() {
 // publish sends the job's status to the supervisor; def is set when the definition changed on
 // its own (a reload).
 func (j *job) publish(def *loader.Definition) {
-	j.sup.jobEvent(jobEvent{name: j.name, state: j.m.State(), status: j.m.Status(j.socketList()), def: def, groups: j.m.Groups()})
+	st := j.m.Status(j.socketList())
+	for i := range st.Processes {
+		st.Processes[i].Escaped = j.sup.contain.escapedOf(j.m.PgidOf(st.Processes[i].Pid))
+	}
+	j.sup.jobEvent(jobEvent{name: j.name, state: j.m.State(), status: st, def: def, groups: j.m.Groups()})
 }
 
 // storedFile is an fd a process of the job gave god with FDSTORE=1, for its successors.

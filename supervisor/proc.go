@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -64,16 +65,27 @@ func (s *Supervisor) spawnProcess(sp spawnSpec) (int, error) {
 		return 0, fmt.Errorf("stderr pipe: %w", err)
 	}
 	files := append([]uintptr{s.devNull.Fd(), uintptr(outP[1]), uintptr(errP[1])}, sp.extraFiles...)
+	place, err := s.contain.prepare(sp.job)
+	if err != nil {
+		unix.Close(outP[0])
+		unix.Close(outP[1])
+		unix.Close(errP[0])
+		unix.Close(errP[1])
+		return 0, err
+	}
+	env := mergeEnv(sp.env, EnvUnit+"="+strconv.FormatUint(place.tag, 10))
 	pid, err := s.reaper.StartFunc(ProcAttr{
-		Path: path, Argv: argv, Env: sp.env, Dir: sp.dir, Files: files, Setpgid: true,
+		Path: path, Argv: argv, Env: env, Dir: sp.dir, Files: files, Setpgid: true, CgroupFD: place.fd,
 	}, sp.exited)
 	unix.Close(outP[1])
 	unix.Close(errP[1])
 	if err != nil {
+		s.contain.abandon(place)
 		unix.Close(outP[0])
 		unix.Close(errP[0])
 		return 0, err
 	}
+	s.contain.placed(place, pid)
 	meta := joblog.Line{Job: sp.job, Generation: sp.generation, Pid: pid}
 	meta.Stream = joblog.StreamStdout
 	s.startRelay(joblog.Pipe{Fd: outP[0], Meta: meta, Format: sp.format})

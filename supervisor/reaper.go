@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -28,6 +29,8 @@ type Exit = jobstate.Exit
 // A pid is only signalled through the Reaper while it is registered, so a signal can never reach a
 // process that reused the pid of one already reaped.
 type Reaper struct {
+	onReap atomic.Pointer[func()] // SetOnReap
+
 	// forking is held for reading by every Start from before its fork until its pid is
 	// registered, and for writing by each wait4: a child is never reaped before it is known, yet
 	// forks run in parallel (a fork+exec blocks its thread about a millisecond; 1000 jobs
@@ -177,18 +180,49 @@ func (r *Reaper) reap() {
 		if known {
 			delete(r.waiting, pid)
 			r.rememberExit(e)
-			deliver(e) // never blocks (see waiting)
 		} else {
 			r.rememberOrphan(e)
 		}
 		r.mu.Unlock()
+		if f := r.onReap.Load(); f != nil {
+			// A child's death is when its own children were reparented to god: the processes
+			// that escaped its job are found before the job hears of the exit (containment.go).
+			(*f)()
+		}
 		if known {
+			deliver(e) // never blocks (see waiting); an upgrade's freeze finds it in recent
 			continue
 		}
 		if r.log != nil {
 			r.log.Debug("reaped orphan", "pid", pid, "exit", e.String())
 		}
 	}
+}
+
+// SetOnReap makes f run after every child reaped, outside the reaper's lock.
+func (r *Reaper) SetOnReap(f func()) { r.onReap.Store(&f) }
+
+// Watch registers a child god did not start (a job's daemon, reparented to god) so that its exit
+// is delivered; false when it is registered already or was reaped as an orphan before.
+func (r *Reaper) Watch(pid int, deliver func(Exit)) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.waiting[pid]; ok {
+		return false
+	}
+	if _, ok := r.orphans[pid]; ok {
+		return false
+	}
+	r.waiting[pid] = deliver
+	return true
+}
+
+// Known reports whether god waits for pid already.
+func (r *Reaper) Known(pid int) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.waiting[pid]
+	return ok
 }
 
 // rememberExit keeps the last exits of registered children: if god re-executes itself while an
@@ -220,6 +254,9 @@ type ProcAttr struct {
 	Files []uintptr
 	// Setpgid puts the child in a process group of its own, so its whole tree can be signalled.
 	Setpgid bool
+	// CgroupFD, when not negative, starts the child in that cgroup (clone3 CLONE_INTO_CGROUP):
+	// every descendant stays in it (containment.go). Zero is "none" too: fd 0 is stdin.
+	CgroupFD int
 }
 
 // Start forks and execs a child and registers it before any SIGCHLD of it can be handled.
@@ -243,6 +280,9 @@ func (r *Reaper) StartFunc(a ProcAttr, deliver func(Exit)) (int, error) {
 		Env:   a.Env,
 		Files: a.Files,
 		Sys:   &syscall.SysProcAttr{Setpgid: a.Setpgid},
+	}
+	if a.CgroupFD > 0 {
+		attr.Sys.UseCgroupFD, attr.Sys.CgroupFD = true, a.CgroupFD
 	}
 	r.forking.RLock()
 	defer r.forking.RUnlock()

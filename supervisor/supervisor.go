@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/emielm/watchgod/internal/cgroup"
 	"github.com/emielm/watchgod/internal/jobstate"
 	"github.com/emielm/watchgod/loader"
 	"github.com/emielm/watchgod/supervisor/control"
@@ -46,6 +47,9 @@ type Config struct {
 	// Helpers are programs god runs for itself while Run runs, such as the metrics exporter
 	// (see Helper).
 	Helpers []Helper
+	// Cgroup is a cgroup v2 directory god may create groups in: each job process then runs in
+	// a cgroup of its own (containment.go). Empty: subreaper mode.
+	Cgroup string
 }
 
 // Defaults is what god runs with when nothing says otherwise: the daemon's flags show these
@@ -114,6 +118,7 @@ type Supervisor struct {
 	notify       *NotifyServer
 	notifyPath   string
 	helpers      helperSet
+	contain      *containment // every job process's unit: its group, its escapees, its cgroup
 	pidIndex     map[int]string // pid -> job, from the jobs' snapshots; owned by loop
 
 	notifyIn      chan NotifyMessage // from the notify socket's reader: bounded (queueNotify)
@@ -219,6 +224,19 @@ func (s *Supervisor) Run(ctx context.Context, reaper *Reaper) error {
 	if reaper != nil {
 		s.reaper = reaper
 	}
+	var root *cgroup.Root
+	if s.cfg.Cgroup != "" {
+		r, err := cgroup.Open(s.cfg.Cgroup)
+		if err != nil {
+			return fmt.Errorf("--cgroup: %w", err)
+		}
+		root = r
+	}
+	s.contain = newContainment(root, s.reaper, s.log)
+	if st := s.restoredState; st != nil {
+		s.restoreUnits(st)
+	}
+	s.log.Info("containment", "mode", s.contain.mode())
 	if s.cfg.Dir == "" {
 		return errors.New("no loader directory: use --dir DIR")
 	}

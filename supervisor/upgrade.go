@@ -84,8 +84,12 @@ type UpgradeState struct {
 	// FallbackFd is the image that wrote the state, open, or -1: a new image that cannot take
 	// over execs it again with the same state (see FallBack). Older gods do not write it (0 is
 	// read as none: fd 0 is stdin).
-	FallbackFd int               `json:"fallback_fd,omitempty"`
-	Extra      map[string]string `json:"extra,omitempty"`
+	FallbackFd int `json:"fallback_fd,omitempty"`
+	// Units are the job processes' units (containment.go) and the last tag handed out; an older
+	// image ignores them.
+	Units   []UnitState       `json:"units,omitempty"`
+	UnitSeq uint64            `json:"unit_seq,omitempty"`
+	Extra   map[string]string `json:"extra,omitempty"`
 }
 
 // LoaderState is a loader file god has read.
@@ -329,6 +333,9 @@ func (s *Supervisor) baseState(opts UpgradeOptions) *UpgradeState {
 	st := &UpgradeState{Version: UpgradeStateVersion, Written: time.Now(), From: s.cfg.Version,
 		ControlFd: -1, NotifyFd: -1, ReplyFd: -1, ControlPath: s.cfg.Socket, NotifyPath: s.notifyPath}
 	st.Helpers = s.helperStates()
+	if s.contain != nil {
+		st.UnitSeq, st.Units = s.contain.states()
+	}
 	if len(st.Helpers) == 0 {
 		st.Version = 1 // see UpgradeStateVersion
 	}

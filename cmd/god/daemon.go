@@ -38,6 +38,7 @@ type daemonFlags struct {
 	checkTO      time.Duration
 	startTO      time.Duration
 	metrics      string
+	cgroup       string
 	cpuProfile   string // hidden debug flags (profile.go)
 	memProfile   string
 }
@@ -71,6 +72,7 @@ func parseDaemonFlags(args []string) (*daemonFlags, error) {
 	fs.DurationVar(&f.loaderIdle, "loader-idle", supervisor.Defaults.LoaderIdle, "a loader instance nobody asked anything this long exits (the next request starts one)")
 	fs.DurationVar(&f.checkTO, "check-timeout", supervisor.Defaults.CheckTimeout, "how long a check may take")
 	fs.DurationVar(&f.startTO, "start-timeout", supervisor.Defaults.StartTimeout, "a process not ready by then has failed (and a reload is rolled back)")
+	fs.StringVar(&f.cgroup, "cgroup", "", "a cgroup v2 directory god may create groups in: each job process runs in a cgroup of its own, and nothing it starts escapes the job (default: subreaper mode, see README)")
 	fs.StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics on http://ADDR/metrics (e.g. 127.0.0.1:9100; default off) by god-metrics, a child process found next to god or in PATH")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "debug: write a CPU profile of god to `FILE` at exit")
 	fs.StringVar(&f.memProfile, "memprofile", "", "debug: write a heap profile of god to `FILE` when shutdown begins")
@@ -215,6 +217,7 @@ func runDaemon(args []string) int {
 		Version:       fullVersion(),
 		Inherited:     inherited,
 		Helpers:       helpers,
+		Cgroup:        f.cgroup,
 	}
 	if exe != "" {
 		cfg.Upgrade = supervisor.UpgradeOptions{Exe: exe, Argv: os.Args, Control: ln,

@@ -66,6 +66,10 @@ func printStatusTable(w io.Writer, jobs []control.JobStatus, now time.Time) {
 			if p.State == "stopping" {
 				tags = append(tags, "stopping")
 			}
+			if len(p.Escaped) > 0 {
+				// processes it started that left its group, held with the job all the same
+				tags = append(tags, "+"+strconv.Itoa(len(p.Escaped)))
+			}
 			pids[i] = strconv.Itoa(p.Pid)
 			if len(tags) > 0 {
 				pids[i] += "(" + strings.Join(tags, ",") + ")"

@@ -31,6 +31,21 @@ func (m *Machine) PgidOf(pid int) int {
 	return 0
 }
 
+// UsesGroup reports whether a process of the job, or a group it watches, is in process group pgid.
+func (m *Machine) UsesGroup(pgid int) bool {
+	for _, p := range m.j.Procs {
+		if p.Pgid == pgid {
+			return true
+		}
+	}
+	for _, l := range m.j.Lingering {
+		if l.Pgid == pgid {
+			return true
+		}
+	}
+	return m.handover != nil && m.handover.p.Pgid == pgid
+}
+
 // Groups are the process groups of the job's processes whose leader is not one of them (the
 // groups of MAINPID successors), for the supervisor's routing of notify messages.
 func (m *Machine) Groups() []int {

@@ -119,4 +119,7 @@ type ProcessStatus struct {
 	Instance   int       `json:"instance"`
 	Started    time.Time `json:"started"`
 	State      string    `json:"state,omitempty"` // starting, ready, degraded, stopping
+	// Escaped are processes it started that left its process group (a daemon that called
+	// setsid) and that god holds with it all the same.
+	Escaped []int `json:"escaped,omitempty"`
 }

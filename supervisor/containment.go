@@ -1,0 +1,350 @@
+package supervisor
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/emielm/watchgod/internal/cgroup"
+)
+
+// containment keeps hold of every process a job starts, including daemons that leave its process
+// group (setsid, double fork). Each job process is a *unit*, named by its process group (the
+// leader's pid); signalling a unit and asking whether it is alive cover all of it:
+//
+//   - cgroup mode (god --cgroup DIR, a writable cgroup v2 directory): every job process starts in
+//     a cgroup of its own (DIR/JOB.N); nothing can leave it, SIGKILL is cgroup.kill, and the
+//     unit is alive while the cgroup is populated.
+//   - subreaper mode (no cgroup): god is the child subreaper, so a process whose parent dies is
+//     reparented to god. Every job process carries GOD_UNIT=N in its environment, which its
+//     descendants inherit; each time god reaps a child (the moment its children were reparented)
+//     it looks at its unknown children and attributes each to its unit by that tag. A process
+//     that escaped its group and cleared its environment is the one that gets away.
+type containment struct {
+	root   *cgroup.Root // nil: subreaper mode
+	reaper *Reaper
+	log    *slog.Logger
+
+	mu    sync.Mutex
+	seq   uint64
+	units map[int]*unit    // by process group
+	byTag map[uint64]*unit // by GOD_UNIT
+}
+
+// unit is one job process and everything it started.
+type unit struct {
+	tag     uint64
+	job     string
+	pgid    int
+	escaped map[int]bool  // processes out of its group, reparented to god (subreaper mode)
+	group   *cgroup.Group // cgroup mode
+}
+
+// EnvUnit tags every job process's environment with its unit.
+const EnvUnit = "GOD_UNIT"
+
+func newContainment(root *cgroup.Root, reaper *Reaper, log *slog.Logger) *containment {
+	c := &containment{root: root, reaper: reaper, log: log, units: map[int]*unit{}, byTag: map[uint64]*unit{}}
+	if reaper != nil {
+		reaper.SetOnReap(c.scan)
+	}
+	return c
+}
+
+// mode names the containment mode, for god's log.
+func (c *containment) mode() string {
+	if c.root != nil {
+		return "cgroup " + c.root.Dir
+	}
+	return "subreaper"
+}
+
+// placement is a unit being started: its tag and, in cgroup mode, its cgroup's fd.
+type placement struct {
+	tag   uint64
+	job   string
+	group *cgroup.Group
+	fd    int // for ProcAttr.CgroupFD; 0: none
+}
+
+// prepare makes the place for a new job process; placed or abandon must follow.
+func (c *containment) prepare(job string) (*placement, error) {
+	c.mu.Lock()
+	c.seq++
+	p := &placement{tag: c.seq, job: job}
+	c.mu.Unlock()
+	if c.root == nil {
+		return p, nil
+	}
+	g, err := c.root.New(fmt.Sprintf("%s.%d", job, p.tag))
+	if err != nil {
+		return nil, fmt.Errorf("job %s: %w", job, err)
+	}
+	fd, err := g.OpenFD()
+	if err != nil {
+		g.Remove()
+		return nil, fmt.Errorf("job %s: %w", job, err)
+	}
+	p.group, p.fd = g, fd
+	return p, nil
+}
+
+// placed records the started process pid as the unit's leader.
+func (c *containment) placed(p *placement, pid int) {
+	if p.fd > 0 {
+		syscall.Close(p.fd)
+	}
+	u := &unit{tag: p.tag, job: p.job, pgid: pid, group: p.group}
+	c.mu.Lock()
+	c.units[pid] = u
+	c.byTag[p.tag] = u
+	c.mu.Unlock()
+}
+
+// abandon undoes prepare for a process that did not start.
+func (c *containment) abandon(p *placement) {
+	if p.fd > 0 {
+		syscall.Close(p.fd)
+	}
+	if p.group != nil {
+		p.group.Remove()
+	}
+}
+
+// signal sends sig to the whole unit of process group pgid.
+func (c *containment) signal(pgid int, sig syscall.Signal) error {
+	if pgid <= 1 {
+		return syscall.EINVAL
+	}
+	c.scan()
+	err := syscall.Kill(-pgid, sig)
+	c.mu.Lock()
+	u := c.units[pgid]
+	var escaped []int
+	var group *cgroup.Group
+	if u != nil {
+		for pid := range u.escaped {
+			escaped = append(escaped, pid)
+		}
+		group = u.group
+	}
+	c.mu.Unlock()
+	for _, pid := range escaped {
+		signalTree(pid, sig)
+	}
+	if group != nil {
+		if gerr := group.Signal(sig); gerr == nil {
+			err = nil // the cgroup holds the group's members too
+		}
+	}
+	return err
+}
+
+// signalTree signals a process, and its group when it leads one (a daemon that called setsid).
+func signalTree(pid int, sig syscall.Signal) {
+	if pg, err := syscall.Getpgid(pid); err == nil && pg == pid {
+		syscall.Kill(-pid, sig)
+		return
+	}
+	syscall.Kill(pid, sig)
+}
+
+// alive reports whether anything of the unit of process group pgid is left.
+func (c *containment) alive(pgid int) bool {
+	if GroupAlive(pgid) {
+		return true
+	}
+	c.mu.Lock()
+	u := c.units[pgid]
+	var escaped []int
+	var group *cgroup.Group
+	if u != nil {
+		for pid := range u.escaped {
+			escaped = append(escaped, pid)
+		}
+		group = u.group
+	}
+	c.mu.Unlock()
+	for _, pid := range escaped {
+		if syscall.Kill(pid, 0) == nil {
+			return true
+		}
+	}
+	return group != nil && group.Populated()
+}
+
+// forget drops the unit of pgid once nothing of it is left, and its cgroup.
+func (c *containment) forget(pgid int) {
+	c.mu.Lock()
+	u := c.units[pgid]
+	if u != nil {
+		delete(c.units, pgid)
+		delete(c.byTag, u.tag)
+	}
+	c.mu.Unlock()
+	if u != nil && u.group != nil {
+		if err := u.group.Remove(); err != nil {
+			c.log.Warn("cgroup not removed", "job", u.job, "err", err)
+		}
+	}
+}
+
+// escapedOf lists the processes of pgid's unit that god found outside its process group, for
+// god status (subreaper mode; in cgroup mode the cgroup's cgroup.procs lists every member).
+func (c *containment) escapedOf(pgid int) []int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	u := c.units[pgid]
+	if u == nil || len(u.escaped) == 0 {
+		return nil
+	}
+	out := make([]int, 0, len(u.escaped))
+	for pid := range u.escaped {
+		out = append(out, pid)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// scan attributes god's children that nobody waits for to their unit, by their GOD_UNIT tag.
+func (c *containment) scan() {
+	if c.reaper == nil {
+		return
+	}
+	for _, pid := range childrenOfSelf() {
+		if c.reaper.Known(pid) {
+			continue
+		}
+		tag, ok := unitTagOf(pid)
+		if !ok {
+			continue
+		}
+		c.mu.Lock()
+		u := c.byTag[tag]
+		if u == nil || u.escaped[pid] {
+			c.mu.Unlock()
+			continue
+		}
+		if u.escaped == nil {
+			u.escaped = map[int]bool{}
+		}
+		u.escaped[pid] = true
+		c.mu.Unlock()
+		unitTag := tag
+		if !c.reaper.Watch(pid, func(e Exit) { c.escapedExit(unitTag, e.Pid) }) {
+			c.escapedExit(tag, pid)
+			continue
+		}
+		c.log.Info("a process left its job's process group; god keeps it with the job", "job", u.job, "pid", pid, "unit", u.pgid)
+	}
+}
+
+// escapedExit forgets an escaped process once it is reaped. Called by the reaper: never blocks.
+func (c *containment) escapedExit(tag uint64, pid int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if u := c.byTag[tag]; u != nil {
+		delete(u.escaped, pid)
+	}
+}
+
+// childrenOfSelf lists god's children, from the children file of each of its threads (a child
+// belongs to the thread that forked it; an orphan reparented to god, to its main thread).
+func childrenOfSelf() []int {
+	tasks, _ := os.ReadDir("/proc/self/task")
+	var out []int
+	for _, t := range tasks {
+		b, err := os.ReadFile(filepath.Join("/proc/self/task", t.Name(), "children"))
+		if err != nil {
+			continue
+		}
+		for _, f := range strings.Fields(string(b)) {
+			if pid, err := strconv.Atoi(f); err == nil {
+				out = append(out, pid)
+			}
+		}
+	}
+	return out
+}
+
+// unitTagOf reads GOD_UNIT from a process's environment (as it was at its exec).
+func unitTagOf(pid int) (uint64, bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	if err != nil {
+		return 0, false
+	}
+	for _, kv := range bytes.Split(b, []byte{0}) {
+		if v, ok := bytes.CutPrefix(kv, []byte(EnvUnit+"=")); ok {
+			tag, err := strconv.ParseUint(string(v), 10, 64)
+			return tag, err == nil
+		}
+	}
+	return 0, false
+}
+
+// UnitState is a unit in the upgrade state: the new image goes on holding what escaped.
+type UnitState struct {
+	Tag     uint64 `json:"tag"`
+	Job     string `json:"job"`
+	Pgid    int    `json:"pgid"`
+	Escaped []int  `json:"escaped,omitempty"`
+	Cgroup  string `json:"cgroup,omitempty"`
+}
+
+// states is every unit, for the upgrade state.
+func (c *containment) states() (uint64, []UnitState) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []UnitState
+	for _, u := range c.units {
+		us := UnitState{Tag: u.tag, Job: u.job, Pgid: u.pgid}
+		for pid := range u.escaped {
+			us.Escaped = append(us.Escaped, pid)
+		}
+		if u.group != nil {
+			us.Cgroup = u.group.Dir
+		}
+		out = append(out, us)
+	}
+	return c.seq, out
+}
+
+// restoreUnits takes the units over from god's old image; escaped processes are god's children
+// and are watched again.
+func (s *Supervisor) restoreUnits(st *UpgradeState) {
+	c := s.contain
+	c.mu.Lock()
+	c.seq = max(c.seq, st.UnitSeq)
+	var watch []UnitState
+	for _, us := range st.Units {
+		u := &unit{tag: us.Tag, job: us.Job, pgid: us.Pgid}
+		if us.Cgroup != "" {
+			u.group = &cgroup.Group{Dir: us.Cgroup}
+		}
+		c.units[us.Pgid] = u
+		c.byTag[us.Tag] = u
+		if len(us.Escaped) > 0 {
+			u.escaped = map[int]bool{}
+			for _, pid := range us.Escaped {
+				u.escaped[pid] = true
+			}
+			watch = append(watch, us)
+		}
+	}
+	c.mu.Unlock()
+	for _, us := range watch {
+		tag := us.Tag
+		for _, pid := range us.Escaped {
+			if !s.reaper.Watch(pid, func(e Exit) { c.escapedExit(tag, e.Pid) }) {
+				c.escapedExit(tag, pid)
+			}
+		}
+	}
+}
