@@ -597,8 +597,9 @@ func TestParseNotifyErrors(t *testing.T) {
 // second, with the count.
 func TestNotifyServerAdmitsBySender(t *testing.T) {
 	var reject atomic.Bool
-	var sawUid, sawPid atomic.Int64
+	var sawUid, sawPid, asked atomic.Int64
 	h := startNotifyServerAdmit(t, 0, func(uid, pid int) bool {
+		asked.Add(1)
 		sawUid.Store(int64(uid))
 		sawPid.Store(int64(pid))
 		return !reject.Load()
@@ -611,6 +612,8 @@ func TestNotifyServerAdmitsBySender(t *testing.T) {
 	for range flood {
 		h.send(t, []byte("READY=1"))
 	}
+	// Every datagram was judged (refused) before the marker may pass.
+	testutil.Eventually(t, 10*time.Second, "every datagram judged", func() bool { return asked.Load() == flood+1 })
 	reject.Store(false)
 	h.sync(t) // the marker is admitted and delivered: everything before it was handled
 	if len(h.msgs) != 0 {

@@ -482,3 +482,26 @@ func TestHooks(t *testing.T) {
 		t.Fatalf("hooks %v, want %v", got, want)
 	}
 }
+
+// TestReloadTakesOverDuringBackoff: the serving generation dies quickly during an overlap reload
+// (the job backs off), then the new generation is ready: it takes over and the job runs (the
+// chaos soak found this move missing from the table).
+func TestReloadTakesOverDuringBackoff(t *testing.T) {
+	h := newHarness(t, def(func(d *loader.Definition) { d.Listen = []string{"http=tcp://127.0.0.1:80"} }), testPolicy())
+	h.step(Start{})
+	old := h.onlyPid()
+	h.answerChecks("ok")
+	h.exit(old, 0, syscall.SIGKILL) // a quick failure of a process that was not up min-uptime
+	old = h.onlyPid()
+	h.answerChecks("ok")
+	h.step(ReloadAsked{ID: 1})
+	h.step(Defined{Def: h.m.j.Def})
+	h.take()
+	h.exit(old, 0, syscall.SIGKILL)
+	h.wantState(StateBackoff)
+	h.answerChecks("ok") // the new generation's first check
+	h.wantState(StateRun)
+	if done, ok := find[ReloadDone](h.take()); !ok || !done.OK {
+		t.Fatal("reload not done")
+	}
+}

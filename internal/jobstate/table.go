@@ -39,6 +39,8 @@ var Transitions = []Transition{
 	{StateBackoff, StateStopped, "god stop"},
 	{StateBackoff, StateFailed, "cannot start, too often in a row"},
 	{StateBackoff, StateStop, "god stop while an old process is still going"},
+	{StateBackoff, StateRun, "a reload's new generation took over, ready"},
+	{StateBackoff, StateDegrade, "a reload's new generation took over, degraded"},
 	{StateStop, StateStopped, "every process and process group gone"},
 	{StateStop, StateStart, "restart: the old processes are gone"},
 	{StateStop, StateFailed, "flapping: the last processes are gone"},
