@@ -118,7 +118,7 @@ type Supervisor struct {
 	notify       *NotifyServer
 	notifyPath   string
 	helpers      helperSet
-	contain      *containment // every job process's unit: its group, its escapees, its cgroup
+	contain      *containment   // every job process's unit: its group, its escapees, its cgroup
 	pidIndex     map[int]string // pid -> job, from the jobs' snapshots; owned by loop
 
 	notifyIn      chan NotifyMessage // from the notify socket's reader: bounded (queueNotify)
