@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -72,8 +71,10 @@ func TestStopKillsWholeTree(t *testing.T) {
 	})
 }
 
-// TestOrphanReaped: a job that double-forks a daemon (setsid, so it leaves the job's group) and
-// exits leaves the daemon to god, its subreaper, which reaps it when it dies: no zombie is left.
+// TestOrphanReaped: a one-shot job that double-forks a daemon (setsid, so it leaves the job's
+// group) and exits does not leave the daemon behind: the daemon is reparented to god (its
+// subreaper), attributed to the job by its GOD_UNIT tag, ended with what is left of the job, and
+// reaped: no zombie, no orphan.
 func TestOrphanReaped(t *testing.T) {
 	t.Parallel()
 	g := newGod(t)
@@ -90,13 +91,10 @@ func TestOrphanReaped(t *testing.T) {
 	g.waitState("forker", "done", 10*time.Second)
 	eventually(t, 5*time.Second, "the daemon's pid noted", func() bool { return len(readPids(t, pidFile)) == 1 })
 	daemon := readPids(t, pidFile)[0]
-	if ppid := parentPid(daemon); ppid != g.cmd.Process.Pid {
-		t.Fatalf("daemon %d has parent %d, want god %d (subreaper)", daemon, ppid, g.cmd.Process.Pid)
-	}
-	if err := syscall.Kill(daemon, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, 5*time.Second, "the orphan reaped", func() bool { return procState(daemon) == 0 })
+	g.waitLog(10*time.Second, "the daemon kept with its job", func(r record) bool {
+		return r.str("job") == "forker" && strings.HasPrefix(r.Msg, "a process left its job's process group") && r.int("pid") == daemon
+	})
+	eventually(t, 10*time.Second, "the daemon ended with its job and reaped", func() bool { return procState(daemon) == 0 })
 }
 
 // parentPid is the parent of pid from /proc/PID/stat, or 0 when pid is gone.

@@ -348,3 +348,22 @@ func (s *Supervisor) restoreUnits(st *UpgradeState) {
 		}
 	}
 }
+
+// escapedOfJob lists every escaped process of a job's units, for the crash file.
+func (c *containment) escapedOfJob(job string) []int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []int
+	for _, u := range c.units {
+		if u.job != job {
+			continue
+		}
+		for pid := range u.escaped {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// syscallGetpgid is getpgid(2).
+func syscallGetpgid(pid int) (int, error) { return syscall.Getpgid(pid) }

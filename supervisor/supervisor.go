@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/emielm/watchgod/internal/cgroup"
+	"github.com/emielm/watchgod/internal/crashstate"
 	"github.com/emielm/watchgod/internal/jobstate"
 	"github.com/emielm/watchgod/loader"
 	"github.com/emielm/watchgod/supervisor/control"
@@ -47,6 +48,9 @@ type Config struct {
 	// Helpers are programs god runs for itself while Run runs, such as the metrics exporter
 	// (see Helper).
 	Helpers []Helper
+	// StateFile is where god keeps the list of its jobs' processes and sockets for a god started
+	// after this one was killed (internal/crashstate); empty: none.
+	StateFile string
 	// Cgroup is a cgroup v2 directory god may create groups in: each job process then runs in
 	// a cgroup of its own (containment.go). Empty: subreaper mode.
 	Cgroup string
@@ -144,6 +148,8 @@ type Supervisor struct {
 	scanWaiters  []chan string
 	removeTimer  timer
 	watch        *dirWatch
+	crashTimer   timer                   // writes the crash file (crashfile.go)
+	crashProcs   map[int]crashstate.Proc // pids named in it, read once each
 	cycleReports map[string]bool
 }
 
@@ -211,6 +217,7 @@ func New(cfg Config) (*Supervisor, error) {
 		cycleReports: make(map[string]bool),
 		inherited:    &inheritedSockets{files: cfg.Inherited},
 		pidIndex:     make(map[int]string),
+		crashProcs:   make(map[int]crashstate.Proc),
 		euid:         os.Geteuid(),
 		relayPids:    make(map[int]int),
 		relayWaiters: make(map[int][]chan struct{}),
@@ -307,6 +314,9 @@ func (s *Supervisor) loop(ctx context.Context) error {
 		case <-s.removeTimer.C():
 			s.removeTimer.stop()
 			s.rescan(nil)
+		case <-s.crashTimer.C():
+			s.crashTimer.stop()
+			s.writeCrashFile()
 		case <-s.unroutedTimer.C():
 			s.unroutedTimer.stop()
 			s.retryUnrouted()
@@ -563,6 +573,7 @@ func (s *Supervisor) jobChanged(ev jobEvent) {
 			delete(s.pidIndex, pg)
 		}
 		delete(s.jobs, ev.name)
+		s.crashChanged()
 		s.hub.Forget(ev.name)
 		s.fanout(ev)
 		s.checkDeps()
@@ -599,6 +610,9 @@ func (s *Supervisor) jobChanged(ev jobEvent) {
 	}
 	if h.waitReason != "" && ev.state == StateWait {
 		ev.status.Reason = h.waitReason
+	}
+	if !samePids(h.status.Processes, ev.status.Processes) {
+		s.crashChanged()
 	}
 	h.status = ev.status
 	s.fanout(ev)
@@ -887,6 +901,8 @@ func (s *Supervisor) finishShutdown() {
 		close(w)
 	}
 	s.waitRelays(time.Second)
+	s.crashTimer.stop()
+	s.removeCrashFile()
 	s.log.Info("every job stopped; god exits")
 }
 
@@ -909,3 +925,16 @@ func (s *Supervisor) Shutdown() { s.inbox.push(func() { s.beginShutdown() }) }
 
 // Rescan re-reads the loader directory now (SIGHUP, `god rescan`).
 func (s *Supervisor) Rescan() { s.inbox.push(func() { s.rescan(nil) }) }
+
+// samePids reports whether two process lists name the same pids in the same order.
+func samePids(a, b []control.ProcessStatus) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Pid != b[i].Pid {
+			return false
+		}
+	}
+	return true
+}

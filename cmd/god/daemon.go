@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/emielm/watchgod/fdpass"
+	"github.com/emielm/watchgod/internal/crashstate"
 	"github.com/emielm/watchgod/supervisor"
 	"github.com/emielm/watchgod/supervisor/control"
 	"github.com/emielm/watchgod/supervisor/joblog"
@@ -93,6 +94,10 @@ func runDaemon(args []string) int {
 	// Catch the shutdown signals before anything else: Go leaves SIGTERM's default (death) in place
 	// until Notify is called.
 	sigs := make(chan os.Signal, 4)
+	// SIGPIPE is ignored, by god and (the disposition survives exec) by every process it starts,
+	// as systemd's IgnoreSIGPIPE=yes does for services: a job writing to its output pipe after god
+	// died gets EPIPE instead of dying, and god does not die of a closed log pipe.
+	signal.Ignore(syscall.SIGPIPE)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR2)
 	// The binary god was started from, resolved now: once it is replaced on disk, /proc/self/exe
 	// names the old, deleted file.
@@ -165,6 +170,12 @@ func runDaemon(args []string) int {
 	for name, files := range inherited {
 		logger.Info("socket from parent", "name", name, "count", len(files))
 	}
+	stateFile := crashstate.Path(socket)
+	if upgraded == nil {
+		// A god that was killed left its jobs running as orphans: take their sockets back and
+		// end them before this god starts its own (internal/crashstate).
+		inherited = recoverCrashed(logger, stateFile, inherited)
+	}
 
 	if err := supervisor.BecomeSubreaper(); err != nil {
 		logger.Warn("cannot become child subreaper; orphaned grandchildren will escape god", "err", err)
@@ -218,6 +229,7 @@ func runDaemon(args []string) int {
 		Inherited:     inherited,
 		Helpers:       helpers,
 		Cgroup:        f.cgroup,
+		StateFile:     stateFile,
 	}
 	if exe != "" {
 		cfg.Upgrade = supervisor.UpgradeOptions{Exe: exe, Argv: os.Args, Control: ln,
@@ -317,4 +329,38 @@ func testFailUpgrade(in *supervisor.InheritedState) error {
 		return nil
 	}
 	return errors.New("GOD_TEST_FAIL_UPGRADE is set")
+}
+
+// recoverCrashed reads the state file of a god that died and ends its orphans, keeping their
+// listening sockets for the jobs of this god (merged into the sockets inherited from its parent).
+func recoverCrashed(logger *slog.Logger, path string, inherited map[string][]*os.File) map[string][]*os.File {
+	st, err := crashstate.Read(path)
+	if err != nil {
+		logger.Warn("recovery: the state file of a previous god is unreadable; ignored", "err", err)
+		os.Remove(path)
+		return inherited
+	}
+	if st == nil {
+		return inherited
+	}
+	if st.God.Alive() {
+		return inherited // another god runs on this socket: the control socket will say so
+	}
+	logger.Warn("recovery: the previous god died without stopping its jobs; taking over", "pid", st.God.Pid, "state", path)
+	rec, err := crashstate.Recover(st, 5*time.Second, logger)
+	if err != nil {
+		logger.Warn("recovery", "err", err)
+		return inherited
+	}
+	if inherited == nil {
+		inherited = map[string][]*os.File{}
+	}
+	n := 0
+	for name, files := range rec.Sockets {
+		inherited[name] = append(inherited[name], files...)
+		n += len(files)
+	}
+	logger.Info("recovery: done", "orphans_ended", len(rec.Ended), "orphans_left", len(rec.Left), "sockets_kept", n)
+	os.Remove(path)
+	return inherited
 }
