@@ -232,12 +232,18 @@ func (c *chaos) status() error {
 	return nil
 }
 
-// chattyLoader defines the chatty job: started by the driver, never restarted.
+// chattyLoader defines the chatty job: started by the driver, never restarted; and forky, a job
+// that starts a daemon out of its process group (setsid) and fails a second later, for ever: each
+// run's daemon must end with it (containment), across upgrades and loader swaps.
 func chattyLoader() bashLoader {
 	return bashLoader{Jobs: map[string]bashJob{
 		"chatty": {Exec: shJob(chattyScript), Auto: []string{"false"}, Restart: []string{"never"}},
+		"forky":  {Exec: shJob(`setsid sh -c "exec sleep ` + soakDaemonArg + `" & sleep 1; exit 1`), Auto: autoTrue},
 	}}
 }
+
+// soakDaemonArg marks the daemons of the soak's forky job (sleep ARG), to count them.
+const soakDaemonArg = "4242.5"
 
 // soakSeed is $WATCHGOD_SOAK_SEED when set (to replay a run), else a fresh seed.
 func soakSeed(t testing.TB) uint64 {
@@ -267,6 +273,12 @@ func TestChaosSoak(t *testing.T) {
 	t.Logf("chaos soak: %s, seed %d (replay with WATCHGOD_SOAK_SEED=%d)", dur, seed, seed)
 
 	addr := freePort(t)
+	t.Cleanup(func() {
+		for _, pid := range sleepersWith(soakDaemonArg) {
+			t.Errorf("a daemon of forky (pid %d) outlived god: killing it", pid)
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
 	g := newGod(t)
 	g.env = []string{"BACKEND_ADDR=" + addr}
 	copyExecutable(t, backendBin, g.dir, "backend")
@@ -348,6 +360,16 @@ func TestChaosSoak(t *testing.T) {
 	l.finish()
 	g.waitState("worker", "run", 10*time.Second)
 	g.waitJob("chatty", 30*time.Second, "done", func(j controlJob) bool { return j.State == "done" })
+	// forky's daemons ended with each run: at most the current run's is left, and none once it
+	// is stopped.
+	if n := len(sleepersWith(soakDaemonArg)); n > 1 {
+		g.fatalf("%d daemons of forky run: each run's must end with it", n)
+	}
+	g.mustCLI("stop", "forky")
+	if left := sleepersWith(soakDaemonArg); len(left) > 0 {
+		g.fatalf("daemons %v of forky outlived god stop", left)
+	}
+	g.mustCLI("start", "forky")
 
 	var acts []string
 	for n, k := range sh.done {
