@@ -242,6 +242,9 @@ func (s *Supervisor) Run(ctx context.Context, reaper *Reaper) error {
 	s.contain = newContainment(root, s.reaper, s.log)
 	if st := s.restoredState; st != nil {
 		s.restoreUnits(st)
+		// Children reaped between the re-exec and now were reaped with no one looking for what
+		// they left: look now, before the restored jobs hear of those exits.
+		s.contain.scan()
 	}
 	s.log.Info("containment", "mode", s.contain.mode())
 	if s.cfg.Dir == "" {
