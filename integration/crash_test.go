@@ -5,6 +5,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -33,6 +34,20 @@ func sigIgnored(pid, sig int) bool {
 func TestGodKilledAndReplaced(t *testing.T) {
 	t.Parallel()
 	g, url := upgradeGod(t)
+	// A job whose daemon left its group (setsid) while its leader still runs: god has not seen
+	// it yet when it is killed, and the new god must still find it (by the job tag it carries).
+	arg := strconv.Itoa(6000 + os.Getpid()%1000)
+	writeLoader(t, g.dir, "forky", bashLoader{Jobs: map[string]bashJob{
+		"forky": {Exec: shJob(`setsid sh -c "exec sleep ` + arg + `" & exec sleep 1000`), Auto: autoTrue},
+	}})
+	g.waitState("forky", "run", 10*time.Second)
+	eventually(t, 10*time.Second, "forky's daemon", func() bool { return len(sleepersWith(arg)) == 1 })
+	daemon := sleepersWith(arg)[0]
+	t.Cleanup(func() {
+		if alive(daemon) {
+			syscall.Kill(daemon, syscall.SIGKILL)
+		}
+	})
 	backend := pidOf(t, mustJob(t, g, "backend"))
 	counter := pidOf(t, mustJob(t, g, "counter"))
 	if !sigIgnored(counter, 13) {
@@ -73,7 +88,7 @@ func TestGodKilledAndReplaced(t *testing.T) {
 	if len(failed) > 0 {
 		g2.fatalf("%d requests failed across the kill -9 and the recovery, first: %s", len(failed), failed[0])
 	}
-	eventually(t, 10*time.Second, "the old god's jobs gone", func() bool { return !alive(backend) && !alive(counter) })
+	eventually(t, 10*time.Second, "the old god's jobs gone", func() bool { return !alive(backend) && !alive(counter) && !alive(daemon) })
 	if n := len(g2.logs(0, func(r record) bool { return strings.Contains(r.str("err"), "address already in use") })); n > 0 {
 		g2.fatalf("the new god fought the orphan for the port (%d records)", n)
 	}

@@ -174,7 +174,7 @@ func runDaemon(args []string) int {
 	if upgraded == nil {
 		// A god that was killed left its jobs running as orphans: take their sockets back and
 		// end them before this god starts its own (internal/crashstate).
-		inherited = recoverCrashed(logger, stateFile, inherited)
+		inherited = recoverCrashed(logger, stateFile, socket, inherited)
 	}
 
 	if err := supervisor.BecomeSubreaper(); err != nil {
@@ -333,7 +333,7 @@ func testFailUpgrade(in *supervisor.InheritedState) error {
 
 // recoverCrashed reads the state file of a god that died and ends its orphans, keeping their
 // listening sockets for the jobs of this god (merged into the sockets inherited from its parent).
-func recoverCrashed(logger *slog.Logger, path string, inherited map[string][]*os.File) map[string][]*os.File {
+func recoverCrashed(logger *slog.Logger, path, socket string, inherited map[string][]*os.File) map[string][]*os.File {
 	st, err := crashstate.Read(path)
 	if err != nil {
 		logger.Warn("recovery: the state file of a previous god is unreadable; ignored", "err", err)
@@ -347,7 +347,7 @@ func recoverCrashed(logger *slog.Logger, path string, inherited map[string][]*os
 		return inherited // another god runs on this socket: the control socket will say so
 	}
 	logger.Warn("recovery: the previous god died without stopping its jobs; taking over", "pid", st.God.Pid, "state", path)
-	rec, err := crashstate.Recover(st, 5*time.Second, logger)
+	rec, err := crashstate.Recover(st, socket, 5*time.Second, logger)
 	if err != nil {
 		logger.Warn("recovery", "err", err)
 		return inherited

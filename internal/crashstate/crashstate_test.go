@@ -90,7 +90,7 @@ func TestRecover(t *testing.T) {
 		Procs: []Proc{{Pid: cmd.Process.Pid, Pgid: cmd.Process.Pid, Start: start}}}}}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	rec, err := Recover(st, 5*time.Second, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	rec, err := Recover(st, "", 5*time.Second, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,8 +26,10 @@ type Recovered struct {
 // Recover ends the processes of a dead god's jobs, after taking back their listening sockets. It
 // acts only when the god that wrote st is gone; a process whose start time differs from the
 // file's (its pid was reused) is never touched. Each orphan's process group gets SIGTERM, and
-// SIGKILL after timeout.
-func Recover(st *State, timeout time.Duration, log *slog.Logger) (*Recovered, error) {
+// SIGKILL after timeout. tagged, when set, is the GOD_SOCKET value the dead god gave its jobs:
+// every process that still carries it in its environment (a daemon that left its job before the
+// dead god could note it) is its orphan too.
+func Recover(st *State, tagged string, timeout time.Duration, log *slog.Logger) (*Recovered, error) {
 	if st.God.Alive() {
 		return nil, fmt.Errorf("the god that wrote the state (pid %d) still runs", st.God.Pid)
 	}
@@ -48,6 +50,17 @@ func Recover(st *State, timeout time.Duration, log *slog.Logger) (*Recovered, er
 			for name, f := range takeSockets(p.Pid, specs, rec.Sockets) {
 				rec.Sockets[name] = append(rec.Sockets[name], f)
 				log.Info("recovery: took a socket back from an orphan of the dead god", "job", j.Name, "pid", p.Pid, "socket", name)
+			}
+		}
+	}
+	if tagged != "" {
+		known := map[int]bool{os.Getpid(): true}
+		for _, p := range orphans {
+			known[p.Pid] = true
+		}
+		for _, p := range taggedProcs("GOD_SOCKET=" + tagged) {
+			if !known[p.Pid] {
+				orphans = append(orphans, p)
 			}
 		}
 	}
@@ -155,4 +168,32 @@ func procState(pid int) byte {
 		return 0
 	}
 	return f[0][0]
+}
+
+// taggedProcs lists the processes whose environment holds kv (and GOD_UNIT, which only job
+// processes and their descendants have): a dead god's descendants, wherever they went.
+func taggedProcs(kv string) []Proc {
+	ents, _ := os.ReadDir("/proc")
+	var out []Proc
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+		if err != nil {
+			continue
+		}
+		env := "\x00" + string(b)
+		if !strings.Contains(env, "\x00"+kv+"\x00") || !strings.Contains(env, "\x00GOD_UNIT=") {
+			continue
+		}
+		start, err := StartTime(pid)
+		if err != nil {
+			continue
+		}
+		pgid, _ := pgidOf(pid)
+		out = append(out, Proc{Pid: pid, Pgid: pgid, Start: start})
+	}
+	return out
 }
