@@ -74,9 +74,9 @@ const (
 // maxInstances bounds "instances".
 const maxInstances = 1024
 
-// ParseExec reads a job's argv. An empty reply gives nil: the job cannot
+// parseExec reads a job's argv. An empty reply gives nil: the job cannot
 // start. An empty program name or a NUL byte is an error.
-func ParseExec(m Message) ([]string, error) {
+func parseExec(m Message) ([]string, error) {
 	if len(m) == 0 {
 		return nil, nil
 	}
@@ -91,9 +91,9 @@ func ParseExec(m Message) ([]string, error) {
 	return append([]string(nil), m...), nil
 }
 
-// ParseEnv reads KEY=VALUE items. A key must be non-empty; no item may
+// parseEnv reads KEY=VALUE items. A key must be non-empty; no item may
 // contain NUL. An empty reply gives nil (god's environment alone).
-func ParseEnv(m Message) ([]string, error) {
+func parseEnv(m Message) ([]string, error) {
 	if len(m) == 0 {
 		return nil, nil
 	}
@@ -111,8 +111,8 @@ func ParseEnv(m Message) ([]string, error) {
 	return append([]string(nil), m...), nil
 }
 
-// ParseAuto reads ["true"], ["false"] or [JOB...]; repeated jobs are kept once.
-func ParseAuto(m Message) (Auto, error) {
+// parseAuto reads ["true"], ["false"] or [JOB...]; repeated jobs are kept once.
+func parseAuto(m Message) (Auto, error) {
 	if len(m) == 0 || len(m) == 1 && m[0] == "false" {
 		return Auto{}, nil
 	}
@@ -133,9 +133,9 @@ func ParseAuto(m Message) (Auto, error) {
 	return Auto{Start: true, After: after}, nil
 }
 
-// ParseListen reads ["NAME=ADDR", ...]. NAME follows the job-name rule and is
+// parseListen reads ["NAME=ADDR", ...]. NAME follows the job-name rule and is
 // unique; ADDR must be non-empty (fdpass parses it).
-func ParseListen(m Message) ([]string, error) {
+func parseListen(m Message) ([]string, error) {
 	if len(m) == 0 {
 		return nil, nil
 	}
@@ -157,8 +157,8 @@ func ParseListen(m Message) ([]string, error) {
 	return append([]string(nil), m...), nil
 }
 
-// ParseInstances reads ["N"], 1 <= N <= 1024; [] gives 1.
-func ParseInstances(m Message) (int, error) {
+// parseInstances reads ["N"], 1 <= N <= 1024; [] gives 1.
+func parseInstances(m Message) (int, error) {
 	if err := wantLen(m, 0, 1); err != nil {
 		return 0, err
 	}
@@ -172,8 +172,8 @@ func ParseInstances(m Message) (int, error) {
 	return n, nil
 }
 
-// ParseReady reads ["check"], ["notify"] or ["delay", MS]; [] is the default.
-func ParseReady(m Message) (Ready, error) {
+// parseReady reads ["check"], ["notify"] or ["delay", MS]; [] is the default.
+func parseReady(m Message) (Ready, error) {
 	if len(m) == 0 {
 		return Ready{}, nil
 	}
@@ -196,9 +196,9 @@ func ParseReady(m Message) (Ready, error) {
 	return Ready{}, fmt.Errorf("unknown ready mode %.20q (want check, notify or delay)", m[0])
 }
 
-// ParseReload reads ["overlap"], ["restart"] or ["signal", SIGNAL]; a signal
+// parseReload reads ["overlap"], ["restart"] or ["signal", SIGNAL]; a signal
 // reload without a signal sends SIGHUP. [] is the default.
-func ParseReload(m Message) (Reload, error) {
+func parseReload(m Message) (Reload, error) {
 	if len(m) == 0 {
 		return Reload{}, nil
 	}
@@ -224,8 +224,8 @@ func ParseReload(m Message) (Reload, error) {
 	return Reload{}, fmt.Errorf("unknown reload mode %.20q (want overlap, restart or signal)", m[0])
 }
 
-// ParseRestart reads ["always"], ["on-failure"] or ["never"]; [] is always.
-func ParseRestart(m Message) (RestartPolicy, error) {
+// parseRestart reads ["always"], ["on-failure"] or ["never"]; [] is always.
+func parseRestart(m Message) (RestartPolicy, error) {
 	if err := wantLen(m, 0, 1); err != nil {
 		return "", err
 	}
@@ -239,8 +239,8 @@ func ParseRestart(m Message) (RestartPolicy, error) {
 	return "", fmt.Errorf("unknown restart policy %.20q (want always, on-failure or never)", m[0])
 }
 
-// ParseDir reads [PATH]; [] gives "" (god's working directory).
-func ParseDir(m Message) (string, error) {
+// parseDir reads [PATH]; [] gives "" (god's working directory).
+func parseDir(m Message) (string, error) {
 	if err := wantLen(m, 0, 1); err != nil {
 		return "", err
 	}
@@ -253,8 +253,8 @@ func ParseDir(m Message) (string, error) {
 	return m[0], nil
 }
 
-// ParseLog reads ["text"], ["json"] or ["logfmt"]; [] is text.
-func ParseLog(m Message) (LogFormat, error) {
+// parseLog reads ["text"], ["json"] or ["logfmt"]; [] is text.
+func parseLog(m Message) (LogFormat, error) {
 	if err := wantLen(m, 0, 1); err != nil {
 		return "", err
 	}
@@ -268,8 +268,8 @@ func ParseLog(m Message) (LogFormat, error) {
 	return "", fmt.Errorf("unknown log format %.20q (want text, json or logfmt)", m[0])
 }
 
-// ParseWatchdog reads [MS]; [] and ["0"] give 0: no watchdog.
-func ParseWatchdog(m Message) (time.Duration, error) {
+// parseWatchdog reads [MS]; [] and ["0"] give 0: no watchdog.
+func parseWatchdog(m Message) (time.Duration, error) {
 	if err := wantLen(m, 0, 1); err != nil {
 		return 0, err
 	}

@@ -149,17 +149,17 @@ func TestParseStaticProps(t *testing.T) {
 		in    string
 		want  any // nil: want an error
 	}
-	exec := func(m Message) (any, error) { return ParseExec(m) }
-	env := func(m Message) (any, error) { return ParseEnv(m) }
-	auto := func(m Message) (any, error) { return ParseAuto(m) }
-	listen := func(m Message) (any, error) { return ParseListen(m) }
-	inst := func(m Message) (any, error) { return ParseInstances(m) }
-	ready := func(m Message) (any, error) { return ParseReady(m) }
-	reload := func(m Message) (any, error) { return ParseReload(m) }
-	restart := func(m Message) (any, error) { return ParseRestart(m) }
-	dir := func(m Message) (any, error) { return ParseDir(m) }
-	logf := func(m Message) (any, error) { return ParseLog(m) }
-	wd := func(m Message) (any, error) { return ParseWatchdog(m) }
+	exec := func(m Message) (any, error) { return parseExec(m) }
+	env := func(m Message) (any, error) { return parseEnv(m) }
+	auto := func(m Message) (any, error) { return parseAuto(m) }
+	listen := func(m Message) (any, error) { return parseListen(m) }
+	inst := func(m Message) (any, error) { return parseInstances(m) }
+	ready := func(m Message) (any, error) { return parseReady(m) }
+	reload := func(m Message) (any, error) { return parseReload(m) }
+	restart := func(m Message) (any, error) { return parseRestart(m) }
+	dir := func(m Message) (any, error) { return parseDir(m) }
+	logf := func(m Message) (any, error) { return parseLog(m) }
+	wd := func(m Message) (any, error) { return parseWatchdog(m) }
 	for _, c := range []tc{
 		{exec, ``, []string(nil)},
 		{exec, `/bin/sleep|10`, []string{"/bin/sleep", "10"}},
@@ -329,50 +329,50 @@ func FuzzDefinitionReplies(f *testing.F) {
 				}
 			}
 		}
-		if exec, err := ParseExec(m); err == nil && len(exec) > 0 && exec[0] == "" {
-			t.Fatalf("ParseExec(%q) = %q", s, exec)
+		if exec, err := parseExec(m); err == nil && len(exec) > 0 && exec[0] == "" {
+			t.Fatalf("parseExec(%q) = %q", s, exec)
 		}
-		if env, err := ParseEnv(m); err == nil {
+		if env, err := parseEnv(m); err == nil {
 			for _, kv := range env {
 				if k, _, ok := strings.Cut(kv, "="); !ok || k == "" || strings.ContainsRune(kv, 0) {
-					t.Fatalf("ParseEnv(%q) accepted %q", s, kv)
+					t.Fatalf("parseEnv(%q) accepted %q", s, kv)
 				}
 			}
 		}
-		if a, err := ParseAuto(m); err == nil {
+		if a, err := parseAuto(m); err == nil {
 			for _, j := range a.After {
 				if !ValidJobName(j) {
-					t.Fatalf("ParseAuto(%q) accepted %q", s, j)
+					t.Fatalf("parseAuto(%q) accepted %q", s, j)
 				}
 			}
 		}
-		if l, err := ParseListen(m); err == nil {
+		if l, err := parseListen(m); err == nil {
 			for _, item := range l {
 				if n, _, _ := strings.Cut(item, "="); !ValidJobName(n) {
-					t.Fatalf("ParseListen(%q) accepted %q", s, item)
+					t.Fatalf("parseListen(%q) accepted %q", s, item)
 				}
 			}
 		}
-		if n, err := ParseInstances(m); err == nil && (n < 1 || n > maxInstances) {
-			t.Fatalf("ParseInstances(%q) = %d", s, n)
+		if n, err := parseInstances(m); err == nil && (n < 1 || n > maxInstances) {
+			t.Fatalf("parseInstances(%q) = %d", s, n)
 		}
-		if r, err := ParseReady(m); err == nil && (r.Delay < 0 || r.Delay > maxDuration) {
-			t.Fatalf("ParseReady(%q) = %+v", s, r)
+		if r, err := parseReady(m); err == nil && (r.Delay < 0 || r.Delay > maxDuration) {
+			t.Fatalf("parseReady(%q) = %+v", s, r)
 		}
-		if r, err := ParseReload(m); err == nil && r.Mode == ReloadSignal && (r.Signal < 1 || r.Signal > maxSignal) {
-			t.Fatalf("ParseReload(%q) = %+v", s, r)
+		if r, err := parseReload(m); err == nil && r.Mode == ReloadSignal && (r.Signal < 1 || r.Signal > maxSignal) {
+			t.Fatalf("parseReload(%q) = %+v", s, r)
 		}
-		if p, err := ParseRestart(m); err == nil && p != RestartAlways && p != RestartOnFailure && p != RestartNever {
-			t.Fatalf("ParseRestart(%q) = %q", s, p)
+		if p, err := parseRestart(m); err == nil && p != RestartAlways && p != RestartOnFailure && p != RestartNever {
+			t.Fatalf("parseRestart(%q) = %q", s, p)
 		}
-		if d, err := ParseDir(m); err == nil && strings.ContainsRune(d, 0) {
-			t.Fatalf("ParseDir(%q) = %q", s, d)
+		if d, err := parseDir(m); err == nil && strings.ContainsRune(d, 0) {
+			t.Fatalf("parseDir(%q) = %q", s, d)
 		}
-		if l, err := ParseLog(m); err == nil && l != LogText && l != LogJSON && l != LogLogfmt {
-			t.Fatalf("ParseLog(%q) = %q", s, l)
+		if l, err := parseLog(m); err == nil && l != LogText && l != LogJSON && l != LogLogfmt {
+			t.Fatalf("parseLog(%q) = %q", s, l)
 		}
-		if d, err := ParseWatchdog(m); err == nil && (d < 0 || d > maxDuration) {
-			t.Fatalf("ParseWatchdog(%q) = %v", s, d)
+		if d, err := parseWatchdog(m); err == nil && (d < 0 || d > maxDuration) {
+			t.Fatalf("parseWatchdog(%q) = %v", s, d)
 		}
 	})
 }

@@ -47,8 +47,8 @@ type unit struct {
 	group   *cgroup.Group // cgroup mode
 }
 
-// EnvUnit tags every job process's environment with its unit.
-const EnvUnit = "GOD_UNIT"
+// envUnit tags every job process's environment with its unit.
+const envUnit = "GOD_UNIT"
 
 func newContainment(root *cgroup.Root, reaper *Reaper, log *slog.Logger) *containment {
 	c := &containment{root: root, reaper: reaper, log: log, units: map[int]*unit{}, byTag: map[uint64]*unit{}}
@@ -71,7 +71,7 @@ type placement struct {
 	tag   uint64
 	job   string
 	group *cgroup.Group
-	fd    int // for ProcAttr.CgroupFD; 0: none
+	fd    int // for procAttr.CgroupFD; 0: none
 }
 
 // prepare makes the place for a new job process; placed or abandon must follow.
@@ -158,7 +158,7 @@ func signalTree(pid int, sig syscall.Signal) {
 
 // alive reports whether anything of the unit of process group pgid is left.
 func (c *containment) alive(pgid int) bool {
-	if GroupAlive(pgid) {
+	if groupAlive(pgid) {
 		return true
 	}
 	c.mu.Lock()
@@ -281,7 +281,7 @@ func unitTagOf(pid int) (uint64, bool) {
 		return 0, false
 	}
 	for _, kv := range bytes.Split(b, []byte{0}) {
-		if v, ok := bytes.CutPrefix(kv, []byte(EnvUnit+"=")); ok {
+		if v, ok := bytes.CutPrefix(kv, []byte(envUnit+"=")); ok {
 			tag, err := strconv.ParseUint(string(v), 10, 64)
 			return tag, err == nil
 		}

@@ -163,7 +163,7 @@ func (r *helperRun) start() (int, <-chan Exit, error) {
 		}
 		files = append(files, n)
 	}
-	pid, exitc, err := r.s.reaper.Start(ProcAttr{
+	pid, exitc, err := r.s.reaper.Start(procAttr{
 		Path:    r.h.Path,
 		Argv:    append([]string{r.h.Path}, r.h.Args...),
 		Env:     mergeEnv(r.s.baseEnv, r.h.Env...),

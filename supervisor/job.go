@@ -76,7 +76,7 @@ type jobCmd struct {
 	def     *loader.Definition // cmdDefine; pointers keep the 16-deep command queue of a job small
 	sockets chan<- socketCopies
 	reload  *reloadRequest
-	notify  *NotifyMessage
+	notify  *notifyMessage
 	freeze  *freezeReq
 	snap    chan<- JobState
 }
@@ -583,10 +583,10 @@ func (j *job) closeStored() {
 
 // notified passes a notify message to the machine. The fds it carries (FDSTORE=1) are kept when
 // it comes from the job, closed otherwise.
-func (j *job) notified(msg NotifyMessage) {
+func (j *job) notified(msg notifyMessage) {
 	pgid := 0
 	if !j.m.HasPid(msg.Pid) {
-		pgid, _ = ProcessGroupOf(msg.Pid)
+		pgid, _ = processGroupOf(msg.Pid)
 	}
 	if msg.FdStore && len(msg.Files) > 0 && j.m.Owns(msg.Pid, pgid) {
 		j.storeFiles(msg)
@@ -603,7 +603,7 @@ func (j *job) notified(msg NotifyMessage) {
 	j.handle(n)
 }
 
-func (j *job) storeFiles(msg NotifyMessage) {
+func (j *job) storeFiles(msg notifyMessage) {
 	dropped := 0
 	for _, f := range msg.Files {
 		if len(j.stored) >= maxStoredFiles {

@@ -278,7 +278,7 @@ func (p *loaderPool) spawn(ctx context.Context, epoch int) (*loaderInst, error) 
 		outW.Close()
 		return nil, err
 	}
-	pid, exitc, err := p.sup.reaper.Start(ProcAttr{
+	pid, exitc, err := p.sup.reaper.Start(procAttr{
 		Path: p.path, Argv: []string{p.path, loader.Version}, Env: p.sup.baseEnv,
 		Files: []uintptr{inR.Fd(), outW.Fd(), errW.Fd()}, Setpgid: true,
 	})

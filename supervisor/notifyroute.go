@@ -29,7 +29,7 @@ func (s *Supervisor) startNotify() error {
 		s.log.Warn("cannot take the notify socket over; opening a new one", "err", err)
 	}
 	if n == nil {
-		if n, err = ListenNotify(path); err != nil {
+		if n, err = listenNotify(path); err != nil {
 			return err
 		}
 	}
@@ -37,7 +37,7 @@ func (s *Supervisor) startNotify() error {
 	n.Admit = s.admitNotify
 	s.notify = n
 	s.notifyPath = n.Path()
-	s.notifyIn = make(chan NotifyMessage, notifyQueue)
+	s.notifyIn = make(chan notifyMessage, notifyQueue)
 	s.notifyDrops = newLogLimiter(time.Second, func() *slog.Logger { return s.log })
 	go func() {
 		if err := n.Serve(s.queueNotify); err != nil {
@@ -57,7 +57,7 @@ func (s *Supervisor) admitNotify(uid, pid int) bool { return uid == 0 || uid == 
 
 // queueNotify hands a message to the loop without ever waiting for it; when the loop is that far
 // behind, the message is dropped (and counted in the log).
-func (s *Supervisor) queueNotify(m NotifyMessage) {
+func (s *Supervisor) queueNotify(m notifyMessage) {
 	select {
 	case s.notifyIn <- m:
 	default:
@@ -71,7 +71,7 @@ func (s *Supervisor) queueNotify(m NotifyMessage) {
 // routeNotify hands a notify message to the job whose process sent it: a pid of the job, or a
 // process in the group of one (a job's child speaking for it). A message from a pid god does not
 // know yet waits (see unroutedNotify); anything else is dropped.
-func (s *Supervisor) routeNotify(m NotifyMessage) {
+func (s *Supervisor) routeNotify(m notifyMessage) {
 	if s.deliverNotify(m) {
 		return
 	}
@@ -90,7 +90,7 @@ func (s *Supervisor) routeNotify(m NotifyMessage) {
 // overlap reload hung for that long before it rolled back. The message waits for the snapshot
 // instead (retryUnrouted), for at most unroutedNotifyWait.
 type unroutedNotify struct {
-	m     NotifyMessage
+	m     notifyMessage
 	until time.Time
 }
 
@@ -119,10 +119,10 @@ func (s *Supervisor) retryUnrouted() {
 }
 
 // deliverNotify sends m to the job owning its sender, and reports whether one does.
-func (s *Supervisor) deliverNotify(m NotifyMessage) bool {
+func (s *Supervisor) deliverNotify(m notifyMessage) bool {
 	name, ok := s.pidIndex[m.Pid]
 	if !ok {
-		if pg, err := ProcessGroupOf(m.Pid); err == nil {
+		if pg, err := processGroupOf(m.Pid); err == nil {
 			name, ok = s.pidIndex[pg]
 		}
 	}
@@ -135,7 +135,7 @@ func (s *Supervisor) deliverNotify(m NotifyMessage) bool {
 }
 
 // dropNotify logs a message no job owns (at most once a second) and closes the fds it carried.
-func (s *Supervisor) dropNotify(m NotifyMessage) {
+func (s *Supervisor) dropNotify(m notifyMessage) {
 	s.notifyDrops.Log(slog.LevelWarn, "stranger", "notify message from a process that belongs to no job: dropped", "pid", m.Pid, "fields", len(m.Fields))
 	for _, f := range m.Files {
 		f.Close()

@@ -24,8 +24,8 @@ import (
 // A god from before the handshake sets GOD_UPGRADE_PREFLIGHT=1 and gives no fd 3: a new god
 // pre-flighted by it answers with its exit code alone, as then.
 
-// PreflightAnswer is the line a new god writes on fd 3 once it accepted the state.
-type PreflightAnswer struct {
+// preflightAnswer is the line a new god writes on fd 3 once it accepted the state.
+type preflightAnswer struct {
 	God          string `json:"god"`           // its version
 	Nonce        string `json:"nonce"`         // GOD_UPGRADE_PREFLIGHT, echoed
 	StateVersion int    `json:"state_version"` // of the state it read
@@ -50,7 +50,7 @@ func AnswerPreflight(st *UpgradeState, version string) error {
 		return errors.New("pre-flight: no answer fd")
 	}
 	defer f.Close()
-	line, err := json.Marshal(PreflightAnswer{God: version, Nonce: nonce, StateVersion: st.Version, Jobs: len(st.Jobs)})
+	line, err := json.Marshal(preflightAnswer{God: version, Nonce: nonce, StateVersion: st.Version, Jobs: len(st.Jobs)})
 	if err != nil {
 		return err
 	}
@@ -92,7 +92,7 @@ func (s *Supervisor) preflight(ctx context.Context, opts UpgradeOptions, st *Upg
 	outR, outW := pipes[1][0], pipes[1][1]
 	ansR, ansW := pipes[2][0], pipes[2][1]
 	env := append(baseEnv(), EnvUpgradePreflight+"="+nonce)
-	pid, exitc, err := s.reaper.Start(ProcAttr{Path: opts.Exe, Argv: append([]string{opts.Exe}, opts.Argv[1:]...), Env: env,
+	pid, exitc, err := s.reaper.Start(procAttr{Path: opts.Exe, Argv: append([]string{opts.Exe}, opts.Argv[1:]...), Env: env,
 		Files: []uintptr{inR.Fd(), outW.Fd(), outW.Fd(), ansW.Fd()}, Setpgid: true})
 	inR.Close()
 	outW.Close()
@@ -139,7 +139,7 @@ func checkPreflightAnswer(line, nonce string, st *UpgradeState, out []byte) erro
 	if strings.TrimSpace(line) == "" {
 		return fmt.Errorf("exited 0 without answering the pre-flight handshake: it is not a god that can take over%s", said)
 	}
-	var a PreflightAnswer
+	var a preflightAnswer
 	if err := json.Unmarshal([]byte(line), &a); err != nil {
 		return fmt.Errorf("answered the pre-flight handshake with %.200q, not a god's answer%s", strings.TrimSpace(line), said)
 	}

@@ -73,8 +73,8 @@ func (s *Supervisor) spawnProcess(sp spawnSpec) (int, error) {
 		unix.Close(errP[1])
 		return 0, err
 	}
-	env := mergeEnv(sp.env, EnvUnit+"="+strconv.FormatUint(place.tag, 10))
-	pid, err := s.reaper.StartFunc(ProcAttr{
+	env := mergeEnv(sp.env, envUnit+"="+strconv.FormatUint(place.tag, 10))
+	pid, err := s.reaper.StartFunc(procAttr{
 		Path: path, Argv: argv, Env: env, Dir: sp.dir, Files: files, Setpgid: true, CgroupFD: place.fd,
 	}, sp.exited)
 	unix.Close(outP[1])

@@ -96,10 +96,10 @@ func (r *Reaper) Reaped(pid int) (Exit, bool) {
 	return e, ok
 }
 
-// NewReaperRestored is NewReaper for god's new image after a re-exec: the children named in pids
+// newReaperRestored is NewReaper for god's new image after a re-exec: the children named in pids
 // are registered before the first wait, and exits reaped by the old image but not yet handled
 // are held. Each restored job then claims the exits of its processes with Claim.
-func NewReaperRestored(log *slog.Logger, pids []int, pending []Exit) *Reaper {
+func newReaperRestored(log *slog.Logger, pids []int, pending []Exit) *Reaper {
 	r := newReaper(log)
 	for _, pid := range pids {
 		r.waiting[pid] = r.hold
@@ -117,7 +117,7 @@ func NewReaperRestored(log *slog.Logger, pids []int, pending []Exit) *Reaper {
 // hold keeps the exit of a restored child until its job claims it. Called under mu.
 func (r *Reaper) hold(e Exit) { r.held[e.Pid] = e }
 
-// Claim routes the exit of a child registered by NewReaperRestored to deliver: at once if it was
+// Claim routes the exit of a child registered by newReaperRestored to deliver: at once if it was
 // reaped already, else when it is. A pid that is not such a child is an error.
 func (r *Reaper) Claim(pid int, deliver func(Exit)) error {
 	r.mu.Lock()
@@ -245,8 +245,8 @@ func (r *Reaper) rememberOrphan(e Exit) {
 	}
 }
 
-// ProcAttr is what a child gets: argv, environment, working directory and its fds (0, 1, 2, 3...).
-type ProcAttr struct {
+// procAttr is what a child gets: argv, environment, working directory and its fds (0, 1, 2, 3...).
+type procAttr struct {
 	Path  string // resolved executable
 	Argv  []string
 	Env   []string
@@ -262,7 +262,7 @@ type ProcAttr struct {
 // Start forks and execs a child and registers it before any SIGCHLD of it can be handled.
 // The returned channel receives the child's Exit once (it is buffered). Starts run in parallel
 // with each other; reaping waits until every Start under way has registered its child.
-func (r *Reaper) Start(a ProcAttr) (int, <-chan Exit, error) {
+func (r *Reaper) Start(a procAttr) (int, <-chan Exit, error) {
 	ch := make(chan Exit, 1)
 	pid, err := r.StartFunc(a, func(e Exit) { ch <- e })
 	if err != nil {
@@ -274,7 +274,7 @@ func (r *Reaper) Start(a ProcAttr) (int, <-chan Exit, error) {
 // StartFunc is Start for an owner that takes exits from a mailbox rather than a channel per
 // child (a job: no goroutine waits on each of its processes). deliver is called once, from the
 // reaping loop, and must not block.
-func (r *Reaper) StartFunc(a ProcAttr, deliver func(Exit)) (int, error) {
+func (r *Reaper) StartFunc(a procAttr, deliver func(Exit)) (int, error) {
 	attr := &syscall.ProcAttr{
 		Dir:   a.Dir,
 		Env:   a.Env,
@@ -296,8 +296,8 @@ func (r *Reaper) StartFunc(a ProcAttr, deliver func(Exit)) (int, error) {
 	return pid, nil
 }
 
-// ErrNotChild is returned by Adopt for a pid that is neither a child of god nor one it reaped lately.
-var ErrNotChild = errors.New("not a child of god")
+// errNotChild is returned by Adopt for a pid that is neither a child of god nor one it reaped lately.
+var errNotChild = errors.New("not a child of god")
 
 // Adopt registers a pid god did not start itself: a job's process that replaced its parent and
 // named itself with MAINPID=. It must be god's child already or live in process group pgid (the
@@ -315,8 +315,8 @@ func (r *Reaper) Adopt(pid, pgid int, deliver func(Exit)) error {
 		return nil
 	}
 	if ppid, err := parentOf(pid); err != nil || ppid != os.Getpid() {
-		if pg, err := ProcessGroupOf(pid); err != nil || pg != pgid {
-			return fmt.Errorf("pid %d: %w nor in the job's process group %d", pid, ErrNotChild, pgid)
+		if pg, err := processGroupOf(pid); err != nil || pg != pgid {
+			return fmt.Errorf("pid %d: %w nor in the job's process group %d", pid, errNotChild, pgid)
 		}
 	}
 	r.waiting[pid] = deliver
@@ -345,8 +345,8 @@ func (r *Reaper) SignalGroup(pgid int, sig syscall.Signal) error {
 	return syscall.Kill(-pgid, sig)
 }
 
-// GroupAlive reports whether any process is left in group pgid.
-func GroupAlive(pgid int) bool {
+// groupAlive reports whether any process is left in group pgid.
+func groupAlive(pgid int) bool {
 	if pgid <= 1 {
 		return false
 	}

@@ -26,7 +26,7 @@ func TestReaperParallelStartsLoseNoExit(t *testing.T) {
 	for range workers {
 		wg.Go(func() {
 			for range each {
-				pid, exit, err := r.Start(ProcAttr{Path: "/bin/sh", Argv: []string{"sh", "-c", "exit 0"}, Setpgid: true})
+				pid, exit, err := r.Start(procAttr{Path: "/bin/sh", Argv: []string{"sh", "-c", "exit 0"}, Setpgid: true})
 				if err != nil {
 					errs <- err
 					return
@@ -56,7 +56,7 @@ func TestReaperParallelStartsLoseNoExit(t *testing.T) {
 	// Freeze holds back starts as well as reaping; Thaw lets them go on.
 	r.Freeze()
 	r.Thaw()
-	pid, exit, err := r.Start(ProcAttr{Path: "/bin/sh", Argv: []string{"sh", "-c", "exit 3"}})
+	pid, exit, err := r.Start(procAttr{Path: "/bin/sh", Argv: []string{"sh", "-c", "exit 3"}})
 	if err != nil {
 		t.Fatalf("Start after Thaw: %v", err)
 	}

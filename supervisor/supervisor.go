@@ -119,13 +119,13 @@ type Supervisor struct {
 	metrics      *metrics
 	pools        sync.Map // loader path -> *loaderPool; read by job goroutines
 	inherited    *inheritedSockets
-	notify       *NotifyServer
+	notify       *notifyServer
 	notifyPath   string
 	helpers      helperSet
 	contain      *containment   // every job process's unit: its group, its escapees, its cgroup
 	pidIndex     map[int]string // pid -> job, from the jobs' snapshots; owned by loop
 
-	notifyIn      chan NotifyMessage // from the notify socket's reader: bounded (queueNotify)
+	notifyIn      chan notifyMessage // from the notify socket's reader: bounded (queueNotify)
 	notifyDrops   *logLimiter        // notify messages dropped: logged at most once a second
 	euid          int
 	unrouted      []unroutedNotify // notify messages from pids not in pidIndex yet; owned by loop
@@ -354,7 +354,7 @@ func (s *Supervisor) handleEvent(ev any) {
 		s.loaderDone(ev)
 	case forwardCmd:
 		s.applyForward(ev)
-	case NotifyMessage:
+	case notifyMessage:
 		s.routeNotify(ev)
 	case func():
 		ev()

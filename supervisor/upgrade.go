@@ -491,7 +491,7 @@ func (st *UpgradeState) fds() []int {
 func baseEnvKeep() []string {
 	var out []string
 	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, EnvUpgradeState+"=") || strings.HasPrefix(kv, EnvUpgradeFailed+"=") {
+		if strings.HasPrefix(kv, EnvUpgradeState+"=") || strings.HasPrefix(kv, envUpgradeFailed+"=") {
 			continue
 		}
 		out = append(out, kv)

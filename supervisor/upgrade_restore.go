@@ -16,9 +16,9 @@ import (
 	"github.com/emielm/watchgod/supervisor/joblog"
 )
 
-// EnvUpgradeFailed is set when an old image runs again because the new one could not take
+// envUpgradeFailed is set when an old image runs again because the new one could not take
 // over: it says why, for the `god upgrade` client and the log.
-const EnvUpgradeFailed = "GOD_UPGRADE_FAILED"
+const envUpgradeFailed = "GOD_UPGRADE_FAILED"
 
 // InheritedState is what god's previous image left across the re-exec.
 type InheritedState struct {
@@ -38,8 +38,8 @@ func TakeInheritedState() (*InheritedState, error) {
 		return nil, nil
 	}
 	os.Unsetenv(EnvUpgradeState)
-	in := &InheritedState{Failed: os.Getenv(EnvUpgradeFailed)}
-	os.Unsetenv(EnvUpgradeFailed)
+	in := &InheritedState{Failed: os.Getenv(envUpgradeFailed)}
+	os.Unsetenv(envUpgradeFailed)
 	var fd int
 	if _, err := fmt.Sscanf(v, "%d", &fd); err != nil || fd < 3 {
 		return in, fmt.Errorf("%s=%q: not an fd", EnvUpgradeState, v)
@@ -82,7 +82,7 @@ func (in *InheritedState) FallBack(why error) error {
 	if _, err := unix.Seek(mfd, 0, io.SeekStart); err != nil {
 		return fmt.Errorf("fall back: memfd: %w (after: %v)", err, why)
 	}
-	env := append(baseEnvKeep(), EnvUpgradeState+"="+strconv.Itoa(mfd), EnvUpgradeFailed+"="+why.Error())
+	env := append(baseEnvKeep(), EnvUpgradeState+"="+strconv.Itoa(mfd), envUpgradeFailed+"="+why.Error())
 	// The image is open as fd FallbackFd: /proc/self/fd/N execs it even when its file was
 	// replaced or removed since.
 	err = syscall.Exec(fmt.Sprintf("/proc/self/fd/%d", st.FallbackFd), os.Args, env)
@@ -107,7 +107,7 @@ func Restore(cfg Config, in *InheritedState) (*Supervisor, *Reaper, error) {
 	for _, e := range st.Exits {
 		pending = append(pending, Exit{Pid: e.Pid, Status: syscall.WaitStatus(e.Status), Time: e.Time})
 	}
-	reaper := NewReaperRestored(s.log, pids, pending)
+	reaper := newReaperRestored(s.log, pids, pending)
 	s.reaper = reaper
 	s.restoredState = st
 	s.upgradeFailed = in.Failed
@@ -203,11 +203,11 @@ func (s *Supervisor) restore() {
 }
 
 // notifyFromState takes the notify socket over from the old image.
-func (s *Supervisor) notifyFromState() (*NotifyServer, error) {
+func (s *Supervisor) notifyFromState() (*notifyServer, error) {
 	st := s.restoredState
 	if st == nil || st.NotifyFd < 0 {
 		return nil, nil
 	}
 	setCloexec(st.NotifyFd)
-	return NotifyServerFromFile(os.NewFile(uintptr(st.NotifyFd), st.NotifyPath), st.NotifyPath)
+	return notifyServerFromFile(os.NewFile(uintptr(st.NotifyFd), st.NotifyPath), st.NotifyPath)
 }
