@@ -134,7 +134,7 @@ type Supervisor struct {
 	restoredState *UpgradeState // set by Restore: god's new image after an upgrade
 	upgradeFailed string        // set by Restore in an old image run again: why the new one gave up
 
-	inbox  *queue[any]
+	inbox  *queue[loopEvent]
 	calls  chan func()
 	doneCh chan struct{}
 
@@ -208,7 +208,7 @@ func New(cfg Config) (*Supervisor, error) {
 		devNull:      dn,
 		baseEnv:      baseEnv(),
 		metrics:      newMetrics(),
-		inbox:        newQueue[any](),
+		inbox:        newQueue[loopEvent](),
 		calls:        make(chan func()),
 		doneCh:       make(chan struct{}),
 		loaders:      make(map[string]*loaderFile),
@@ -346,7 +346,20 @@ func (s *Supervisor) call(f func()) bool {
 // jobEvent is called by job goroutines; it never blocks.
 func (s *Supervisor) jobEvent(ev jobEvent) { s.inbox.push(ev) }
 
-func (s *Supervisor) handleEvent(ev any) {
+// loopEvent is what reaches the supervisor's loop through its inbox: a job's status
+// (jobEvent), a finished loader read (loaderLoaded), a check's command for another job
+// (forwardCmd), or work to do in the loop (loopFunc). An event of any other type is a bug.
+type loopEvent interface{ loopEvent() }
+
+// loopFunc is work another goroutine hands to the loop.
+type loopFunc func()
+
+func (jobEvent) loopEvent()     {}
+func (loaderLoaded) loopEvent() {}
+func (forwardCmd) loopEvent()   {}
+func (loopFunc) loopEvent()     {}
+
+func (s *Supervisor) handleEvent(ev loopEvent) {
 	switch ev := ev.(type) {
 	case jobEvent:
 		s.jobChanged(ev)
@@ -354,10 +367,10 @@ func (s *Supervisor) handleEvent(ev any) {
 		s.loaderDone(ev)
 	case forwardCmd:
 		s.applyForward(ev)
-	case notifyMessage:
-		s.routeNotify(ev)
-	case func():
+	case loopFunc:
 		ev()
+	default:
+		panic(fmt.Sprintf("supervisor: unknown event %T", ev))
 	}
 }
 
@@ -485,11 +498,11 @@ func (s *Supervisor) loaderDone(ev loaderLoaded) {
 		lf.retry.set(d)
 		go func(c <-chan time.Time, seq int) {
 			<-c
-			s.inbox.push(func() {
+			s.inbox.push(loopFunc(func() {
 				if cur := s.loaders[lf.path]; cur == lf && lf.loadSeq == seq && !lf.loading && !s.shutting {
 					s.startLoad(lf)
 				}
-			})
+			}))
 		}(lf.retry.C(), lf.loadSeq)
 		return
 	}
@@ -924,10 +937,10 @@ func (s *Supervisor) waitRelays(timeout time.Duration) {
 
 // Shutdown stops every job in reverse dependency order, then Run returns. A second call hurries
 // it: every process still running gets SIGKILL.
-func (s *Supervisor) Shutdown() { s.inbox.push(func() { s.beginShutdown() }) }
+func (s *Supervisor) Shutdown() { s.inbox.push(loopFunc(s.beginShutdown)) }
 
 // Rescan re-reads the loader directory now (SIGHUP, `god rescan`).
-func (s *Supervisor) Rescan() { s.inbox.push(func() { s.rescan(nil) }) }
+func (s *Supervisor) Rescan() { s.inbox.push(loopFunc(func() { s.rescan(nil) })) }
 
 // samePids reports whether two process lists name the same pids in the same order.
 func samePids(a, b []control.ProcessStatus) bool {
