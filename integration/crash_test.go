@@ -61,17 +61,14 @@ func TestGodKilledAndReplaced(t *testing.T) {
 	l := startLoad(t, loadOpts{URL: url, Workers: 4, MaxTime: 60 * time.Second})
 	l.waitServed(t, 50, 10*time.Second)
 
-	if err := g.cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	<-g.exited
-	if !alive(backend) || !alive(counter) {
-		t.Fatalf("the jobs died with god (backend %v, counter %v): nothing to recover", alive(backend), alive(counter))
-	}
-	g2 := &god{t: t, dir: g.dir, socket: g.socket, pidFile: g.pidFile, env: g.env, bin: g.bin,
-		changed: make(chan struct{}), pids: map[int]string{}, exited: make(chan struct{})}
-	t0 := time.Now()
-	g2.start()
+	g2, t0 := killAndReplace(t, g, func() {
+		// The jobs outlive god: the counter writes to its output pipe every 2 ms, and god's end
+		// of it is gone (EPIPE, not SIGPIPE). Give it a few writes first.
+		time.Sleep(50 * time.Millisecond) // the scenario: god has been dead a moment
+		if !alive(backend) || !alive(counter) {
+			t.Fatalf("the jobs died with god (backend %v, counter %v): nothing to recover", alive(backend), alive(counter))
+		}
+	})
 	j := g2.waitJob("backend", 20*time.Second, "backend supervised again", func(j controlJob) bool {
 		return j.State == "run" && len(j.Processes) == 1 && j.Processes[0].Pid != backend
 	})
@@ -95,4 +92,23 @@ func TestGodKilledAndReplaced(t *testing.T) {
 	if len(g2.logs(0, func(r record) bool { return r.Msg == "recovery: took a socket back from an orphan of the dead god" })) == 0 {
 		g2.fatalf("the new god did not take the socket back")
 	}
+}
+
+// killAndReplace kills god (kill -9) and starts a new god on the same directory, socket and
+// environment, which recovers what the first one left; between runs after the kill, before the
+// new god starts. It returns the new god and when it was started.
+func killAndReplace(t testing.TB, g *god, between func()) (*god, time.Time) {
+	t.Helper()
+	if err := g.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-g.exited
+	if between != nil {
+		between()
+	}
+	g2 := &god{t: t, dir: g.dir, socket: g.socket, pidFile: g.pidFile, env: g.env, bin: g.bin,
+		changed: make(chan struct{}), pids: map[int]string{}, exited: make(chan struct{})}
+	t0 := time.Now()
+	g2.start(g.flags...)
+	return g2, t0
 }

@@ -64,6 +64,7 @@ type god struct {
 	pidFile string   // loaders and jobs written by the tests append their pids here ($GOD_TEST_PIDS)
 	env     []string // added to god's environment (god passes it on to loaders and jobs)
 	bin     string   // god's binary when not the shared godBin (upgrade tests replace it)
+	flags   []string // the flags start was given (a god that replaces this one gets them too)
 	cmd     *exec.Cmd
 	stderr  bytes.Buffer
 
@@ -104,6 +105,7 @@ func startGod(t testing.TB, flags ...string) *god {
 // start runs `god --dir DIR --socket SOCK --log json FLAGS...` and waits until it serves.
 func (g *god) start(flags ...string) {
 	g.t.Helper()
+	g.flags = flags
 	args := append([]string{"--dir", g.dir, "--socket", g.socket, "--log", "json"}, flags...)
 	bin := godBin
 	if g.bin != "" {

@@ -259,7 +259,8 @@ func soakSeed(t testing.TB) uint64 {
 
 // TestChaosSoak runs examples/backend under continuous HTTP load while two seeded random drivers
 // reload it, SIGKILL its processes, the worker and the loaders, replace loader files, pause the
-// backend with SIGSTOP, make a job flood its stdout and upgrade god in place, for $WATCHGOD_SOAK
+// backend with SIGSTOP, make a job flood its stdout and upgrade god in place, after god itself was
+// killed (kill -9) and replaced by a new one under the load, for $WATCHGOD_SOAK
 // (default 60 s; $WATCHGOD_SOAK_SEED replays a seed, as far as timing allows). No request may fail except one in flight on a backend process at
 // the moment it was SIGKILLed (the socket god holds keeps every queued client for the restart),
 // and god may not leak fds, goroutines or zombies.
@@ -301,6 +302,20 @@ func TestChaosSoak(t *testing.T) {
 		return &chaos{t: t, g: g, sh: sh, rng: rand.New(rand.NewPCG(s, s^0x9e3779b97f4a7c15))}
 	}
 
+	l := startLoad(t, loadOpts{URL: "http://" + addr + "/", Workers: 4, MaxTime: dur + 2*time.Minute})
+	l.waitServed(t, 20, 20*time.Second)
+
+	// god itself is killed (kill -9) under the load, and a new god takes over what it left: the
+	// sockets back from the orphans, the orphans ended, its own jobs started. The soak goes on with
+	// the new god.
+	eventually(t, 10*time.Second, "the state file", func() bool {
+		_, err := os.Stat(strings.TrimSuffix(g.socket, ".sock") + "-state.json")
+		return err == nil
+	})
+	g, _ = killAndReplace(t, g, nil)
+	g.waitState("backend", "run", 20*time.Second)
+	l.waitServed(t, 20, 20*time.Second)
+
 	// Warm up once through what creates god's lasting goroutines and fds, then measure.
 	g.reloadOK("backend")
 	g.mustCLI("start", "chatty")
@@ -309,9 +324,6 @@ func TestChaosSoak(t *testing.T) {
 	g.waitState("backend", "run", 10*time.Second)
 	before := g.vitals()
 	t.Logf("before: %s", before)
-
-	l := startLoad(t, loadOpts{URL: "http://" + addr + "/", Workers: 4, MaxTime: dur + time.Minute})
-	l.waitServed(t, 20, 20*time.Second)
 
 	const maxActions = 5000 // per driver
 	start := time.Now()
