@@ -215,6 +215,28 @@ func TestUpgradeCarriesLingeringGroup(t *testing.T) {
 	}
 }
 
+// keepGoodBinary links god's binary aside, for the test to put back after replacing it.
+func keepGoodBinary(t testing.TB, g *god) string {
+	t.Helper()
+	good := g.bin + ".good"
+	if err := os.Link(g.bin, good); err != nil {
+		t.Fatal(err)
+	}
+	return good
+}
+
+// replaceBinary puts a script at god's path, atomically (as a deploy would).
+func replaceBinary(t testing.TB, g *god, script string) {
+	t.Helper()
+	next := filepath.Join(filepath.Dir(g.bin), "god.new")
+	if err := os.WriteFile(next, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(next, g.bin); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestUpgradeRefusesImpostors: binaries that exit 0 but are no god that read the state (one that
 // eats its stdin and exits 0, one that answers the handshake with garbage, one that echoes a
 // wrong nonce) are refused with a reason naming what they did; god goes on with the same pid and
@@ -224,22 +246,13 @@ func TestUpgradeRefusesImpostors(t *testing.T) {
 	g, url := upgradeGod(t)
 	godPid := g.cmd.Process.Pid
 	before := jobView(mustJob(t, g, "backend"))
-	good := g.bin + ".good"
-	if err := os.Link(g.bin, good); err != nil {
-		t.Fatal(err)
-	}
+	good := keepGoodBinary(t, g)
 	for _, tc := range []struct{ name, script, want string }{
 		{"exit 0", "#!/bin/sh\ncat >/dev/null; exit 0\n", "without answering the pre-flight handshake"},
 		{"garbage", "#!/bin/sh\ncat >/dev/null; echo 'i am god, trust me' >&3; exit 0\n", "not a god's answer"},
 		{"wrong nonce", "#!/bin/sh\ncat >/dev/null; echo '{\"god\":\"x\",\"nonce\":\"0000\",\"state_version\":1,\"jobs\":2}' >&3; exit 0\n", "another nonce"},
 	} {
-		impostor := filepath.Join(filepath.Dir(g.bin), "god.new")
-		if err := os.WriteFile(impostor, []byte(tc.script), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(impostor, g.bin); err != nil {
-			t.Fatal(err)
-		}
+		replaceBinary(t, g, tc.script)
 		r := g.cli("upgrade")
 		if r.code != 1 || !strings.Contains(r.stderr, "refused") || !strings.Contains(r.stderr, tc.want) || !strings.Contains(r.stderr, g.bin) {
 			t.Fatalf("%s: upgrade exit %d, stderr %q; want 1 naming the binary and %q", tc.name, r.code, r.stderr, tc.want)
@@ -271,18 +284,8 @@ func TestUpgradeFallsBack(t *testing.T) {
 	g, url := upgradeGod(t)
 	godPid := g.cmd.Process.Pid
 	before := jobView(mustJob(t, g, "backend"))
-	good := g.bin + ".good"
-	if err := os.Link(g.bin, good); err != nil {
-		t.Fatal(err)
-	}
-	wrapper := filepath.Join(filepath.Dir(g.bin), "god.new")
-	script := "#!/bin/sh\nif [ -z \"$GOD_UPGRADE_PREFLIGHT\" ]; then export GOD_TEST_FAIL_UPGRADE=1; fi\nexec " + good + " \"$@\"\n"
-	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(wrapper, g.bin); err != nil {
-		t.Fatal(err)
-	}
+	good := keepGoodBinary(t, g)
+	replaceBinary(t, g, "#!/bin/sh\nif [ -z \"$GOD_UPGRADE_PREFLIGHT\" ]; then export GOD_TEST_FAIL_UPGRADE=1; fi\nexec "+good+" \"$@\"\n")
 	from := g.mark()
 	r := g.cli("upgrade")
 	if r.code != 1 || !strings.Contains(r.stderr, "could not take over") {

@@ -125,17 +125,7 @@ func (c *containment) signal(pgid int, sig syscall.Signal) error {
 	}
 	c.scan()
 	err := syscall.Kill(-pgid, sig)
-	c.mu.Lock()
-	u := c.units[pgid]
-	var escaped []int
-	var group *cgroup.Group
-	if u != nil {
-		for pid := range u.escaped {
-			escaped = append(escaped, pid)
-		}
-		group = u.group
-	}
-	c.mu.Unlock()
+	escaped, group := c.members(pgid)
 	for _, pid := range escaped {
 		signalTree(pid, sig)
 	}
@@ -145,6 +135,22 @@ func (c *containment) signal(pgid int, sig syscall.Signal) error {
 		}
 	}
 	return err
+}
+
+// members are what pgid's unit holds besides its process group: its escaped processes and its
+// cgroup (nil in subreaper mode).
+func (c *containment) members(pgid int) ([]int, *cgroup.Group) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	u := c.units[pgid]
+	if u == nil {
+		return nil, nil
+	}
+	escaped := make([]int, 0, len(u.escaped))
+	for pid := range u.escaped {
+		escaped = append(escaped, pid)
+	}
+	return escaped, u.group
 }
 
 // signalTree signals a process, and its group when it leads one (a daemon that called setsid).
@@ -161,17 +167,7 @@ func (c *containment) alive(pgid int) bool {
 	if groupAlive(pgid) {
 		return true
 	}
-	c.mu.Lock()
-	u := c.units[pgid]
-	var escaped []int
-	var group *cgroup.Group
-	if u != nil {
-		for pid := range u.escaped {
-			escaped = append(escaped, pid)
-		}
-		group = u.group
-	}
-	c.mu.Unlock()
+	escaped, group := c.members(pgid)
 	for _, pid := range escaped {
 		if syscall.Kill(pid, 0) == nil {
 			return true
