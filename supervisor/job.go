@@ -15,6 +15,8 @@ import (
 	"github.com/emielm/watchgod/loader"
 	"github.com/emielm/watchgod/supervisor/control"
 	"github.com/emielm/watchgod/supervisor/joblog"
+
+	"github.com/emielm/watchgod/internal/notify"
 )
 
 // job is the actor around one job's state machine (internal/jobstate): its goroutine (run) is the
@@ -76,7 +78,7 @@ type jobCmd struct {
 	def     *loader.Definition // cmdDefine; pointers keep the 16-deep command queue of a job small
 	sockets chan<- socketCopies
 	reload  *reloadRequest
-	notify  *notifyMessage
+	notify  *notify.Message
 	freeze  *freezeReq
 	snap    chan<- JobState
 }
@@ -583,10 +585,10 @@ func (j *job) closeStored() {
 
 // notified passes a notify message to the machine. The fds it carries (FDSTORE=1) are kept when
 // it comes from the job, closed otherwise.
-func (j *job) notified(msg notifyMessage) {
+func (j *job) notified(msg notify.Message) {
 	pgid := 0
 	if !j.m.HasPid(msg.Pid) {
-		pgid, _ = processGroupOf(msg.Pid)
+		pgid, _ = notify.ProcessGroupOf(msg.Pid)
 	}
 	if msg.FdStore && len(msg.Files) > 0 && j.m.Owns(msg.Pid, pgid) {
 		j.storeFiles(msg)
@@ -603,7 +605,7 @@ func (j *job) notified(msg notifyMessage) {
 	j.handle(n)
 }
 
-func (j *job) storeFiles(msg notifyMessage) {
+func (j *job) storeFiles(msg notify.Message) {
 	dropped := 0
 	for _, f := range msg.Files {
 		if len(j.stored) >= maxStoredFiles {

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/emielm/watchgod/internal/notify"
 )
 
 // notifyPathFor names the notify socket after the control socket, beside it: god.sock gives
@@ -29,7 +31,7 @@ func (s *Supervisor) startNotify() error {
 		s.log.Warn("cannot take the notify socket over; opening a new one", "err", err)
 	}
 	if n == nil {
-		if n, err = listenNotify(path); err != nil {
+		if n, err = notify.Listen(path); err != nil {
 			return err
 		}
 	}
@@ -37,8 +39,8 @@ func (s *Supervisor) startNotify() error {
 	n.Admit = s.admitNotify
 	s.notify = n
 	s.notifyPath = n.Path()
-	s.notifyIn = make(chan notifyMessage, notifyQueue)
-	s.notifyDrops = newLogLimiter(time.Second, func() *slog.Logger { return s.log })
+	s.notifyIn = make(chan notify.Message, notifyQueue)
+	s.notifyDrops = notify.NewLogLimiter(time.Second, func() *slog.Logger { return s.log })
 	go func() {
 		if err := n.Serve(s.queueNotify); err != nil {
 			s.log.Error("notify socket", "err", err)
@@ -57,7 +59,7 @@ func (s *Supervisor) admitNotify(uid, pid int) bool { return uid == 0 || uid == 
 
 // queueNotify hands a message to the loop without ever waiting for it; when the loop is that far
 // behind, the message is dropped (and counted in the log).
-func (s *Supervisor) queueNotify(m notifyMessage) {
+func (s *Supervisor) queueNotify(m notify.Message) {
 	select {
 	case s.notifyIn <- m:
 	default:
@@ -71,7 +73,7 @@ func (s *Supervisor) queueNotify(m notifyMessage) {
 // routeNotify hands a notify message to the job whose process sent it: a pid of the job, or a
 // process in the group of one (a job's child speaking for it). A message from a pid god does not
 // know yet waits (see unroutedNotify); anything else is dropped.
-func (s *Supervisor) routeNotify(m notifyMessage) {
+func (s *Supervisor) routeNotify(m notify.Message) {
 	if s.deliverNotify(m) {
 		return
 	}
@@ -90,7 +92,7 @@ func (s *Supervisor) routeNotify(m notifyMessage) {
 // overlap reload hung for that long before it rolled back. The message waits for the snapshot
 // instead (retryUnrouted), for at most unroutedNotifyWait.
 type unroutedNotify struct {
-	m     notifyMessage
+	m     notify.Message
 	until time.Time
 }
 
@@ -119,10 +121,10 @@ func (s *Supervisor) retryUnrouted() {
 }
 
 // deliverNotify sends m to the job owning its sender, and reports whether one does.
-func (s *Supervisor) deliverNotify(m notifyMessage) bool {
+func (s *Supervisor) deliverNotify(m notify.Message) bool {
 	name, ok := s.pidIndex[m.Pid]
 	if !ok {
-		if pg, err := processGroupOf(m.Pid); err == nil {
+		if pg, err := notify.ProcessGroupOf(m.Pid); err == nil {
 			name, ok = s.pidIndex[pg]
 		}
 	}
@@ -135,7 +137,7 @@ func (s *Supervisor) deliverNotify(m notifyMessage) bool {
 }
 
 // dropNotify logs a message no job owns (at most once a second) and closes the fds it carried.
-func (s *Supervisor) dropNotify(m notifyMessage) {
+func (s *Supervisor) dropNotify(m notify.Message) {
 	s.notifyDrops.Log(slog.LevelWarn, "stranger", "notify message from a process that belongs to no job: dropped", "pid", m.Pid, "fields", len(m.Fields))
 	for _, f := range m.Files {
 		f.Close()

@@ -15,6 +15,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/emielm/watchgod/internal/jobstate"
+
+	"github.com/emielm/watchgod/internal/notify"
 )
 
 // Exit is how a process ended, as the kernel reported it to the one wait in god (the state
@@ -315,7 +317,7 @@ func (r *Reaper) Adopt(pid, pgid int, deliver func(Exit)) error {
 		return nil
 	}
 	if ppid, err := parentOf(pid); err != nil || ppid != os.Getpid() {
-		if pg, err := processGroupOf(pid); err != nil || pg != pgid {
+		if pg, err := notify.ProcessGroupOf(pid); err != nil || pg != pgid {
 			return fmt.Errorf("pid %d: %w nor in the job's process group %d", pid, errNotChild, pgid)
 		}
 	}

@@ -6,8 +6,9 @@ import (
 	"os"
 	"sync"
 
-	"github.com/emielm/watchgod/fdpass"
 	"golang.org/x/sys/unix"
+
+	"github.com/emielm/watchgod/fdpass"
 )
 
 // jobSocket is one listening socket god keeps for a job. god never accepts on it: it only holds a

@@ -19,6 +19,8 @@ import (
 	"github.com/emielm/watchgod/loader"
 	"github.com/emielm/watchgod/supervisor/control"
 	"github.com/emielm/watchgod/supervisor/joblog"
+
+	"github.com/emielm/watchgod/internal/notify"
 )
 
 // Config is what god runs with. Zero durations take their defaults.
@@ -119,14 +121,14 @@ type Supervisor struct {
 	metrics      *metrics
 	pools        sync.Map // loader path -> *loaderPool; read by job goroutines
 	inherited    *inheritedSockets
-	notify       *notifyServer
+	notify       *notify.Server
 	notifyPath   string
 	helpers      helperSet
 	contain      *containment   // every job process's unit: its group, its escapees, its cgroup
 	pidIndex     map[int]string // pid -> job, from the jobs' snapshots; owned by loop
 
-	notifyIn      chan notifyMessage // from the notify socket's reader: bounded (queueNotify)
-	notifyDrops   *logLimiter        // notify messages dropped: logged at most once a second
+	notifyIn      chan notify.Message // from the notify socket's reader: bounded (queueNotify)
+	notifyDrops   *notify.LogLimiter  // notify messages dropped: logged at most once a second
 	euid          int
 	unrouted      []unroutedNotify // notify messages from pids not in pidIndex yet; owned by loop
 	unroutedTimer timer            // fires when the oldest of them has waited long enough

@@ -409,7 +409,7 @@ func (s *Supervisor) freezeAndExec(opts UpgradeOptions) error {
 		}
 	}
 	if s.notify != nil {
-		if rc, err := s.notify.rawConn(); err == nil {
+		if rc, err := s.notify.RawConn(); err == nil {
 			_ = rc.Control(func(u uintptr) { st.NotifyFd = int(u) })
 		}
 	}

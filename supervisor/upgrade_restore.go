@@ -14,6 +14,8 @@ import (
 
 	"github.com/emielm/watchgod/supervisor/control"
 	"github.com/emielm/watchgod/supervisor/joblog"
+
+	"github.com/emielm/watchgod/internal/notify"
 )
 
 // envUpgradeFailed is set when an old image runs again because the new one could not take
@@ -203,11 +205,11 @@ func (s *Supervisor) restore() {
 }
 
 // notifyFromState takes the notify socket over from the old image.
-func (s *Supervisor) notifyFromState() (*notifyServer, error) {
+func (s *Supervisor) notifyFromState() (*notify.Server, error) {
 	st := s.restoredState
 	if st == nil || st.NotifyFd < 0 {
 		return nil, nil
 	}
 	setCloexec(st.NotifyFd)
-	return notifyServerFromFile(os.NewFile(uintptr(st.NotifyFd), st.NotifyPath), st.NotifyPath)
+	return notify.FromFile(os.NewFile(uintptr(st.NotifyFd), st.NotifyPath), st.NotifyPath)
 }

@@ -1,4 +1,4 @@
-package supervisor
+package notify
 
 import (
 	"bytes"
@@ -29,7 +29,7 @@ func FuzzParseNotify(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, payload []byte) {
-		m, err := parseNotify(payload)
+		m, err := Parse(payload)
 		if err != nil {
 			if m.Fields != nil {
 				t.Fatalf("error %v with fields %v", err, m.Fields)
@@ -54,7 +54,7 @@ func FuzzParseNotify(f *testing.F) {
 		for _, k := range keys {
 			out.WriteString(k + "=" + m.Fields[k] + "\n")
 		}
-		again, err := parseNotify(out.Bytes())
+		again, err := Parse(out.Bytes())
 		if err != nil {
 			t.Fatalf("re-encoded %q: %v", out.Bytes(), err)
 		}

@@ -1,4 +1,4 @@
-package supervisor
+package notify
 
 import (
 	"bytes"
@@ -29,7 +29,7 @@ import (
 const notifyHelperEnv = "WATCHGOD_NOTIFY_TEST_HELPER"
 
 // notifyHelperComm is the name the helper gives itself: ')' and spaces make
-// /proc/PID/stat hard to split on spaces, which processGroupOf must survive.
+// /proc/PID/stat hard to split on spaces, which ProcessGroupOf must survive.
 const notifyHelperComm = "a) 1 2 (b"
 
 // TestNotifyHelperProcess is not a test: run by startNotifyHelper, it renames
@@ -88,10 +88,10 @@ func startNotifyHelper(t *testing.T, socket, payload string) (*exec.Cmd, io.Writ
 	return cmd, stdin
 }
 
-// notifyHarness is a notifyServer serving in the background for one test.
+// notifyHarness is a Server serving in the background for one test.
 type notifyHarness struct {
-	s    *notifyServer
-	msgs chan notifyMessage
+	s    *Server
+	msgs chan Message
 	log  *testutil.LockedBuffer
 }
 
@@ -105,18 +105,18 @@ func startNotifyServer(t *testing.T, oobSize int) *notifyHarness {
 // startNotifyServerAdmit is startNotifyServer with an Admit function.
 func startNotifyServerAdmit(t *testing.T, oobSize int, admit func(uid, pid int) bool) *notifyHarness {
 	t.Helper()
-	s, err := listenNotify(filepath.Join(t.TempDir(), "notify.sock"))
+	s, err := Listen(filepath.Join(t.TempDir(), "notify.sock"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if oobSize != 0 {
 		s.oobSize = oobSize
 	}
-	h := &notifyHarness{s: s, msgs: make(chan notifyMessage, 16), log: &testutil.LockedBuffer{}}
+	h := &notifyHarness{s: s, msgs: make(chan Message, 16), log: &testutil.LockedBuffer{}}
 	s.Logger = slog.New(slog.NewTextHandler(h.log, nil))
 	s.Admit = admit
 	served := make(chan error, 1)
-	go func() { served <- s.Serve(func(m notifyMessage) { h.msgs <- m }) }()
+	go func() { served <- s.Serve(func(m Message) { h.msgs <- m }) }()
 	t.Cleanup(func() {
 		if err := s.Close(); err != nil {
 			t.Errorf("Close: %v", err)
@@ -142,14 +142,14 @@ func startNotifyServerAdmit(t *testing.T, oobSize int, admit func(uid, pid int) 
 }
 
 // next waits for the next delivered message.
-func (h *notifyHarness) next(t *testing.T) notifyMessage {
+func (h *notifyHarness) next(t *testing.T) Message {
 	t.Helper()
 	select {
 	case m := <-h.msgs:
 		return m
 	case <-time.After(5 * time.Second):
 		t.Fatalf("no notify message delivered; server log:\n%s", h.log)
-		return notifyMessage{}
+		return Message{}
 	}
 }
 
@@ -232,12 +232,12 @@ func TestNotifyServerChild(t *testing.T) {
 	if !m.Ready || m.Status != "x" || len(m.Files) != 0 {
 		t.Errorf("got %+v, want Ready and Status x", m)
 	}
-	pgrp, err := processGroupOf(cmd.Process.Pid)
+	pgrp, err := ProcessGroupOf(cmd.Process.Pid)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if pgrp != cmd.Process.Pid {
-		t.Errorf("processGroupOf(child) = %d, want %d (it is a group leader)", pgrp, cmd.Process.Pid)
+		t.Errorf("ProcessGroupOf(child) = %d, want %d (it is a group leader)", pgrp, cmd.Process.Pid)
 	}
 	stat, err := os.ReadFile("/proc/" + strconv.Itoa(cmd.Process.Pid) + "/stat")
 	if err != nil {
@@ -370,7 +370,7 @@ func TestListenNotifyStaleAndClose(t *testing.T) {
 	if _, err := os.Lstat(path); err != nil {
 		t.Fatalf("stale socket file missing: %v", err)
 	}
-	s, err := listenNotify(path)
+	s, err := Listen(path)
 	if err != nil {
 		t.Fatalf("over a stale socket: %v", err)
 	}
@@ -383,7 +383,7 @@ func TestListenNotifyStaleAndClose(t *testing.T) {
 	}
 
 	// A live one is not taken over.
-	if s2, err := listenNotify(path); err == nil || !strings.Contains(err.Error(), "in use") {
+	if s2, err := Listen(path); err == nil || !strings.Contains(err.Error(), "in use") {
 		if s2 != nil {
 			s2.Close()
 		}
@@ -401,12 +401,12 @@ func TestListenNotifyStaleAndClose(t *testing.T) {
 	}
 
 	// Close leaves a socket that a newer server bound at the path.
-	s, err = listenNotify(path)
+	s, err = Listen(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	os.Remove(path)
-	newer, err := listenNotify(path)
+	newer, err := Listen(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -421,7 +421,7 @@ func TestListenNotifyStaleAndClose(t *testing.T) {
 	if err := os.WriteFile(file, []byte("data"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := listenNotify(file); err == nil || !strings.Contains(err.Error(), "not a socket") {
+	if _, err := Listen(file); err == nil || !strings.Contains(err.Error(), "not a socket") {
 		t.Errorf("over a regular file: err = %v", err)
 	}
 	if b, err := os.ReadFile(file); err != nil || string(b) != "data" {
@@ -431,13 +431,13 @@ func TestListenNotifyStaleAndClose(t *testing.T) {
 
 func TestListenNotifyAbstract(t *testing.T) {
 	path := "@watchgod-notify-test-" + strconv.Itoa(os.Getpid()) + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	s, err := listenNotify(path)
+	s, err := Listen(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan notifyMessage, 1)
+	done := make(chan Message, 1)
 	served := make(chan error, 1)
-	go func() { served <- s.Serve(func(m notifyMessage) { done <- m }) }()
+	go func() { served <- s.Serve(func(m Message) { done <- m }) }()
 	c, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: path, Net: "unixgram"})
 	if err != nil {
 		t.Fatal(err)
@@ -463,19 +463,19 @@ func TestListenNotifyAbstract(t *testing.T) {
 }
 
 func TestProcessGroupOf(t *testing.T) {
-	pgrp, err := processGroupOf(os.Getpid())
+	pgrp, err := ProcessGroupOf(os.Getpid())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := syscall.Getpgrp(); pgrp != want {
-		t.Errorf("processGroupOf(self) = %d, want %d", pgrp, want)
+		t.Errorf("ProcessGroupOf(self) = %d, want %d", pgrp, want)
 	}
-	if _, err := processGroupOf(0); err == nil {
-		t.Error("processGroupOf(0): no error")
+	if _, err := ProcessGroupOf(0); err == nil {
+		t.Error("ProcessGroupOf(0): no error")
 	}
 	// Above PID_MAX_LIMIT: never a process.
-	if _, err := processGroupOf(1<<22 + 1); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("processGroupOf(missing) = %v, want ErrNotExist", err)
+	if _, err := ProcessGroupOf(1<<22 + 1); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("ProcessGroupOf(missing) = %v, want ErrNotExist", err)
 	}
 }
 
@@ -511,33 +511,33 @@ func TestNotifyStatPgrp(t *testing.T) {
 func TestParseNotify(t *testing.T) {
 	tests := []struct {
 		in   string
-		want notifyMessage
+		want Message
 	}{
-		{"READY=1", notifyMessage{Ready: true, Fields: map[string]string{"READY": "1"}}},
-		{"READY=1\n", notifyMessage{Ready: true, Fields: map[string]string{"READY": "1"}}},
-		{"READY=0", notifyMessage{Fields: map[string]string{"READY": "0"}}},
-		{"READY=1\r", notifyMessage{Fields: map[string]string{"READY": "1\r"}}}, // not READY=1 for systemd either
-		{"STATUS=serving 3 clients\nMAINPID=4242", notifyMessage{
+		{"READY=1", Message{Ready: true, Fields: map[string]string{"READY": "1"}}},
+		{"READY=1\n", Message{Ready: true, Fields: map[string]string{"READY": "1"}}},
+		{"READY=0", Message{Fields: map[string]string{"READY": "0"}}},
+		{"READY=1\r", Message{Fields: map[string]string{"READY": "1\r"}}}, // not READY=1 for systemd either
+		{"STATUS=serving 3 clients\nMAINPID=4242", Message{
 			Status: "serving 3 clients", MainPid: 4242,
 			Fields: map[string]string{"STATUS": "serving 3 clients", "MAINPID": "4242"}}},
-		{"STATUS=", notifyMessage{Fields: map[string]string{"STATUS": ""}}},
-		{"STATUS=a=b", notifyMessage{Status: "a=b", Fields: map[string]string{"STATUS": "a=b"}}},
-		{"RELOADING=1\nMONOTONIC_USEC=123456789\n", notifyMessage{Reloading: true, MonotonicUsec: 123456789,
+		{"STATUS=", Message{Fields: map[string]string{"STATUS": ""}}},
+		{"STATUS=a=b", Message{Status: "a=b", Fields: map[string]string{"STATUS": "a=b"}}},
+		{"RELOADING=1\nMONOTONIC_USEC=123456789\n", Message{Reloading: true, MonotonicUsec: 123456789,
 			Fields: map[string]string{"RELOADING": "1", "MONOTONIC_USEC": "123456789"}}},
-		{"STOPPING=1\nERRNO=2", notifyMessage{Stopping: true, Errno: 2,
+		{"STOPPING=1\nERRNO=2", Message{Stopping: true, Errno: 2,
 			Fields: map[string]string{"STOPPING": "1", "ERRNO": "2"}}},
-		{"WATCHDOG=1", notifyMessage{Watchdog: true, Fields: map[string]string{"WATCHDOG": "1"}}},
-		{"WATCHDOG=trigger", notifyMessage{WatchdogTrigger: true, Fields: map[string]string{"WATCHDOG": "trigger"}}},
-		{"FDSTORE=1\nFDNAME=web-conn.1", notifyMessage{FdStore: true, FdName: "web-conn.1",
+		{"WATCHDOG=1", Message{Watchdog: true, Fields: map[string]string{"WATCHDOG": "1"}}},
+		{"WATCHDOG=trigger", Message{WatchdogTrigger: true, Fields: map[string]string{"WATCHDOG": "trigger"}}},
+		{"FDSTORE=1\nFDNAME=web-conn.1", Message{FdStore: true, FdName: "web-conn.1",
 			Fields: map[string]string{"FDSTORE": "1", "FDNAME": "web-conn.1"}}},
-		{"STATUS=a\nSTATUS=b", notifyMessage{Status: "b", Fields: map[string]string{"STATUS": "b"}}},
-		{"X_CUSTOM_2=whatever", notifyMessage{Fields: map[string]string{"X_CUSTOM_2": "whatever"}}},
-		{"_A=1", notifyMessage{Fields: map[string]string{"_A": "1"}}},
-		{"STATUS=" + strings.Repeat("s", notifyMaxValue), notifyMessage{Status: strings.Repeat("s", notifyMaxValue),
+		{"STATUS=a\nSTATUS=b", Message{Status: "b", Fields: map[string]string{"STATUS": "b"}}},
+		{"X_CUSTOM_2=whatever", Message{Fields: map[string]string{"X_CUSTOM_2": "whatever"}}},
+		{"_A=1", Message{Fields: map[string]string{"_A": "1"}}},
+		{"STATUS=" + strings.Repeat("s", notifyMaxValue), Message{Status: strings.Repeat("s", notifyMaxValue),
 			Fields: map[string]string{"STATUS": strings.Repeat("s", notifyMaxValue)}}},
 	}
 	for _, tt := range tests {
-		got, err := parseNotify([]byte(tt.in))
+		got, err := Parse([]byte(tt.in))
 		if err != nil {
 			t.Errorf("%.40q: %v", tt.in, err)
 			continue
@@ -578,7 +578,7 @@ func TestParseNotifyErrors(t *testing.T) {
 		{"STATUS=\xff", "UTF-8"},
 	}
 	for _, tt := range tests {
-		m, err := parseNotify([]byte(tt.in))
+		m, err := Parse([]byte(tt.in))
 		if err == nil {
 			t.Errorf("%.40q: no error, got %+v", tt.in, m)
 			continue

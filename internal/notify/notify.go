@@ -1,4 +1,4 @@
-package supervisor
+package notify
 
 import (
 	"bytes"
@@ -27,12 +27,12 @@ const (
 	notifyMaxFdName  = 255      // systemd's FDNAME limit
 )
 
-// notifyMessage is one datagram from a job process, parsed.
+// Message is one datagram from a job process, parsed.
 //
 // The typed fields are set only from the exact values systemd understands:
 // READY=0 sets nothing, WATCHDOG=trigger sets WatchdogTrigger, not Watchdog.
 // When a key appears twice, the last line wins, as in an environment.
-type notifyMessage struct {
+type Message struct {
 	Pid int // sender's pid from SCM_CREDENTIALS, never from the payload
 
 	// READY=1, RELOADING=1, STOPPING=1, WATCHDOG=1, FDSTORE=1, WATCHDOG=trigger.
@@ -47,7 +47,7 @@ type notifyMessage struct {
 	Files         []*os.File        // fds sent with FDSTORE=1 (the receiver owns them); empty otherwise
 }
 
-// parseNotify parses the payload of a notify datagram: KEY=VALUE lines
+// Parse parses the payload of a notify datagram: KEY=VALUE lines
 // separated by '\n', with one trailing newline tolerated. Keys are systemd's:
 // 1 or more of A-Z 0-9 _, not starting with a digit. The payload is refused
 // when it is empty, longer than 64 KiB or holds a NUL byte; a line is refused
@@ -57,8 +57,8 @@ type notifyMessage struct {
 // line makes the whole message an error that names the line: a job that
 // speaks the protocol wrongly learns nothing from a half-applied message.
 // Pid and Files are left for the receiver to fill in.
-func parseNotify(payload []byte) (notifyMessage, error) {
-	var m notifyMessage
+func Parse(payload []byte) (Message, error) {
+	var m Message
 	if len(payload) == 0 {
 		return m, errors.New("notify: empty message")
 	}
@@ -72,14 +72,14 @@ func parseNotify(payload []byte) (notifyMessage, error) {
 	m.Fields = make(map[string]string)
 	for n, line := range bytes.Split(payload, []byte{'\n'}) {
 		if err := m.set(line); err != nil {
-			return notifyMessage{}, fmt.Errorf("notify: line %d %.40q: %w", n+1, line, err)
+			return Message{}, fmt.Errorf("notify: line %d %.40q: %w", n+1, line, err)
 		}
 	}
 	return m, nil
 }
 
 // set applies one KEY=VALUE line to m.
-func (m *notifyMessage) set(line []byte) error {
+func (m *Message) set(line []byte) error {
 	k, v, ok := bytes.Cut(line, []byte{'='})
 	if !ok {
 		return errors.New("no '='")
@@ -174,7 +174,7 @@ func notifyValidFdName(s string) bool {
 	return true
 }
 
-// notifyServer receives sd_notify datagrams from job processes on one
+// Server receives sd_notify datagrams from job processes on one
 // unixgram socket, the NOTIFY_SOCKET every job gets.
 //
 // The sender is identified by the kernel: the socket has SO_PASSCRED, so
@@ -190,7 +190,7 @@ func notifyValidFdName(s string) bool {
 // is done with a datagram: a stranger's datagram costs one recvmsg and a
 // counter, never a parse, an allocation that lasts or a log line of its own.
 // Drops are logged at most once a second per reason, with their count.
-type notifyServer struct {
+type Server struct {
 	// Logger receives the lines about dropped datagrams; nil means
 	// slog.Default(). Set it before Serve.
 	Logger *slog.Logger
@@ -198,7 +198,7 @@ type notifyServer struct {
 	// from SCM_CREDENTIALS) before the payload is looked at; false drops it.
 	// Set it before Serve.
 	Admit func(uid, pid int) bool
-	drops *logLimiter
+	drops *LogLimiter
 
 	conn     *net.UnixConn
 	path     string
@@ -213,7 +213,7 @@ type notifyServer struct {
 // notifyInode identifies a file across renames and re-binds.
 type notifyInode struct{ dev, ino uint64 }
 
-// listenNotify binds a unixgram socket at path for Serve.
+// Listen binds a unixgram socket at path for Serve.
 //
 // A socket file left at path by a process that is gone is removed first; a
 // socket that still has a reader, or a file that is not a socket, is an
@@ -227,7 +227,7 @@ type notifyInode struct{ dev, ino uint64 }
 // A path starting with '@' names a socket in the abstract namespace, as in
 // NOTIFY_SOCKET: it has no file to clean up, set a mode on or remove, and any
 // process in god's network namespace can reach it.
-func listenNotify(path string) (*notifyServer, error) {
+func Listen(path string) (*Server, error) {
 	abstract := strings.HasPrefix(path, "@")
 	if !abstract {
 		if err := notifyRemoveStale(path); err != nil {
@@ -249,7 +249,7 @@ func listenNotify(path string) (*notifyServer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("notify socket %s: %w", path, err)
 	}
-	s := newNotifyServer(pc.(*net.UnixConn), path)
+	s := newServer(pc.(*net.UnixConn), path)
 	if abstract {
 		return s, nil
 	}
@@ -270,14 +270,14 @@ func listenNotify(path string) (*notifyServer, error) {
 // and a flood must not leave a job's READY=1 without room.
 const notifyRcvBuf = 4 << 20
 
-func newNotifyServer(conn *net.UnixConn, path string) *notifyServer {
-	s := &notifyServer{
+func newServer(conn *net.UnixConn, path string) *Server {
+	s := &Server{
 		conn:     conn,
 		path:     path,
 		abstract: strings.HasPrefix(path, "@"),
 		oobSize:  unix.CmsgSpace(unix.SizeofUcred) + unix.CmsgSpace(notifyMaxFds*4),
 	}
-	s.drops = newLogLimiter(time.Second, s.logger)
+	s.drops = NewLogLimiter(time.Second, s.logger)
 	_ = conn.SetReadBuffer(notifyRcvBuf) // the kernel caps it at rmem_max: best effort
 	return s
 }
@@ -319,12 +319,12 @@ func notifyInodeOf(path string) (notifyInode, error) {
 }
 
 // Path is the socket's path, the value for NOTIFY_SOCKET.
-func (s *notifyServer) Path() string { return s.path }
+func (s *Server) Path() string { return s.path }
 
 // Serve reads datagrams and calls deliver, on Serve's goroutine, for each
 // valid one, until Close; it then returns nil. deliver owns msg.Files and must
 // close the ones it does not keep. Call Serve once.
-func (s *notifyServer) Serve(deliver func(notifyMessage)) error {
+func (s *Server) Serve(deliver func(Message)) error {
 	buf := make([]byte, notifyMaxPayload+1) // one more: a too-long payload shows as too long
 	oob := make([]byte, s.oobSize)
 	for {
@@ -343,15 +343,15 @@ func (s *notifyServer) Serve(deliver func(notifyMessage)) error {
 
 // receive turns one datagram into a message, or drops it: it closes every fd
 // the datagram carried and says why (at most once a second per reason).
-func (s *notifyServer) receive(payload, oob []byte, flags int) (notifyMessage, bool) {
+func (s *Server) receive(payload, oob []byte, flags int) (Message, bool) {
 	pid, uid, fds, cerr := notifyControl(oob)
-	drop := func(why string, args ...any) (notifyMessage, bool) {
+	drop := func(why string, args ...any) (Message, bool) {
 		for _, fd := range fds {
 			unix.Close(fd)
 		}
 		s.drops.Log(slog.LevelWarn, why, "notify: dropped message: "+why,
 			append([]any{"socket", s.path, "pid", pid, "uid", uid, "bytes", len(payload), "fds", len(fds)}, args...)...)
-		return notifyMessage{}, false
+		return Message{}, false
 	}
 	if s.Admit != nil && pid > 0 && !s.Admit(uid, pid) {
 		// Before anything else: a stranger's flood costs god one recvmsg per datagram.
@@ -368,7 +368,7 @@ func (s *notifyServer) receive(payload, oob []byte, flags int) (notifyMessage, b
 		// No SCM_CREDENTIALS, or a sender outside god's pid namespace.
 		return drop("no sender credentials")
 	}
-	msg, err := parseNotify(payload)
+	msg, err := Parse(payload)
 	if err != nil {
 		return drop("invalid payload", "err", err)
 	}
@@ -424,7 +424,7 @@ func notifyControl(oob []byte) (pid, uid int, fds []int, err error) {
 }
 
 // logger is where dropped messages are reported.
-func (s *notifyServer) logger() *slog.Logger {
+func (s *Server) logger() *slog.Logger {
 	if s.Logger != nil {
 		return s.Logger
 	}
@@ -432,7 +432,7 @@ func (s *notifyServer) logger() *slog.Logger {
 }
 
 // isClosed reports whether Close was called.
-func (s *notifyServer) isClosed() bool {
+func (s *Server) isClosed() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.closed
@@ -440,7 +440,7 @@ func (s *notifyServer) isClosed() bool {
 
 // Close stops Serve and removes the socket file, unless another socket was
 // bound at the path since (a newer god's): that one is left alone.
-func (s *notifyServer) Close() error {
+func (s *Server) Close() error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -448,7 +448,7 @@ func (s *notifyServer) Close() error {
 	}
 	s.closed = true
 	s.mu.Unlock()
-	s.drops.stop()
+	s.drops.Stop()
 	err := s.conn.Close()
 	if !s.abstract {
 		if ino, serr := notifyInodeOf(s.path); serr == nil && ino == s.ino {
@@ -463,12 +463,12 @@ func (s *notifyServer) Close() error {
 	return nil
 }
 
-// processGroupOf returns the process group of pid, read from /proc/PID/stat.
+// ProcessGroupOf returns the process group of pid, read from /proc/PID/stat.
 // god uses it to accept a notify message from a job's descendant that stayed
 // in the job's process group (a shell wrapper's child sending READY=1).
 // The process name in stat may hold spaces and ')', so the fields are counted
 // from the last ')'. A pid that is gone is an error wrapping fs.ErrNotExist.
-func processGroupOf(pid int) (int, error) {
+func ProcessGroupOf(pid int) (int, error) {
 	if pid <= 0 {
 		return 0, fmt.Errorf("process group of pid %d: invalid pid", pid)
 	}
@@ -501,10 +501,10 @@ func notifyStatPgrp(stat []byte) (int, error) {
 	return pgrp, nil
 }
 
-// notifyServerFromFile takes over a notify socket that god had before it re-executed itself
+// FromFile takes over a notify socket that god had before it re-executed itself
 // (the fd survived the exec): jobs keep sending to the same socket, nothing is lost in between.
-// The socket must be a bound unixgram socket with SO_PASSCRED set (listenNotify's).
-func notifyServerFromFile(f *os.File, path string) (*notifyServer, error) {
+// The socket must be a bound unixgram socket with SO_PASSCRED set (Listen's).
+func FromFile(f *os.File, path string) (*Server, error) {
 	pc, err := net.FilePacketConn(f)
 	f.Close()
 	if err != nil {
@@ -515,7 +515,7 @@ func notifyServerFromFile(f *os.File, path string) (*notifyServer, error) {
 		pc.Close()
 		return nil, fmt.Errorf("notify socket %s: not a unix socket", path)
 	}
-	s := newNotifyServer(conn, path)
+	s := newServer(conn, path)
 	if !s.abstract {
 		s.ino, _ = notifyInodeOf(path)
 	}
@@ -523,4 +523,4 @@ func notifyServerFromFile(f *os.File, path string) (*notifyServer, error) {
 }
 
 // rawConn exposes the socket for handing it across god's re-exec.
-func (s *notifyServer) rawConn() (syscall.RawConn, error) { return s.conn.SyscallConn() }
+func (s *Server) RawConn() (syscall.RawConn, error) { return s.conn.SyscallConn() }

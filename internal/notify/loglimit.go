@@ -1,4 +1,4 @@
-package supervisor
+package notify
 
 import (
 	"context"
@@ -7,11 +7,11 @@ import (
 	"time"
 )
 
-// logLimiter writes at most one line per key and interval. What it holds back is counted and
+// LogLimiter writes at most one line per key and interval. What it holds back is counted and
 // said in one line at the end of the interval. It exists for what strangers can cause at any
 // rate (a flood of datagrams on the notify socket): god's log must not grow with it, and the
 // first line of a kind still goes out at once.
-type logLimiter struct {
+type LogLimiter struct {
 	log   func() *slog.Logger
 	every time.Duration
 
@@ -28,13 +28,13 @@ type limitedLine struct {
 	timer *time.Timer
 }
 
-func newLogLimiter(every time.Duration, log func() *slog.Logger) *logLimiter {
-	return &logLimiter{log: log, every: every, keys: make(map[string]*limitedLine)}
+func NewLogLimiter(every time.Duration, log func() *slog.Logger) *LogLimiter {
+	return &LogLimiter{log: log, every: every, keys: make(map[string]*limitedLine)}
 }
 
 // Log writes msg now, unless a line of key went out less than an interval ago: then it is
 // counted, and the count goes out with the last such line when the interval ends.
-func (l *logLimiter) Log(level slog.Level, key, msg string, args ...any) {
+func (l *LogLimiter) Log(level slog.Level, key, msg string, args ...any) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	k := l.keys[key]
@@ -56,7 +56,7 @@ func (l *logLimiter) Log(level slog.Level, key, msg string, args ...any) {
 }
 
 // flush says how many lines of key were held back.
-func (l *logLimiter) flush(key string) {
+func (l *LogLimiter) flush(key string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	k := l.keys[key]
@@ -70,7 +70,7 @@ func (l *logLimiter) flush(key string) {
 }
 
 // stop ends the pending flushes (at god's end).
-func (l *logLimiter) stop() {
+func (l *LogLimiter) Stop() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, k := range l.keys {
