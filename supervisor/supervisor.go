@@ -20,6 +20,7 @@ import (
 	"github.com/emielm/watchgod/supervisor/control"
 	"github.com/emielm/watchgod/supervisor/joblog"
 
+	"github.com/emielm/watchgod/internal/dirwatch"
 	"github.com/emielm/watchgod/internal/notify"
 )
 
@@ -149,7 +150,7 @@ type Supervisor struct {
 	shutWaiters  []chan struct{}
 	scanWaiters  []chan string
 	removeTimer  timer
-	watch        *dirWatch
+	watch        *dirwatch.Watch
 	crashTimer   timer                   // writes the crash file (crashfile.go)
 	crashProcs   map[int]crashstate.Proc // pids named in it, read once each
 	cycleReports map[string]bool
@@ -259,12 +260,12 @@ func (s *Supervisor) Run(ctx context.Context, reaper *Reaper) error {
 	if !fi.IsDir() {
 		return fmt.Errorf("loader directory %s: not a directory", s.cfg.Dir)
 	}
-	w, err := newDirWatch(s.cfg.Dir, s.cfg.Settle)
+	w, err := dirwatch.New(s.cfg.Dir, s.cfg.Settle)
 	if err != nil {
 		return err
 	}
 	s.watch = w
-	defer w.close()
+	defer w.Close()
 	if err := s.startNotify(); err != nil {
 		return err
 	}
@@ -291,7 +292,7 @@ func (s *Supervisor) Done() <-chan struct{} { return s.doneCh }
 func (s *Supervisor) loop(ctx context.Context) error {
 	defer close(s.doneCh)
 	ctxDone := ctx.Done()
-	names, dirEvents := s.watch.names(), s.watch.dirEvents()
+	names, dirEvents := s.watch.Names(), s.watch.Events()
 	for {
 		select {
 		case <-ctxDone:

@@ -1,4 +1,6 @@
-package supervisor
+// Package dirwatch follows god's loader directory through inotify: which files in it were
+// created, written, moved or removed, and what happened to the directory itself.
+package dirwatch
 
 import (
 	"errors"
@@ -13,7 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// dirWatch reports the names of files in the loader directory that were created, written, moved or
+// Watch reports the names of files in the loader directory that were created, written, moved or
 // removed, through inotify: god does not poll the directory. Bursts of events for one name (a build
 // writing a file, `mv new old`) are folded: a name is reported once its events have been quiet for
 // the settle time.
@@ -23,7 +25,7 @@ import (
 // switched to another directory (`ln -sfn new DIR.tmp && mv -T DIR.tmp DIR`, the usual deploy)
 // is watched again as soon as the new one is there, and a full rescan ("") is reported. Only when
 // the parent itself is gone does the watch look for the path once a second, until it is back.
-type dirWatch struct {
+type Watch struct {
 	f      *os.File
 	fd     int
 	dir    string // the path god was given (a symlink stays a symlink)
@@ -41,13 +43,13 @@ const watchMask = unix.IN_CREATE | unix.IN_CLOSE_WRITE | unix.IN_MOVED_TO | unix
 const parentMask = unix.IN_CREATE | unix.IN_MOVED_TO | unix.IN_MOVED_FROM | unix.IN_DELETE |
 	unix.IN_DELETE_SELF | unix.IN_MOVE_SELF | unix.IN_ONLYDIR
 
-// newDirWatch watches dir; names arrive on names() until close.
-func newDirWatch(dir string, settle time.Duration) (*dirWatch, error) {
+// New watches dir; names arrive on Names until Close.
+func New(dir string, settle time.Duration) (*Watch, error) {
 	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
 	if err != nil {
 		return nil, fmt.Errorf("inotify: %w", err)
 	}
-	w := &dirWatch{f: os.NewFile(uintptr(fd), "inotify"), fd: fd, dir: dir, settle: settle,
+	w := &Watch{f: os.NewFile(uintptr(fd), "inotify"), fd: fd, dir: dir, settle: settle,
 		out: make(chan string, 64), events: make(chan string, 16), wdDir: -1, wdParent: -1}
 	if w.wdDir, err = unix.InotifyAddWatch(fd, dir, watchMask); err != nil {
 		unix.Close(fd)
@@ -60,15 +62,17 @@ func newDirWatch(dir string, settle time.Duration) (*dirWatch, error) {
 	return w, nil
 }
 
-func (w *dirWatch) names() <-chan string { return w.out }
+// Names delivers the names of changed files; "" stands for "look at everything".
+func (w *Watch) Names() <-chan string { return w.out }
 
-// dirEvents says what happened to the directory itself ("removed", "watched again", ...).
-func (w *dirWatch) dirEvents() <-chan string { return w.events }
+// Events says what happened to the directory itself ("is gone; ...", "appeared ...").
+func (w *Watch) Events() <-chan string { return w.events }
 
-func (w *dirWatch) close() error { return w.f.Close() }
+// Close ends the watch; Names is closed soon after.
+func (w *Watch) Close() error { return w.f.Close() }
 
 // note tells god's log what happened to the directory, never blocking the reader.
-func (w *dirWatch) note(msg string) {
+func (w *Watch) note(msg string) {
 	select {
 	case w.events <- msg:
 	default:
@@ -77,7 +81,7 @@ func (w *dirWatch) note(msg string) {
 
 // rewatch watches the directory at its path again, if it is there: it was removed, renamed,
 // created again or its symlink switched. It reports whether the directory is watched.
-func (w *dirWatch) rewatch() bool {
+func (w *Watch) rewatch() bool {
 	if w.wdDir >= 0 {
 		unix.InotifyRmWatch(w.fd, uint32(w.wdDir)) // an error: the kernel dropped it already
 		w.wdDir = -1
@@ -91,7 +95,7 @@ func (w *dirWatch) rewatch() bool {
 }
 
 // read decodes inotify events; "" stands for the directory itself.
-func (w *dirWatch) read(raw chan<- string) {
+func (w *Watch) read(raw chan<- string) {
 	defer close(raw)
 	buf := make([]byte, 64*1024)
 	base := filepath.Base(w.dir)
@@ -160,7 +164,7 @@ func (w *dirWatch) read(raw chan<- string) {
 }
 
 // readSome reads inotify events; while polling, it returns 0 after a second without any.
-func (w *dirWatch) readSome(buf []byte, polling bool) (int, error) {
+func (w *Watch) readSome(buf []byte, polling bool) (int, error) {
 	if !polling {
 		return w.f.Read(buf)
 	}
@@ -175,23 +179,27 @@ func (w *dirWatch) readSome(buf []byte, polling bool) (int, error) {
 }
 
 // fold reports each name once its events have settled.
-func (w *dirWatch) fold(raw <-chan string) {
+func (w *Watch) fold(raw <-chan string) {
 	defer close(w.out)
 	pending := map[string]time.Time{}
-	var t timer
+	var t *time.Timer
+	var fire <-chan time.Time // nil while no timer runs: that case sleeps
+	set := func(d time.Duration) { t = time.NewTimer(d); fire = t.C }
 	for {
 		select {
 		case name, ok := <-raw:
 			if !ok {
-				t.stop()
+				if t != nil {
+					t.Stop()
+				}
 				return
 			}
 			pending[name] = time.Now().Add(w.settle)
-			if t.t == nil {
-				t.set(w.settle)
+			if fire == nil {
+				set(w.settle)
 			}
-		case <-t.C():
-			t.stop()
+		case <-fire:
+			fire = nil
 			now := time.Now()
 			next := time.Duration(0)
 			for name, at := range pending {
@@ -203,38 +211,8 @@ func (w *dirWatch) fold(raw <-chan string) {
 				}
 			}
 			if next > 0 {
-				t.set(next)
+				set(next)
 			}
 		}
 	}
-}
-
-// isLoaderCandidate applies godv1's rules: regular executable files directly in the directory
-// (symlinks followed), skipping dot-files and editor backups.
-func isLoaderCandidate(dir, name string) (os.FileInfo, bool) {
-	if name == "" || strings.HasPrefix(name, ".") || strings.HasSuffix(name, "~") ||
-		strings.HasSuffix(name, ".swp") || strings.HasPrefix(name, "#") {
-		return nil, false
-	}
-	fi, err := os.Stat(filepath.Join(dir, name))
-	if err != nil || !fi.Mode().IsRegular() || fi.Mode()&0o111 == 0 {
-		return nil, false
-	}
-	return fi, true
-}
-
-// fileSig identifies a version of a loader file: a rebuild or an atomic replace changes it.
-type fileSig struct {
-	ino   uint64
-	size  int64
-	mtime time.Time
-	mode  os.FileMode
-}
-
-func sigOf(fi os.FileInfo) fileSig {
-	s := fileSig{size: fi.Size(), mtime: fi.ModTime(), mode: fi.Mode()}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		s.ino = st.Ino
-	}
-	return s
 }
