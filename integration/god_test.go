@@ -65,6 +65,7 @@ type god struct {
 	env     []string // added to god's environment (god passes it on to loaders and jobs)
 	bin     string   // god's binary when not the shared godBin (upgrade tests replace it)
 	flags   []string // the flags start was given (a god that replaces this one gets them too)
+	workDir string   // god's working directory, when not the test's
 	cmd     *exec.Cmd
 	stderr  bytes.Buffer
 
@@ -112,6 +113,7 @@ func (g *god) start(flags ...string) {
 		bin = g.bin
 	}
 	g.cmd = exec.Command(bin, args...)
+	g.cmd.Dir = g.workDir
 	g.cmd.Env = append(append(os.Environ(), "GOD_TEST_PIDS="+g.pidFile, noRaceExitSleep), g.env...)
 	g.cmd.Stderr = &g.stderr
 	out, err := g.cmd.StdoutPipe()
@@ -519,4 +521,29 @@ func envOf(pid int) []string {
 		return nil
 	}
 	return strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+}
+
+// TestRelativeSocketReachesJobsAbsolute: god started with a relative --socket hands its jobs
+// absolute paths (GOD_SOCKET, NOTIFY_SOCKET): a job with another working directory could not
+// reach a relative one, and a notify-ready job never became ready.
+func TestRelativeSocketReachesJobsAbsolute(t *testing.T) {
+	t.Parallel()
+	g := newGod(t)
+	g.workDir = filepath.Dir(filepath.Dir(g.socket))
+	writeLoader(t, g.dir, "n", bashLoader{Jobs: map[string]bashJob{
+		"elsewhere": sockJob([]string{sockjobBin, "serve"}, nil, []string{"notify"}, map[string][]string{"dir": {"/"}}),
+	}})
+	rel, err := filepath.Rel(g.workDir, g.socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.start("--socket", rel)
+	pid := pidOf(t, g.waitState("elsewhere", "run", 15*time.Second))
+	for _, kv := range envOf(pid) {
+		for _, k := range []string{"GOD_SOCKET=", "NOTIFY_SOCKET="} {
+			if v, ok := strings.CutPrefix(kv, k); ok && !filepath.IsAbs(v) {
+				t.Errorf("job got %s%s: not absolute", k, v)
+			}
+		}
+	}
 }

@@ -146,7 +146,12 @@ func runDaemon(args []string) int {
 		fmt.Fprintln(os.Stderr, "god: --dir:", err)
 		return 2
 	}
-	socket := control.SocketPath(f.socket)
+	// Every path god hands to a job must be absolute: a job may run in another directory.
+	socket, err := filepath.Abs(control.SocketPath(f.socket))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "god: --socket:", err)
+		return 2
+	}
 
 	// After `god upgrade` this is god's new image: the old one left its state in a memfd. An
 	// image that cannot take over goes back to the old one (fallBack) rather than orphan the jobs.
