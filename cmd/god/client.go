@@ -168,7 +168,7 @@ func (c *cli) do(ctx context.Context, req control.Request, onLine func(control.R
 		fmt.Fprintf(c.stderr, "god: %v\n", err)
 		return control.Response{}, exitFailed
 	case !res.OK:
-		fmt.Fprintf(c.stderr, "god: %s\n", clean(res.Error))
+		fmt.Fprintf(c.stderr, "god: %s\n", cleanLines(res.Error))
 		return res, exitFailed
 	}
 	return res, exitOK
@@ -184,9 +184,9 @@ func (c *cli) printLine(r control.Response) {
 			t = time.Now()
 		}
 		if r.Job != "" {
-			fmt.Fprintf(c.stdout, "%s %s %s\n", t.Local().Format("15:04:05.000"), clean(r.Job), clean(r.Message))
+			fmt.Fprintf(c.stdout, "%s %s %s\n", t.Local().Format("15:04:05.000"), clean(r.Job), cleanLines(r.Message))
 		} else {
-			fmt.Fprintf(c.stdout, "%s %s\n", t.Local().Format("15:04:05.000"), clean(r.Message))
+			fmt.Fprintf(c.stdout, "%s %s\n", t.Local().Format("15:04:05.000"), cleanLines(r.Message))
 		}
 	case control.TypeLog:
 		if r.Log != nil {
@@ -224,7 +224,7 @@ func setupPlain(cmd string) func(fs *flag.FlagSet) func(c *cli, args []string) i
 func (c *cli) simple(req control.Request) int {
 	res, code := c.do(context.Background(), req, nil)
 	if code == exitOK && res.Message != "" {
-		fmt.Fprintln(c.stdout, clean(res.Message))
+		fmt.Fprintln(c.stdout, cleanLines(res.Message))
 	}
 	return code
 }
@@ -264,6 +264,17 @@ func setupHelp(fs *flag.FlagSet) func(c *cli, args []string) int {
 		}
 		return c.usageError("too many arguments")
 	}
+}
+
+// cleanLines is clean for a message god wrote on several lines (a failed reload and the new
+// generation's last output): each line is cleaned, and the lines after the first are indented,
+// so that they read as lines and still cannot pass for output of their own.
+func cleanLines(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = clean(l)
+	}
+	return strings.Join(lines, "\n  ")
 }
 
 // clean makes text from god or a job safe to print on a terminal: control

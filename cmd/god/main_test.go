@@ -444,3 +444,13 @@ func TestStatusTableNextTry(t *testing.T) {
 		t.Errorf("a running job says when it is tried next:\n%s", out)
 	}
 }
+
+// TestCleanLines: a message of several lines prints as lines (a failed reload's last output), each
+// cleaned of what a terminal must not receive.
+func TestCleanLines(t *testing.T) {
+	got := cleanLines("reload of web failed: exit 1\nlast output of the new generation:\n[42 stdout] \x1b[31mboom")
+	want := "reload of web failed: exit 1\n  last output of the new generation:\n  [42 stdout] \\x1b[31mboom"
+	if got != want {
+		t.Fatalf("cleanLines = %q\nwant         %q", got, want)
+	}
+}
