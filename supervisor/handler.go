@@ -128,6 +128,7 @@ type goal struct {
 	done    bool
 	failed  string
 	final   string
+	said    string // the last progress line: a job publishes more often than its state changes
 }
 
 func (s *Supervisor) handleAct(ctx context.Context, req control.Request, emit func(control.Response) error) control.Response {
@@ -239,7 +240,10 @@ func (s *Supervisor) judge(cmd string, g *goal, st State, status control.JobStat
 	if status.Reason != "" {
 		msg += ": " + status.Reason
 	}
-	_ = emit(control.Response{Type: control.TypeProgress, Time: time.Now(), Job: g.name, Message: msg})
+	if msg != g.said {
+		g.said = msg
+		_ = emit(control.Response{Type: control.TypeProgress, Time: time.Now(), Job: g.name, Message: msg})
+	}
 	fresh := true
 	for _, p := range status.Processes {
 		if g.oldPids[p.Pid] {

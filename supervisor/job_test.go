@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"syscall"
 	"testing"
@@ -233,3 +234,20 @@ func TestUnknownLoopEventPanics(t *testing.T) {
 type strangeEvent struct{}
 
 func (strangeEvent) loopEvent() {}
+
+// TestJudgeSaysEachStepOnce: a job publishes its status more often than its state changes (each
+// process started, each check); `god start` prints each step once.
+func TestJudgeSaysEachStepOnce(t *testing.T) {
+	s := &Supervisor{}
+	g := &goal{name: "clock", oldPids: map[int]bool{}}
+	var said []string
+	emit := func(r control.Response) error { said = append(said, r.Message); return nil }
+	st := control.JobStatus{Name: "clock", State: "start", Processes: []control.ProcessStatus{{Pid: 13618}}}
+	s.judge(control.CmdStart, g, StateStart, st, emit)
+	s.judge(control.CmdStart, g, StateStart, st, emit)
+	st.State = "run"
+	s.judge(control.CmdStart, g, StateRun, st, emit)
+	if want := []string{"start (pid 13618)", "run (pid 13618)"}; !reflect.DeepEqual(said, want) {
+		t.Fatalf("said %q, want %q", said, want)
+	}
+}
