@@ -813,18 +813,28 @@ func (s *Supervisor) answerScanWaiters() {
 		return
 	}
 	var errs []string
-	njobs := 0
+	njobs, loaders, ignored := 0, 0, 0
 	for _, lf := range s.loaders {
 		if lf.loading {
 			return
 		}
+		if lf.notGodv1 {
+			// A file that does not speak godv1 is ignored, as the protocol says: it is no
+			// error of the rescan (god's log said so once).
+			ignored++
+			continue
+		}
+		loaders++
 		njobs += len(lf.jobs)
 		if lf.err != "" {
 			errs = append(errs, lf.err)
 		}
 	}
 	sort.Strings(errs)
-	msg := fmt.Sprintf("%d loaders, %d jobs", len(s.loaders), njobs)
+	msg := fmt.Sprintf("%d loaders, %d jobs", loaders, njobs)
+	if ignored > 0 {
+		msg += fmt.Sprintf(" (%d files that do not speak godv1 ignored)", ignored)
+	}
 	if len(errs) > 0 {
 		msg += "; errors: " + strings.Join(errs, "; ")
 	}
