@@ -52,11 +52,7 @@ func parseDaemonFlags(args []string) (*daemonFlags, error) {
 		fmt.Fprint(os.Stderr, "usage: god [run] --dir DIR [flags]\n\nRuns the god daemon in the foreground, supervising the jobs that the loaders in DIR define.\n\n")
 		fs.PrintDefaults()
 	}
-	defDir := os.Getenv("GOD_DIR")
-	if defDir == "" {
-		defDir = "build/god"
-	}
-	fs.StringVar(&f.dir, "dir", defDir, "loader directory (env GOD_DIR)")
+	fs.StringVar(&f.dir, "dir", defaultDir(), "loader directory (default: $GOD_DIR, /etc/god for root, $XDG_CONFIG_HOME/god or ~/.config/god)")
 	fs.StringVar(&f.socket, "socket", "", "control socket path (default: $GOD_SOCKET, /run/god/god.sock for root, $XDG_RUNTIME_DIR/god.sock, /tmp/god-UID/god.sock)")
 	fs.StringVar(&f.logMode, "log", "auto", "log format: auto (colour on a terminal, JSON otherwise, journal under systemd), text, color, json")
 	fs.StringVar(&f.logLevel, "log-level", "info", "lowest level logged: debug, info, warn, error")
@@ -145,6 +141,11 @@ func runDaemon(args []string) int {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "god: --dir:", err)
 		return 2
+	}
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		// Said before anything starts, not after a "god running" line.
+		fmt.Fprintf(os.Stderr, "god: loader directory %s: not a directory (create it, or give --dir DIR or GOD_DIR)\n", dir)
+		return 1
 	}
 	// Every path god hands to a job must be absolute: a job may run in another directory.
 	socket, err := filepath.Abs(control.SocketPath(f.socket))
@@ -368,4 +369,19 @@ func recoverCrashed(logger *slog.Logger, path, socket string, inherited map[stri
 	logger.Info("recovery: done", "orphans_ended", len(rec.Ended), "orphans_left", len(rec.Left), "sockets_kept", n)
 	os.Remove(path)
 	return inherited
+}
+
+// defaultDir is where god looks for loaders when --dir is not given: $GOD_DIR, else /etc/god for
+// root, else the user's configuration directory ($XDG_CONFIG_HOME/god, ~/.config/god).
+func defaultDir() string {
+	if d := os.Getenv("GOD_DIR"); d != "" {
+		return d
+	}
+	if os.Geteuid() == 0 {
+		return "/etc/god"
+	}
+	if d, err := os.UserConfigDir(); err == nil {
+		return filepath.Join(d, "god")
+	}
+	return "/etc/god"
 }

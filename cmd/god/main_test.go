@@ -454,3 +454,13 @@ func TestCleanLines(t *testing.T) {
 		t.Fatalf("cleanLines = %q\nwant         %q", got, want)
 	}
 }
+
+// TestMissingLoaderDir: a loader directory that does not exist is said at once, naming it and
+// how to give another, before god claims to run.
+func TestMissingLoaderDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "nowhere")
+	stdout, stderr, code := god(t, nil, "--dir", dir, "--socket", filepath.Join(t.TempDir(), "g.sock"), "--log", "json")
+	if code != 1 || !strings.Contains(stderr, dir) || !strings.Contains(stderr, "--dir") || strings.Contains(stdout, "god running") {
+		t.Fatalf("exit %d\nstdout %s\nstderr %s\nwant 1, naming the directory and --dir, before god running", code, stdout, stderr)
+	}
+}
