@@ -117,3 +117,25 @@ func TestTwoGodsShareSocketDir(t *testing.T) {
 		}
 	}
 }
+
+// TestAllJobs: `all` stands for every job in a job list (as in supervisorctl and pm2).
+func TestAllJobs(t *testing.T) {
+	t.Parallel()
+	g := newGod(t)
+	writeLoader(t, g.dir, "two", bashLoader{Jobs: map[string]bashJob{
+		"one": {Exec: sleeper, Auto: autoTrue},
+		"two": {Exec: sleeper, Auto: autoTrue},
+	}})
+	g.start()
+	g.waitState("one", "run", 10*time.Second)
+	g.waitState("two", "run", 10*time.Second)
+	g.mustCLI("stop", "all")
+	for _, j := range g.status() {
+		if j.State != "stopped" {
+			g.fatalf("after god stop all: %s is %s", j.Name, j.State)
+		}
+	}
+	g.mustCLI("start", "all")
+	g.waitState("one", "run", 10*time.Second)
+	g.waitState("two", "run", 10*time.Second)
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -16,6 +17,7 @@ import (
 // Handle answers one control request (control.Handler). Commands that act wait for the outcome and
 // report each step as a progress line.
 func (s *Supervisor) Handle(ctx context.Context, peer control.Peer, req control.Request, emit func(control.Response) error) control.Response {
+	req.Jobs = s.expandAll(req.Jobs)
 	switch req.Cmd {
 	case control.CmdVersion:
 		return control.Response{OK: true, Version: s.cfg.Version, Goroutines: runtime.NumGoroutine()}
@@ -72,6 +74,36 @@ func errorPart(msg string) string {
 		return e
 	}
 	return ""
+}
+
+// AllJobs is the job list that means every job (`god stop all`, as supervisorctl and pm2 take
+// it), unless a job is called that.
+const AllJobs = "all"
+
+// expandAll replaces "all" in a job list by every job's name, in order.
+func (s *Supervisor) expandAll(names []string) []string {
+	if !slices.Contains(names, AllJobs) {
+		return names
+	}
+	var out []string
+	s.call(func() {
+		if _, named := s.jobs[AllJobs]; named {
+			out = names
+			return
+		}
+		for _, n := range names {
+			if n != AllJobs {
+				out = append(out, n)
+			}
+		}
+		for n := range s.jobs {
+			if !slices.Contains(out, n) {
+				out = append(out, n)
+			}
+		}
+		sort.Strings(out)
+	})
+	return out
 }
 
 // snapshot returns the named jobs' statuses (all when names is empty), or an error naming unknown jobs.
@@ -132,6 +164,9 @@ type goal struct {
 }
 
 func (s *Supervisor) handleAct(ctx context.Context, req control.Request, emit func(control.Response) error) control.Response {
+	if len(req.Jobs) == 0 {
+		return control.Response{OK: true, Message: "no jobs"} // "all" of none
+	}
 	sub, cancel := s.subscribe()
 	defer func() { cancel() }()
 	goals := map[string]*goal{}
