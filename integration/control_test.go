@@ -118,7 +118,8 @@ func TestTwoGodsShareSocketDir(t *testing.T) {
 	}
 }
 
-// TestAllJobs: `all` stands for every job in a job list (as in supervisorctl and pm2).
+// TestAllJobs: `all` stands for every job in a job list (as in supervisorctl and pm2), and
+// `god is-active` answers "is JOB running" by exit code (as systemctl is-active).
 func TestAllJobs(t *testing.T) {
 	t.Parallel()
 	g := newGod(t)
@@ -129,11 +130,20 @@ func TestAllJobs(t *testing.T) {
 	g.start()
 	g.waitState("one", "run", 10*time.Second)
 	g.waitState("two", "run", 10*time.Second)
+	if r := g.cli("is-active", "one", "two"); r.code != 0 || r.stdout != "run\nrun\n" {
+		g.fatalf("god is-active one two: exit %d %q, want 0 and run twice", r.code, r.stdout)
+	}
 	g.mustCLI("stop", "all")
 	for _, j := range g.status() {
 		if j.State != "stopped" {
 			g.fatalf("after god stop all: %s is %s", j.Name, j.State)
 		}
+	}
+	if r := g.cli("is-active", "one"); r.code != 4 || r.stdout != "stopped\n" {
+		g.fatalf("god is-active one (stopped): exit %d %q, want 4 and stopped", r.code, r.stdout)
+	}
+	if r := g.cli("is-active", "nosuch"); r.code != 1 {
+		g.fatalf("god is-active nosuch: exit %d, want 1", r.code)
 	}
 	g.mustCLI("start", "all")
 	g.waitState("one", "run", 10*time.Second)

@@ -33,6 +33,33 @@ func setupStatus(fs *flag.FlagSet) func(c *cli, args []string) int {
 	}
 }
 
+// exitInactive is is-active's answer for a job that does not run (systemctl is-active says 3,
+// which god already uses for "god not reachable").
+const exitInactive = 4
+
+// setupIsActive answers "is JOB running" by exit code, for scripts: 0 when every named job is in
+// run or degrade (it serves), 4 when one is not, 1 for an unknown job, 3 when god is not reachable.
+// It prints each job's state, one per line.
+func setupIsActive(fs *flag.FlagSet) func(c *cli, args []string) int {
+	return func(c *cli, jobs []string) int {
+		if code := c.checkJobs(jobs, true); code != exitOK {
+			return code
+		}
+		res, code := c.do(context.Background(), control.Request{Cmd: control.CmdStatus, Jobs: jobs}, nil)
+		if code != exitOK {
+			return code
+		}
+		code = exitOK
+		for _, j := range res.Jobs {
+			fmt.Fprintln(c.stdout, clean(j.State))
+			if j.State != "run" && j.State != "degrade" {
+				code = exitInactive
+			}
+		}
+		return code
+	}
+}
+
 // printStatusJSON prints the jobs array (never null) for scripts and shell
 // completion.
 func printStatusJSON(c *cli, jobs []control.JobStatus) int {
