@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -120,11 +121,21 @@ func writeLoader(t testing.TB, dir, name string, l bashLoader) string {
 }
 
 // writeExecutable puts content at dir/name with mode 0755 in one rename.
+// writeNoFork is os.WriteFile for a file that will be executed: no fork of this process may
+// happen while it is open for writing, or the child holds the fd until its own exec and an exec
+// of the file meanwhile (by anyone) fails with "text file busy" (ETXTBSY; golang/go#22315).
+// syscall.ForkLock is what every fork of a Go process takes.
+func writeNoFork(path string, data []byte, mode os.FileMode) error {
+	syscall.ForkLock.Lock()
+	defer syscall.ForkLock.Unlock()
+	return os.WriteFile(path, data, mode)
+}
+
 func writeExecutable(t testing.TB, dir, name string, content []byte) string {
 	t.Helper()
 	path := filepath.Join(dir, name)
 	tmp := filepath.Join(dir, ".tmp-"+name)
-	if err := os.WriteFile(tmp, content, 0o755); err != nil {
+	if err := writeNoFork(tmp, content, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Chmod(tmp, 0o755); err != nil { // against the umask

@@ -174,7 +174,7 @@ func runitFootprint(t testing.TB, n int) (memFigures, int, error) {
 			return m, 0, err
 		}
 		run := "#!/bin/sh\nexec " + sleep + " " + runitSleep + "\n"
-		if err := os.WriteFile(filepath.Join(sv, "run"), []byte(run), 0o755); err != nil {
+		if err := writeNoFork(filepath.Join(sv, "run"), []byte(run), 0o755); err != nil {
 			return m, 0, err
 		}
 	}

@@ -38,7 +38,7 @@ func TestLoaderDirInotify(t *testing.T) {
 
 	// Rewritten in place (same inode): read again, process untouched; a restart uses FOO=two.
 	from := g.mark()
-	if err := os.WriteFile(path, []byte(envLoader("d1", "two").script()), 0o755); err != nil {
+	if err := writeNoFork(path, []byte(envLoader("d1", "two").script()), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	g.waitLogFrom(from, 10*time.Second, "dyn read again", loaderRead(path))
@@ -54,7 +54,7 @@ func TestLoaderDirInotify(t *testing.T) {
 	// Atomic replace (write a new file, mv new old): a change, not a removal.
 	from = g.mark()
 	tmp := filepath.Join(filepath.Dir(path), "dyn.new")
-	if err := os.WriteFile(tmp, []byte(envLoader("d1", "three").script()), 0o755); err != nil {
+	if err := writeNoFork(tmp, []byte(envLoader("d1", "three").script()), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Rename(tmp, path); err != nil {

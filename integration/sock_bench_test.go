@@ -27,7 +27,7 @@ func benchGod(b *testing.B, l bashLoader) (socket string) {
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		b.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "bench"), []byte(l.script()), 0o755); err != nil {
+	if err := writeNoFork(filepath.Join(dir, "bench"), []byte(l.script()), 0o755); err != nil {
 		b.Fatal(err)
 	}
 	cmd := exec.Command(godBin, "--dir", dir, "--socket", socket, "--log", "json")

@@ -128,7 +128,7 @@ func TestUpgradeRefused(t *testing.T) {
 	before := jobView(mustJob(t, g, "backend"))
 
 	broken := filepath.Join(filepath.Dir(g.bin), "god.new")
-	if err := os.WriteFile(broken, []byte("#!/bin/sh\necho 'panic: this build is broken' >&2\nexit 2\n"), 0o755); err != nil {
+	if err := writeNoFork(broken, []byte("#!/bin/sh\necho 'panic: this build is broken' >&2\nexit 2\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	good := g.bin + ".good"
@@ -229,7 +229,7 @@ func keepGoodBinary(t testing.TB, g *god) string {
 func replaceBinary(t testing.TB, g *god, script string) {
 	t.Helper()
 	next := filepath.Join(filepath.Dir(g.bin), "god.new")
-	if err := os.WriteFile(next, []byte(script), 0o755); err != nil {
+	if err := writeNoFork(next, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Rename(next, g.bin); err != nil {
