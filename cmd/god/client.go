@@ -67,7 +67,7 @@ type cli struct {
 func runCommand(name string, args []string, stdout, stderr io.Writer) int {
 	cmd := lookup(name)
 	if cmd == nil {
-		fmt.Fprintf(stderr, "god: unknown command %q\nRun 'god help' for the list of commands.\n", name)
+		fmt.Fprintf(stderr, "god: unknown command %q%s\nRun 'god help' for the list of commands.\n", name, suggestCommand(name))
 		return exitUsage
 	}
 	fs := flag.NewFlagSet("god "+name, flag.ContinueOnError)
@@ -154,7 +154,7 @@ func (c *cli) do(ctx context.Context, req control.Request, onLine func(control.R
 	}
 	client, err := control.Dial(c.socket)
 	if err != nil {
-		fmt.Fprintf(c.stderr, "god: %v\n", err)
+		fmt.Fprintf(c.stderr, "god: %v\n%s\n", err, unreachableHint)
 		return control.Response{}, exitUnreachable
 	}
 	defer client.Close()
@@ -163,7 +163,7 @@ func (c *cli) do(ctx context.Context, req control.Request, onLine func(control.R
 	case err != nil && ctx.Err() != nil:
 		return control.Response{}, exitOK // interrupted on purpose (logs -f, Ctrl-C)
 	case errors.Is(err, control.ErrUnreachable):
-		fmt.Fprintf(c.stderr, "god: %v\n", err)
+		fmt.Fprintf(c.stderr, "god: %v\n%s\n", err, unreachableHint)
 		return control.Response{}, exitUnreachable
 	case err != nil:
 		fmt.Fprintf(c.stderr, "god: %v\n", err)
@@ -308,4 +308,43 @@ func clean(s string) string {
 		}
 	}
 	return b.String()
+}
+
+// unreachableHint follows "cannot reach god": how to point at another one.
+const unreachableHint = "(is god running? --socket PATH or GOD_SOCKET point at another god)"
+
+// suggestCommand is ` (did you mean "status"?)` for a command name one or two edits away from a
+// real one (`god stats`), else "".
+func suggestCommand(name string) string {
+	best, bestD := "", 3
+	for _, c := range commands {
+		if d := editDistance(name, c.name); d < bestD {
+			best, bestD = c.name, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+// editDistance is the Levenshtein distance of a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }

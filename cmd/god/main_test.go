@@ -248,7 +248,8 @@ func TestExitCodes(t *testing.T) {
 		{"bad job name", []string{"stop", "a/b", "--socket", f.path}, 2, `invalid job name "a/b"`},
 		{"extra argument", []string{"rescan", "web", "--socket", f.path}, 2, `unexpected argument "web"`},
 		{"bad -n", []string{"logs", "-n", "0", "--socket", f.path}, 2, "-n 0 out of range"},
-		{"unreachable", []string{"status", "--socket", missing}, 3, "god: cannot reach god at " + missing + ": connect: no such file or directory\n"},
+		{"unreachable", []string{"status", "--socket", missing}, 3, "god: cannot reach god at " + missing + ": connect: no such file or directory\n(is god running? --socket PATH or GOD_SOCKET point at another god)\n"},
+		{"a typo", []string{"stats", "--socket", f.path}, 2, `god: unknown command "stats" (did you mean "status"?)`},
 		{"unreachable start", []string{"start", "web", "--socket", missing}, 3, "god: cannot reach god at " + missing},
 	}
 	for _, tt := range tests {
