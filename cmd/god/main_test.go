@@ -67,7 +67,7 @@ func (f *fakeGod) jobs() []control.JobStatus {
 	return []control.JobStatus{
 		{
 			Name: "web", Loader: "loaders/web", State: "run", Generation: 3, Since: f.since, Restarts: 1,
-			Processes: []control.ProcessStatus{{Pid: 4242, Generation: 3, Instance: 0}, {Pid: 4243, Generation: 3, Instance: 1}},
+			Processes: []control.ProcessStatus{{Pid: 4242, Generation: 3, Instance: 0, Started: f.since}, {Pid: 4243, Generation: 3, Instance: 1, Started: f.since}},
 			LastExit:  "exit 1", Check: "ok", Sockets: []string{"http=tcp://127.0.0.1:8080"}, Status: "serving 12 req/s",
 		},
 		{Name: "db-backup", Loader: "loaders/db", State: "failed", Reason: "exec: no such file \x1b[31m", Since: f.since},
@@ -157,11 +157,16 @@ func TestStatusTable(t *testing.T) {
 	wantRows := [][]string{
 		{"JOB", "STATE", "PIDS", "GEN", "UPTIME", "RESTARTS", "LAST-EXIT", "CHECK", "SOCKETS", "STATUS"},
 		{"web", "run", "4242,4243", "3", "2h3m", "1", "exit", "1", "ok", "http=tcp://127.0.0.1:8080", "serving", "12", "req/s"},
-		{"db-backup", "failed", "-", "0", "2h3m", "0", "-", "-", "-", "exec:", "no", "such", "file", `\x1b[31m`},
+		{"db-backup", "failed", "-", "0", "-", "0", "-", "-", "-", "exec:", "no", "such", "file", `\x1b[31m`},
 	}
 	for i, want := range wantRows {
 		if got := strings.Fields(lines[i]); !reflect.DeepEqual(got, want) {
 			t.Errorf("line %d: %q\nwant fields %q", i, lines[i], want)
+		}
+	}
+	for i, l := range lines {
+		if strings.HasSuffix(l, " ") {
+			t.Errorf("line %d ends in spaces: %q", i, l)
 		}
 	}
 	// Columns are aligned: STATE starts at the same offset on every line.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -78,7 +79,15 @@ func printStatusJSON(c *cli, jobs []control.JobStatus) int {
 // printStatusTable prints one aligned row per job. The last column carries
 // why a job is not running (Reason) and what it says about itself (STATUS=).
 func printStatusTable(w io.Writer, jobs []control.JobStatus, now time.Time) {
-	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	var buf bytes.Buffer
+	defer func() {
+		// tabwriter pads every cell but the last: a row whose last cells are empty would end in
+		// spaces.
+		for _, line := range strings.SplitAfter(buf.String(), "\n") {
+			io.WriteString(w, strings.TrimRight(line, " \n")+strings.Repeat("\n", strings.Count(line, "\n")))
+		}
+	}()
+	tw := tabwriter.NewWriter(&buf, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "JOB\tSTATE\tPIDS\tGEN\tUPTIME\tRESTARTS\tLAST-EXIT\tCHECK\tSOCKETS\tSTATUS")
 	for _, j := range jobs {
 		// A process of another generation than the job's (a reload under way) or one being
@@ -106,12 +115,15 @@ func printStatusTable(w io.Writer, jobs []control.JobStatus, now time.Time) {
 			}
 		}
 		// Uptime is how long the serving generation's oldest process runs; a job without one
-		// shows how long it has been in its state.
+		// has none (how long it has been down is in god status --json, since).
 		uptime := ""
 		if !started.IsZero() {
 			uptime = humanDuration(now.Sub(started))
-		} else if !j.Since.IsZero() {
-			uptime = humanDuration(now.Sub(j.Since))
+		}
+		check := j.Check
+		switch j.State {
+		case "wait", "stopped", "done", "failed", "backoff":
+			check = "" // the last reply of a process that is gone says nothing now
 		}
 		var note []string
 		if strings.HasPrefix(j.Reload, "failed") {
@@ -132,7 +144,7 @@ func printStatusTable(w io.Writer, jobs []control.JobStatus, now time.Time) {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%d\t%s\t%s\t%s\t%s\n",
 			cell(j.Name), cell(j.State), cell(strings.Join(pids, ",")), j.Generation, cell(uptime),
-			j.Restarts, cell(j.LastExit), cell(j.Check), cell(strings.Join(j.Sockets, ",")), strings.Join(note, "; "))
+			j.Restarts, cell(j.LastExit), cell(check), cell(strings.Join(j.Sockets, ",")), strings.Join(note, "; "))
 	}
 	tw.Flush()
 }
