@@ -145,6 +145,9 @@ func TestAllJobs(t *testing.T) {
 	if r := g.cli("is-active", "nosuch"); r.code != 1 {
 		g.fatalf("god is-active nosuch: exit %d, want 1", r.code)
 	}
+	if r := g.cli("status", "onr"); r.code != 1 || !strings.Contains(r.stderr, `unknown job onr (did you mean "one"?)`) {
+		g.fatalf("god status onr: exit %d %q, want 1 suggesting one", r.code, r.stderr)
+	}
 	g.mustCLI("start", "all")
 	g.waitState("one", "run", 10*time.Second)
 	g.waitState("two", "run", 10*time.Second)

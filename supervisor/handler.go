@@ -106,6 +106,18 @@ func (s *Supervisor) expandAll(names []string) []string {
 	return out
 }
 
+// suggestJob is ` (did you mean "backend"?)` for the first unknown name a typo away from a job.
+func (s *Supervisor) suggestJob(unknown []string) string {
+	var names []string
+	s.call(func() {
+		for n := range s.jobs {
+			names = append(names, n)
+		}
+	})
+	sort.Strings(names)
+	return control.Suggest(unknown[0], names)
+}
+
 // snapshot returns the named jobs' statuses (all when names is empty), or an error naming unknown jobs.
 func (s *Supervisor) snapshot(names []string) ([]control.JobStatus, error) {
 	var out []control.JobStatus
@@ -128,7 +140,7 @@ func (s *Supervisor) snapshot(names []string) ([]control.JobStatus, error) {
 		return nil, fmt.Errorf("god is shutting down")
 	}
 	if len(unknown) > 0 {
-		return nil, fmt.Errorf("unknown job %s", strings.Join(unknown, ", "))
+		return nil, fmt.Errorf("unknown job %s%s", strings.Join(unknown, ", "), s.suggestJob(unknown))
 	}
 	sort.Slice(out, func(i, k int) bool { return out[i].Name < out[k].Name })
 	return out, nil
@@ -213,7 +225,7 @@ func (s *Supervisor) handleAct(ctx context.Context, req control.Request, emit fu
 		return control.Response{Error: "god is shutting down"}
 	}
 	if len(unknown) > 0 {
-		return control.Response{Error: "unknown job " + strings.Join(unknown, ", ")}
+		return control.Response{Error: "unknown job " + strings.Join(unknown, ", ") + s.suggestJob(unknown)}
 	}
 	if len(goals) == 0 {
 		return control.Response{Error: "god is shutting down"}
@@ -407,7 +419,7 @@ func (s *Supervisor) handleReload(ctx context.Context, req control.Request, emit
 		return control.Response{Error: "god is shutting down"}
 	}
 	if len(unknown) > 0 {
-		return control.Response{Error: "unknown job " + strings.Join(unknown, ", ")}
+		return control.Response{Error: "unknown job " + strings.Join(unknown, ", ") + s.suggestJob(unknown)}
 	}
 	var failed, done []string
 	for _, p := range jobs {

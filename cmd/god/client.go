@@ -316,35 +316,9 @@ const unreachableHint = "(is god running? --socket PATH or GOD_SOCKET point at a
 // suggestCommand is ` (did you mean "status"?)` for a command name one or two edits away from a
 // real one (`god stats`), else "".
 func suggestCommand(name string) string {
-	best, bestD := "", 3
-	for _, c := range commands {
-		if d := editDistance(name, c.name); d < bestD {
-			best, bestD = c.name, d
-		}
+	names := make([]string, len(commands))
+	for i, c := range commands {
+		names[i] = c.name
 	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-// editDistance is the Levenshtein distance of a and b.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	return control.Suggest(name, names)
 }
