@@ -155,6 +155,16 @@ func (st *UpgradeState) Check() error {
 	if err := st.checkHelpers(); err != nil {
 		return err
 	}
+	for _, u := range st.Units {
+		if u.Pgid <= 1 || u.Tag == 0 {
+			return fmt.Errorf("upgrade state: bad unit %+v", u)
+		}
+		for _, pid := range u.Escaped {
+			if pid <= 1 {
+				return fmt.Errorf("upgrade state: unit %d: bad pid %d", u.Tag, pid)
+			}
+		}
+	}
 	seen := map[string]bool{}
 	for _, js := range st.Jobs {
 		if !loader.ValidJobName(js.Name) || seen[js.Name] {
