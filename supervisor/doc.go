@@ -2,15 +2,20 @@
 // them without downtime, answers the control socket, and upgrades itself in place.
 //
 // One goroutine owns each piece of state and receives every event on channels (tableflip's
-// shape): the Supervisor's loop owns the set of loaders and jobs; each job's goroutine owns its
-// processes, generations and timers (job.go, reload.go); the Reaper owns every wait for a child
-// (reaper.go). What the loop knows of a job is the snapshot the job publishes after each change.
+// shape): the Supervisor's loop owns the set of loaders and jobs; each job's goroutine is the
+// actor around the job's state machine (job.go around internal/jobstate, which decides
+// everything about the job's processes, generations, timers and reloads); the Reaper owns every
+// wait for a child (reaper.go). What the loop knows of a job is the status the job publishes
+// after each change. docs/architecture.md maps the packages and how an event flows.
 //
-// Files by concept: state.go and job.go (the job state machine, docs/states.md), backoff.go
-// (restart delays), reload.go (generations, rollback), sockets.go (sockets god keeps for jobs),
-// notify.go and notifyroute.go (NOTIFY_SOCKET), fds.go (sockets over SCM_RIGHTS), loaderpool.go
-// and dirwatch.go (loaders and the inotify watch), proc.go (starting a process, relaying its
-// output), handler.go (control commands), upgrade.go and upgrade_restore.go (re-exec in place).
+// Files by concept: state.go and backoff.go (the machine's states and restart rules, as god's
+// API), job.go (the job actor), sockets.go (sockets god keeps for jobs), notifyroute.go
+// (NOTIFY_SOCKET routing; the server is internal/notify), fds.go (sockets over SCM_RIGHTS),
+// loaderpool.go and loaderfiles.go (loaders; the inotify watch is internal/dirwatch), proc.go
+// (starting a process, relaying its output), containment.go (what a job process starts:
+// cgroups, escaped daemons), crashfile.go (the file a god started after a crash reads),
+// handler.go (control commands), upgrade.go, preflight.go and upgrade_restore.go (re-exec in
+// place).
 //
 // # Upgrading god
 //
@@ -18,7 +23,8 @@
 // starting a new process that takes the sockets over: jobs stay its children (a new process could
 // not wait for them), systemd keeps watching the same pid, and every fd survives the exec once
 // its close-on-exec flag is cleared, so no socket closes and no output line is lost. A pre-flight
-// run of the new binary must accept the state first, or nothing is touched. The state handed
+// run of the new binary must answer a handshake on the state first (preflight.go), or nothing is
+// touched; a new image that cannot take over execs the old one again. The state handed
 // over is UpgradeState, JSON in a memfd named by GOD_UPGRADE_STATE, versioned by
 // UpgradeStateVersion: a god that does not know the version refuses it in the pre-flight.
 //
