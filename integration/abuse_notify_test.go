@@ -25,12 +25,7 @@ func TestNotifyFloodFromStranger(t *testing.T) {
 	}})
 	g.start()
 	pid := pidOf(t, g.waitState("dog", "run", 10*time.Second))
-	var notify string
-	for _, kv := range envOf(pid) {
-		if v, ok := strings.CutPrefix(kv, "NOTIFY_SOCKET="); ok {
-			notify = v
-		}
-	}
+	notify := envValue(pid, "NOTIFY_SOCKET")
 	// The stranger must reach the socket as any job of another user would: open the test's
 	// directories to everyone for traversal.
 	for d := filepath.Dir(notify); d != os.TempDir() && d != "/"; d = filepath.Dir(d) {

@@ -161,20 +161,31 @@ func readProc(pid int) (procStat, bool) {
 	return st, true
 }
 
-// childrenOf lists the pids whose parent is ppid, by a scan of /proc.
-func childrenOf(ppid int) []int {
+// procsWhere lists the pids of /proc for which match holds.
+func procsWhere(match func(pid int) bool) []int {
 	ents, _ := os.ReadDir("/proc")
 	var out []int
 	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if st, ok := readProc(pid); ok && st.ppid == ppid {
+		if pid, err := strconv.Atoi(e.Name()); err == nil && match(pid) {
 			out = append(out, pid)
 		}
 	}
 	return out
+}
+
+// childrenOf lists the pids whose parent is ppid, by a scan of /proc.
+func childrenOf(ppid int) []int {
+	return procsWhere(func(pid int) bool { st, ok := readProc(pid); return ok && st.ppid == ppid })
+}
+
+// envValue is the value of key in pid's environment, "" when it has none.
+func envValue(pid int, key string) string {
+	for _, kv := range envOf(pid) {
+		if v, ok := strings.CutPrefix(kv, key+"="); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 // isLoader reports whether pid runs as a loader (its argv ends in "godv1").

@@ -11,19 +11,10 @@ import (
 
 // sleepersWith lists the pids of `sleep ARG` processes: the daemons a test's job leaves.
 func sleepersWith(arg string) []int {
-	ents, _ := os.ReadDir("/proc")
-	var out []int
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
+	return procsWhere(func(pid int) bool {
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		if err == nil && string(b) == "sleep\x00"+arg+"\x00" && procState(pid) != 'Z' {
-			out = append(out, pid)
-		}
-	}
-	return out
+		return err == nil && string(b) == "sleep\x00"+arg+"\x00" && procState(pid) != 'Z'
+	})
 }
 
 // cgroupDir makes a cgroup v2 directory of the test's own, or skips saying why.

@@ -105,12 +105,7 @@ func TestNotifySpoofed(t *testing.T) {
 	}})
 	g.start()
 	pid := pidOf(t, g.waitState("victim", "start", 10*time.Second))
-	var path string
-	for _, kv := range envOf(pid) {
-		if v, ok := strings.CutPrefix(kv, "NOTIFY_SOCKET="); ok {
-			path = v
-		}
-	}
+	path := envValue(pid, "NOTIFY_SOCKET")
 	if path == "" {
 		t.Fatalf("job %d has no NOTIFY_SOCKET", pid)
 	}
