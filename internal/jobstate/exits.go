@@ -193,7 +193,9 @@ func (m *Machine) stop(after After, why string) {
 		if after != AfterStopped {
 			m.j.After = after
 		}
-	case len(m.j.Procs) > 0:
+	case len(m.j.Procs) > 0 || len(m.j.Lingering) > 0 && (m.j.State == StateBackoff || m.j.State.Running()):
+		// A job is stopped once nothing of it is left: a group its last process left behind
+		// (a daemon being ended) counts too.
 		m.j.After = after
 		m.j.RespawnAt = time.Time{}
 		m.enter(StateStop, why)

@@ -505,3 +505,20 @@ func TestReloadTakesOverDuringBackoff(t *testing.T) {
 		t.Fatal("reload not done")
 	}
 }
+
+// TestStopWaitsForLingeringGroup: a job backing off while the group its last process left (a
+// daemon) is being ended is stopped only once that group is gone (the soak found `god stop`
+// returning with the daemon alive).
+func TestStopWaitsForLingeringGroup(t *testing.T) {
+	h := newHarness(t, def(), testPolicy())
+	h.step(Start{})
+	h.exit(h.onlyPid(), 1, 0) // first quick failure: restarted at once
+	pid := h.onlyPid()
+	h.alive[pid] = true // it leaves a daemon
+	h.exit(pid, 1, 0)
+	h.wantState(StateBackoff)
+	h.step(Stop{})
+	h.wantState(StateStop)
+	h.step(GroupGone{Pgid: pid})
+	h.wantState(StateStopped)
+}
