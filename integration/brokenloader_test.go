@@ -130,3 +130,36 @@ func TestNotALoader(t *testing.T) {
 		t.Errorf("reported %d times, want once", n)
 	}
 }
+
+// TestLoaderCrashLogs: a loader that exits before its handshake is logged once an attempt, with
+// the attempt's real failure count and delay, and an error that says what happened (its exit
+// status) without repeating itself or leaking god's internals.
+func TestLoaderCrashLogs(t *testing.T) {
+	t.Parallel()
+	g := newGod(t)
+	path := writeExecutable(t, g.dir, "crashy", []byte("#!/bin/sh\necho $$ >> \"$GOD_TEST_PIDS\"\nexit 3\n"))
+	g.start()
+	isFailure := func(r record) bool { return r.Level == "ERROR" && strings.Contains(r.Raw, path) }
+	eventually(t, 30*time.Second, "4 failures of "+path, func() bool { return len(g.logs(0, isFailure)) >= 4 })
+	recs := g.logs(0, isFailure)[:4]
+	var delays []time.Duration
+	for i, r := range recs {
+		if n := r.int("failures"); n != i+1 {
+			g.fatalf("record %d says failures=%d, want %d (one record an attempt): %s", i, n, i+1, r.Raw)
+		}
+		d, err := time.ParseDuration(r.str("retry_in"))
+		if err != nil {
+			g.fatalf("record %d: retry_in %q: %v", i, r.str("retry_in"), err)
+		}
+		delays = append(delays, d)
+		msg := r.str("err")
+		if !strings.Contains(msg, "exit 3") || strings.Count(msg, "handshake") > 1 || strings.Count(msg, "loader ") > 1 || strings.Contains(msg, "loader: ") || strings.Contains(msg, "already closed") {
+			g.fatalf("record %d: err %q: want the exit status, said once, no internals", i, msg)
+		}
+	}
+	for i := 1; i < len(delays); i++ {
+		if delays[i] < delays[i-1] || i == len(delays)-1 && delays[i] <= delays[0] {
+			g.fatalf("delays %v do not grow", delays)
+		}
+	}
+}

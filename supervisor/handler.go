@@ -344,8 +344,11 @@ func (s *Supervisor) handleLogs(ctx context.Context, req control.Request, emit f
 		}
 	}
 	n := req.Lines
-	if n <= 0 {
-		n = 50
+	switch {
+	case n == 0:
+		n = control.DefaultLines
+	case n < 0:
+		n = 0 // control.NoLines: only what follows
 	}
 	var follow <-chan joblog.Line
 	if req.Follow {
@@ -355,7 +358,10 @@ func (s *Supervisor) handleLogs(ctx context.Context, req control.Request, emit f
 	}
 	// Lines that have others right behind them are marked More, so that the control server
 	// sends a burst in a few writes: a follower then keeps up with a chatty job far better.
-	tail := s.hub.Tail(req.Jobs, n)
+	var tail []joblog.Line
+	if n > 0 { // Tail(0) is every kept line
+		tail = s.hub.Tail(req.Jobs, n)
+	}
 	for i, l := range tail {
 		if err := emit(control.Response{Type: control.TypeLog, Log: toLogLine(l), More: i < len(tail)-1}); err != nil {
 			return control.Response{Error: err.Error()}

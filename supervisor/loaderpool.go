@@ -5,9 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -50,7 +52,9 @@ type loaderInst struct {
 	stdin  *os.File
 	stdout *os.File
 	exited chan struct{}
+	exit   string // how the process ended, set before exited is closed
 	killed bool
+	ready  bool      // the handshake was read: from then on an exit is news
 	idleAt time.Time // when it was last released
 }
 
@@ -71,21 +75,23 @@ var errLoaderBackoff = errors.New("loader restarting after failure")
 
 // ask sends one request to an instance and returns its reply.
 func (p *loaderPool) ask(ctx context.Context, job, prop string, args ...string) (loader.Message, error) {
-	inst, err := p.acquire(ctx)
+	inst, err := p.acquire(ctx, true)
 	if err != nil {
 		return nil, err
 	}
 	m, err := inst.client.Ask(ctx, job, prop, args...)
 	if err != nil {
-		p.fail(inst, fmt.Errorf("%s %s: %w", prop, job, err))
+		p.fail(inst, fmt.Errorf("%s %s: %w", prop, job, err), true)
 		return nil, fmt.Errorf("loader %s: %s %s: %w", p.path, prop, job, err)
 	}
 	p.release(inst, true)
 	return m, nil
 }
 
-// acquire returns an idle instance of the current epoch, or starts one.
-func (p *loaderPool) acquire(ctx context.Context) (*loaderInst, error) {
+// acquire returns an idle instance of the current epoch, or starts one. A start that fails is
+// logged here when logIt is set; a load's failure is logged by the supervisor (with its own
+// count and retry), so that each attempt is one record.
+func (p *loaderPool) acquire(ctx context.Context, logIt bool) (*loaderInst, error) {
 	select {
 	case p.slots <- struct{}{}:
 	case <-ctx.Done():
@@ -123,7 +129,7 @@ func (p *loaderPool) acquire(ctx context.Context) (*loaderInst, error) {
 	inst, err := p.spawn(ctx, epoch)
 	if err != nil {
 		if !errors.Is(err, errNotLoader) {
-			p.noteFailure(err)
+			p.noteFailure(err, logIt)
 		}
 		<-p.slots
 		return nil, err
@@ -179,19 +185,21 @@ func (p *loaderPool) endIdle() {
 	}
 }
 
-// fail kills an instance that broke the protocol or answered late and delays the next start.
-func (p *loaderPool) fail(inst *loaderInst, err error) {
+// fail kills an instance that broke the protocol or answered late and delays the next start
+// (logged when logIt is set, see acquire).
+func (p *loaderPool) fail(inst *loaderInst, err error, logIt bool) {
 	p.mu.Lock()
 	closed := p.closed
 	p.killLocked(inst)
 	p.mu.Unlock()
 	<-p.slots
 	if !closed {
-		p.noteFailure(err)
+		p.noteFailure(err, logIt)
 	}
 }
 
-func (p *loaderPool) noteFailure(err error) {
+// noteFailure counts a failure and sets the delay before the next start.
+func (p *loaderPool) noteFailure(err error, logIt bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
@@ -204,7 +212,9 @@ func (p *loaderPool) noteFailure(err error) {
 		d = 100 * time.Millisecond
 	}
 	p.retryAt = time.Now().Add(d)
-	p.log.Error("loader failed; killed, restarting with back-off", "err", err, "retry_in", d.String(), "failures", p.fails)
+	if logIt {
+		p.log.Error("loader failed; killed, restarting with back-off", "err", err, "retry_in", d.String(), "failures", p.fails)
+	}
 }
 
 // retire ends every instance: the file changed (or is gone), so its next request starts a fresh one.
@@ -299,13 +309,16 @@ func (p *loaderPool) spawn(ctx context.Context, epoch int) (*loaderInst, error) 
 	go p.stderr(errR, pid)
 	go func() {
 		e := <-exitc
+		p.mu.Lock()
+		inst.exit = e.String()
+		p.mu.Unlock()
 		close(inst.exited)
 		outR.Close()
 		p.mu.Lock()
 		delete(p.running, inst)
-		killed := inst.killed
+		report := !inst.killed && inst.ready // before its handshake, the failure says how it ended
 		p.mu.Unlock()
-		if !killed {
+		if report {
 			p.log.Warn("loader exited", "pid", pid, "exit", e.String())
 		}
 	}()
@@ -313,17 +326,51 @@ func (p *loaderPool) spawn(ctx context.Context, epoch int) (*loaderInst, error) 
 	defer cancel()
 	jobs, err := inst.client.Handshake(hctx)
 	if err != nil {
+		if ended := p.endedBeforeHandshake(inst, err); ended != "" {
+			err = errors.New(ended)
+		}
 		p.mu.Lock()
 		p.killLocked(inst)
 		p.mu.Unlock()
-		if errors.Is(err, loader.ErrNotGodv1) {
-			return nil, fmt.Errorf("loader %s: %w", p.path, err)
-		}
-		return nil, fmt.Errorf("loader %s: handshake: %w", p.path, err)
+		return nil, &loaderError{path: p.path, err: err}
 	}
+	p.mu.Lock()
+	inst.ready = true
+	p.mu.Unlock()
 	inst.jobs = jobs
 	return inst, nil
 }
+
+// endedBeforeHandshake says how a loader whose output ended before its handshake ended, "ended
+// before its handshake: exit 3 (EOF)", waiting a moment for its exit; "" for another error. The
+// read error alone (EOF, or a closed pipe when the exit won the race) would not say why.
+func (p *loaderPool) endedBeforeHandshake(inst *loaderInst, err error) string {
+	if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, os.ErrClosed) {
+		return ""
+	}
+	select {
+	case <-inst.exited:
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return "ended before its handshake: " + inst.exit + " (EOF)"
+	case <-time.After(time.Second):
+		return "closed its output before its handshake (EOF)"
+	}
+}
+
+// loaderError is an error of the loader at path. Its text names the file once: the loader
+// package's own "loader: " prefix is dropped, so a failure reads "loader /etc/god/web: handshake:
+// read reply: ..." and not "loader /etc/god/web: handshake: loader: handshake: ...".
+type loaderError struct {
+	path string
+	err  error
+}
+
+func (e *loaderError) Error() string {
+	return "loader " + e.path + ": " + strings.TrimPrefix(e.err.Error(), "loader: ")
+}
+
+func (e *loaderError) Unwrap() error { return e.err }
 
 // stderr relays a loader's stderr into god's log, one record a line, tagged with the loader. A
 // loader that writes without end must not flood god's log (or the journal): past a burst of
@@ -365,7 +412,7 @@ const (
 // load starts a fresh instance and reads every job definition it announces.
 func (p *loaderPool) load(ctx context.Context) ([]loader.Definition, error) {
 	p.retire()
-	inst, err := p.acquire(ctx)
+	inst, err := p.acquire(ctx, false)
 	if err != nil {
 		return nil, err
 	}
@@ -374,11 +421,11 @@ func (p *loaderPool) load(ctx context.Context) ([]loader.Definition, error) {
 	defs, err := inst.client.DefineAll(ctx, p.sup.cfg.LoaderTimeout, inst.jobs)
 	if err != nil {
 		if inst.client.Broken() != nil {
-			p.fail(inst, err)
+			p.fail(inst, err, false)
 		} else {
 			p.release(inst, false)
 		}
-		return nil, fmt.Errorf("loader %s: %w", p.path, err) // names the job and property
+		return nil, &loaderError{path: p.path, err: err} // names the job and property
 	}
 	p.release(inst, true)
 	return defs, nil
@@ -390,7 +437,7 @@ func (p *loaderPool) define(ctx context.Context, job string) (loader.Definition,
 	if !p.unchanged() {
 		p.retire()
 	}
-	inst, err := p.acquire(ctx)
+	inst, err := p.acquire(ctx, true)
 	if err != nil {
 		return loader.Definition{}, err
 	}
@@ -405,7 +452,7 @@ func (p *loaderPool) define(ctx context.Context, job string) (loader.Definition,
 	def, err := inst.client.Define(ctx, job)
 	if err != nil {
 		if inst.client.Broken() != nil {
-			p.fail(inst, err)
+			p.fail(inst, err, true)
 		} else {
 			p.release(inst, false)
 		}

@@ -494,7 +494,7 @@ func (s *Supervisor) loaderDone(ev loaderLoaded) {
 		}
 		lf.fails++
 		d := max(s.cfg.Backoff.Delay(lf.fails), 100*time.Millisecond)
-		s.log.Error("loader failed; retrying", "loader", lf.path, "err", ev.err, "retry_in", d.String())
+		s.log.Error("loader failed; retrying", "loader", lf.path, "err", ev.err, "retry_in", d.String(), "failures", lf.fails)
 		if s.shutting {
 			return
 		}

@@ -72,7 +72,7 @@ func runCommand(name string, args []string, stdout, stderr io.Writer) int {
 	}
 	fs := flag.NewFlagSet("god "+name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	socket := fs.String("socket", "", "control socket `PATH`")
+	socket := fs.String("socket", "", socketUsage(cmd))
 	runFn := cmd.setup(fs)
 	pos, err := parseInterspersed(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
@@ -80,7 +80,7 @@ func runCommand(name string, args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "god %s: %v\nusage: god %s %s (see god %s --help)\n", name, err, name, cmd.args, name)
+		fmt.Fprintf(stderr, "god %s: %v\n%s (see god %s --help)\n", name, err, synopsis(cmd), name)
 		return exitUsage
 	}
 	c := &cli{name: name, socket: control.SocketPath(*socket), stdout: stdout, stderr: stderr}
@@ -111,10 +111,23 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 
 // printCommandHelp writes one command's help with its flags.
 func printCommandHelp(w io.Writer, cmd *command, fs *flag.FlagSet) {
-	fmt.Fprintf(w, "usage: god %s %s\n\n%s.\n\nFlags:\n", cmd.name, cmd.args, capitalize(cmd.summary))
-	fs.SetOutput(w)
-	fs.PrintDefaults()
-	fs.SetOutput(io.Discard)
+	fmt.Fprintf(w, "%s\n\n%s.\n\nFlags:\n", synopsis(cmd), capitalize(cmd.summary))
+	printFlags(w, fs)
+}
+
+// socketUsage is the help of a command's --socket: "(ignored)" for the commands that talk to no
+// god (help, completion), which accept it only so that a shared command line still parses.
+func socketUsage(cmd *command) string {
+	if cmd.name == "help" || cmd.name == "completion" {
+		return ignoredFlag
+	}
+	return "control socket `PATH` (default: $GOD_SOCKET, else /run/god/god.sock as root, $XDG_RUNTIME_DIR/god.sock, /tmp/god-UID/god.sock)"
+}
+
+// synopsis is a command's usage line, "usage: god logs [-f] [-n N] [JOB...]", with no trailing
+// space for a command without arguments.
+func synopsis(cmd *command) string {
+	return strings.TrimRight("usage: god "+cmd.name+" "+cmd.args, " ")
 }
 
 func capitalize(s string) string {
@@ -127,7 +140,7 @@ func capitalize(s string) string {
 // usageError reports a bad argument and returns the usage exit code.
 func (c *cli) usageError(format string, args ...any) int {
 	cmd := lookup(c.name)
-	fmt.Fprintf(c.stderr, "god %s: %s\nusage: god %s %s\n", c.name, fmt.Sprintf(format, args...), c.name, cmd.args)
+	fmt.Fprintf(c.stderr, "god %s: %s\n%s\n", c.name, fmt.Sprintf(format, args...), synopsis(cmd))
 	return exitUsage
 }
 
@@ -236,10 +249,11 @@ func setupVersion(fs *flag.FlagSet) func(c *cli, args []string) int {
 		if len(args) > 0 {
 			return c.usageError("unexpected argument %q", args[0])
 		}
-		fmt.Fprintf(c.stdout, "god %s (client)\n", fullVersion())
+		// Both lines in one format, "WHO: god VERSION", so a script can cut them alike.
+		fmt.Fprintf(c.stdout, "client: god %s\n", fullVersion())
 		res, code := c.do(context.Background(), control.Request{Cmd: control.CmdVersion}, nil)
 		if code == exitOK {
-			fmt.Fprintf(c.stdout, "daemon: %s\n", clean(res.Version))
+			fmt.Fprintf(c.stdout, "daemon: god %s\n", clean(res.Version))
 		}
 		return code
 	}
@@ -258,7 +272,7 @@ func setupHelp(fs *flag.FlagSet) func(c *cli, args []string) int {
 				return c.usageError("unknown command %q", args[0])
 			}
 			cfs := flag.NewFlagSet("god "+cmd.name, flag.ContinueOnError)
-			cfs.String("socket", "", "control socket `PATH`")
+			cfs.String("socket", "", socketUsage(cmd))
 			cmd.setup(cfs)
 			printCommandHelp(c.stdout, cmd, cfs)
 			return exitOK

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -47,17 +48,15 @@ type daemonFlags struct {
 func parseDaemonFlags(args []string) (*daemonFlags, error) {
 	f := &daemonFlags{}
 	fs := flag.NewFlagSet("god", flag.ContinueOnError)
-	fs.SetOutput(os.Stderr)
-	fs.Usage = func() {
-		fmt.Fprint(os.Stderr, "usage: god [run] --dir DIR [flags]\n\nRuns the god daemon in the foreground, supervising the jobs that the loaders in DIR define.\n\n")
-		fs.PrintDefaults()
-	}
-	fs.StringVar(&f.dir, "dir", defaultDir(), "loader directory (default: $GOD_DIR, /etc/god for root, $XDG_CONFIG_HOME/god or ~/.config/god)")
-	fs.StringVar(&f.socket, "socket", "", "control socket path (default: $GOD_SOCKET, /run/god/god.sock for root, $XDG_RUNTIME_DIR/god.sock, /tmp/god-UID/god.sock)")
-	fs.StringVar(&f.logMode, "log", "auto", "log format: auto (colour on a terminal, JSON otherwise, journal under systemd), text, color, json")
-	fs.StringVar(&f.logLevel, "log-level", "info", "lowest level logged: debug, info, warn, error")
-	fs.IntVar(&f.logLines, "log-lines", 1000, "recent output lines kept per job for god logs")
-	fs.IntVar(&f.restartLimit, "restart-limit", supervisor.Defaults.Backoff.Limit, "quick failures in a row before a job is marked failed (0: never)")
+	// The flag package would print the error, then every flag, to stderr; god says what was
+	// wrong in one line (runDaemon) and prints its flags only when asked (--help, to stdout).
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&f.dir, "dir", defaultDir(), "loader directory `DIR`: $GOD_DIR, else /etc/god for root, $XDG_CONFIG_HOME/god or ~/.config/god")
+	fs.StringVar(&f.socket, "socket", "", "control socket `PATH` (default: $GOD_SOCKET, /run/god/god.sock for root, $XDG_RUNTIME_DIR/god.sock, /tmp/god-UID/god.sock)")
+	fs.StringVar(&f.logMode, "log", "auto", "god's own log format `MODE`: auto (colour on a terminal, JSON otherwise, journal under systemd), text, color, json")
+	fs.StringVar(&f.logLevel, "log-level", "info", "lowest level logged, `LEVEL`: debug, info, warn, error")
+	fs.IntVar(&f.logLines, "log-lines", 1000, "recent output lines kept per job, `N`, for god logs")
+	fs.IntVar(&f.restartLimit, "restart-limit", supervisor.Defaults.Backoff.Limit, "quick failures in a row, `N`, before a job is marked failed (0: never)")
 	fs.DurationVar(&f.restartDelay, "restart-delay", supervisor.Defaults.Backoff.First, "delay before the second quick failure in a row restarts; it doubles for each further one (job property restart-delay)")
 	fs.DurationVar(&f.backoffMax, "backoff-max", supervisor.Defaults.Backoff.Max, "longest delay between restarts (job property restart-delay-max)")
 	fs.DurationVar(&f.minUptime, "min-uptime", supervisor.Defaults.Backoff.MinUptime, "a process that was ready and ran this long restarts at once when it dies, and resets its job's failure count (job property min-uptime)")
@@ -69,14 +68,18 @@ func parseDaemonFlags(args []string) (*daemonFlags, error) {
 	fs.DurationVar(&f.loaderIdle, "loader-idle", supervisor.Defaults.LoaderIdle, "a loader instance nobody asked anything this long exits (the next request starts one)")
 	fs.DurationVar(&f.checkTO, "check-timeout", supervisor.Defaults.CheckTimeout, "how long a check may take")
 	fs.DurationVar(&f.startTO, "start-timeout", supervisor.Defaults.StartTimeout, "a process not ready by then has failed (and a reload is rolled back)")
-	fs.StringVar(&f.cgroup, "cgroup", "", "a cgroup v2 directory god may create groups in: each job process runs in a cgroup of its own, and nothing it starts escapes the job (default: subreaper mode, see README)")
-	fs.StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics on http://ADDR/metrics (e.g. 127.0.0.1:9100; default off) by god-metrics, a child process found next to god or in PATH")
+	fs.StringVar(&f.cgroup, "cgroup", "", "a cgroup v2 directory `DIR` god may create groups in: each job process runs in a cgroup of its own, and nothing it starts escapes the job (default: subreaper mode, see README)")
+	fs.StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics on http://`ADDR`/metrics (e.g. 127.0.0.1:9100; default off) by god-metrics, a child process found next to god or in PATH")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "debug: write a CPU profile of god to `FILE` at exit")
 	fs.StringVar(&f.memProfile, "memprofile", "", "debug: write a heap profile of god to `FILE` when shutdown begins")
 	if len(args) > 0 && args[0] == "run" {
 		args = args[1:]
 	}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(os.Stdout, "usage: god [run] --dir DIR [flags]\n\nRuns the god daemon in the foreground, supervising the jobs that the loaders in DIR define.\n\nFlags:\n")
+			printFlags(os.Stdout, fs)
+		}
 		return nil, err
 	}
 	if fs.NArg() > 0 {
@@ -110,7 +113,7 @@ func runDaemon(args []string) int {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
-		fmt.Fprintln(os.Stderr, "god:", err)
+		fmt.Fprintf(os.Stderr, "god: %v (god run --help lists the daemon's flags)\n", err)
 		return 2
 	}
 	var level slog.Level

@@ -18,13 +18,17 @@ import (
 // setupLogs makes "god logs [-f] [-n N] [JOB...]".
 func setupLogs(fs *flag.FlagSet) func(c *cli, args []string) int {
 	follow := fs.Bool("f", false, "follow: keep printing new lines until interrupted")
-	lines := fs.Int("n", control.DefaultLines, fmt.Sprintf("print the last `N` lines, of all the named jobs together (1..%d)", control.MaxLines))
+	lines := fs.Int("n", control.DefaultLines, fmt.Sprintf("print the last `N` lines, of all the named jobs together (0..%d; 0 with -f: only new lines)", control.MaxLines))
 	return func(c *cli, jobs []string) int {
 		if code := c.checkJobs(jobs, false); code != exitOK {
 			return code
 		}
-		if *lines < 1 || *lines > control.MaxLines {
-			return c.usageError("-n %d out of range 1..%d", *lines, control.MaxLines)
+		if *lines < 0 || *lines > control.MaxLines {
+			return c.usageError("-n %d out of range 0..%d", *lines, control.MaxLines)
+		}
+		n := *lines
+		if n == 0 {
+			n = control.NoLines // -n 0 is tail's: no past lines (the request's 0 means the default)
 		}
 		ctx := context.Background()
 		if *follow {
@@ -37,7 +41,7 @@ func setupLogs(fs *flag.FlagSet) func(c *cli, args []string) int {
 		// a burst costs one write, not one per line, and a quiet follow shows each line at once.
 		out := bufio.NewWriterSize(c.stdout, 64<<10)
 		defer out.Flush()
-		_, code := c.do(ctx, control.Request{Cmd: control.CmdLogs, Jobs: jobs, Follow: *follow, Lines: *lines}, func(r control.Response) {
+		_, code := c.do(ctx, control.Request{Cmd: control.CmdLogs, Jobs: jobs, Follow: *follow, Lines: n}, func(r control.Response) {
 			if r.Type == control.TypeLog && r.Log != nil {
 				printLogLine(out, r.Log)
 			} else {

@@ -252,7 +252,7 @@ func TestExitCodes(t *testing.T) {
 		{"missing job", []string{"start", "--socket", f.path}, 2, "god start: missing JOB"},
 		{"bad job name", []string{"stop", "a/b", "--socket", f.path}, 2, `invalid job name "a/b"`},
 		{"extra argument", []string{"rescan", "web", "--socket", f.path}, 2, `unexpected argument "web"`},
-		{"bad -n", []string{"logs", "-n", "0", "--socket", f.path}, 2, "-n 0 out of range"},
+		{"bad -n", []string{"logs", "-n", "-1", "--socket", f.path}, 2, "-n -1 out of range"},
 		{"unreachable", []string{"status", "--socket", missing}, 3, "god: cannot reach god at " + missing + ": connect: no such file or directory\n(is god running? --socket PATH or GOD_SOCKET point at another god)\n"},
 		{"a typo", []string{"stats", "--socket", f.path}, 2, `god: unknown command "stats" (did you mean "status"?)`},
 		{"unreachable start", []string{"start", "web", "--socket", missing}, 3, "god: cannot reach god at " + missing},
@@ -279,6 +279,60 @@ func TestLogs(t *testing.T) {
 	}
 	if req := f.lastRequest(t); req.Cmd != "logs" || req.Lines != 5 || req.Follow || !reflect.DeepEqual(req.Jobs, []string{"web"}) {
 		t.Errorf("request %+v", req)
+	}
+}
+
+// TestLogsNoHistory checks -n 0: tail's meaning (no past lines; with -f only new ones), sent as
+// control.NoLines since a request's 0 means the default.
+func TestLogsNoHistory(t *testing.T) {
+	f := startFakeGod(t)
+	out, errOut, code := god(t, nil, "logs", "-n", "0", "--socket", f.path)
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	if req := f.lastRequest(t); req.Lines != control.NoLines {
+		t.Errorf("request %+v, want lines %d", req, control.NoLines)
+	}
+	_ = out
+	if _, errOut, code := god(t, nil, "logs", "-n", "-2", "--socket", f.path); code != 2 || !strings.Contains(errOut, "out of range 0..") {
+		t.Errorf("-n -2: exit %d, stderr %q", code, errOut)
+	}
+}
+
+// TestFlagMessages checks the help and error texts a newcomer reads: flags spelt --name on
+// every page, a bad daemon flag said once in one line, no trailing space, --socket not offered by
+// the commands that talk to no god.
+func TestFlagMessages(t *testing.T) {
+	out, errOut, code := god(t, nil, "--bogus")
+	if code != 2 || strings.Count(errOut, "bogus") != 1 || strings.Count(errOut, "\n") != 1 || out != "" {
+		t.Errorf("god --bogus: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	for _, args := range [][]string{{"run", "--help"}, {"status", "--help"}, {"logs", "--help"}} {
+		out, _, code := god(t, nil, args...)
+		if code != 0 || !strings.Contains(out, "\n  --") || regexp.MustCompile(`(?m)^\s+-[a-z][a-z]`).MatchString(out) {
+			t.Errorf("god %q: exit %d, flags not as --name:\n%s", args, code, out)
+		}
+		if regexp.MustCompile(`(?m) +$`).MatchString(out) {
+			t.Errorf("god %q: a line ends in spaces:\n%q", args, out)
+		}
+	}
+	if out, _, _ := god(t, nil, "run", "--help"); strings.Contains(out, "stay-up") || !strings.Contains(out, "--dir") {
+		t.Errorf("god run --help lists a hidden flag or misses --dir:\n%s", out)
+	}
+	for _, args := range [][]string{{"rescan", "--help"}, {"shutdown", "--help"}} {
+		out, _, _ := god(t, nil, args...)
+		if first, _, _ := strings.Cut(out, "\n"); strings.HasSuffix(first, " ") {
+			t.Errorf("god %q: usage line %q ends in a space", args, first)
+		}
+	}
+	for _, args := range [][]string{{"completion", "--help"}, {"help", "--help"}} {
+		if out, _, code := god(t, nil, args...); code != 0 || strings.Contains(out, "socket") {
+			t.Errorf("god %q: exit %d, lists --socket:\n%s", args, code, out)
+		}
+	}
+	// Still accepted where a shared command line carries it.
+	if _, _, code := god(t, nil, "completion", "bash", "--socket", "/nowhere"); code != 0 {
+		t.Errorf("completion with --socket: exit %d", code)
 	}
 }
 
@@ -316,12 +370,12 @@ func TestLogsFollowInterrupt(t *testing.T) {
 func TestVersion(t *testing.T) {
 	f := startFakeGod(t)
 	out, _, code := god(t, nil, "version", "--socket", f.path)
-	if code != 0 || !regexp.MustCompile(`^god dev( [0-9a-f]+(-dirty)?)? \(client\)\ndaemon: test-daemon\n$`).MatchString(out) {
+	if code != 0 || !regexp.MustCompile(`^client: god dev( [0-9a-f]+(-dirty)?)?\ndaemon: god test-daemon\n$`).MatchString(out) {
 		t.Errorf("exit %d, output %q", code, out)
 	}
 	missing := filepath.Join(t.TempDir(), "none.sock")
 	out, errOut, code := god(t, nil, "version", "--socket", missing)
-	if code != 3 || !strings.HasPrefix(out, "god dev") || !strings.Contains(errOut, "cannot reach god at "+missing) {
+	if code != 3 || !strings.HasPrefix(out, "client: god dev") || !strings.Contains(errOut, "cannot reach god at "+missing) {
 		t.Errorf("unreachable: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 }
@@ -335,7 +389,7 @@ func TestHelp(t *testing.T) {
 	}
 	for _, args := range [][]string{{"status", "--help"}, {"help", "status"}, {"status", "-h", "--socket", "/x"}} {
 		out, _, code := god(t, nil, args...)
-		if code != 0 || !strings.HasPrefix(out, "usage: god status [--json] [JOB...]") || !strings.Contains(out, "-json") {
+		if code != 0 || !strings.HasPrefix(out, "usage: god status [--json] [JOB...]") || !strings.Contains(out, "--json") {
 			t.Errorf("god %q: exit %d, output:\n%s", args, code, out)
 		}
 	}

@@ -102,10 +102,10 @@ func (m *Machine) Step(now time.Time, ev Event) []Effect {
 	case Start:
 		m.start()
 	case Stop:
-		m.failReload("stopped on request")
+		m.interruptReload("stopped on request")
 		m.stop(AfterStopped, "stopped on request")
 	case Restart:
-		m.failReload("restarted on request")
+		m.interruptReload("restarted on request")
 		if m.live() > 0 {
 			m.stop(AfterStart, "restart on request")
 		} else {
@@ -120,7 +120,7 @@ func (m *Machine) Step(now time.Time, ev Event) []Effect {
 	case Remove:
 		m.removed = true
 		m.j.RespawnAt, m.j.RetryAt = time.Time{}, time.Time{}
-		m.failReload("job removed")
+		m.interruptReload("job removed")
 		if len(m.j.Procs) > 0 {
 			m.stop(AfterRemove, "removed")
 		}
@@ -164,7 +164,7 @@ func (m *Machine) Step(now time.Time, ev Event) []Effect {
 	}
 	if m.removed && len(m.j.Procs) == 0 && len(m.j.Lingering) == 0 && m.spawning == nil {
 		m.finished = true
-		m.failReload("job removed")
+		m.interruptReload("job removed")
 		m.emit(Arm{})
 		m.emit(Removed{})
 		return m.out

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -340,6 +341,27 @@ func TestReloadRollback(t *testing.T) {
 	if h.onlyPid() != old || h.m.j.Generation != 1 {
 		t.Fatalf("serving %v gen %d, want pid %d gen 1", h.pids(), h.m.j.Generation, old)
 	}
+}
+
+// TestReloadInterruptedByStop: `god stop` during a reload ends it as interrupted, and says no
+// generation serves on (none does: the job is stopping).
+func TestReloadInterruptedByStop(t *testing.T) {
+	h := newHarness(t, def(func(d *loader.Definition) { d.Listen = []string{"http=tcp://127.0.0.1:80"} }), testPolicy())
+	h.step(Start{})
+	h.answerChecks("ok")
+	h.step(ReloadAsked{ID: 3})
+	h.step(Defined{Def: h.m.j.Def})
+	h.take()
+	h.step(Stop{})
+	fx := h.take()
+	done, ok := find[ReloadDone](fx)
+	if !ok || done.OK || done.ID != 3 {
+		t.Fatalf("reload not ended: %v", fx)
+	}
+	if strings.Contains(done.Msg, "serves on") || !strings.Contains(done.Msg, "interrupted") || !strings.Contains(done.Msg, "stopped on request") {
+		t.Errorf("message %q, want an interrupted reload and no generation serving on", done.Msg)
+	}
+	h.wantState(StateStop)
 }
 
 // TestMainPidHandOver: a clean exit that leaves its group is held back until the successor

@@ -265,7 +265,15 @@ func (m *Machine) finishReload(msg string) {
 }
 
 // failReload rolls a reload back: the new generation is stopped, the old one serves on.
-func (m *Machine) failReload(why string) {
+func (m *Machine) failReload(why string) { m.endReload(why, false) }
+
+// interruptReload ends a reload that a request to stop, restart or remove the job cut short: the
+// new generation is stopped as in a rollback, but no generation serves on (the job is going
+// down), so the message says "interrupted", not "failed; generation N serves on".
+func (m *Machine) interruptReload(why string) { m.endReload(why, true) }
+
+// endReload is failReload and interruptReload.
+func (m *Machine) endReload(why string, interrupted bool) {
 	r := m.reload
 	if r == nil {
 		return
@@ -287,11 +295,18 @@ func (m *Machine) failReload(why string) {
 		serving = m.j.Generation
 	}
 	msg := fmt.Sprintf("reload of %s failed: %s; generation %d serves on", m.j.Name, why, serving)
-	if r.phase == phaseRestart || r.phase == phaseSignal && m.live() == 0 {
+	switch {
+	case interrupted:
+		msg = fmt.Sprintf("reload of %s interrupted: %s", m.j.Name, why)
+	case r.phase == phaseRestart || r.phase == phaseSignal && m.live() == 0:
 		msg = fmt.Sprintf("reload of %s failed: %s", m.j.Name, why)
 	}
 	m.j.LastReload = fmt.Sprintf("failed at %s: %s", m.now.Format("15:04:05"), why)
-	m.log(slog.LevelError, "reload failed; rolled back", "why", why, "serving", serving)
+	if interrupted {
+		m.log(slog.LevelWarn, "reload interrupted", "why", why)
+	} else {
+		m.log(slog.LevelError, "reload failed; rolled back", "why", why, "serving", serving)
+	}
 	m.emit(ReloadDone{ID: r.id, Msg: msg, NewPids: r.newPids, Took: m.now.Sub(r.t0), Counted: true})
 	m.settle()
 	m.publish()

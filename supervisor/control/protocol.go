@@ -38,6 +38,7 @@ const (
 	MaxJobs        = 1024     // job names in one request
 	MaxLines       = 100000   // largest Lines of a logs request
 	DefaultLines   = 50       // what Lines == 0 means for a logs request
+	NoLines        = -1       // Lines of a logs request that wants no past lines (god logs -f -n 0)
 	MaxJobNameLen  = 64       // longest job name, as in the godv1 loader protocol
 )
 
@@ -47,7 +48,7 @@ type Request struct {
 	Cmd    string   `json:"cmd"` // one of the Cmd constants
 	Jobs   []string `json:"jobs,omitempty"`
 	Follow bool     `json:"follow,omitempty"` // logs -f: keep streaming new lines until the client leaves
-	Lines  int      `json:"lines,omitempty"`  // logs -n: lines of history (0 = DefaultLines; at most MaxLines)
+	Lines  int      `json:"lines,omitempty"`  // logs -n: lines of history (0 = DefaultLines, NoLines = none; at most MaxLines)
 }
 
 // Response is one line of JSON from the server. A response stream is zero or

@@ -45,7 +45,7 @@ var jobArity = map[string]struct{ needsJobs, noJobs bool }{
 // at most MaxJobs, none twice), how many jobs the command takes (start, stop,
 // restart and reload need at least one; rescan, shutdown, version, upgrade and
 // metrics take none) and that Follow and Lines are only set for logs, with Lines in
-// 0..MaxLines. The error says what is wrong and quotes the culprit.
+// NoLines..MaxLines. The error says what is wrong and quotes the culprit.
 func (r *Request) Validate() error {
 	switch {
 	case r.V == 0:
@@ -86,8 +86,8 @@ func (r *Request) Validate() error {
 			return fmt.Errorf("%s: lines is only for logs", r.Cmd)
 		}
 	}
-	if r.Lines < 0 || r.Lines > MaxLines {
-		return fmt.Errorf("%s: lines %d out of range 0..%d", r.Cmd, r.Lines, MaxLines)
+	if r.Lines < NoLines || r.Lines > MaxLines {
+		return fmt.Errorf("%s: lines %d out of range %d..%d", r.Cmd, r.Lines, NoLines, MaxLines)
 	}
 	return nil
 }

@@ -45,7 +45,7 @@ func TestRequestValidate(t *testing.T) {
 		{Request{V: 1, Cmd: "stop", Jobs: []string{"web", "../x"}}, `invalid job name "../x"`},
 		{Request{V: 1, Cmd: "stop", Jobs: []string{"web", "web"}}, `job "web" named twice`},
 		{Request{V: 1, Cmd: "status", Jobs: many}, "too many jobs: 1025"},
-		{Request{V: 1, Cmd: "logs", Lines: -1}, "lines -1 out of range"},
+		{Request{V: 1, Cmd: "logs", Lines: -2}, "lines -2 out of range"},
 		{Request{V: 1, Cmd: "logs", Lines: MaxLines + 1}, "out of range"},
 		{Request{V: 1, Cmd: "status", Follow: true}, "follow is only for logs"},
 		{Request{V: 1, Cmd: "status", Lines: 3}, "lines is only for logs"},
