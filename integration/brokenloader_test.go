@@ -163,3 +163,29 @@ func TestLoaderCrashLogs(t *testing.T) {
 		}
 	}
 }
+
+// TestNotExecutableSaidOnce: a loader copied without execute bits is named once, not skipped
+// without a word, and not again at each rescan; made executable, it runs.
+func TestNotExecutableSaidOnce(t *testing.T) {
+	t.Parallel()
+	g := newGod(t)
+	healthy(t, g)
+	path := filepath.Join(g.dir, "plain")
+	if err := writeNoFork(path, []byte(bashLoader{Jobs: map[string]bashJob{"plainjob": {Exec: sleeper, Auto: autoTrue}}}.script()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	g.start()
+	isReport := func(r record) bool { return strings.Contains(r.Msg, "not executable") && strings.Contains(r.Msg, path) }
+	g.waitLog(10*time.Second, "the not-executable report", isReport)
+	for range 2 {
+		g.mustCLI("rescan")
+	}
+	if n := len(g.logs(0, isReport)); n != 1 {
+		t.Errorf("reported %d times, want once", n)
+	}
+	if err := os.Chmod(path, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	g.mustCLI("rescan")
+	g.waitState("plainjob", "run", 10*time.Second)
+}

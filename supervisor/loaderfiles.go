@@ -22,6 +22,21 @@ func isLoaderCandidate(dir, name string) (os.FileInfo, bool) {
 	return fi, true
 }
 
+// notExecutable returns the file's signature when dir/name would be a loader but for its
+// execute bits: a loader copied without `chmod +x`, which god names once instead of skipping it
+// without a word.
+func notExecutable(dir, name string) (fileSig, bool) {
+	if name == "" || strings.HasPrefix(name, ".") || strings.HasSuffix(name, "~") ||
+		strings.HasSuffix(name, ".swp") || strings.HasPrefix(name, "#") {
+		return fileSig{}, false
+	}
+	fi, err := os.Stat(filepath.Join(dir, name))
+	if err != nil || !fi.Mode().IsRegular() || fi.Mode()&0o111 != 0 {
+		return fileSig{}, false
+	}
+	return sigOf(fi), true
+}
+
 // fileSig identifies a version of a loader file: a rebuild or an atomic replace changes it.
 type fileSig struct {
 	ino   uint64

@@ -143,6 +143,7 @@ type Supervisor struct {
 
 	// Owned by loop.
 	loaders      map[string]*loaderFile
+	notExec      map[string]fileSig // files skipped for want of execute bits, said once each
 	jobs         map[string]*jobHandle
 	subs         map[chan jobEvent]bool
 	shutting     bool
@@ -430,6 +431,7 @@ func (s *Supervisor) rescanFile(name string) {
 	lf := s.loaders[path]
 	fi, ok := isLoaderCandidate(s.cfg.Dir, name)
 	if !ok {
+		s.noteNotExecutable(name)
 		if lf == nil {
 			return
 		}
@@ -462,6 +464,25 @@ func (s *Supervisor) rescanFile(name string) {
 	lf.sig = sig
 	lf.notGodv1 = false
 	s.startLoad(lf)
+}
+
+// noteNotExecutable says once (per version of the file) that a file in the directory is not
+// run because it is not executable; rescans and events about other files stay quiet.
+func (s *Supervisor) noteNotExecutable(name string) {
+	sig, ok := notExecutable(s.cfg.Dir, name)
+	if !ok {
+		delete(s.notExec, name)
+		return
+	}
+	if old, said := s.notExec[name]; said && old == sig {
+		return
+	}
+	if s.notExec == nil {
+		s.notExec = map[string]fileSig{}
+	}
+	s.notExec[name] = sig
+	path := filepath.Join(s.cfg.Dir, name)
+	s.log.Warn(fmt.Sprintf("%s is not executable: not run as a loader (chmod +x it to run it)", path), "loader", path)
 }
 
 func (s *Supervisor) startLoad(lf *loaderFile) {
