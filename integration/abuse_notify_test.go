@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -19,6 +20,30 @@ func TestNotifyFloodFromStranger(t *testing.T) {
 		t.Skip("needs root to send as another user (uid 65534)")
 	}
 	t.Parallel()
+	lines := notifyFlood(t, &syscall.Credential{Uid: 65534, Gid: 65534}, 500000)
+	if !strings.Contains(strings.Join(lines, "\n"), "sender is no user god's jobs run as") {
+		t.Errorf("no drop by uid in the log lines:\n%s", strings.Join(lines, "\n"))
+	}
+}
+
+// TestNotifyFloodFromOwnUser: a process of god's own user that is no job's floods the notify
+// socket with READY=1 during `god restart` of a notify job. Its datagrams are dropped when they
+// are read (the sender is neither a job process, in a job's group, nor god's child), so they
+// never queue ahead of the job's own READY=1: the restart succeeds and the drops are logged
+// once a second at most.
+func TestNotifyFloodFromOwnUser(t *testing.T) {
+	t.Parallel()
+	lines := notifyFlood(t, nil, 50000)
+	if !strings.Contains(strings.Join(lines, "\n"), "sender is no job of god's") {
+		t.Errorf("the flood was not dropped when read; log lines:\n%s", strings.Join(lines, "\n"))
+	}
+}
+
+// notifyFlood sends n READY=1 datagrams as cred (nil: the test's own user, which is god's)
+// while `god restart` waits for a notify-ready job, checks that the restart succeeds, that god
+// logs fewer than 100 lines about it and that its memory stays under twice what it was, and
+// returns god's log lines about notify.
+func notifyFlood(t *testing.T, cred *syscall.Credential, n int) []string {
 	g := newGod(t)
 	writeLoader(t, g.dir, "n", bashLoader{Jobs: map[string]bashJob{
 		"dog": sockJob([]string{sockjobBin, "serve"}, nil, []string{"notify"}, nil),
@@ -37,8 +62,10 @@ func TestNotifyFloodFromStranger(t *testing.T) {
 	before, _ := readProc(godPid)
 	from := g.mark()
 
-	flood := exec.Command(sockjobBin, "flood", "-to", notify, "-n", "500000", "-max", "60s")
-	flood.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	flood := exec.Command(sockjobBin, "flood", "-to", notify, "-n", strconv.Itoa(n), "-max", "60s")
+	if cred != nil {
+		flood.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	}
 	var out strings.Builder
 	flood.Stdout, flood.Stderr = &out, &out
 	if err := flood.Start(); err != nil {
@@ -78,4 +105,9 @@ func TestNotifyFloodFromStranger(t *testing.T) {
 	if pidOf(t, j) == pid {
 		g.fatalf("dog still runs pid %d: it was not restarted", pid)
 	}
+	var msgs []string
+	for _, r := range lines {
+		msgs = append(msgs, r.Raw)
+	}
+	return msgs
 }

@@ -53,9 +53,45 @@ func (s *Supervisor) startNotify() error {
 // own user (which god cannot tell from a job's by uid) costs bounded memory, never the loop's time.
 const notifyQueue = 1024
 
-// admitNotify accepts datagrams from the users god's jobs run as: god's own, and root's (a root
-// process can do anything to god's jobs anyway). Every other user is a stranger.
-func (s *Supervisor) admitNotify(uid, pid int) bool { return uid == 0 || uid == s.euid }
+// admitNotify judges a datagram's sender when it is read, before it may queue ahead of a job's
+// own message. It admits the users god's jobs run as (god's own, and root's: a root process can
+// do anything to god's jobs anyway), and of those only a job's process (notifyPids), a process in
+// a job's group (a wrapper's child speaking for it), or a child of god's (a process just started,
+// whose pid the loop has not recorded yet). Everything else is a stranger, dropped at the cost of
+// one recvmsg and, for god's own users, one read of /proc/PID/stat.
+func (s *Supervisor) admitNotify(uid, pid int) notify.Admission {
+	if uid != 0 && uid != s.euid {
+		return notify.DropUser
+	}
+	if _, ok := s.notifyPids.Load(pid); ok {
+		return notify.Admitted
+	}
+	ppid, pgrp, err := notify.ParentAndGroupOf(pid)
+	if err != nil {
+		return notify.DropProcess // gone: no job could be told who it was
+	}
+	if ppid == s.pid {
+		return notify.Admitted
+	}
+	if _, ok := s.notifyPids.Load(pgrp); ok {
+		return notify.Admitted
+	}
+	return notify.DropProcess
+}
+
+// indexPid records pid (a job's process, or a job's process group) as job's, for routing notify
+// messages (pidIndex, the loop's) and for admitting them when read (notifyPids, the notify
+// reader's copy).
+func (s *Supervisor) indexPid(pid int, job string) {
+	s.pidIndex[pid] = job
+	s.notifyPids.Store(pid, struct{}{})
+}
+
+// unindexPid forgets what indexPid recorded.
+func (s *Supervisor) unindexPid(pid int) {
+	delete(s.pidIndex, pid)
+	s.notifyPids.Delete(pid)
+}
 
 // queueNotify hands a message to the loop without ever waiting for it; when the loop is that far
 // behind, the message is dropped (and counted in the log).

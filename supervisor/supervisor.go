@@ -127,10 +127,12 @@ type Supervisor struct {
 	helpers      helperSet
 	contain      *containment   // every job process's unit: its group, its escapees, its cgroup
 	pidIndex     map[int]string // pid -> job, from the jobs' snapshots; owned by loop
+	notifyPids   sync.Map       // int -> struct{}: pidIndex's keys, read by the notify reader (admitNotify)
 
 	notifyIn      chan notify.Message // from the notify socket's reader: bounded (queueNotify)
 	notifyDrops   *notify.LogLimiter  // notify messages dropped: logged at most once a second
 	euid          int
+	pid           int              // god's own, the parent of every process it starts
 	unrouted      []unroutedNotify // notify messages from pids not in pidIndex yet; owned by loop
 	unroutedTimer timer            // fires when the oldest of them has waited long enough
 
@@ -223,6 +225,7 @@ func New(cfg Config) (*Supervisor, error) {
 		pidIndex:     make(map[int]string),
 		crashProcs:   make(map[int]crashstate.Proc),
 		euid:         os.Geteuid(),
+		pid:          os.Getpid(),
 		relayPids:    make(map[int]int),
 		relayWaiters: make(map[int][]chan struct{}),
 	}
@@ -607,10 +610,10 @@ func (s *Supervisor) jobChanged(ev jobEvent) {
 	}
 	if ev.removed {
 		for _, p := range h.status.Processes {
-			delete(s.pidIndex, p.Pid)
+			s.unindexPid(p.Pid)
 		}
 		for _, pg := range h.groups {
-			delete(s.pidIndex, pg)
+			s.unindexPid(pg)
 		}
 		delete(s.jobs, ev.name)
 		s.crashChanged()
@@ -620,19 +623,19 @@ func (s *Supervisor) jobChanged(ev jobEvent) {
 		return
 	}
 	for _, p := range h.status.Processes {
-		delete(s.pidIndex, p.Pid)
+		s.unindexPid(p.Pid)
 	}
 	for _, pg := range h.groups {
-		delete(s.pidIndex, pg)
+		s.unindexPid(pg)
 	}
 	for _, p := range ev.status.Processes {
-		s.pidIndex[p.Pid] = ev.name
+		s.indexPid(p.Pid, ev.name)
 	}
 	// A group id is its leader's pid, which the kernel does not reuse while the group lives: a
 	// notify message from the group (a MAINPID successor whose leader exited) is the job's.
 	h.groups = ev.groups
 	for _, pg := range ev.groups {
-		s.pidIndex[pg] = ev.name
+		s.indexPid(pg, ev.name)
 	}
 	if len(s.unrouted) > 0 {
 		s.retryUnrouted()

@@ -165,7 +165,7 @@ func (s *Supervisor) restore() {
 		h := &jobHandle{j: j, loader: js.Loader, def: js.Def, state: js.State, status: j.m.Status(nil), userStopped: js.UserStopped}
 		s.jobs[js.Name] = h
 		for _, p := range js.Procs {
-			s.pidIndex[p.Pid] = js.Name
+			s.indexPid(p.Pid, js.Name)
 		}
 		go j.run()
 	}

@@ -195,9 +195,9 @@ type Server struct {
 	// slog.Default(). Set it before Serve.
 	Logger *slog.Logger
 	// Admit, when set, is asked for every datagram's sender (its uid and pid
-	// from SCM_CREDENTIALS) before the payload is looked at; false drops it.
-	// Set it before Serve.
-	Admit func(uid, pid int) bool
+	// from SCM_CREDENTIALS) before the payload is looked at; anything but
+	// Admitted drops it, logged with that reason. Set it before Serve.
+	Admit func(uid, pid int) Admission
 	drops *LogLimiter
 
 	conn     *net.UnixConn
@@ -209,6 +209,15 @@ type Server struct {
 	mu     sync.Mutex
 	closed bool
 }
+
+// Admission is Server.Admit's verdict on a datagram's sender.
+type Admission int
+
+const (
+	Admitted    Admission = iota
+	DropUser              // the sender's uid is none that god's jobs run as
+	DropProcess           // the sender is no job's process, nor in a job's group, nor god's child
+)
 
 // notifyInode identifies a file across renames and re-binds.
 type notifyInode struct{ dev, ino uint64 }
@@ -353,9 +362,15 @@ func (s *Server) receive(payload, oob []byte, flags int) (Message, bool) {
 			append([]any{"socket", s.path, "pid", pid, "uid", uid, "bytes", len(payload), "fds", len(fds)}, args...)...)
 		return Message{}, false
 	}
-	if s.Admit != nil && pid > 0 && !s.Admit(uid, pid) {
-		// Before anything else: a stranger's flood costs god one recvmsg per datagram.
-		return drop("sender is no user god's jobs run as")
+	if s.Admit != nil && pid > 0 {
+		// Before anything else: a stranger's flood costs god one recvmsg per datagram (and, for
+		// a process of a user god's jobs run as, one read of its /proc stat).
+		switch s.Admit(uid, pid) {
+		case DropUser:
+			return drop("sender is no user god's jobs run as")
+		case DropProcess:
+			return drop("sender is no job of god's")
+		}
 	}
 	switch {
 	case flags&unix.MSG_CTRUNC != 0:
@@ -483,22 +498,52 @@ func ProcessGroupOf(pid int) (int, error) {
 	return pgrp, nil
 }
 
+// ParentAndGroupOf returns the parent pid and the process group of pid, read
+// from /proc/PID/stat in one read: god admits a notify datagram from a process
+// it has just started (its child, not yet recorded as a job's) or from one in a
+// job's group. A pid that is gone is an error wrapping fs.ErrNotExist.
+func ParentAndGroupOf(pid int) (ppid, pgrp int, err error) {
+	if pid <= 0 {
+		return 0, 0, fmt.Errorf("parent of pid %d: invalid pid", pid)
+	}
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, 0, fmt.Errorf("parent of pid %d: %w", pid, err)
+	}
+	ppid, pgrp, err = notifyStatIDs(data)
+	if err != nil {
+		return 0, 0, fmt.Errorf("parent of pid %d: /proc/%d/stat: %w", pid, pid, err)
+	}
+	return ppid, pgrp, nil
+}
+
 // notifyStatPgrp reads the pgrp field from the contents of /proc/PID/stat:
 // "PID (COMM) STATE PPID PGRP ...".
 func notifyStatPgrp(stat []byte) (int, error) {
+	_, pgrp, err := notifyStatIDs(stat)
+	return pgrp, err
+}
+
+// notifyStatIDs reads the ppid and pgrp fields from the contents of
+// /proc/PID/stat.
+func notifyStatIDs(stat []byte) (ppid, pgrp int, err error) {
 	i := bytes.LastIndexByte(stat, ')')
 	if i < 0 {
-		return 0, errors.New("no ')' after the process name")
+		return 0, 0, errors.New("no ')' after the process name")
 	}
 	f := bytes.Fields(stat[i+1:])
 	if len(f) < 3 {
-		return 0, fmt.Errorf("%d fields after the process name, want at least 3", len(f))
+		return 0, 0, fmt.Errorf("%d fields after the process name, want at least 3", len(f))
 	}
-	pgrp, err := strconv.Atoi(string(f[2]))
+	ppid, err = strconv.Atoi(string(f[1]))
+	if err != nil || ppid < 0 {
+		return 0, 0, fmt.Errorf("ppid field %.20q is not a pid", f[1])
+	}
+	pgrp, err = strconv.Atoi(string(f[2]))
 	if err != nil || pgrp < 0 {
-		return 0, fmt.Errorf("pgrp field %.20q is not a process group", f[2])
+		return 0, 0, fmt.Errorf("pgrp field %.20q is not a process group", f[2])
 	}
-	return pgrp, nil
+	return ppid, pgrp, nil
 }
 
 // FromFile takes over a notify socket that god had before it re-executed itself

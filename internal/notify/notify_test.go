@@ -103,7 +103,7 @@ func startNotifyServer(t *testing.T, oobSize int) *notifyHarness {
 }
 
 // startNotifyServerAdmit is startNotifyServer with an Admit function.
-func startNotifyServerAdmit(t *testing.T, oobSize int, admit func(uid, pid int) bool) *notifyHarness {
+func startNotifyServerAdmit(t *testing.T, oobSize int, admit func(uid, pid int) Admission) *notifyHarness {
 	t.Helper()
 	s, err := Listen(filepath.Join(t.TempDir(), "notify.sock"))
 	if err != nil {
@@ -598,11 +598,14 @@ func TestParseNotifyErrors(t *testing.T) {
 func TestNotifyServerAdmitsBySender(t *testing.T) {
 	var reject atomic.Bool
 	var sawUid, sawPid, asked atomic.Int64
-	h := startNotifyServerAdmit(t, 0, func(uid, pid int) bool {
+	h := startNotifyServerAdmit(t, 0, func(uid, pid int) Admission {
 		asked.Add(1)
 		sawUid.Store(int64(uid))
 		sawPid.Store(int64(pid))
-		return !reject.Load()
+		if reject.Load() {
+			return DropUser
+		}
+		return Admitted
 	})
 	reject.Store(true)
 	r, w := sentPipe(t)
