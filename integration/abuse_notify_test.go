@@ -111,3 +111,24 @@ func notifyFlood(t *testing.T, cred *syscall.Credential, n int) []string {
 	}
 	return msgs
 }
+
+// TestFdStoreOverflowLogsOnce: a job that sends FDSTORE=1 with 10 fds in each of 50 datagrams
+// (500 fds, god keeps 64) costs god's log a few lines, not one or two a datagram.
+func TestFdStoreOverflowLogsOnce(t *testing.T) {
+	t.Parallel()
+	g := newGod(t)
+	script := sq(sockjobBin) + ` flood -to "$NOTIFY_SOCKET" -n 50 -fds 10 -payload 'FDSTORE=1\nFDNAME=kept' && echo flood-sent && exec sleep 1000`
+	writeLoader(t, g.dir, "s", bashLoader{Jobs: map[string]bashJob{
+		"storer": {Exec: []string{"/bin/sh", "-c", script}, Auto: autoTrue},
+	}})
+	g.start()
+	g.waitLog(30*time.Second, "the job's flood sent", func(r record) bool { return strings.Contains(r.Raw, "flood-sent") })
+	// The held-back count goes out when the interval after the last line ends.
+	g.waitLog(10*time.Second, "the count of held-back FDSTORE lines", func(r record) bool {
+		return strings.Contains(r.Msg, "FDSTORE") && r.int("repeated") > 0
+	})
+	lines := g.logs(0, func(r record) bool { return strings.Contains(r.Msg, "FDSTORE") })
+	if len(lines) > 8 {
+		g.fatalf("%d log lines about FDSTORE for 50 datagrams, want a few", len(lines))
+	}
+}

@@ -45,7 +45,8 @@ type job struct {
 
 	socks   []*jobSocket
 	sockErr error
-	stored  []storedFile // FDSTORE=1 files, handed to the next processes
+	stored  []storedFile       // FDSTORE=1 files, handed to the next processes
+	fdLog   *notify.LogLimiter // FDSTORE lines, at most one a second of each kind
 
 	reloads   map[int]*reloadRequest // reloads asked, by the id the machine knows them by
 	reloadSeq int
@@ -619,10 +620,17 @@ func (j *job) storeFiles(msg notify.Message) {
 		}
 		j.stored = append(j.stored, storedFile{name: name, file: f})
 	}
-	if dropped > 0 {
-		j.log.Warn("FDSTORE: too many stored fds; dropped", "dropped", dropped, "max", maxStoredFiles)
+	// A job that stores fds in a loop must not cost god a log line a datagram: each kind of line
+	// goes out at most once a second, with the count of those held back.
+	if j.fdLog == nil {
+		j.fdLog = notify.NewLogLimiter(time.Second, func() *slog.Logger { return j.log })
 	}
-	j.log.Info("FDSTORE: keeping fds for the next generation", "count", len(msg.Files)-dropped, "name", msg.FdName)
+	if dropped > 0 {
+		j.fdLog.Log(slog.LevelWarn, "dropped", "FDSTORE: too many stored fds; dropped", "dropped", dropped, "max", maxStoredFiles)
+	}
+	if kept := len(msg.Files) - dropped; kept > 0 {
+		j.fdLog.Log(slog.LevelInfo, "kept", "FDSTORE: keeping fds for the next generation", "count", kept, "name", msg.FdName)
+	}
 }
 
 // lastLines returns the last n output lines of the given pids (all of the job's when pids is

@@ -259,9 +259,24 @@ func flood(args []string) error {
 	n := fs.Int("n", 500000, "datagrams to send")
 	maxTime := fs.Duration("max", time.Minute, "give up after this long")
 	payload := fs.String("payload", "READY=1", "each datagram's payload")
+	fds := fs.Int("fds", 0, "attach this many fds (of /dev/null) to each datagram (SCM_RIGHTS)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	var oob []byte
+	if *fds > 0 {
+		null, err := os.Open(os.DevNull)
+		if err != nil {
+			return err
+		}
+		defer null.Close()
+		rights := make([]int, *fds)
+		for i := range rights {
+			rights[i] = int(null.Fd())
+		}
+		oob = syscall.UnixRights(rights...)
+	}
+	*payload = strings.ReplaceAll(*payload, `\n`, "\n")
 	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Net: "unixgram"}) // autobind
 	if err != nil {
 		return err
@@ -272,7 +287,7 @@ func flood(args []string) error {
 	sent := 0
 	for sent < *n && time.Now().Before(deadline) {
 		c.SetWriteDeadline(deadline)
-		if _, err := c.WriteToUnix([]byte(*payload), addr); err != nil {
+		if _, _, err := c.WriteMsgUnix([]byte(*payload), oob, addr); err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				break
 			}
