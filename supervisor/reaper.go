@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -212,10 +213,22 @@ func (r *Reaper) Watch(pid int, deliver func(Exit)) bool {
 	if _, ok := r.waiting[pid]; ok {
 		return false
 	}
-	if _, ok := r.orphans[pid]; ok {
+	if _, ok := r.orphans[pid]; ok && !r.forgetStaleOrphan(pid) {
 		return false
 	}
 	r.waiting[pid] = deliver
+	return true
+}
+
+// forgetStaleOrphan drops the remembered orphan exit of pid when a process with that pid exists
+// now, and says whether it did. pids wrap (pid_max may be 32768: minutes on a busy machine), and
+// a reaped process is gone from /proc, so a process that /proc shows under that pid while r.mu
+// is held (no reap can run) is a newer one: the record is not its exit. Called with r.mu held.
+func (r *Reaper) forgetStaleOrphan(pid int) bool {
+	if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err != nil {
+		return false
+	}
+	delete(r.orphans, pid)
 	return true
 }
 
@@ -294,6 +307,7 @@ func (r *Reaper) StartFunc(a procAttr, deliver func(Exit)) (int, error) {
 	}
 	r.mu.Lock()
 	r.waiting[pid] = deliver
+	delete(r.orphans, pid) // an older process's: this pid is the new child's now
 	r.mu.Unlock()
 	return pid, nil
 }
@@ -311,7 +325,7 @@ func (r *Reaper) Adopt(pid, pgid int, deliver func(Exit)) error {
 	if _, ok := r.waiting[pid]; ok {
 		return fmt.Errorf("pid %d: already watched", pid)
 	}
-	if e, ok := r.orphans[pid]; ok {
+	if e, ok := r.orphans[pid]; ok && !r.forgetStaleOrphan(pid) {
 		delete(r.orphans, pid)
 		deliver(e)
 		return nil

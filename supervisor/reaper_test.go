@@ -1,7 +1,9 @@
 package supervisor
 
 import (
+	"os/exec"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -67,5 +69,56 @@ func TestReaperParallelStartsLoseNoExit(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("no exit after Thaw")
+	}
+}
+
+// TestReaperStaleOrphanOfReusedPid: the reaper remembers the exits of orphans it reaped (for a
+// MAINPID= that arrives after its process died). pids wrap (pid_max may be 32768), so such a
+// record can name a pid that a newer, live process has now: Watch and Adopt of that live process
+// must register it, and deliver its own exit, not the stale one (or leave it unwatched: a
+// daemon that escapes its job).
+func TestReaperStaleOrphanOfReusedPid(t *testing.T) {
+	r := NewReaper(nil)
+	t.Cleanup(r.Close)
+	for _, how := range []string{"watch", "adopt"} {
+		cmd := exec.Command("sleep", "1000")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		pid := cmd.Process.Pid
+		stale := Exit{Pid: pid, Time: time.Now().Add(-time.Minute)} // "exit 0" of an older process
+		r.mu.Lock()
+		r.rememberOrphan(stale)
+		r.mu.Unlock()
+		got := make(chan Exit, 2)
+		deliver := func(e Exit) { got <- e }
+		switch how {
+		case "watch":
+			if !r.Watch(pid, deliver) {
+				syscall.Kill(pid, syscall.SIGKILL)
+				t.Fatalf("watch: live pid %d not watched: a stale orphan exit of its pid was taken for its own", pid)
+			}
+		case "adopt":
+			if err := r.Adopt(pid, pid, deliver); err != nil {
+				syscall.Kill(pid, syscall.SIGKILL)
+				t.Fatalf("adopt %d: %v", pid, err)
+			}
+		}
+		select {
+		case e := <-got:
+			syscall.Kill(pid, syscall.SIGKILL)
+			t.Fatalf("%s: the stale exit %+v was delivered for live pid %d", how, e, pid)
+		default:
+		}
+		syscall.Kill(pid, syscall.SIGKILL)
+		select {
+		case e := <-got:
+			if e.Status.Signal() != syscall.SIGKILL {
+				t.Errorf("%s: exit %v, want its own SIGKILL", how, e.Status)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%s: no exit delivered for pid %d", how, pid)
+		}
 	}
 }
