@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/emielm/watchgod/supervisor/control"
 
+	"github.com/emielm/watchgod/internal/crashstate"
 	"github.com/emielm/watchgod/internal/testutil"
 )
 
@@ -73,7 +75,8 @@ type god struct {
 	recs    []record
 	changed chan struct{} // closed (and replaced) when a record arrives
 	pids    map[int]string
-	exited  chan struct{} // closed once god has exited and its log is read
+	starts  map[int]uint64 // pids' start times when recorded (0: unknown)
+	exited  chan struct{}  // closed once god has exited and its log is read
 	exitErr error
 }
 
@@ -88,6 +91,7 @@ func newGod(t testing.TB) *god {
 		pidFile: filepath.Join(base, "pids"),
 		changed: make(chan struct{}),
 		pids:    map[int]string{},
+		starts:  map[int]uint64{},
 		exited:  make(chan struct{}),
 	}
 	if err := os.Mkdir(g.dir, 0o755); err != nil {
@@ -159,12 +163,32 @@ func (g *god) readLog(out interface{ Read([]byte) (int, error) }) {
 	close(g.exited)
 }
 
+// addPid records a process the test started (or god did) so that cleanup checks it is gone.
+// Its start time is recorded with it: pids wrap (pid_max may be 32768), and cleanup must never
+// kill a stranger that has the pid now.
 func (g *god) addPid(pid int, what string) {
+	start, _ := crashstate.StartTime(pid)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if _, ok := g.pids[pid]; !ok {
 		g.pids[pid] = what
+		g.starts[pid] = start
 	}
+}
+
+// ours says whether the process that has pid now is the one this test recorded, or one of this
+// god's tree (its environment names this god's GOD_TEST_PIDS file); any other process with that
+// pid is a stranger that the pid was reused for, which cleanup leaves alone.
+func (g *god) ours(pid int) bool {
+	if env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid)); err == nil &&
+		bytes.Contains(append([]byte{0}, env...), []byte("\x00GOD_TEST_PIDS="+g.pidFile+"\x00")) {
+		return true
+	}
+	g.mu.Lock()
+	want, ok := g.starts[pid]
+	g.mu.Unlock()
+	start, err := crashstate.StartTime(pid)
+	return ok && want != 0 && err == nil && start == want
 }
 
 // mark is the number of records so far: waitLogFrom(mark, ...) sees only what comes after.
@@ -449,10 +473,10 @@ func (g *god) cleanup() {
 		g.addPid(pid, what)
 	}
 	g.mu.Lock()
-	pids := g.pids
+	pids := maps.Clone(g.pids)
 	g.mu.Unlock()
 	for pid, what := range pids {
-		if alive(pid) {
+		if alive(pid) && g.ours(pid) {
 			t.Errorf("pid %d (%s) still runs after god exited; killing it", pid, what)
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}

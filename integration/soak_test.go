@@ -242,8 +242,10 @@ func chattyLoader() bashLoader {
 	}}
 }
 
-// soakDaemonArg marks the daemons of the soak's forky job (sleep ARG), to count them.
-const soakDaemonArg = "4242.5"
+// soakDaemonArg marks the daemons of the soak's forky job (sleep ARG), to count them. It names
+// this test binary's pid, so that two runs at once (a loop beside CI) never count, or kill, the
+// other's daemons.
+var soakDaemonArg = "4242." + strconv.Itoa(os.Getpid()) + "5"
 
 // soakSeed is $WATCHGOD_SOAK_SEED when set (to replay a run), else a fresh seed.
 func soakSeed(t testing.TB) uint64 {
