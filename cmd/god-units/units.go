@@ -404,7 +404,9 @@ func (us *units) mapService(u *unitFile) *job {
 	switch typ {
 	case "simple", "exec":
 	case "notify", "notify-reload":
-		j.props["ready"] = []string{"notify"}
+		if _, set := j.props["ready"]; !set { // [X-God] Ready= wins
+			j.props["ready"] = []string{"notify"}
+		}
 		if typ == "notify-reload" && reloadSig == "" {
 			reloadSig = "SIGHUP"
 		}
