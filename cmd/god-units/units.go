@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -130,6 +131,7 @@ func (us *units) mapService(u *unitFile) *job {
 	us.warnSections(u)
 	var (
 		exec        []string
+		execLine    int
 		env         []string
 		envFiles    []string
 		limits      []string
@@ -185,7 +187,7 @@ func (us *units) mapService(u *unitFile) *job {
 				for _, w := range ws {
 					us.warn(w)
 				}
-				exec = argv
+				exec, execLine = argv, o.line
 			case "Environment":
 				if o.value == "" {
 					env = nil
@@ -389,7 +391,20 @@ func (us *units) mapService(u *unitFile) *job {
 	if exec == nil {
 		us.warn(u.warnf(0, "no ExecStart=: god cannot start job %s", j.name))
 	} else {
-		j.props["exec"] = exec
+		vars := map[string]string{}
+		for _, kv := range env {
+			k, v, _ := strings.Cut(kv, "=")
+			vars[k] = v
+		}
+		argv, missing := expandVars(exec, vars)
+		for _, name := range missing {
+			us.warn(u.warnf(execLine, "ExecStart=: $%s is not set by an Environment= line of this unit; god-units substitutes it with nothing", name))
+		}
+		if len(argv) == 0 {
+			us.warn(u.warnf(execLine, "ExecStart=: no command left after substitution: god cannot start job %s", j.name))
+		} else {
+			j.props["exec"] = argv
+		}
 	}
 	if len(env) > 0 {
 		j.props["env"] = env
@@ -585,12 +600,56 @@ func execArgv(u *unitFile, o option) ([]string, []string) {
 			}
 			words[i] = strings.ReplaceAll(w, "%%", "%")
 		}
-		if strings.Contains(w, "$") {
-			warns = append(warns, u.warnf(o.line, "ExecStart=: variable in %q is not substituted by god (kept as written; use /bin/sh -c)", w))
-		}
 	}
 	words[0] = relPath(u, words[0])
 	return words, warns
+}
+
+// varName matches a whole-word $VAR.
+var varName = regexp.MustCompile(`^\$([A-Za-z_][A-Za-z0-9_]*)$`)
+
+// expandVars substitutes variables in ExecStart= words as systemd does with the unit's
+// Environment=: "${VAR}" anywhere in a word, "$VAR" as a word of its own (split at whitespace
+// into several words), "$$" for a literal "$". It returns the names it could not find, which
+// systemd might have taken from EnvironmentFile= (god-units does not read those files).
+func expandVars(words []string, vars map[string]string) ([]string, []string) {
+	var out, missing []string
+	for i, w := range words {
+		if m := varName.FindStringSubmatch(w); m != nil && i > 0 {
+			v, ok := vars[m[1]]
+			if !ok {
+				missing = append(missing, m[1])
+			}
+			out = append(out, strings.Fields(v)...)
+			continue
+		}
+		var b strings.Builder
+		for k := 0; k < len(w); k++ {
+			switch {
+			case strings.HasPrefix(w[k:], "$$"):
+				b.WriteByte('$')
+				k++
+			case strings.HasPrefix(w[k:], "${"):
+				end := strings.IndexByte(w[k:], '}')
+				if end < 0 {
+					b.WriteString(w[k:])
+					k = len(w)
+					continue
+				}
+				name := w[k+2 : k+end]
+				v, ok := vars[name]
+				if !ok {
+					missing = append(missing, name)
+				}
+				b.WriteString(v)
+				k += end
+			default:
+				b.WriteByte(w[k])
+			}
+		}
+		out = append(out, b.String())
+	}
+	return out, missing
 }
 
 // wordAt is words[i], or "" past the end.
