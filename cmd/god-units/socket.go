@@ -36,6 +36,9 @@ func (us *units) mapSocket(u *unitFile) {
 			}
 		case "Install":
 			// god opens a job's sockets when the job is defined: sockets.target is implied.
+			if o.name != "WantedBy" && o.name != "RequiredBy" {
+				us.warn(u.warnf(o.line, "%s= is not supported by god-units (ignored)", o.name))
+			}
 		case "Socket":
 			switch o.name {
 			case "ListenStream", "ListenDatagram", "ListenSequentialPacket":

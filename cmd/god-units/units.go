@@ -280,6 +280,12 @@ func (us *units) mapService(u *unitFile) *job {
 				if o.name == "TimeoutSec" {
 					us.warn(u.warnf(o.line, "TimeoutSec=: only its stop part is used; god's start timeout is its --start-timeout flag"))
 				}
+				if d, err := parseTimespan(o.value); err == nil && d == 0 {
+					// systemd: 0 disables the timeout; god's stop MS of 0 would SIGKILL at once.
+					us.warn(u.warnf(o.line, "%s=0: no timeout; god's longest, 24h, is used", o.name))
+					j.stopTimeout, j.hasStopTime = maxMS, true
+					continue
+				}
 				if ms, ok := us.millis(u, o); ok {
 					d, _ := strconv.Atoi(ms)
 					j.stopTimeout, j.hasStopTime = time.Duration(d)*time.Millisecond, true
@@ -434,9 +440,11 @@ func (us *units) mapService(u *unitFile) *job {
 	default:
 		us.warn(u.warnf(typLine, "Type=%s is not supported by god (run as Type=simple)", typ))
 	}
-	if r, ok := us.restartPolicy(u, restart, restartLine, typ); ok {
-		j.props["restart"] = []string{r}
+	if typ == "oneshot" && restart != "" && restart != "no" && restart != "on-failure" {
+		us.warn(u.warnf(restartLine, "Restart=%s is not allowed for Type=oneshot (not restarted)", restart))
+		restart = "no"
 	}
+	j.props["restart"] = []string{us.restartPolicy(u, restart, restartLine)}
 	if j.killSignal != "" || j.hasStopTime {
 		sig := j.killSignal
 		if sig == "" {
@@ -466,23 +474,23 @@ func errOr(err error, alt string) string {
 
 // restartPolicy maps Restart= to god's restart policy. systemd's default is "no", so a unit
 // without Restart= is not restarted by god either.
-func (us *units) restartPolicy(u *unitFile, v string, line int, typ string) (string, bool) {
+func (us *units) restartPolicy(u *unitFile, v string, line int) string {
 	switch v {
 	case "", "no":
-		return "never", true
+		return "never"
 	case "always":
-		return "always", true
+		return "always"
 	case "on-failure":
-		return "on-failure", true
+		return "on-failure"
 	case "on-abnormal", "on-abort", "on-watchdog":
 		us.warn(u.warnf(line, "Restart=%s is run as on-failure: god also restarts after an unclean exit code", v))
-		return "on-failure", true
+		return "on-failure"
 	case "on-success":
 		us.warn(u.warnf(line, "Restart=on-success is run as always: god has no restart on clean exit only"))
-		return "always", true
+		return "always"
 	}
 	us.warn(u.warnf(line, "Restart=%s: unknown policy (not restarted)", v))
-	return "never", true
+	return "never"
 }
 
 // millis reads a *Sec= directive as god's milliseconds, warning about what does not fit.
@@ -521,7 +529,8 @@ func validLimit(v string) bool {
 		if p == "infinity" {
 			continue
 		}
-		if p == "" || p[0] < '0' || p[0] > '9' {
+		digits := strings.TrimLeft(p, "+-") // LimitNICE= takes -20..19 and +N
+		if len(p)-len(digits) > 1 || digits == "" || digits[0] < '0' || digits[0] > '9' {
 			return false
 		}
 	}

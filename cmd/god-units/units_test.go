@@ -21,6 +21,7 @@ func loadFiles(t *testing.T, files map[string]string) (*units, string) {
 	return load(dir), dir
 }
 
+// TestSplitWords checks systemd's word splitting: quotes, escapes, and what systemd refuses.
 func TestSplitWords(t *testing.T) {
 	for _, c := range []struct {
 		in   string
@@ -53,6 +54,7 @@ func TestSplitWords(t *testing.T) {
 	}
 }
 
+// TestParseTimespan checks systemd time spans, the form of every *Sec= directive.
 func TestParseTimespan(t *testing.T) {
 	for _, c := range []struct {
 		in   string
@@ -120,6 +122,11 @@ func TestMapping(t *testing.T) {
 		{"stop timeout", "TimeoutStopSec=3", "", "stop", []string{"SIGTERM", "3000"}},
 		{"stop signal", "KillSignal=SIGINT", "", "stop", []string{"SIGINT"}},
 		{"stop both", "KillSignal=QUIT\nTimeoutStopSec=1min", "", "stop", []string{"SIGQUIT", "60000"}},
+		{"stop no timeout", "TimeoutStopSec=0", "", "stop", []string{"SIGTERM", "86400000"}},
+		{"stop infinity", "TimeoutStopSec=infinity", "", "stop", []string{"SIGTERM", "86400000"}},
+		{"limit nice", "LimitNICE=-5", "", "limit", []string{"nice=-5"}},
+		{"oneshot restart always", "Type=oneshot\nRestart=always", "", "restart", []string{"never"}},
+		{"oneshot restart on-failure", "Type=oneshot\nRestart=on-failure", "", "restart", []string{"on-failure"}},
 		{"stop none", "", "", "stop", nil},
 		{"watchdog", "WatchdogSec=10s", "", "watchdog", []string{"10000"}},
 		{"reload kill", "ExecReload=/bin/kill -HUP $MAINPID", "", "reload", []string{"signal", "SIGHUP"}},
@@ -322,6 +329,7 @@ func TestBrokenUnitOthersLoad(t *testing.T) {
 	}
 }
 
+// TestKillMainPID checks which ExecReload= lines become a signal reload.
 func TestKillMainPID(t *testing.T) {
 	for _, c := range []struct {
 		in   string
