@@ -108,8 +108,8 @@ func unescape(rest string) (string, int, error) {
 	}
 }
 
-// timeUnits are systemd's time span units (systemd.time(7)), longest names first is not needed
-// because a unit is read as a whole run of letters.
+// timeUnits are systemd's time span units (systemd.time(7)); a unit is read as a whole run of
+// letters after its number.
 var timeUnits = map[string]time.Duration{
 	"us": time.Microsecond, "usec": time.Microsecond, "µs": time.Microsecond,
 	"ms": time.Millisecond, "msec": time.Millisecond,
