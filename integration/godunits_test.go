@@ -32,6 +32,7 @@ func godUnitsDir(t *testing.T, g *god, files map[string]string) string {
 //     order: each dependent starts only once the oneshot has finished (done);
 //   - web, a Type=notify service (examples/backend) on the socket of web.socket, reloads three
 //     times under a bounded HTTP load without failing a request;
+//   - web's [X-God] Check= is run by the loader when god asks, and answers ok;
 //   - a directive god cannot honour is a warning in god's log naming the file and line.
 func TestGodUnits(t *testing.T) {
 	t.Parallel()
@@ -54,6 +55,10 @@ Frobnicate=yes
 
 [Install]
 WantedBy=multi-user.target
+
+[X-God]
+Check=/bin/sh -c 'test -d /proc/$$MAINPID'
+CheckInterval=500ms
 `,
 		"web.socket": `[Socket]
 ListenStream=` + addr + `
@@ -108,6 +113,9 @@ WantedBy=multi-user.target
 	if len(web.Sockets) == 0 || !strings.Contains(strings.Join(web.Sockets, " "), "http=tcp://"+addr) {
 		t.Errorf("web's sockets %q, want http=tcp://%s", web.Sockets, addr)
 	}
+
+	// god-units answers god's check by running Check= with $MAINPID.
+	g.waitJob("web", 20*time.Second, "checked ok", func(j controlJob) bool { return strings.HasPrefix(j.Check, "ok") })
 
 	// Three reloads under load: no request fails, none is answered by a generation that was
 	// already replaced. The load stops by itself (MaxTime) should the test hang.

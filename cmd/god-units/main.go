@@ -90,7 +90,8 @@ func (us *units) Answer(job, prop string, args []string) []string {
 func (j *job) runCheck(pid string) []string {
 	ctx, cancel := context.WithTimeout(context.Background(), j.checkTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, j.check[0], j.check[1:]...)
+	argv, _ := expandVars(j.check, j.checkVars(pid))
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Env = append(append(os.Environ(), j.checkEnv...), "MAINPID="+pid)
 	cmd.Dir = j.checkDir
 	// stdin and stdout stay away from the protocol's pipes; the whole group is killed on timeout.

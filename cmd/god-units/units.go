@@ -34,6 +34,7 @@ type job struct {
 
 	check         []string // argv of [X-God] Check=, run by the loader when god asks "check"
 	checkEnv      []string // the unit's Environment= items, for the check command too
+	checkLine     int
 	checkDir      string
 	checkInterval time.Duration
 	checkTimeout  time.Duration
@@ -369,7 +370,7 @@ func (us *units) mapService(u *unitFile) *job {
 					continue
 				}
 				argv[0] = relPath(u, argv[0])
-				j.check = argv
+				j.check, j.checkLine = argv, o.line
 			case "CheckInterval", "CheckTimeout":
 				d, err := parseTimespan(o.value)
 				if err != nil || d < 10*time.Millisecond || d > maxMS {
@@ -415,6 +416,14 @@ func (us *units) mapService(u *unitFile) *job {
 	if len(env) > 0 {
 		j.props["env"] = env
 		j.checkEnv = env
+	}
+	if j.check != nil {
+		// Variables are substituted when the check runs ($MAINPID is the pid god asks about);
+		// the ones no Environment= line sets are reported now, once.
+		_, missing := expandVars(j.check, j.checkVars(""))
+		for _, name := range missing {
+			us.warn(u.warnf(j.checkLine, "Check=: $%s is not set by an Environment= line of this unit; god-units substitutes it with nothing", name))
+		}
 	}
 	if len(envFiles) > 0 {
 		j.props["env-file"] = envFiles
@@ -462,6 +471,16 @@ func (us *units) mapService(u *unitFile) *job {
 		j.props["reload"] = []string{"signal", reloadSig}
 	}
 	return j
+}
+
+// checkVars are the variables Check= may use: the unit's Environment= and MAINPID.
+func (j *job) checkVars(pid string) map[string]string {
+	vars := map[string]string{"MAINPID": pid}
+	for _, kv := range j.checkEnv {
+		k, v, _ := strings.Cut(kv, "=")
+		vars[k] = v
+	}
+	return vars
 }
 
 // errOr is err's text, or alt when err is nil, for warnings that cover both cases.

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -356,10 +357,12 @@ func TestKillMainPID(t *testing.T) {
 // fails a command that outlives CheckTimeout.
 func TestCheck(t *testing.T) {
 	us, _ := loadFiles(t, map[string]string{
-		"ok.service":   "[Service]\nExecStart=/bin/x\nEnvironment=WANT=7\n[X-God]\nCheck=/bin/sh -c 'test \"$MAINPID\" = 42 && test \"$WANT\" = 7'\nCheckInterval=2s\n",
-		"bad.service":  "[Service]\nExecStart=/bin/x\n[X-God]\nCheck=/bin/false\n",
-		"slow.service": "[Service]\nExecStart=/bin/x\n[X-God]\nCheck=/bin/sleep 30\nCheckTimeout=200ms\n",
-		"none.service": "[Service]\nExecStart=/bin/x\n",
+		"ok.service":     "[Service]\nExecStart=/bin/x\nEnvironment=WANT=7\n[X-God]\nCheck=/bin/sh -c 'test \"$MAINPID\" = 42 && test \"$WANT\" = 7'\nCheckInterval=2s\n",
+		"bad.service":    "[Service]\nExecStart=/bin/x\n[X-God]\nCheck=/bin/false\n",
+		"subst.service":  "[Service]\nExecStart=/bin/x\nEnvironment=DIR=/proc\n[X-God]\nCheck=/bin/test -d ${DIR}/${MAINPID}\n",
+		"dollar.service": "[Service]\nExecStart=/bin/x\n[X-God]\nCheck=/bin/sh -c 'test $$MAINPID = 42'\n",
+		"slow.service":   "[Service]\nExecStart=/bin/x\n[X-God]\nCheck=/bin/sleep 30\nCheckTimeout=200ms\n",
+		"none.service":   "[Service]\nExecStart=/bin/x\n",
 	})
 	for _, c := range []struct {
 		job  string
@@ -367,11 +370,17 @@ func TestCheck(t *testing.T) {
 	}{
 		{"ok", []string{"ok", "2000"}},
 		{"bad", []string{"fail"}},
+		{"subst", []string{"ok", "1000"}},
+		{"dollar", []string{"ok", "1000"}},
 		{"slow", []string{"fail"}},
 		{"none", nil},
 	} {
 		start := time.Now()
-		if got := us.Answer(c.job, "check", []string{"42"}); !reflect.DeepEqual(got, c.want) {
+		pid := "42"
+		if c.job == "subst" {
+			pid = strconv.Itoa(os.Getpid())
+		}
+		if got := us.Answer(c.job, "check", []string{pid}); !reflect.DeepEqual(got, c.want) {
 			t.Errorf("%s check = %q, want %q", c.job, got, c.want)
 		}
 		if d := time.Since(start); d > 10*time.Second {
