@@ -184,7 +184,7 @@ func (us *units) resolveDeps(sockets map[string]bool) {
 		for _, r := range j.before {
 			name, ok := strings.CutSuffix(r.unit, ".service")
 			if o := us.byName[name]; ok && o != nil {
-				o.orders = append(o.orders, ref{unit: j.name + ".service", directive: "Before", line: -1})
+				o.orders = append(o.orders, ref{unit: j.name + ".service", directive: "Before", line: r.line, from: j.unit})
 			} else if !sockets[r.unit] {
 				us.warn(j.unit.warnf(r.line, "Before=%s: not a service of this directory (ignored)", r.unit))
 			}
@@ -220,11 +220,15 @@ func (us *units) resolveDeps(sockets map[string]bool) {
 					continue
 				}
 				if !auto[name] && auto[j.name] {
-					us.warn(j.unit.warnf(r.line, "%s=%s: %s does not start by itself (no WantedBy=, not required by a job that does), so it is not waited for", r.directive, r.unit, name))
+					if r.from != nil { // name's own Before=j.service
+						us.warn(r.from.warnf(r.line, "Before=%s.service: %s does not start by itself (no WantedBy=, not required by a job that does), so %s does not wait for it", j.name, name, j.name))
+					} else {
+						us.warn(j.unit.warnf(r.line, "%s=%s: %s does not start by itself (no WantedBy=, not required by a job that does), so it is not waited for", r.directive, r.unit, name))
+					}
 					continue
 				}
 				deps = append(deps, name)
-			case sockets[r.unit] || r.line < 0:
+			case sockets[r.unit]:
 				// god opens a job's sockets before it starts it.
 			default:
 				us.warn(j.unit.warnf(r.line, "%s=%s: not a service of this directory (ignored)", r.directive, r.unit))

@@ -23,6 +23,7 @@ type ref struct {
 	unit      string // e.g. db.service
 	directive string // Requires, After, ...
 	line      int
+	from      *unitFile // where it was written, when not in the unit of the job that holds it (Before=)
 }
 
 // job is what one .service file becomes: the answers to god's static properties, and the check

@@ -191,6 +191,10 @@ func TestWarnings(t *testing.T) {
 			[]string{"web.service:4: Cgroup="}},
 		{"unknown x-god", map[string]string{"web.service": "[Service]\nExecStart=/bin/x\n[X-God]\nColour=red\n"},
 			[]string{"web.service:4: Colour= is not a god-units [X-God] setting"}},
+		{"before from a manual unit", map[string]string{
+			"web.service":  "[Service]\nExecStart=/bin/x\n[Install]\nWantedBy=multi-user.target\n",
+			"tool.service": "[Unit]\nDescription=x\nBefore=web.service\n[Service]\nExecStart=/bin/y\n"},
+			[]string{"tool.service:3: Before=web.service: tool does not start by itself"}},
 		{"target dependency", map[string]string{"web.service": "[Unit]\nAfter=network.target\n[Service]\nExecStart=/bin/x\n"},
 			[]string{"web.service:2: After=network.target: not a service of this directory"}},
 		{"invalid job name", map[string]string{"a@b.service": "[Service]\nExecStart=/bin/x\n"},
