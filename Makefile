@@ -7,20 +7,26 @@ DEMO    := build/god
 
 all: build
 
-# god and its metrics exporter (god --metrics runs bin/god-metrics, found next to bin/god), and
-# the examples, the loaders of the demo, in build/god. god and god-metrics are static
+# god, its metrics exporter (god --metrics runs bin/god-metrics, found next to bin/god), the
+# systemd-unit loader god-units, and the examples, the loaders of the demo, in build/god (god-units
+# as build/god/units, reading build/god/units.d). god, god-metrics and god-units are static
 # (CGO_ENABLED=0): no libc mapped in god's memory, and they run in a scratch image; user and group
 # names (unix socket owner=, group=) are then read from /etc/passwd and /etc/group.
 build:
 	@mkdir -p $(BIN) $(DEMO)
 	CGO_ENABLED=0 $(GO) build -o $(BIN)/god ./cmd/god
 	CGO_ENABLED=0 $(GO) build -o $(BIN)/god-metrics ./cmd/god-metrics
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/god-units ./cmd/god-units
 	$(GO) build -o $(DEMO)/backend ./examples/backend
 	@if [ -d examples/tableflip ]; then $(GO) build -o $(DEMO)/tableflip ./examples/tableflip; fi
 	cp examples/shell/clock $(DEMO)/clock
+	@# the systemd-unit loader and its units (examples/units: the backend as web.service + web.socket);
+	@# cp then mv, so that a running loader's binary is replaced, never written into.
+	cp $(BIN)/god-units $(DEMO)/.units.new && mv -f $(DEMO)/.units.new $(DEMO)/units
+	rm -rf $(DEMO)/units.d && cp -r examples/units $(DEMO)/units.d
 
 # god in the foreground supervising the examples; its control socket is build/god.sock:
-#   bin/god status --socket build/god.sock     curl 127.0.0.1:8080
+#   bin/god status --socket build/god.sock     curl 127.0.0.1:8080     curl 127.0.0.1:8082 (units)
 demo: build
 	$(BIN)/god --dir $(DEMO) --socket build/god.sock
 

@@ -15,9 +15,10 @@ var (
 	backendBin string // examples/backend, the v0.1 README example
 	clockFile  string // examples/shell/clock, the bash loader
 	sockjobBin string // integration/testdata/sockjob, the socket tests' job (sock_*_test.go)
+	unitsBin   string // cmd/god-units, the systemd-unit loader (godunits_test.go)
 )
 
-// TestMain builds god, its metrics exporter and the examples into a temporary directory (readable by every user, so a
+// TestMain builds god, its metrics exporter, the god-units loader and the examples into a temporary directory (readable by every user, so a
 // client run as another uid can exec god), runs the tests and removes the directory.
 func TestMain(m *testing.M) {
 	os.Exit(runMain(m))
@@ -46,7 +47,8 @@ func runMain(m *testing.M) int {
 	backendBin = filepath.Join(bin, "backend")
 	clockFile = filepath.Join(root, "examples", "shell", "clock")
 	sockjobBin = filepath.Join(bin, "sockjob")
-	for _, b := range []struct{ out, pkg string }{{godBin, "./cmd/god"}, {metricsBin, "./cmd/god-metrics"}, {backendBin, "./examples/backend"}, {sockjobBin, "./integration/testdata/sockjob"}} {
+	unitsBin = filepath.Join(bin, "god-units")
+	for _, b := range []struct{ out, pkg string }{{godBin, "./cmd/god"}, {metricsBin, "./cmd/god-metrics"}, {backendBin, "./examples/backend"}, {sockjobBin, "./integration/testdata/sockjob"}, {unitsBin, "./cmd/god-units"}} {
 		args := []string{"build", "-o", b.out}
 		if raceEnabled {
 			args = append(args, "-race")

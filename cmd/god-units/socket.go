@@ -1,0 +1,246 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/emielm/watchgod/loader"
+)
+
+// silentSocket are [Socket] directives with nothing to do in god: Accept=no is the only mode
+// god has, and Service= is read by mapSocket.
+var silentSocket = map[string]bool{"Service": true}
+
+// mapSocket adds the sockets of a .socket unit to the listen property of its service: the one
+// named by Service=, else the service of the same name.
+func (us *units) mapSocket(u *unitFile) {
+	us.warnSections(u)
+	target := u.name
+	var (
+		addrs     []option // ListenStream= etc., in order
+		fdName    string
+		owner     string
+		group     string
+		mode      string
+		modeLine  int
+		ownerLine int
+	)
+	for _, o := range u.options {
+		switch o.section {
+		case "Unit":
+			if !silentUnit[o.name] {
+				us.warn(u.warnf(o.line, "%s= is not supported in a .socket unit by god-units (ignored)", o.name))
+			}
+		case "Install":
+			// god opens a job's sockets when the job is defined: sockets.target is implied.
+			if o.name != "WantedBy" && o.name != "RequiredBy" {
+				us.warn(u.warnf(o.line, "%s= is not supported by god-units (ignored)", o.name))
+			}
+		case "Socket":
+			switch o.name {
+			case "ListenStream", "ListenDatagram", "ListenSequentialPacket":
+				if o.value == "" {
+					addrs = nil
+					continue
+				}
+				addrs = append(addrs, o)
+			case "Service":
+				target = strings.TrimSuffix(o.value, ".service")
+			case "FileDescriptorName":
+				if !loader.ValidJobName(o.value) {
+					us.warn(u.warnf(o.line, "FileDescriptorName=%s: god's socket names are 1 to 64 of A-Z a-z 0-9 _ . - (ignored)", o.value))
+					continue
+				}
+				fdName = o.value
+			case "SocketUser":
+				owner, ownerLine = o.value, o.line
+			case "SocketGroup":
+				group, ownerLine = o.value, o.line
+			case "SocketMode":
+				if _, err := strconv.ParseUint(o.value, 8, 32); err != nil {
+					us.warn(u.warnf(o.line, "SocketMode=%s: not an octal mode (ignored)", o.value))
+					continue
+				}
+				mode, modeLine = o.value, o.line
+			case "Accept":
+				if isTrue(o.value) {
+					us.warn(u.warnf(o.line, "Accept=yes is not supported by god: the service gets the listening socket (ignored)"))
+				}
+			case "Backlog", "ReusePort":
+				us.warn(u.warnf(o.line, "%s= is not supported by god yet (ignored)", o.name))
+			default:
+				if !silentSocket[o.name] {
+					us.warn(u.warnf(o.line, "%s= is not supported by god-units (ignored)", o.name))
+				}
+			}
+		}
+	}
+	j := us.byName[target]
+	if j == nil {
+		us.warn(u.warnf(0, "no service %s.service in this directory for this socket (ignored)", target))
+		return
+	}
+	base := fdName
+	if base == "" {
+		base = u.file // systemd's default name: the socket unit's name
+	}
+	unixUsed := false
+	n := 0
+	for _, o := range addrs {
+		addr, isUnix, err := listenAddr(o.name, o.value)
+		if err != nil {
+			us.warn(u.warnf(o.line, "%s=%s: %v (ignored)", o.name, o.value, err))
+			continue
+		}
+		if isUnix {
+			unixUsed = true
+			var q []string
+			if mode != "" {
+				q = append(q, "mode="+mode)
+			}
+			if owner != "" {
+				q = append(q, "owner="+owner)
+			}
+			if group != "" {
+				q = append(q, "group="+group)
+			}
+			if len(q) > 0 {
+				addr += "?" + strings.Join(q, "&")
+			}
+		}
+		n++
+		name := base
+		if n > 1 {
+			name = base + "-" + strconv.Itoa(n)
+			us.warn(u.warnf(o.line, "%s=%s: god needs a socket name of its own; this one is %s", o.name, o.value, name))
+		}
+		if slices.ContainsFunc(j.props["listen"], func(s string) bool { return strings.HasPrefix(s, name+"=") }) {
+			us.warn(u.warnf(o.line, "%s=%s: socket name %s is already used by job %s (ignored)", o.name, o.value, name, j.name))
+			continue
+		}
+		j.props["listen"] = append(j.props["listen"], name+"="+addr)
+	}
+	if !unixUsed && (mode != "" || owner != "" || group != "") {
+		us.warn(u.warnf(max(modeLine, ownerLine), "SocketUser=, SocketGroup= and SocketMode= only apply to unix sockets (ignored)"))
+	}
+}
+
+// listenAddr turns a systemd Listen*= value into god's address syntax (tcp://, udp://,
+// unix://, unixgram://), and says whether it is a unix socket (which takes mode and owner).
+func listenAddr(directive, v string) (string, bool, error) {
+	switch {
+	case strings.HasPrefix(v, "@"):
+		return "", false, fmt.Errorf("abstract unix sockets are not supported by god")
+	case strings.HasPrefix(v, "vsock:"):
+		return "", false, fmt.Errorf("vsock sockets are not supported by god")
+	case strings.HasPrefix(v, "/"):
+		if strings.Contains(v, "?") {
+			return "", false, fmt.Errorf("a unix socket path with ? cannot be written in god's address syntax")
+		}
+		switch directive {
+		case "ListenStream":
+			return "unix://" + v, true, nil
+		case "ListenDatagram":
+			return "unixgram://" + v, true, nil
+		}
+		return "", false, fmt.Errorf("god has no unix sequential-packet sockets")
+	}
+	if directive == "ListenSequentialPacket" {
+		return "", false, fmt.Errorf("sequential-packet sockets are unix sockets: want an absolute path")
+	}
+	scheme := "tcp"
+	if directive == "ListenDatagram" {
+		scheme = "udp"
+	}
+	if p, err := strconv.Atoi(v); err == nil {
+		if p < 1 || p > 65535 {
+			return "", false, fmt.Errorf("port %d out of range", p)
+		}
+		return scheme + "://:" + v, false, nil
+	}
+	host, port, err := net.SplitHostPort(v)
+	if err != nil {
+		return "", false, fmt.Errorf("not a port, HOST:PORT or absolute path: %w", err)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return "", false, fmt.Errorf("bad port %q", port)
+	}
+	if strings.Contains(host, "%") {
+		return "", false, fmt.Errorf("scoped addresses (%%IFACE) are not supported by god")
+	}
+	return scheme + "://" + net.JoinHostPort(host, port), false, nil
+}
+
+// resolveDeps turns Requires=/Wants=/After=/Before= into god's auto property. A job starts by
+// itself when it is installed ([Install] WantedBy=) or pulled in by a job that does; it waits
+// for the jobs of this directory it is ordered after. Dependencies on units this loader does not
+// define (targets, other directories) are warnings.
+func (us *units) resolveDeps(sockets map[string]bool) {
+	// Before= of one job is After= of the other.
+	for _, j := range us.jobs {
+		for _, r := range j.before {
+			name, ok := strings.CutSuffix(r.unit, ".service")
+			if o := us.byName[name]; ok && o != nil {
+				o.orders = append(o.orders, ref{unit: j.name + ".service", directive: "Before", line: r.line, from: j.unit})
+			} else if !sockets[r.unit] {
+				us.warn(j.unit.warnf(r.line, "Before=%s: not a service of this directory (ignored)", r.unit))
+			}
+		}
+	}
+	auto := map[string]bool{}
+	for _, j := range us.jobs {
+		if j.installed {
+			auto[j.name] = true
+		}
+	}
+	for changed := true; changed; {
+		changed = false
+		for _, j := range us.jobs {
+			if !auto[j.name] {
+				continue
+			}
+			for _, r := range j.pulls {
+				if name, ok := strings.CutSuffix(r.unit, ".service"); ok && us.byName[name] != nil && !auto[name] {
+					auto[name] = true
+					changed = true
+				}
+			}
+		}
+	}
+	for _, j := range us.jobs {
+		var deps []string
+		for _, r := range j.orders {
+			name, ok := strings.CutSuffix(r.unit, ".service")
+			switch {
+			case ok && us.byName[name] != nil:
+				if name == j.name || slices.Contains(deps, name) {
+					continue
+				}
+				if !auto[name] && auto[j.name] {
+					if r.from != nil { // name's own Before=j.service
+						us.warn(r.from.warnf(r.line, "Before=%s.service: %s does not start by itself (no WantedBy=, not required by a job that does), so %s does not wait for it", j.name, name, j.name))
+					} else {
+						us.warn(j.unit.warnf(r.line, "%s=%s: %s does not start by itself (no WantedBy=, not required by a job that does), so it is not waited for", r.directive, r.unit, name))
+					}
+					continue
+				}
+				deps = append(deps, name)
+			case sockets[r.unit]:
+				// god opens a job's sockets before it starts it.
+			default:
+				us.warn(j.unit.warnf(r.line, "%s=%s: not a service of this directory (ignored)", r.directive, r.unit))
+			}
+		}
+		switch {
+		case !auto[j.name]:
+			j.props["auto"] = []string{"false"}
+		case len(deps) > 0:
+			j.props["auto"] = deps
+		default:
+			j.props["auto"] = []string{"true"}
+		}
+	}
+}
