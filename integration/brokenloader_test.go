@@ -189,3 +189,49 @@ func TestNotExecutableSaidOnce(t *testing.T) {
 	g.mustCLI("rescan")
 	g.waitState("plainjob", "run", 10*time.Second)
 }
+
+// TestWritableLoaderRefused: a root god refuses a loader that another user could have written
+// (the file, or its directory, writable by group or others), as cron and sudo do, and says why
+// once; made safe, it runs.
+func TestWritableLoaderRefused(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the rule applies to a god running as root")
+	}
+	t.Parallel()
+	g := newGod(t)
+	healthy(t, g)
+	path := writeLoader(t, g.dir, "open", bashLoader{Jobs: map[string]bashJob{"openjob": {Exec: sleeper, Auto: autoTrue}}})
+	if err := os.Chmod(path, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	g.start()
+	isRefusal := func(r record) bool {
+		return r.Level == "ERROR" && strings.Contains(r.Msg, path+" refused") && strings.Contains(r.Msg, "writable by group or others")
+	}
+	g.waitLog(10*time.Second, "the refusal of the world-writable loader", isRefusal)
+	g.mustCLI("rescan")
+	if n := len(g.logs(0, isRefusal)); n != 1 {
+		t.Errorf("refused %d times in the log, want once", n)
+	}
+	if _, ok := g.job("openjob"); ok {
+		g.fatalf("the refused loader's job is defined")
+	}
+	if err := os.Chmod(path, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	g.mustCLI("rescan")
+	g.waitState("openjob", "run", 10*time.Second)
+
+	// Its directory writable by others: refused too (the file could be replaced).
+	if err := os.Chmod(g.dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod(g.dir, 0o755) })
+	other := writeLoader(t, g.dir, "other", bashLoader{Jobs: map[string]bashJob{"otherjob": {Exec: sleeper, Auto: autoTrue}}})
+	g.waitLog(10*time.Second, "the refusal of a loader in a world-writable directory", func(r record) bool {
+		return r.Level == "ERROR" && strings.Contains(r.Msg, other+" refused") && strings.Contains(r.Msg, "its directory")
+	})
+	if j, _ := g.job("openjob"); j.State != "run" {
+		g.fatalf("a job of a loader that was read before stopped: %+v", j)
+	}
+}

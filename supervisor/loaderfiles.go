@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -35,6 +36,34 @@ func notExecutable(dir, name string) (fileSig, bool) {
 		return fileSig{}, false
 	}
 	return sigOf(fi), true
+}
+
+// unsafeLoader says why a root god must not run path as a loader ("" when it may): the file, or
+// the directory that holds it, can be changed by a user other than root (it is owned by one, or
+// is writable by group or others), and god would run what they wrote as root. It is the rule
+// cron and sudo apply to the files they run.
+func unsafeLoader(path string) string {
+	for _, p := range []string{path, filepath.Dir(path)} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return ""
+		}
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		if !ok {
+			continue
+		}
+		what := "it"
+		if p != path {
+			what = "its directory " + p
+		}
+		switch {
+		case st.Uid != 0:
+			return fmt.Sprintf("%s is owned by uid %d, not root", what, st.Uid)
+		case fi.Mode().Perm()&0o022 != 0 && !(p != path && fi.Mode()&os.ModeSticky != 0 && fi.Mode().Perm()&0o020 == 0):
+			return fmt.Sprintf("%s is writable by group or others (mode %04o)", what, fi.Mode().Perm())
+		}
+	}
+	return ""
 }
 
 // fileSig identifies a version of a loader file: a rebuild or an atomic replace changes it.

@@ -146,6 +146,7 @@ type Supervisor struct {
 	// Owned by loop.
 	loaders      map[string]*loaderFile
 	notExec      map[string]fileSig // files skipped for want of execute bits, said once each
+	unsafe       map[string]fileSig // loaders a root god refuses (unsafeLoader), said once each
 	jobs         map[string]*jobHandle
 	subs         map[chan jobEvent]bool
 	shutting     bool
@@ -453,6 +454,20 @@ func (s *Supervisor) rescanFile(name string) {
 		return
 	}
 	sig := sigOf(fi)
+	if s.euid == 0 {
+		if why := unsafeLoader(path); why != "" {
+			// Jobs it defined keep running as they are; god runs the file again once it is safe.
+			if old, said := s.unsafe[name]; !said || old != sig {
+				if s.unsafe == nil {
+					s.unsafe = map[string]fileSig{}
+				}
+				s.unsafe[name] = sig
+				s.log.Error(fmt.Sprintf("%s refused: god runs loaders as root, and %s; chown root and chmod go-w to run it", path, why), "loader", path)
+			}
+			return
+		}
+		delete(s.unsafe, name)
+	}
 	if lf == nil {
 		lf = &loaderFile{path: path}
 		lf.pool = newLoaderPool(s, path)
