@@ -29,6 +29,7 @@ const (
 	ReadyCheck   ReadyMode = "check"  // at the first "ok" check reply
 	ReadyNotify  ReadyMode = "notify" // at READY=1 on NOTIFY_SOCKET
 	ReadyDelay   ReadyMode = "delay"  // Delay after the start
+	ReadyExit    ReadyMode = "exit"   // at a clean exit: a one-shot task, with no start timeout
 )
 
 // Ready is the reply to "ready".
@@ -178,7 +179,7 @@ func parseReady(m Message) (Ready, error) {
 		return Ready{}, nil
 	}
 	switch mode := ReadyMode(m[0]); mode {
-	case ReadyCheck, ReadyNotify:
+	case ReadyCheck, ReadyNotify, ReadyExit:
 		if err := wantLen(m, 1, 1); err != nil {
 			return Ready{}, err
 		}
@@ -193,7 +194,7 @@ func parseReady(m Message) (Ready, error) {
 		}
 		return Ready{Mode: mode, Delay: d}, nil
 	}
-	return Ready{}, fmt.Errorf("unknown ready mode %.20q (want check, notify or delay)", m[0])
+	return Ready{}, fmt.Errorf("unknown ready mode %.20q (want check, notify, delay or exit)", m[0])
 }
 
 // parseReload reads ["overlap"], ["restart"] or ["signal", SIGNAL]; a signal

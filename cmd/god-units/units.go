@@ -442,10 +442,10 @@ func (us *units) mapService(u *unitFile) *job {
 			reloadSig = "SIGHUP"
 		}
 	case "oneshot":
-		// god makes a job done when its process exits 0 while starting; "notify" keeps a one-shot
-		// starting (and its dependents waiting) until it exits, as systemd's start order does.
+		// ready: exit keeps a one-shot starting (and its dependents waiting) until it exits 0,
+		// as systemd's start order does, with no start timeout (TimeoutStartSec=infinity).
 		if _, set := j.props["ready"]; !set {
-			j.props["ready"] = []string{"notify"}
+			j.props["ready"] = []string{"exit"}
 		}
 	default:
 		us.warn(u.warnf(typLine, "Type=%s is not supported by god (run as Type=simple)", typ))

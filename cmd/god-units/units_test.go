@@ -109,7 +109,7 @@ func TestMapping(t *testing.T) {
 		{"type simple", "Type=simple", "", "ready", nil},
 		{"type exec", "Type=exec", "", "ready", nil},
 		{"type notify", "Type=notify", "", "ready", []string{"notify"}},
-		{"type oneshot ready", "Type=oneshot", "", "ready", []string{"notify"}},
+		{"type oneshot ready", "Type=oneshot", "", "ready", []string{"exit"}},
 		{"type oneshot restart", "Type=oneshot", "", "restart", []string{"never"}},
 		{"restart default", "", "", "restart", []string{"never"}},
 		{"restart no", "Restart=no", "", "restart", []string{"never"}},

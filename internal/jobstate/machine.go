@@ -61,7 +61,7 @@ func Restore(j Job, policy Policy, now time.Time) *Machine {
 		if !p.Stopping && !p.HandedOver && !p.NoCheck && p.CheckAt.IsZero() {
 			p.CheckAt = now
 		}
-		if !p.Ready && p.StartBy.IsZero() && policy.StartTimeout > 0 {
+		if !p.Ready && p.StartBy.IsZero() && policy.StartTimeout > 0 && def.Ready.Mode != loader.ReadyExit {
 			p.StartBy = now.Add(policy.StartTimeout)
 		}
 		if p.Ready && p.ReadySince.IsZero() {
@@ -321,7 +321,8 @@ func (m *Machine) spawned(ev Spawned) {
 	if sp.Def.Ready.Mode == loader.ReadyDelay {
 		p.ReadyAt = m.now.Add(sp.Def.Ready.Delay)
 	}
-	if st := m.policy.StartTimeout; st > 0 {
+	// A one-shot (ready: exit) runs as long as its task takes: no start timeout.
+	if st := m.policy.StartTimeout; st > 0 && sp.Def.Ready.Mode != loader.ReadyExit {
 		p.StartBy = m.now.Add(st)
 	}
 	// The watchdog is armed once the process is ready (becameReady): start-up is the start

@@ -56,6 +56,25 @@ func TestReadiness(t *testing.T) {
 	}
 }
 
+// TestReadyAtExit: a one-shot (ready: exit) has no start timeout, however long its task takes;
+// a check's ok does not make it ready; a clean exit makes it done, a failed one restarts it.
+func TestReadyAtExit(t *testing.T) {
+	h := newHarness(t, def(func(d *loader.Definition) { d.Ready = loader.Ready{Mode: loader.ReadyExit} }), testPolicy())
+	h.step(Start{})
+	pid := h.onlyPid()
+	h.advance(2 * time.Hour)
+	h.answerChecks("ok")
+	h.wantState(StateStart)
+	if len(h.pids()) != 1 || h.onlyPid() != pid {
+		t.Fatalf("processes %v, want pid %d untouched", h.pids(), pid)
+	}
+	h.exit(pid, 1, 0)
+	h.wantState(StateStart) // a failed task is restarted at once (first quick failure)
+	again := h.onlyPid()
+	h.exit(again, 0, 0)
+	h.wantState(StateDone)
+}
+
 // TestChecks: degrade and ok move between run and degrade; fail stops the process by its stop
 // semantics and its exit counts as a failure.
 func TestChecks(t *testing.T) {
