@@ -152,3 +152,24 @@ func TestAllJobs(t *testing.T) {
 	g.waitState("one", "run", 10*time.Second)
 	g.waitState("two", "run", 10*time.Second)
 }
+
+// TestStatusShowsUsage: god status gives each process's CPU time and resident memory, read from
+// /proc (the job burns some CPU first, so its time is not zero), and the table shows them.
+func TestStatusShowsUsage(t *testing.T) {
+	t.Parallel()
+	g := newGod(t)
+	writeLoader(t, g.dir, "u", bashLoader{Jobs: map[string]bashJob{
+		"burner": {Exec: shJob(`i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; echo burnt; exec sleep 1000`), Auto: autoTrue},
+	}})
+	g.start()
+	g.waitLog(60*time.Second, "the job's CPU burnt", func(r record) bool { return strings.Contains(r.Raw, "burnt") })
+	j := g.waitState("burner", "run", 10*time.Second)
+	// The shell exec'd sleep: same process, its CPU time kept.
+	if len(j.Processes) != 1 || j.Processes[0].RSSBytes <= 0 || j.Processes[0].CPUSeconds <= 0 {
+		g.fatalf("status %+v: want one process with its CPU time and RSS", j.Processes)
+	}
+	r := g.mustCLI("status", "burner")
+	if !strings.Contains(r.stdout, "CPU") || !strings.Contains(r.stdout, "MEM") {
+		g.fatalf("god status shows no CPU and MEM columns:\n%s", r.stdout)
+	}
+}

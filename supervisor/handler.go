@@ -151,7 +151,7 @@ func (s *Supervisor) handleStatus(names []string) control.Response {
 	if err != nil {
 		return control.Response{Error: err.Error()}
 	}
-	return control.Response{OK: true, Jobs: jobs}
+	return control.Response{OK: true, Jobs: withUsage(jobs)}
 }
 
 // handleMetrics answers the metrics exporter (cmd/god-metrics) with one control.MetricsSnapshot. It

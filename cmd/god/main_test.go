@@ -67,7 +67,7 @@ func (f *fakeGod) jobs() []control.JobStatus {
 	return []control.JobStatus{
 		{
 			Name: "web", Loader: "loaders/web", State: "run", Generation: 3, Since: f.since, Restarts: 1,
-			Processes: []control.ProcessStatus{{Pid: 4242, Generation: 3, Instance: 0, Started: f.since}, {Pid: 4243, Generation: 3, Instance: 1, Started: f.since}},
+			Processes: []control.ProcessStatus{{Pid: 4242, Generation: 3, Instance: 0, Started: f.since, CPUSeconds: 70, RSSBytes: 6 << 20}, {Pid: 4243, Generation: 3, Instance: 1, Started: f.since, CPUSeconds: 2.5, RSSBytes: 6502 << 10}},
 			LastExit:  "exit 1", Check: "ok", Sockets: []string{"http=tcp://127.0.0.1:8080"}, Status: "serving 12 req/s",
 		},
 		{Name: "db-backup", Loader: "loaders/db", State: "failed", Reason: "exec: no such file \x1b[31m", Since: f.since},
@@ -155,9 +155,9 @@ func TestStatusTable(t *testing.T) {
 		t.Fatalf("want a header and 2 rows, got:\n%s", out)
 	}
 	wantRows := [][]string{
-		{"JOB", "STATE", "PIDS", "GEN", "UPTIME", "RESTARTS", "LAST-EXIT", "CHECK", "SOCKETS", "STATUS"},
-		{"web", "run", "4242,4243", "3", "2h3m", "1", "exit", "1", "ok", "http=tcp://127.0.0.1:8080", "serving", "12", "req/s"},
-		{"db-backup", "failed", "-", "0", "-", "0", "-", "-", "-", "exec:", "no", "such", "file", `\x1b[31m`},
+		{"JOB", "STATE", "PIDS", "GEN", "UPTIME", "CPU", "MEM", "RESTARTS", "LAST-EXIT", "CHECK", "SOCKETS", "STATUS"},
+		{"web", "run", "4242,4243", "3", "2h3m", "1m12s", "12.3M", "1", "exit", "1", "ok", "http=tcp://127.0.0.1:8080", "serving", "12", "req/s"},
+		{"db-backup", "failed", "-", "0", "-", "-", "-", "0", "-", "-", "-", "exec:", "no", "such", "file", `\x1b[31m`},
 	}
 	for i, want := range wantRows {
 		if got := strings.Fields(lines[i]); !reflect.DeepEqual(got, want) {

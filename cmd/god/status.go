@@ -88,12 +88,14 @@ func printStatusTable(w io.Writer, jobs []control.JobStatus, now time.Time) {
 		}
 	}()
 	tw := tabwriter.NewWriter(&buf, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "JOB\tSTATE\tPIDS\tGEN\tUPTIME\tRESTARTS\tLAST-EXIT\tCHECK\tSOCKETS\tSTATUS")
+	fmt.Fprintln(tw, "JOB\tSTATE\tPIDS\tGEN\tUPTIME\tCPU\tMEM\tRESTARTS\tLAST-EXIT\tCHECK\tSOCKETS\tSTATUS")
 	for _, j := range jobs {
 		// A process of another generation than the job's (a reload under way) or one being
 		// stopped says so next to its pid: 812(g3), 790(g2,stopping).
 		pids := make([]string, len(j.Processes))
 		var started time.Time
+		var cpu float64
+		var rss int64
 		for i, p := range j.Processes {
 			var tags []string
 			if p.Generation != j.Generation {
@@ -106,6 +108,8 @@ func printStatusTable(w io.Writer, jobs []control.JobStatus, now time.Time) {
 				// processes it started that left its group, held with the job all the same
 				tags = append(tags, "+"+strconv.Itoa(len(p.Escaped)))
 			}
+			cpu += p.CPUSeconds
+			rss += p.RSSBytes
 			pids[i] = strconv.Itoa(p.Pid)
 			if len(tags) > 0 {
 				pids[i] += "(" + strings.Join(tags, ",") + ")"
@@ -142,9 +146,15 @@ func printStatusTable(w io.Writer, jobs []control.JobStatus, now time.Time) {
 			}
 			note = append(note, next)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%d\t%s\t%s\t%s\t%s\n",
+		// CPU and MEM add up the job's processes (all its instances and generations), as the
+		// machine bears them: processor time used, and resident memory.
+		cpuCell, memCell := "", ""
+		if rss > 0 {
+			cpuCell, memCell = cpuTime(cpu), humanBytes(rss)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n",
 			cell(j.Name), cell(j.State), cell(strings.Join(pids, ",")), j.Generation, cell(uptime),
-			j.Restarts, cell(j.LastExit), cell(check), cell(strings.Join(j.Sockets, ",")), strings.Join(note, "; "))
+			cell(cpuCell), cell(memCell), j.Restarts, cell(j.LastExit), cell(check), cell(strings.Join(j.Sockets, ",")), strings.Join(note, "; "))
 	}
 	tw.Flush()
 }
@@ -155,6 +165,40 @@ func cell(s string) string {
 		return "-"
 	}
 	return clean(s)
+}
+
+// cpuTime shows processor seconds as ps does for short times, 0.42s, 12.3s, and as a duration
+// from a minute on (5m2s).
+func cpuTime(s float64) string {
+	switch {
+	case s < 10:
+		return strconv.FormatFloat(s, 'f', 2, 64) + "s"
+	case s < 60:
+		return strconv.FormatFloat(s, 'f', 1, 64) + "s"
+	}
+	return humanDuration(time.Duration(s * float64(time.Second)))
+}
+
+// humanBytes shows a size in binary units with three significant figures: 812K, 12.4M, 1.05G.
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return strconv.FormatInt(n, 10) + "B"
+	}
+	v, suffix := float64(n)/unit, "K"
+	for _, s := range []string{"M", "G", "T"} {
+		if v < unit {
+			break
+		}
+		v, suffix = v/unit, s
+	}
+	switch {
+	case v < 10:
+		return strconv.FormatFloat(v, 'f', 2, 64) + suffix
+	case v < 100:
+		return strconv.FormatFloat(v, 'f', 1, 64) + suffix
+	}
+	return strconv.FormatFloat(v, 'f', 0, 64) + suffix
 }
 
 // humanDuration rounds d to its two largest units: 3s, 5m2s, 2h3m, 4d1h.

@@ -123,4 +123,9 @@ type ProcessStatus struct {
 	// Escaped are processes it started that left its process group (a daemon that called
 	// setsid) and that god holds with it all the same.
 	Escaped []int `json:"escaped,omitempty"`
+	// CPUSeconds is the processor time the process has used (user and system, as ps's TIME);
+	// RSSBytes its resident memory. Both are read from /proc when status is asked; absent
+	// when it could not be read (the process just ended).
+	CPUSeconds float64 `json:"cpu_seconds,omitempty"`
+	RSSBytes   int64   `json:"rss_bytes,omitempty"`
 }
