@@ -107,7 +107,7 @@ func killAndReplace(t testing.TB, g *god, between func()) (*god, time.Time) {
 		between()
 	}
 	g2 := &god{t: t, dir: g.dir, socket: g.socket, pidFile: g.pidFile, env: g.env, bin: g.bin,
-		changed: make(chan struct{}), pids: map[int]string{}, exited: make(chan struct{})}
+		changed: make(chan struct{}), pids: map[int]string{}, starts: map[int]uint64{}, exited: make(chan struct{})}
 	t0 := time.Now()
 	g2.start(g.flags...)
 	return g2, t0
