@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"log/slog"
 	"sync"
 	"testing"
@@ -142,5 +143,41 @@ func TestHubEmitsRecords(t *testing.T) {
 	}
 	if got := h.Tail(nil, 0); len(got) != 2 {
 		t.Errorf("filtered line must still be kept: Tail has %d lines", len(got))
+	}
+}
+
+// TestRingBytesBound: a ring keeps about RingBytes of lines whatever their count bound, always
+// the newest, in order, and still keeps the count bound for short lines, also after long lines
+// made it drop from the middle of its buffer.
+func TestRingBytesBound(t *testing.T) {
+	r := newRing(1000)
+	long := strings.Repeat("x", 64<<10)
+	for i := range 200 {
+		r.add(Line{Msg: fmt.Sprint(i, long)})
+		if r.bytes > RingBytes {
+			t.Fatalf("after %d long lines: %d bytes kept, over %d", i+1, r.bytes, RingBytes)
+		}
+	}
+	got := r.appendLast(nil, 0)
+	if len(got) == 0 || len(got) > RingBytes/(64<<10) || !strings.HasPrefix(got[len(got)-1].Msg, "199") {
+		t.Fatalf("kept %d long lines, the last %.5q", len(got), got[len(got)-1].Msg)
+	}
+	for i, l := range got {
+		if want := fmt.Sprint(200-len(got)+i, long); l.Msg != want {
+			t.Fatalf("line %d out of order: %.8q", i, l.Msg)
+		}
+	}
+	// Short lines after them: the ring grows to its count bound, oldest first.
+	for i := range 3000 {
+		r.add(Line{Msg: fmt.Sprint("s", i)})
+	}
+	got = r.appendLast(nil, 0)
+	if len(got) != 1000 || got[0].Msg != "s2000" || got[999].Msg != "s2999" {
+		t.Fatalf("kept %d short lines, %q..%q; want s2000..s2999", len(got), got[0].Msg, got[len(got)-1].Msg)
+	}
+	// One line over the bound by itself is still kept.
+	r.add(Line{Msg: strings.Repeat("y", RingBytes+1)})
+	if got := r.appendLast(nil, 0); len(got) != 1 {
+		t.Fatalf("after a line over the bound: %d lines kept, want just it", len(got))
 	}
 }
