@@ -247,9 +247,9 @@ func (j *job) do(fx jobstate.Effect) jobstate.Event {
 		return j.watchGroup(fx.Pgid)
 	case jobstate.SyncSockets:
 		if fx.Report {
-			return jobstate.SocketsSynced{Err: j.syncSocketsFor(fx.Listen)}
+			return jobstate.SocketsSynced{Err: j.syncSocketsFor(fx.Listen, fx.User, fx.Group)}
 		}
-		j.openSocketsFor(fx.Listen)
+		j.openSocketsFor(fx.Listen, fx.User, fx.Group)
 	case jobstate.Hook:
 		j.queueHook(fx.Args)
 	case jobstate.Publish:
@@ -357,7 +357,21 @@ func (j *job) spawn(gen, instance int, def *loader.Definition) (int, error) {
 			names = append(names, s.name)
 		}
 	}
-	env := mergeEnv(j.sup.baseEnv, def.Env...)
+	settings, err := resolveSettings(j.name, def)
+	if err != nil {
+		return 0, err
+	}
+	fileEnv, err := readEnvFiles(j.name, def.EnvFiles)
+	if err != nil {
+		return 0, err
+	}
+	// Later wins: god's environment, the user's passwd entry, env files, env, god's own.
+	env := j.sup.baseEnv
+	if settings.cred != nil {
+		env = mergeEnv(env, settings.cred.Env()...)
+	}
+	env = mergeEnv(env, fileEnv...)
+	env = mergeEnv(env, def.Env...)
 	env = mergeEnv(env,
 		"GOD_JOB="+j.name,
 		"GOD_GENERATION="+strconv.Itoa(gen),
@@ -382,6 +396,7 @@ func (j *job) spawn(gen, instance int, def *loader.Definition) (int, error) {
 		extraFiles: fds,
 		listenPid:  len(fds) > 0,
 		format:     joblog.Format(def.Log),
+		settings:   settings,
 		exited:     j.exits.put,
 	})
 }
