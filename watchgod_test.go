@@ -209,3 +209,4 @@ func TestGodv1BinaryKilledMidRequest(t *testing.T) {
 		t.Fatalf("Ask to a killed loader = %v, want a prompt read or write error", err)
 	}
 }
+
