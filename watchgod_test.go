@@ -209,4 +209,3 @@ func TestGodv1BinaryKilledMidRequest(t *testing.T) {
 		t.Fatalf("Ask to a killed loader = %v, want a prompt read or write error", err)
 	}
 }
-
