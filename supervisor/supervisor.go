@@ -622,7 +622,9 @@ func (s *Supervisor) jobChanged(ev jobEvent) {
 	}
 	prev := h.state
 	h.state = ev.state
-	if ev.state != prev && !ev.state.Down() {
+	// A start is answered once the job runs, or once it ended without running (it could not
+	// start: failed, or done at once); a start still pending would hold up god's shutdown.
+	if ev.state != prev && (!ev.state.Down() || ev.state == StateFailed || ev.state == StateDone) {
 		h.startSent = false
 	}
 	if ev.state.Running() || ev.state == StateBackoff {
