@@ -367,9 +367,7 @@ func (j *job) spawn(gen, instance int, def *loader.Definition) (int, error) {
 	}
 	// Later wins: god's environment, the user's passwd entry, env files, env, god's own.
 	env := j.sup.baseEnv
-	if settings.cred != nil {
-		env = mergeEnv(env, settings.cred.Env()...)
-	}
+	env = mergeEnv(env, settings.env...)
 	env = mergeEnv(env, fileEnv...)
 	env = mergeEnv(env, def.Env...)
 	env = mergeEnv(env,

@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"os"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/emielm/watchgod/internal/envfile"
 	"github.com/emielm/watchgod/internal/identity"
 	"github.com/emielm/watchgod/internal/procshim"
@@ -16,6 +18,7 @@ import (
 // resolved at each start (user, group, groups, umask, limit; env-file is read into the env).
 type procSettings struct {
 	cred   *identity.Identity // nil: god's own identity
+	env    []string           // HOME, USER, LOGNAME, SHELL of the job's user
 	umask  *uint32
 	limits []loader.Limit
 }
@@ -39,6 +42,16 @@ func (p procSettings) shimSpec(path string, listenPid bool) procshim.Spec {
 // switches users. Errors name the job and the user or group.
 func resolveSettings(job string, def *loader.Definition) (procSettings, error) {
 	p := procSettings{umask: def.Umask, limits: def.Limits}
+	root := os.Geteuid() == 0
+	if !root {
+		// Only root raises a hard limit: say so now rather than from a shim that exits 127.
+		for _, l := range def.Limits {
+			var cur unix.Rlimit
+			if err := unix.Getrlimit(l.Resource, &cur); err == nil && l.Hard > cur.Max {
+				return p, fmt.Errorf("job %s: limit %s: above god's hard limit %d, which only root may raise", job, l, cur.Max)
+			}
+		}
+	}
 	if def.User == "" && def.Group == "" && def.Groups == nil {
 		return p, nil
 	}
@@ -46,12 +59,16 @@ func resolveSettings(job string, def *loader.Definition) (procSettings, error) {
 	if err != nil {
 		return p, fmt.Errorf("job %s: %w", job, err)
 	}
-	if os.Geteuid() != 0 && (id.Uid != uint32(os.Geteuid()) || id.Gid != uint32(os.Getegid()) || def.Groups != nil) {
-		who := def.User
-		if who == "" {
-			who = def.Group
+	p.env = id.Env()
+	if !root {
+		if id.Uid != uint32(os.Geteuid()) || id.Gid != uint32(os.Getegid()) || def.Groups != nil {
+			who := def.User
+			if who == "" {
+				who = def.Group
+			}
+			return p, fmt.Errorf("job %s: user %q: god runs as uid %d, not root, and cannot switch to another user or group", job, who, os.Geteuid())
 		}
-		return p, fmt.Errorf("job %s: user %q: god runs as uid %d, not root, and cannot switch to another user or group", job, who, os.Geteuid())
+		return p, nil // god's own identity already; setgroups would need root
 	}
 	p.cred = &id
 	return p, nil
