@@ -282,3 +282,25 @@ func TestJobCriticalFails(t *testing.T) {
 	g.waitLog(time.Second, "side stopped", func(r record) bool { return r.Msg == "exited" && r.str("job") == "side" })
 	g.waitLog(time.Second, "orderly end", func(r record) bool { return r.Msg == "every job stopped; god exits" })
 }
+
+// TestJobCriticalEnds: a critical job killed by a signal ends god with 128+N; one that is done
+// (exit 0, restart on-failure) ends it with 0.
+func TestJobCriticalEnds(t *testing.T) {
+	for _, tc := range []struct {
+		script, restart string
+		want            int
+	}{
+		{"kill -KILL $$", "never", 128 + 9},
+		{"exit 0", "on-failure", 0},
+	} {
+		g := newGod(t)
+		writeLoader(t, g.dir, "jobs", bashLoader{Jobs: map[string]bashJob{
+			"main": {Exec: shJob(tc.script), Auto: autoTrue, Restart: []string{tc.restart},
+				Props: map[string]string{"critical": reply("true")}},
+		}})
+		g.start()
+		if code := g.wait(30 * time.Second); code != tc.want {
+			t.Errorf("%q: god exited %d, want %d\n%s", tc.script, code, tc.want, g.dump())
+		}
+	}
+}
