@@ -41,7 +41,7 @@ type JobDef struct {
 	SuccessExitStatus        any // success-exit-status: []int or []string ("75", "SIGTERM")
 	RestartPreventExitStatus any // restart-prevent-exit-status: likewise
 
-	// The environment of the job's processes (docs/protocol.md, "Process environment").
+	// The environment of the job's processes (docs/protocol.md, "Extension properties": user, ...).
 	User     any // user: a user name or uid ("nobody", "65534", or an int uid)
 	Group    any // group: a group name or gid
 	Groups   any // groups: []string or []int, the supplementary groups (default: the user's)

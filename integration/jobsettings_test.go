@@ -13,7 +13,7 @@ import (
 )
 
 // Tests of the job properties that set up a process's environment: user, group, groups,
-// umask, limit, env-file, and critical (docs/protocol.md, "Process environment").
+// umask, limit, env-file, and critical (docs/protocol.md, "Extension properties").
 
 // reply is a Props snippet answering items.
 func reply(items ...string) string { return "echo " + sq(jsonArray(items...)) }
