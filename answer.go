@@ -96,6 +96,20 @@ func (d *JobDef) field(prop string) (any, bool) {
 		return d.SuccessExitStatus, true
 	case "restart-prevent-exit-status":
 		return d.RestartPreventExitStatus, true
+	case "user":
+		return d.User, true
+	case "group":
+		return d.Group, true
+	case "groups":
+		return d.Groups, true
+	case "umask":
+		return d.Umask, true
+	case "limit":
+		return d.Limit, true
+	case "env-file":
+		return d.EnvFile, true
+	case "critical":
+		return d.Critical, true
 	}
 	return nil, false
 }
@@ -119,6 +133,16 @@ func (d *JobDef) answer(job, prop string, args []string) []string {
 	case "reload":
 		if sig, ok := v.(syscall.Signal); ok {
 			return []string{"signal", loader.SignalName(sig)}
+		}
+	case "umask":
+		// A number is the mask itself, answered in octal as godv1 wants it.
+		switch m := v.(type) {
+		case os.FileMode:
+			return []string{fmt.Sprintf("%04o", uint32(m.Perm()))}
+		case int:
+			return []string{fmt.Sprintf("%04o", m)}
+		case uint32:
+			return []string{fmt.Sprintf("%04o", m)}
 		}
 	}
 	r := guarded(job, prop, v, args)

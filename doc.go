@@ -24,6 +24,8 @@
 //   - time.Duration: decimal milliseconds, ["1500"] (a fraction of a
 //     millisecond rounds up); for Ready it is ["delay", MS]
 //   - syscall.Signal: its name, ["SIGHUP"]; for Reload it is ["signal", NAME]
+//   - for Umask, a number (os.FileMode, int, uint32) is written in octal:
+//     os.FileMode(0o027) gives ["0027"]
 //   - func() string: [f()]; func() []string: f()
 //   - func(string) string: [f(arg)]; func(string) []string: f(arg)
 //   - func([]string) string: [f(args)]; func([]string) []string: f(args)

@@ -41,6 +41,15 @@ type JobDef struct {
 	SuccessExitStatus        any // success-exit-status: []int or []string ("75", "SIGTERM")
 	RestartPreventExitStatus any // restart-prevent-exit-status: likewise
 
+	// The environment of the job's processes (docs/protocol.md, "Extension properties": user, ...).
+	User     any // user: a user name or uid ("nobody", "65534", or an int uid)
+	Group    any // group: a group name or gid
+	Groups   any // groups: []string or []int, the supplementary groups (default: the user's)
+	Umask    any // umask: an os.FileMode or int (0o027), or an octal string ("0027")
+	Limit    any // limit: []string with systemd's names, "nofile=65536", "core=infinity", "nproc=100:200"
+	EnvFile  any // env-file: paths of files in systemd's EnvironmentFile= syntax ("-PATH": may be missing)
+	Critical any // critical: true makes god exit with the job's status when it is failed or done
+
 	// ExecFunc, when set, is the job's body: Exec defaults to this binary
 	// (argv [os.Args[0]] made absolute) and the job's environment gets a
 	// variable that makes Init run ExecFunc and exit in that process.

@@ -1,6 +1,7 @@
 package watchgod
 
 import (
+	"os"
 	"reflect"
 	"syscall"
 	"testing"
@@ -130,5 +131,25 @@ func TestJobRegistry(t *testing.T) {
 	}
 	if ia < 0 || ib != ia+1 {
 		t.Fatalf("registered() = %q, want a then b in order", names)
+	}
+}
+
+// TestJobDefSettings: the process-environment properties answer what loader parses.
+func TestJobDefSettings(t *testing.T) {
+	d := &JobDef{Name: "web", User: "nobody", Group: 65534, Groups: []string{"adm", "100"}, Umask: os.FileMode(0o027),
+		Limit: []string{"nofile=65536", "core=infinity"}, EnvFile: []string{"/etc/web.env", "-/etc/web.local"}, Critical: true}
+	for prop, want := range map[string][]string{
+		"user": {"nobody"}, "group": {"65534"}, "groups": {"adm", "100"}, "umask": {"0027"},
+		"limit": {"nofile=65536", "core=infinity"}, "env-file": {"/etc/web.env", "-/etc/web.local"}, "critical": {"true"},
+	} {
+		if got := d.answer("web", prop, nil); !reflect.DeepEqual(got, want) {
+			t.Errorf("answer(%s) = %q, want %q", prop, got, want)
+		}
+	}
+	for _, v := range []any{0o077, uint32(0o077), "0077"} {
+		d.Umask = v
+		if got := d.answer("web", "umask", nil); !reflect.DeepEqual(got, []string{"0077"}) {
+			t.Errorf("answer(umask %#v) = %q", v, got)
+		}
 	}
 }

@@ -23,6 +23,14 @@ type Definition struct {
 	Watchdog  time.Duration // 0: none
 	// Restart timing and exit-status rules; unset fields take god's defaults (see RestartRules).
 	Rules RestartRules
+	// The process environment (loader/settings.go); zero values keep god's own.
+	User     string   // name or uid; "": god's user
+	Group    string   // name or gid; "": the user's primary group (god's when no User)
+	Groups   []string // supplementary groups; nil: the user's, from /etc/group
+	Umask    *uint32  // nil: god's umask
+	Limits   []Limit
+	EnvFiles []EnvFile
+	Critical bool // god exits with the job's status when it ends for good
 }
 
 // staticProps are the properties Define asks, in the order it asks them, each with its parser.
@@ -48,12 +56,20 @@ var staticProps = []struct {
 	{"cool-down", func(d *Definition, m Message) (err error) { d.Rules.CoolDown, err = parseOptionalMS(m); return }},
 	{"success-exit-status", func(d *Definition, m Message) (err error) { d.Rules.SuccessExit, err = parseExitStatuses(m); return }},
 	{"restart-prevent-exit-status", func(d *Definition, m Message) (err error) { d.Rules.PreventExit, err = parseExitStatuses(m); return }},
+	{"user", func(d *Definition, m Message) (err error) { d.User, err = parseIdentity(m); return }},
+	{"group", func(d *Definition, m Message) (err error) { d.Group, err = parseIdentity(m); return }},
+	{"groups", func(d *Definition, m Message) (err error) { d.Groups, err = parseGroups(m); return }},
+	{"umask", func(d *Definition, m Message) (err error) { d.Umask, err = parseUmask(m); return }},
+	{"limit", func(d *Definition, m Message) (err error) { d.Limits, err = parseLimits(m); return }},
+	{"env-file", func(d *Definition, m Message) (err error) { d.EnvFiles, err = parseEnvFiles(m); return }},
+	{"critical", func(d *Definition, m Message) (err error) { d.Critical, err = parseCritical(m); return }},
 }
 
 // Define asks the loader for every static property of job (exec, env, auto,
 // listen, instances, ready, reload, restart, dir, log, watchdog, and the restart
 // rules: restart-delay, restart-delay-max, restart-limit, min-uptime, cool-down,
-// success-exit-status, restart-prevent-exit-status) and parses
+// success-exit-status, restart-prevent-exit-status; and the process environment:
+// user, group, groups, umask, limit, env-file, critical) and parses
 // the replies. An unparsable reply is an error naming the job and property;
 // it does not break the Client. ctx bounds the whole set of requests, which
 // are pipelined (see [Client.AskAll]).

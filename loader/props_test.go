@@ -374,5 +374,18 @@ func FuzzDefinitionReplies(f *testing.F) {
 		if d, err := parseWatchdog(m); err == nil && (d < 0 || d > maxDuration) {
 			t.Fatalf("parseWatchdog(%q) = %v", s, d)
 		}
+		if u, err := parseIdentity(m); err == nil && u != "" && strings.ContainsAny(u, ":,\x00 ") {
+			t.Fatalf("parseIdentity(%q) = %q", s, u)
+		}
+		if files, err := parseEnvFiles(m); err == nil {
+			for _, f := range files {
+				if !strings.HasPrefix(f.Path, "/") || strings.ContainsRune(f.Path, 0) {
+					t.Fatalf("parseEnvFiles(%q) accepted %+v", s, f)
+				}
+			}
+		}
+		if c, err := parseCritical(m); err == nil && c != (len(m) == 1 && m[0] == "true") {
+			t.Fatalf("parseCritical(%q) = %v", s, c)
+		}
 	})
 }

@@ -12,7 +12,8 @@
 // API), job.go (the job actor), sockets.go (sockets god keeps for jobs), notifyroute.go
 // (NOTIFY_SOCKET routing; the server is internal/notify), fds.go (sockets over SCM_RIGHTS),
 // loaderpool.go and loaderfiles.go (loaders; the inotify watch is internal/dirwatch), proc.go
-// (starting a process, relaying its output), containment.go (what a job process starts:
+// (starting a process, relaying its output), settings.go (a job's user, umask, limits and
+// env files, resolved at each start; the shim is internal/procshim), containment.go (what a job process starts:
 // cgroups, escaped daemons), crashfile.go (the file a god started after a crash reads),
 // handler.go (control commands), upgrade.go, preflight.go and upgrade_restore.go (re-exec in
 // place).

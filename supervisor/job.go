@@ -248,9 +248,9 @@ func (j *job) do(fx jobstate.Effect) jobstate.Event {
 		return j.watchGroup(fx.Pgid)
 	case jobstate.SyncSockets:
 		if fx.Report {
-			return jobstate.SocketsSynced{Err: j.syncSocketsFor(fx.Listen)}
+			return jobstate.SocketsSynced{Err: j.syncSocketsFor(fx.Listen, fx.User, fx.Group)}
 		}
-		j.openSocketsFor(fx.Listen)
+		j.openSocketsFor(fx.Listen, fx.User, fx.Group)
 	case jobstate.Hook:
 		j.queueHook(fx.Args)
 	case jobstate.Publish:
@@ -358,7 +358,19 @@ func (j *job) spawn(gen, instance int, def *loader.Definition) (int, error) {
 			names = append(names, s.name)
 		}
 	}
-	env := mergeEnv(j.sup.baseEnv, def.Env...)
+	settings, err := resolveSettings(j.name, def)
+	if err != nil {
+		return 0, err
+	}
+	fileEnv, err := readEnvFiles(j.name, def.EnvFiles)
+	if err != nil {
+		return 0, err
+	}
+	// Later wins: god's environment, the user's passwd entry, env files, env, god's own.
+	env := j.sup.baseEnv
+	env = mergeEnv(env, settings.env...)
+	env = mergeEnv(env, fileEnv...)
+	env = mergeEnv(env, def.Env...)
 	env = mergeEnv(env,
 		"GOD_JOB="+j.name,
 		"GOD_GENERATION="+strconv.Itoa(gen),
@@ -383,6 +395,7 @@ func (j *job) spawn(gen, instance int, def *loader.Definition) (int, error) {
 		extraFiles: fds,
 		listenPid:  len(fds) > 0,
 		format:     joblog.Format(def.Log),
+		settings:   settings,
 		exited:     j.exits.put,
 	})
 }

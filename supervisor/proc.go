@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/emielm/watchgod/fdpass"
+	"github.com/emielm/watchgod/internal/procshim"
 	"github.com/emielm/watchgod/supervisor/joblog"
 )
 
@@ -27,7 +28,8 @@ type spawnSpec struct {
 	extraFiles []uintptr // fds 3.. (sockets)
 	listenPid  bool      // set LISTEN_PID to the process's own pid (it gets sockets)
 	format     joblog.Format
-	exited     func(Exit) // called once by the reaper; must not block
+	settings   procSettings // identity, umask, limits
+	exited     func(Exit)   // called once by the reaper; must not block
 }
 
 // spawnProcess starts one job process: in its own process group (so its whole tree can be signalled),
@@ -38,7 +40,22 @@ func (s *Supervisor) spawnProcess(sp spawnSpec) (int, error) {
 		return 0, err
 	}
 	argv := sp.argv
-	if sp.listenPid {
+	var cred *syscall.Credential
+	if sp.settings.needShim() {
+		// umask and limits are set by god's own binary between fork and exec, before it
+		// switches to the job's user (only root raises a hard limit); LISTEN_PID as well.
+		self, err := os.Executable()
+		if err != nil {
+			return 0, fmt.Errorf("job %s: no path to god for the umask and limit shim: %w", sp.job, err)
+		}
+		var item string
+		argv, item = procshim.Command(self, sp.settings.shimSpec(path, sp.listenPid), sp.argv)
+		sp.env = mergeEnv(sp.env, item)
+		path = self
+	} else if c := sp.settings.cred; c != nil {
+		cred = &syscall.Credential{Uid: c.Uid, Gid: c.Gid, Groups: c.Groups}
+	}
+	if sp.listenPid && !sp.settings.needShim() {
 		// LISTEN_PID must be the job's own pid, known only after fork: a shell sets it and execs
 		// the job in place (same pid), see fdpass.ShimArgv.
 		argv = fdpass.ShimArgv(append([]string{path}, sp.argv[1:]...))
@@ -76,6 +93,7 @@ func (s *Supervisor) spawnProcess(sp spawnSpec) (int, error) {
 	env := mergeEnv(sp.env, envUnit+"="+strconv.FormatUint(place.tag, 10))
 	pid, err := s.reaper.StartFunc(procAttr{
 		Path: path, Argv: argv, Env: env, Dir: sp.dir, Files: files, Setpgid: true, CgroupFD: place.fd,
+		Credential: cred,
 	}, sp.exited)
 	unix.Close(outP[1])
 	unix.Close(errP[1])

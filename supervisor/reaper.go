@@ -272,6 +272,8 @@ type procAttr struct {
 	// CgroupFD, when not negative, starts the child in that cgroup (clone3 CLONE_INTO_CGROUP):
 	// every descendant stays in it (containment.go). Zero is "none" too: fd 0 is stdin.
 	CgroupFD int
+	// Credential, when set, is the identity the child runs as (a job's user, group, groups).
+	Credential *syscall.Credential
 }
 
 // Start forks and execs a child and registers it before any SIGCHLD of it can be handled.
@@ -294,7 +296,7 @@ func (r *Reaper) StartFunc(a procAttr, deliver func(Exit)) (int, error) {
 		Dir:   a.Dir,
 		Env:   a.Env,
 		Files: a.Files,
-		Sys:   &syscall.SysProcAttr{Setpgid: a.Setpgid},
+		Sys:   &syscall.SysProcAttr{Setpgid: a.Setpgid, Credential: a.Credential},
 	}
 	if a.CgroupFD > 0 {
 		attr.Sys.UseCgroupFD, attr.Sys.CgroupFD = true, a.CgroupFD

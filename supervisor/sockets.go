@@ -47,10 +47,15 @@ func (in *inheritedSockets) take(spec fdpass.Spec) *os.File {
 // open (restarts and reloads never close it), a new one is opened, a dropped one is closed. It
 // returns an error naming the job and the address of every socket that could not be opened; the
 // others are kept.
-func (j *job) syncSockets() error { return j.syncSocketsFor(j.m.Def().Listen) }
+func (j *job) syncSockets() error {
+	d := j.m.Def()
+	return j.syncSocketsFor(d.Listen, d.User, d.Group)
+}
 
-// syncSocketsFor is syncSockets for a given listen list (a reload's new definition).
-func (j *job) syncSocketsFor(listen []string) error {
+// syncSocketsFor is syncSockets for a given listen list (a reload's new definition). A unix
+// socket file whose address sets no owner (group) gets the job's user (group), if it has one:
+// the job's processes, running as that user, can then connect to and remove it.
+func (j *job) syncSocketsFor(listen []string, user, group string) error {
 	var want []fdpass.Spec
 	var errs []error
 	for _, item := range listen {
@@ -58,6 +63,14 @@ func (j *job) syncSocketsFor(listen []string) error {
 		if err != nil {
 			errs = append(errs, fmt.Errorf("job %s: listen: %w", j.name, err))
 			continue
+		}
+		if spec.Network == "unix" || spec.Network == "unixgram" {
+			if spec.Owner == "" {
+				spec.Owner = user
+			}
+			if spec.Group == "" {
+				spec.Group = group
+			}
 		}
 		want = append(want, spec)
 	}
@@ -164,11 +177,14 @@ func (j *job) copySockets() socketCopies {
 }
 
 // openSockets syncs the job's sockets with its definition and logs what could not be opened.
-func (j *job) openSockets() { j.openSocketsFor(j.m.Def().Listen) }
+func (j *job) openSockets() {
+	d := j.m.Def()
+	j.openSocketsFor(d.Listen, d.User, d.Group)
+}
 
 // openSocketsFor is openSockets for a given listen list.
-func (j *job) openSocketsFor(listen []string) {
-	err := j.syncSocketsFor(listen)
+func (j *job) openSocketsFor(listen []string, user, group string) {
+	err := j.syncSocketsFor(listen, user, group)
 	if err != nil && (j.sockErr == nil || err.Error() != j.sockErr.Error()) {
 		j.log.Error("socket", "err", err)
 	}

@@ -150,6 +150,7 @@ type Supervisor struct {
 	jobs         map[string]*jobHandle
 	subs         map[chan jobEvent]bool
 	shutting     bool
+	criticalExit *int // set when a critical job ended for good: god's exit status
 	hurried      bool
 	shutWaiters  []chan struct{}
 	scanWaiters  []chan string
@@ -660,7 +661,9 @@ func (s *Supervisor) jobChanged(ev jobEvent) {
 	}
 	prev := h.state
 	h.state = ev.state
-	if ev.state != prev && !ev.state.Down() {
+	// A start is answered once the job runs, or once it ended without running (it could not
+	// start: failed, or done at once); a start still pending would hold up god's shutdown.
+	if ev.state != prev && (!ev.state.Down() || ev.state == StateFailed || ev.state == StateDone) {
 		h.startSent = false
 	}
 	if ev.state.Running() || ev.state == StateBackoff {
@@ -676,6 +679,13 @@ func (s *Supervisor) jobChanged(ev jobEvent) {
 	s.fanout(ev)
 	if ev.state.Ready() && !prev.Ready() {
 		s.autostart()
+	}
+	if h.def.Critical && ev.state != prev && (ev.state == StateFailed || ev.state == StateDone) && !s.shutting {
+		code := exitCodeOf(ev.status.LastExit)
+		s.criticalExit = &code
+		s.log.Error("critical job ended; god stops every job and exits with its status",
+			"job", ev.name, "state", string(ev.state), "last_exit", ev.status.LastExit, "exit_status", code)
+		s.beginShutdown()
 	}
 	if s.shutting {
 		s.shutdownStep()
@@ -985,6 +995,29 @@ func (s *Supervisor) waitRelays(timeout time.Duration) {
 	case <-done:
 	case <-t.C:
 	}
+}
+
+// CriticalExit is the status god exits with because a critical job ended for good (the
+// job's own, 128+N for a signal, 1 when it could not start); ok is false when none did.
+// Read it after Run returned.
+func (s *Supervisor) CriticalExit() (code int, ok bool) {
+	if s.criticalExit == nil {
+		return 0, false
+	}
+	return *s.criticalExit, true
+}
+
+// exitCodeOf reads a job status's last exit ("exit 3", "signal 9 (SIGKILL)") as an exit
+// status; anything else (it could not start) is 1.
+func exitCodeOf(last string) int {
+	var n int
+	if _, err := fmt.Sscanf(last, "exit %d", &n); err == nil && n >= 0 && n <= 255 {
+		return n
+	}
+	if _, err := fmt.Sscanf(last, "signal %d", &n); err == nil && n > 0 && n < 128 {
+		return 128 + n
+	}
+	return 1
 }
 
 // Shutdown stops every job in reverse dependency order, then Run returns. A second call hurries

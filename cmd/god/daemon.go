@@ -314,6 +314,9 @@ func runDaemon(args []string) int {
 		logger.Error("god", "err", runErr)
 		return 1
 	}
+	if code, ok := sup.CriticalExit(); ok {
+		return code
+	}
 	return 0
 }
 

@@ -6,6 +6,7 @@ package main
 
 import (
 	"github.com/emielm/watchgod/fdpass"
+	"github.com/emielm/watchgod/internal/procshim"
 	"github.com/emielm/watchgod/supervisor"
 
 	"fmt"
@@ -31,6 +32,8 @@ func main() {
 	// god doubles as the LISTEN_PID shim for jobs on systems without /bin/sh: in that role it
 	// must exec the job before doing anything else.
 	fdpass.RunShimIfRequested()
+	// Likewise for jobs with a umask or limits: god sets them up in its own binary, then execs.
+	procshim.RunIfRequested()
 	// A running god asks this binary whether it can take over before re-executing it.
 	if os.Getenv(supervisor.EnvUpgradePreflight) != "" {
 		os.Exit(upgradePreflight())

@@ -40,10 +40,12 @@ type (
 	// WatchGroup reports [GroupGone] once the group is empty (at once if it is already).
 	WatchGroup struct{ Pgid int }
 	// SyncSockets opens the sockets of Listen and closes the job's others; with Report set the
-	// outcome comes back as [SocketsSynced].
+	// outcome comes back as [SocketsSynced]. Unix sockets are owned by the job's user and group.
 	SyncSockets struct {
 		Listen []string
-		Report bool
+		// User and Group own the job's unix socket files whose address names no owner or group.
+		User, Group string
+		Report      bool
 	}
 	// Hook sends on<State> (and its arguments) to the loader; the reply is ignored.
 	Hook struct{ Args []string }

@@ -126,7 +126,7 @@ func (m *Machine) Step(now time.Time, ev Event) []Effect {
 		}
 	case Define:
 		m.j.Def = ev.Def
-		m.emit(SyncSockets{Listen: ev.Def.Listen})
+		m.emit(SyncSockets{Listen: ev.Def.Listen, User: ev.Def.User, Group: ev.Def.Group})
 		m.publish()
 	case Spawned:
 		m.spawned(ev)

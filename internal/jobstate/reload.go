@@ -104,7 +104,7 @@ func (m *Machine) reloadDefined(d Defined) {
 		}
 	}
 	r.phase = phaseSockets
-	m.emit(SyncSockets{Listen: d.Def.Listen, Report: true})
+	m.emit(SyncSockets{Listen: d.Def.Listen, User: d.Def.User, Group: d.Def.Group, Report: true})
 }
 
 func (m *Machine) reloadSocketsSynced(ev SocketsSynced) {
@@ -288,9 +288,9 @@ func (m *Machine) endReload(why string, interrupted bool) {
 			}
 		}
 		m.j.Generation = r.oldGen
-		m.emit(SyncSockets{Listen: m.j.Def.Listen})
+		m.emit(SyncSockets{Listen: m.j.Def.Listen, User: m.j.Def.User, Group: m.j.Def.Group})
 	case phaseSockets:
-		m.emit(SyncSockets{Listen: m.j.Def.Listen})
+		m.emit(SyncSockets{Listen: m.j.Def.Listen, User: m.j.Def.User, Group: m.j.Def.Group})
 	case phaseDrain, phaseSignal, phaseRestart:
 		serving = m.j.Generation
 	}
