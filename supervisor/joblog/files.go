@@ -83,13 +83,14 @@ type FileSink struct {
 	forget  bool   // the job is gone: close once written
 
 	// The writer goroutine's.
-	out      []byte // the buffer being written; swapped with pend
-	f        *os.File
-	size     int64
-	failing  error     // why the file cannot be written, nil when it can
-	lost     int       // lines lost while failing (or dropped), reported on recovery
-	retryAt  time.Time // when to try a failing file again
-	loggedAt time.Time // when the failure was last reported
+	out       []byte // the buffer being written; swapped with pend
+	f         *os.File
+	size      int64
+	failing   error     // why the file cannot be written, nil when it can
+	lost      int       // lines lost while failing (or dropped), reported on recovery
+	retryAt   time.Time // when to try a failing file again
+	loggedAt  time.Time // when the failure was last reported
+	lastStamp time.Time // of the newest rotated file this god made
 }
 
 // NewFiles starts the writer of cfg.Dir. The directory is created (0750) when needed, job
@@ -353,7 +354,7 @@ func (fs *Files) write(s *FileSink, recs []byte, now time.Time) {
 			}
 			if n == 0 {
 				if s.size > 0 {
-					if err := fs.rotate(s, now); err != nil {
+					if err := fs.rotate(s); err != nil {
 						fs.fail(s, err, now)
 						s.lost += bytes.Count(recs, []byte{'\n'})
 						return
@@ -452,9 +453,14 @@ func (s *FileSink) closeFile() {
 
 // rotate renames current to @TIMESTAMP.log (UTC, to the microsecond, so names sort by age),
 // opens a new current and removes the oldest rotated files beyond Keep.
-func (fs *Files) rotate(s *FileSink, now time.Time) error {
+func (fs *Files) rotate(s *FileSink) error {
 	s.closeFile()
-	t := now.UTC()
+	// Names must sort in the order of rotation, or prune removes a newer file: never a stamp at
+	// or before the last one (several rotations in one batch, a clock stepped back).
+	t := time.Now().UTC().Truncate(time.Microsecond)
+	if !t.After(s.lastStamp) {
+		t = s.lastStamp.Add(time.Microsecond)
+	}
 	var old string
 	for {
 		old = filepath.Join(s.dir, "@"+t.Format(fileStampFormat)+".log")
@@ -466,6 +472,7 @@ func (fs *Files) rotate(s *FileSink, now time.Time) error {
 	if err := os.Rename(s.path, old); err != nil {
 		return fmt.Errorf("rotate: %w", err)
 	}
+	s.lastStamp = t
 	if err := s.open(); err != nil {
 		return err
 	}

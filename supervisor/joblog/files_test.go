@@ -188,6 +188,26 @@ func TestFilesKeep(t *testing.T) {
 		t.Errorf("kept lines %q, want the last 8", all)
 	}
 
+	// Many rotations in one batch, then more in the next: the names still sort by age, so the
+	// newest files are the ones kept.
+	fsb, _ := newTestFiles(t, FilesConfig{Size: int64(2 * recLen), Keep: 3})
+	for batch := range 3 {
+		for i := range 20 {
+			fsb.Write(numbered("b", batch*20+i))
+		}
+		fsb.Sync(10 * time.Second)
+	}
+	_, lines = jobFiles(t, fsb, "b")
+	all = all[:0]
+	for _, ls := range lines {
+		all = append(all, ls...)
+	}
+	for i, l := range all {
+		if want := fmt.Sprintf("line %06d", 60-len(all)+i); !strings.HasSuffix(l, want) {
+			t.Fatalf("batched rotations kept %q, want the last %d lines in order", all, len(all))
+		}
+	}
+
 	// Keep 0: no rotated file stays.
 	fs0, _ := newTestFiles(t, FilesConfig{Size: int64(2 * recLen), Keep: 0})
 	for i := range 10 {
