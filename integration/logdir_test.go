@@ -92,7 +92,18 @@ func TestLogDir(t *testing.T) {
 	testutil.Eventually(t, 30*time.Second, "the first lines of small in its file", func() bool {
 		return countFileLines(t, current, "n=") == first && countFileLines(t, current, "oops") == 1
 	})
-	recs := readLogFile(t, current)
+	var recs, notes []logRecord
+	for _, r := range readLogFile(t, current) {
+		if r.stream == "god" {
+			notes = append(notes, r)
+		} else {
+			recs = append(recs, r)
+		}
+	}
+	// god's own record of the start is there too, with the pid.
+	if len(notes) == 0 || notes[0].pid != pid || !strings.HasPrefix(notes[0].line, "started") {
+		t.Errorf("god's records in small's file: %+v, want started with pid %d first", notes, pid)
+	}
 	for i, r := range recs {
 		want := fmt.Sprintf("n=%d", i+1)
 		if i == first {
@@ -156,6 +167,9 @@ func TestLogDir(t *testing.T) {
 			t.Errorf("%s holds only %d records: rotated before it was full", n, len(recs))
 		}
 		for _, r := range recs {
+			if r.stream == "god" {
+				continue // started, exited
+			}
 			v, err := strconv.Atoi(strings.TrimPrefix(r.line, "b="))
 			if err != nil || r.stream != "stdout" {
 				t.Fatalf("%s: record %+v is not one of big's lines", n, r)

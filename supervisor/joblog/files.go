@@ -167,6 +167,43 @@ func (fs *Files) Write(l *Line) {
 	}
 }
 
+// Note writes a record of god's own about job to its file (stream god): started, exited with
+// its status, reload steps, failures, so that the file tells why its lines stop and start.
+// args are slog's key-value pairs; "pid" and "gen" fill the record's fields, the others follow
+// the message as key=value. Levels below Info are left out.
+func (fs *Files) Note(job string, t time.Time, level slog.Level, msg string, args ...any) {
+	if level < slog.LevelInfo {
+		return
+	}
+	r := slog.NewRecord(t, level, msg, 0)
+	r.Add(args...)
+	l := Line{Time: t, Job: job, Stream: StreamGod}
+	b := []byte(msg)
+	if level != slog.LevelInfo {
+		b = append(append(b, " level="...), level.String()...)
+	}
+	r.Attrs(func(a slog.Attr) bool {
+		v := a.Value.Resolve()
+		switch {
+		case a.Key == "pid" && v.Kind() == slog.KindInt64:
+			l.Pid = int(v.Int64())
+		case a.Key == "gen" && v.Kind() == slog.KindInt64:
+			l.Generation = int(v.Int64())
+		default:
+			b = append(append(append(b, ' '), a.Key...), '=')
+			s := v.String()
+			if s == "" || strings.ContainsAny(s, " \"=") {
+				b = strconv.AppendQuote(b, s)
+			} else {
+				b = append(b, s...)
+			}
+		}
+		return true
+	})
+	l.Msg = string(b)
+	fs.Write(&l)
+}
+
 // signal wakes the writer without waiting: one pending wake-up is enough.
 func signal(ch chan struct{}) {
 	select {

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"time"
 )
 
 // DefaultPerJob is the ring size per job when NewHub is given perJob <= 0.
@@ -77,6 +78,14 @@ func (h *Hub) Files() *Files { return h.files }
 func (h *Hub) Ended(job string) {
 	if h.files != nil {
 		h.files.WriteNow()
+	}
+}
+
+// Note is a record god logged about job (started, exited...): with log files, it goes into the
+// job's file too. args are slog's key-value pairs.
+func (h *Hub) Note(job string, level slog.Level, msg string, args ...any) {
+	if h.files != nil {
+		h.files.Note(job, time.Now(), level, msg, args...)
 	}
 }
 
