@@ -223,3 +223,52 @@ func TestLogDir(t *testing.T) {
 		}
 	}
 }
+
+// TestLogDirGodKilled: lines written before god is killed (kill -9) stay in current; the god that
+// replaces it recovers the job and appends its new process's lines to the same file.
+func TestLogDirGodKilled(t *testing.T) {
+	g := newGod(t)
+	logDir := filepath.Join(t.TempDir(), "logs")
+	const n = 30
+	writeLoader(t, g.dir, "tick", bashLoader{Jobs: map[string]bashJob{
+		"tick": {Exec: shJob(`i=0; while [ $i -lt ` + strconv.Itoa(n) + ` ]; do i=$((i+1)); echo "n=$i"; done; exec sleep 1000`), Auto: autoTrue},
+	}})
+	g.start("--log-dir", logDir)
+	pid1 := pidOf(t, g.waitState("tick", "run", 10*time.Second))
+	current := filepath.Join(logDir, "tick", "current")
+	testutil.Eventually(t, 30*time.Second, "the first process's lines in current", func() bool {
+		return countFileLines(t, current, "n=") == n
+	})
+	before, err := os.Stat(current)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g2, _ := killAndReplace(t, g, nil)
+	pid2 := pidOf(t, g2.waitJob("tick", 30*time.Second, "tick run by the new god", func(j controlJob) bool {
+		return j.State == "run" && len(j.Processes) == 1 && j.Processes[0].Pid != pid1
+	}))
+	testutil.Eventually(t, 30*time.Second, "the second process's lines appended", func() bool {
+		return countFileLines(t, current, "n=") == 2*n
+	})
+	after, err := os.Stat(current)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !os.SameFile(before, after) {
+		t.Errorf("current was replaced after the kill")
+	}
+	i := 0
+	for _, r := range readLogFile(t, current) {
+		if r.stream == "god" {
+			continue
+		}
+		want, wantPid := fmt.Sprintf("n=%d", i%n+1), pid1
+		if i >= n {
+			wantPid = pid2
+		}
+		if r.line != want || r.pid != wantPid {
+			t.Errorf("record %d: %+v, want %q from pid %d", i, r, want, wantPid)
+		}
+		i++
+	}
+}
