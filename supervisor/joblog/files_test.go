@@ -357,12 +357,12 @@ func TestFilesNote(t *testing.T) {
 	at := time.Date(2026, 12, 7, 15, 0, 0, 0, time.UTC)
 	fs.Note("j", at, slog.LevelInfo, "started", "pid", 42, "gen", 3, "instance", 0)
 	fs.Note("j", at, slog.LevelDebug, "chatter")
-	fs.Note("j", at, slog.LevelWarn, "exited", "pid", 42, "gen", 3, "exit", "signal 9 (killed)", "ran", "1.5s")
+	fs.Note("j", at, slog.LevelWarn, "exited", "pid", 42, "gen", 3, "exit", "signal 9 (SIGKILL)", "ran", "1.5s")
 	fs.Sync(10 * time.Second)
 	_, lines := jobFiles(t, fs, "j")
 	want := []string{
 		"2026-12-07T15:00:00.000000Z god pid=42 gen=3 started instance=0",
-		`2026-12-07T15:00:00.000000Z god pid=42 gen=3 exited level=WARN exit="signal 9 (killed)" ran=1.5s`,
+		`2026-12-07T15:00:00.000000Z god pid=42 gen=3 exited level=WARN exit="signal 9 (SIGKILL)" ran=1.5s`,
 	}
 	if !slices.Equal(lines[0], want) {
 		t.Errorf("notes:\n got %q\nwant %q", lines[0], want)
