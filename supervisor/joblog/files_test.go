@@ -368,3 +368,40 @@ func TestFilesNote(t *testing.T) {
 		t.Errorf("notes:\n got %q\nwant %q", lines[0], want)
 	}
 }
+
+// openFd reports whether this process holds path open.
+func openFd(path string) bool {
+	ents, _ := os.ReadDir("/proc/self/fd")
+	for _, e := range ents {
+		if l, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil && l == path {
+			return true
+		}
+	}
+	return false
+}
+
+// TestFilesForget: a removed job's lines are written and its file closed (no fd per job ever
+// removed); a job of the same name that comes back appends to the same file.
+func TestFilesForget(t *testing.T) {
+	fs, _ := newTestFiles(t, FilesConfig{})
+	h := NewHub(nil, 10)
+	h.SetFiles(fs)
+	l := numbered("j", 0)
+	h.AddHeld(*l)
+	fs.Sync(10 * time.Second)
+	if !openFd(fs.Path("j")) {
+		t.Fatalf("current not open after a write")
+	}
+	h.AddHeld(*numbered("j", 1))
+	h.Forget("j")
+	fs.Sync(10 * time.Second)
+	if openFd(fs.Path("j")) {
+		t.Errorf("current still open after Forget")
+	}
+	h.AddHeld(*numbered("j", 2))
+	fs.Sync(10 * time.Second)
+	_, lines := jobFiles(t, fs, "j")
+	if len(lines[0]) != 3 || !strings.HasSuffix(lines[0][1], "line 000001") || !strings.HasSuffix(lines[0][2], "line 000002") {
+		t.Errorf("file after Forget and return: %q", lines)
+	}
+}
