@@ -2,6 +2,7 @@ package joblog
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -404,4 +406,63 @@ func TestFilesForget(t *testing.T) {
 	if len(lines[0]) != 3 || !strings.HasSuffix(lines[0][1], "line 000001") || !strings.HasSuffix(lines[0][2], "line 000002") {
 		t.Errorf("file after Forget and return: %q", lines)
 	}
+}
+
+// TestFilesStuckDisk: a file whose writes block (a FIFO nobody reads stands in for a hung disk)
+// never blocks Write: past 4 MiB waiting, lines are dropped and counted, and the count is in the
+// file once it drains, so lines written plus lines dropped is every line.
+func TestFilesStuckDisk(t *testing.T) {
+	fs, _ := newTestFiles(t, FilesConfig{})
+	if err := os.MkdirAll(filepath.Join(fs.cfg.Dir, "j"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(fs.Path("j"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	const n = 100_000 // ~6 MB of records: more than the pipe and the 4 MiB buffer hold
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range n {
+			fs.Write(numbered("j", i))
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatal("Write blocked behind a file that does not take writes")
+	}
+	got := make(chan []byte)
+	go func() {
+		f, err := os.Open(fs.Path("j"))
+		if err != nil {
+			got <- nil
+			return
+		}
+		b, _ := io.ReadAll(f) // until the writer closes its end
+		f.Close()
+		got <- b
+	}()
+	fs.Close()
+	var b []byte
+	select {
+	case b = <-got:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the FIFO never reached end of file")
+	}
+	lines, dropped := 0, 0
+	for _, l := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
+		if m := regexp.MustCompile(` god pid=0 gen=0 (\d+) lines dropped`).FindStringSubmatch(l); m != nil {
+			k, _ := strconv.Atoi(m[1])
+			dropped += k
+		} else if recordRe.MatchString(l) {
+			lines++
+		} else {
+			t.Fatalf("not a record: %q", l)
+		}
+	}
+	if dropped == 0 || lines+dropped != n {
+		t.Errorf("%d lines written, %d dropped: want some dropped and %d in all", lines, dropped, n)
+	}
+	t.Logf("%d lines written, %d dropped and counted", lines, dropped)
 }
