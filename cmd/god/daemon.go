@@ -244,7 +244,11 @@ func runDaemon(args []string) int {
 			logger.Error("log files: god runs on without them", "err", err)
 		} else {
 			hub.SetFiles(files)
-			defer files.Close() // after Run: the relays have ended; their last lines are written
+			defer func() { // after Run: the relays have ended; their last lines are written
+				if err := files.Close(); err != nil {
+					logger.Error("log files", "err", err)
+				}
+			}()
 			logger.Info("writing job output to files", "dir", f.logDir, "size", f.logSize, "keep", f.logKeep)
 		}
 	}

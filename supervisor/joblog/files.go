@@ -283,20 +283,27 @@ func (fs *Files) Forget(job string) {
 	signal(fs.urgent)
 }
 
+// fileCloseWait bounds Close: a disk that hangs must not keep god from exiting.
+const fileCloseWait = 10 * time.Second
+
 // Close writes what is buffered, closes every file and stops the writer. Lines written after
-// Close are dropped.
+// Close are dropped. When the writer is stuck in a write for fileCloseWait, Close gives up on
+// it and says so.
 func (fs *Files) Close() error {
 	fs.mu.Lock()
-	if fs.closed {
-		fs.mu.Unlock()
-		<-fs.done
-		return nil
+	if !fs.closed {
+		fs.closed = true
+		close(fs.stop)
 	}
-	fs.closed = true
 	fs.mu.Unlock()
-	close(fs.stop)
-	<-fs.done
-	return nil
+	t := time.NewTimer(fileCloseWait)
+	defer t.Stop()
+	select {
+	case <-fs.done:
+		return nil
+	case <-t.C:
+		return fmt.Errorf("joblog: log files in %s: a write has not returned in %s; lines still buffered are lost", fs.cfg.Dir, fileCloseWait)
+	}
 }
 
 // loop is the writer goroutine: it sleeps until a line comes, waits up to Flush for more (or
