@@ -156,9 +156,9 @@ type quietGod struct {
 	exited   chan struct{}
 }
 
-// startQuietGod runs god on a fresh loader directory holding loader l, and waits until it serves.
-// Cleanup stops it with SIGTERM (SIGKILL after 20 s) and fails the test if it had to.
-func startQuietGod(t testing.TB, l bashLoader) *quietGod {
+// startQuietGod runs god on a fresh loader directory holding loader l, with flags added, and waits
+// until it serves. Cleanup stops it with SIGTERM (SIGKILL after 20 s) and fails the test if it had to.
+func startQuietGod(t testing.TB, l bashLoader, flags ...string) *quietGod {
 	t.Helper()
 	base := t.TempDir()
 	dir := filepath.Join(base, "loaders")
@@ -167,7 +167,7 @@ func startQuietGod(t testing.TB, l bashLoader) *quietGod {
 	}
 	writeLoader(t, dir, "loader", l)
 	q := &quietGod{socket: filepath.Join(base, "god.sock"), running: make(chan struct{}), exited: make(chan struct{})}
-	args := []string{"--dir", dir, "--socket", q.socket, "--log", "json"}
+	args := append([]string{"--dir", dir, "--socket", q.socket, "--log", "json"}, flags...)
 	if prof := os.Getenv("GOD_BENCH_CPUPROFILE"); prof != "" {
 		args = append(args, "--cpuprofile", prof) // written when god exits at cleanup
 	}

@@ -257,6 +257,7 @@ func (j *job) do(fx jobstate.Effect) jobstate.Event {
 		j.publish(fx.Def)
 	case jobstate.Log:
 		j.log.Log(context.Background(), fx.Level, fx.Msg, fx.Args...)
+		j.sup.hub.Note(j.name, fx.Level, fx.Msg, fx.Args...) // into the job's log file, with --log-dir
 	case jobstate.Forward:
 		j.sup.forward(j.name, fx.Target, fx.Command)
 	case jobstate.Restarted:

@@ -122,7 +122,10 @@ func (s *Supervisor) startRelay(p joblog.Pipe) {
 	s.relays.Add(1)
 	meta := p.Meta
 	p.Deliver = s.metrics.countLines(meta.Job, meta.Stream, s.hub.AddHeld)
-	p.Done = func(err error) { s.relayEnded(meta, err) }
+	p.Done = func(err error) {
+		s.hub.Ended(meta.Job) // its last lines to its log file now
+		s.relayEnded(meta, err)
+	}
 	s.addRelay(p)
 }
 

@@ -461,6 +461,9 @@ func (s *Supervisor) freezeAndExec(opts UpgradeOptions) error {
 	// Job lines still held in the log buffer would die with this image: the relays flushed when
 	// they paused, and this makes sure of it.
 	_ = s.hub.Flush()
+	if fs := s.hub.Files(); fs != nil {
+		fs.Sync(2 * time.Second) // the new image appends to the same files, after these lines
+	}
 	err = syscall.Exec(opts.Exe, append([]string{opts.Exe}, opts.Argv[1:]...), env)
 	// Still here: the exec failed. Put everything back as it was.
 	unix.Close(mfd)

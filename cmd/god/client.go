@@ -8,9 +8,9 @@ import (
 	"io"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/emielm/watchgod/supervisor/control"
+	"github.com/emielm/watchgod/supervisor/joblog"
 )
 
 // command is one client command of the god CLI.
@@ -292,37 +292,9 @@ func cleanLines(s string) string {
 	return strings.Join(lines, "\n  ")
 }
 
-// clean makes text from god or a job safe to print on a terminal: control
-// characters (escape sequences, newlines that would fake extra lines) are
-// shown escaped, as \x1b or \n.
-func clean(s string) string {
-	ok := true
-	for _, r := range s {
-		if unicode.IsControl(r) || r == unicode.ReplacementChar {
-			ok = false
-			break
-		}
-	}
-	if ok {
-		return s
-	}
-	var b strings.Builder
-	for _, r := range s {
-		switch {
-		case r == '\n':
-			b.WriteString(`\n`)
-		case r == '\t':
-			b.WriteString(`\t`)
-		case r == '\r':
-			b.WriteString(`\r`)
-		case unicode.IsControl(r):
-			fmt.Fprintf(&b, `\x%02x`, r)
-		default:
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
-}
+// clean makes text from god or a job safe to print on a terminal (joblog.Clean, shared with
+// the log files god writes).
+func clean(s string) string { return joblog.Clean(s) }
 
 // unreachableHint follows "cannot reach god": how to point at another one.
 const unreachableHint = "(is god running? --socket PATH or GOD_SOCKET point at another god)"

@@ -30,6 +30,9 @@ type daemonFlags struct {
 	logMode      string
 	logLevel     string
 	logLines     int
+	logDir       string
+	logSize      int64
+	logKeep      int
 	restartLimit int
 	backoffMax   time.Duration
 	restartDelay time.Duration
@@ -56,6 +59,9 @@ func parseDaemonFlags(args []string) (*daemonFlags, error) {
 	fs.StringVar(&f.logMode, "log", "auto", "god's own log format `MODE`: auto (colour on a terminal, JSON otherwise, journal under systemd), text, color, json")
 	fs.StringVar(&f.logLevel, "log-level", "info", "lowest level logged, `LEVEL`: debug, info, warn, error")
 	fs.IntVar(&f.logLines, "log-lines", 1000, "recent output lines kept per job, `N`, for god logs")
+	fs.StringVar(&f.logDir, "log-dir", "", "also write each job's output to `DIR`/JOB/current, rotated by size (default: off; see docs/control.md)")
+	fs.Int64Var(&f.logSize, "log-size", joblog.DefaultFileSize, "with --log-dir: rotate a job's current file before it would exceed `BYTES`")
+	fs.IntVar(&f.logKeep, "log-keep", joblog.DefaultFileKeep, "with --log-dir: rotated files kept per job, the oldest removed")
 	fs.IntVar(&f.restartLimit, "restart-limit", supervisor.Defaults.Backoff.Limit, "quick failures in a row, `N`, before a job is marked failed (0: never)")
 	fs.DurationVar(&f.restartDelay, "restart-delay", supervisor.Defaults.Backoff.First, "delay before the second quick failure in a row restarts; it doubles for each further one (job property restart-delay)")
 	fs.DurationVar(&f.backoffMax, "backoff-max", supervisor.Defaults.Backoff.Max, "longest delay between restarts (job property restart-delay-max)")
@@ -84,6 +90,12 @@ func parseDaemonFlags(args []string) (*daemonFlags, error) {
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if f.logSize <= 0 {
+		return nil, fmt.Errorf("--log-size %d: must be positive", f.logSize)
+	}
+	if f.logKeep < 0 {
+		return nil, fmt.Errorf("--log-keep %d: must be 0 or more", f.logKeep)
 	}
 	return f, nil
 }
@@ -222,6 +234,27 @@ func runDaemon(args []string) int {
 			logger.Error("metrics: god runs on without them", "err", err)
 		}
 	}
+	hub := joblog.NewHub(logger, f.logLines)
+	if f.logDir != "" {
+		files, err := joblog.NewFiles(joblog.FilesConfig{Dir: f.logDir, Size: f.logSize, Keep: f.logKeep, Logger: logger})
+		if err != nil && upgraded == nil {
+			logger.Error("log files", "err", err)
+			ln.Close()
+			return 1
+		}
+		if err != nil {
+			// god's new image must not exit over its log files: its jobs would be orphaned.
+			logger.Error("log files: god runs on without them", "err", err)
+		} else {
+			hub.SetFiles(files)
+			defer func() { // after Run: the relays have ended; their last lines are written
+				if err := files.Close(); err != nil {
+					logger.Error("log files", "err", err)
+				}
+			}()
+			logger.Info("writing job output to files", "dir", f.logDir, "size", f.logSize, "keep", f.logKeep)
+		}
+	}
 	cfg := supervisor.Config{
 		Dir:    dir,
 		Socket: socket,
@@ -233,7 +266,7 @@ func runDaemon(args []string) int {
 		CheckTimeout:  f.checkTO,
 		StartTimeout:  f.startTO,
 		Logger:        logger,
-		Hub:           joblog.NewHub(logger, f.logLines),
+		Hub:           hub,
 		Version:       fullVersion(),
 		Inherited:     inherited,
 		Helpers:       helpers,

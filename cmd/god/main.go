@@ -155,6 +155,9 @@ Daemon flags:
   --start-timeout D    a process not ready by then has failed; a reload rolls back (30s)
   --loader-timeout D   how long a loader may take to answer (5s; checks: --check-timeout, 10s)
   --log-lines N        recent output lines kept per job for god logs (1000)
+  --log-dir DIR        also write each job's output to DIR/JOB/current (off by default)
+  --log-size BYTES     rotate current to DIR/JOB/@TIME.log before it exceeds BYTES (10 MiB)
+  --log-keep N         rotated files kept per job (10)
   (god run --help lists every flag with its default)
 
 Exit codes: 0 done, 1 failed, 2 usage error, 3 god not reachable.

@@ -383,7 +383,7 @@ func TestVersion(t *testing.T) {
 func TestHelp(t *testing.T) {
 	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}} {
 		out, _, code := god(t, nil, args...)
-		if code != 0 || !strings.Contains(out, "Commands:") || !strings.Contains(out, "--log-level") || !strings.Contains(out, "  reload JOB...") {
+		if code != 0 || !strings.Contains(out, "Commands:") || !strings.Contains(out, "--log-level") || !strings.Contains(out, "--log-dir DIR") || !strings.Contains(out, "  reload JOB...") {
 			t.Errorf("god %q: exit %d, output:\n%s", args, code, out)
 		}
 	}
@@ -522,5 +522,24 @@ func TestMissingLoaderDir(t *testing.T) {
 	stdout, stderr, code := god(t, nil, "--dir", dir, "--socket", filepath.Join(t.TempDir(), "g.sock"), "--log", "json")
 	if code != 1 || !strings.Contains(stderr, dir) || !strings.Contains(stderr, "--dir") || strings.Contains(stdout, "god running") {
 		t.Fatalf("exit %d\nstdout %s\nstderr %s\nwant 1, naming the directory and --dir, before god running", code, stdout, stderr)
+	}
+}
+
+// TestLogDirFlags: the log file flags parse, default as documented, and refuse what makes no sense.
+func TestLogDirFlags(t *testing.T) {
+	f, err := parseDaemonFlags([]string{"run", "--log-dir", "/var/log/god"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.logDir != "/var/log/god" || f.logSize != 10<<20 || f.logKeep != 10 {
+		t.Errorf("flags: dir %q size %d keep %d, want /var/log/god, 10 MiB, 10", f.logDir, f.logSize, f.logKeep)
+	}
+	if f, err := parseDaemonFlags([]string{"--log-size", "4096", "--log-keep", "0"}); err != nil || f.logSize != 4096 || f.logKeep != 0 || f.logDir != "" {
+		t.Errorf("--log-size 4096 --log-keep 0: %+v, %v", f, err)
+	}
+	for _, bad := range [][]string{{"--log-size", "0"}, {"--log-keep", "-1"}} {
+		if _, err := parseDaemonFlags(bad); err == nil {
+			t.Errorf("%v: accepted", bad)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"time"
 )
 
 // DefaultPerJob is the ring size per job when NewHub is given perJob <= 0.
@@ -21,6 +22,8 @@ type Hub struct {
 	handler  slog.Handler     // logger's, looked up once
 	buffered *bufferedHandler // handler when it is NewLogger's: AddHeld holds records in it
 	perJob   int
+
+	files *Files // SetFiles: every line is written to its job's log file too
 
 	mu        sync.Mutex
 	seq       uint64
@@ -63,7 +66,34 @@ func (h *Hub) Flush() error {
 	return h.buffered.Flush()
 }
 
+// SetFiles makes the Hub write every job line to its job's file in fs too (god --log-dir). Call
+// it before the first line.
+func (h *Hub) SetFiles(fs *Files) { h.files = fs }
+
+// Files is the log files the Hub writes to, nil when none.
+func (h *Hub) Files() *Files { return h.files }
+
+// Ended is told that a pipe of job ended: the job's last lines go to its file without waiting
+// for the writer's timer.
+func (h *Hub) Ended(job string) {
+	if h.files != nil {
+		h.files.WriteNow()
+	}
+}
+
+// Note is a record god logged about job (started, exited...): with log files, it goes into the
+// job's file too. args are slog's key-value pairs.
+func (h *Hub) Note(job string, level slog.Level, msg string, args ...any) {
+	if h.files != nil {
+		h.files.Note(job, time.Now(), level, msg, args...)
+	}
+}
+
 func (h *Hub) add(l Line, held bool) {
+	if h.files != nil && l.Stream != StreamGod {
+		h.files.Write(&l)
+	}
+	l.Raw = "" // the ring and followers show Msg and Attrs; the raw text goes no further
 	h.mu.Lock()
 	l = h.keepLocked(l)
 	for _, f := range h.followers {
@@ -143,6 +173,9 @@ func (h *Hub) Forget(job string) {
 	h.mu.Lock()
 	delete(h.rings, job)
 	h.mu.Unlock()
+	if h.files != nil {
+		h.files.Forget(job)
+	}
 }
 
 // Restore puts lines back into the rings without logging them again: the recent output a god

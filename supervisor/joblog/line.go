@@ -27,4 +27,16 @@ type Line struct {
 	Msg        string
 	Attrs      []slog.Attr // parsed from json/logfmt; nil for text
 	Seq        uint64      // set by the Hub: strictly increasing across the hub
+	// Raw is the line as the job wrote it when its format is json or logfmt (Msg is then the
+	// parsed message), for the log files; "" for text, whose Msg is the line. Lines the Hub keeps
+	// in its ring have no Raw: `god logs` shows Msg and Attrs.
+	Raw string
+}
+
+// Text is the line as the job wrote it: Raw, or Msg for a text line.
+func (l *Line) Text() string {
+	if l.Raw != "" {
+		return l.Raw
+	}
+	return l.Msg
 }

@@ -157,7 +157,11 @@ func (s *Splitter) emit(b []byte) int {
 	s.cut = false
 	l := s.meta
 	l.Time = s.now
-	l.Level, l.Msg, l.Attrs = Parse(s.format, string(b))
+	raw := string(b)
+	l.Level, l.Msg, l.Attrs = Parse(s.format, raw)
+	if s.format == FormatJSON || s.format == FormatLogfmt {
+		l.Raw = raw // for the log files; the same string, no copy
+	}
 	l.Seq = 0
 	s.deliver(l)
 	return 1
