@@ -61,7 +61,7 @@ func parseDaemonFlags(args []string) (*daemonFlags, error) {
 	fs.IntVar(&f.logLines, "log-lines", 1000, "recent output lines kept per job, `N`, for god logs")
 	fs.StringVar(&f.logDir, "log-dir", "", "also write each job's output to `DIR`/JOB/current, rotated by size (default: off; see docs/control.md)")
 	fs.Int64Var(&f.logSize, "log-size", joblog.DefaultFileSize, "with --log-dir: rotate a job's current file before it would exceed `BYTES`")
-	fs.IntVar(&f.logKeep, "log-keep", joblog.DefaultFileKeep, "with --log-dir: rotated files kept per job, the oldest removed")
+	fs.IntVar(&f.logKeep, "log-keep", joblog.DefaultFileKeep, "with --log-dir: rotated files kept per job, `N`, the oldest removed")
 	fs.IntVar(&f.restartLimit, "restart-limit", supervisor.Defaults.Backoff.Limit, "quick failures in a row, `N`, before a job is marked failed (0: never)")
 	fs.DurationVar(&f.restartDelay, "restart-delay", supervisor.Defaults.Backoff.First, "delay before the second quick failure in a row restarts; it doubles for each further one (job property restart-delay)")
 	fs.DurationVar(&f.backoffMax, "backoff-max", supervisor.Defaults.Backoff.Max, "longest delay between restarts (job property restart-delay-max)")
