@@ -135,6 +135,13 @@ func TestJobAsUser(t *testing.T) {
 	if err := syscall.Stat(sock, &st); err != nil || st.Uid != 65534 {
 		t.Errorf("socket file: uid %d, %v; want owned by nobody", st.Uid, err)
 	}
+	// god status says whom the job runs as.
+	if j, _ := g.job("web"); j.User != "nobody" {
+		t.Errorf("status of web: user %q, want nobody", j.User)
+	}
+	if r := g.mustCLI("status", "web"); !strings.Contains(r.stdout, "USER") || !strings.Contains(r.stdout, "nobody") {
+		t.Errorf("god status web shows no USER nobody:\n%s", r.stdout)
+	}
 }
 
 // TestJobAsUserUnknown: an unknown user is an error naming the job and user; no process

@@ -543,3 +543,20 @@ func TestLogDirFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestStatusUserColumn: USER shows whom a job runs as, only when some job runs as another user
+// than god's ("-" for the others).
+func TestStatusUserColumn(t *testing.T) {
+	now := time.Now()
+	var b strings.Builder
+	printStatusTable(&b, []control.JobStatus{{Name: "web", State: "run", User: "nobody"}, {Name: "db", State: "stopped"}}, now)
+	lines := strings.Split(strings.TrimRight(b.String(), "\n"), "\n")
+	if len(lines) != 3 || strings.Fields(lines[0])[1] != "USER" || strings.Fields(lines[1])[1] != "nobody" || strings.Fields(lines[2])[1] != "-" {
+		t.Errorf("table with a user:\n%s", b.String())
+	}
+	b.Reset()
+	printStatusTable(&b, []control.JobStatus{{Name: "db", State: "stopped"}}, now)
+	if strings.Contains(b.String(), "USER") {
+		t.Errorf("USER shown though every job runs as god's user:\n%s", b.String())
+	}
+}

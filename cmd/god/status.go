@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -88,7 +89,13 @@ func printStatusTable(w io.Writer, jobs []control.JobStatus, now time.Time) {
 		}
 	}()
 	tw := tabwriter.NewWriter(&buf, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "JOB\tSTATE\tPIDS\tGEN\tUPTIME\tCPU\tMEM\tRESTARTS\tLAST-EXIT\tCHECK\tSOCKETS\tSTATUS")
+	// USER shows only where some job runs as another user than god's, to keep the table narrow.
+	withUser := slices.ContainsFunc(jobs, func(j control.JobStatus) bool { return j.User != "" })
+	userHead := ""
+	if withUser {
+		userHead = "USER\t"
+	}
+	fmt.Fprintln(tw, "JOB\t"+userHead+"STATE\tPIDS\tGEN\tUPTIME\tCPU\tMEM\tRESTARTS\tLAST-EXIT\tCHECK\tSOCKETS\tSTATUS")
 	for _, j := range jobs {
 		// A process of another generation than the job's (a reload under way) or one being
 		// stopped says so next to its pid: 812(g3), 790(g2,stopping).
@@ -152,8 +159,12 @@ func printStatusTable(w io.Writer, jobs []control.JobStatus, now time.Time) {
 		if rss > 0 {
 			cpuCell, memCell = cpuTime(cpu), humanBytes(rss)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n",
-			cell(j.Name), cell(j.State), cell(strings.Join(pids, ",")), j.Generation, cell(uptime),
+		user := ""
+		if withUser {
+			user = cell(j.User) + "\t"
+		}
+		fmt.Fprintf(tw, "%s\t%s%s\t%s\t%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n",
+			cell(j.Name), user, cell(j.State), cell(strings.Join(pids, ",")), j.Generation, cell(uptime),
 			cell(cpuCell), cell(memCell), j.Restarts, cell(j.LastExit), cell(check), cell(strings.Join(j.Sockets, ",")), strings.Join(note, "; "))
 	}
 	tw.Flush()

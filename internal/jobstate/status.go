@@ -64,7 +64,7 @@ func (m *Machine) Status(sockets []string) control.JobStatus {
 	st := control.JobStatus{
 		Name: j.Name, Loader: j.Loader, State: string(j.State), Reason: j.Reason, Generation: j.Generation,
 		Since: j.Since, Restarts: j.Restarts, LastExit: j.LastExit, Check: j.LastCheck, Sockets: sockets,
-		Status: j.StatusText, Reload: j.LastReload,
+		Status: j.StatusText, Reload: j.LastReload, User: j.Def.User,
 	}
 	switch {
 	case j.State == StateBackoff && !j.RespawnAt.IsZero():

@@ -109,6 +109,7 @@ type JobStatus struct {
 	Sockets    []string        `json:"sockets,omitempty"`   // "http=tcp://127.0.0.1:8080"
 	Status     string          `json:"status,omitempty"`    // STATUS= text from the job
 	Reload     string          `json:"reload,omitempty"`    // last reload outcome
+	User       string          `json:"user,omitempty"`      // the job's user property: whom its processes run as ("": god's user)
 	// Next is when a job backing off restarts, or when a job failed by flapping tries again.
 	Next time.Time `json:"next,omitzero"`
 }
