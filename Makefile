@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin
 DEMO    := build/god
 
-.PHONY: all build demo test vet fuzz fuzz-short bench soak clean
+.PHONY: all build demo test vet fuzz fuzz-short bench soak abuse clean
 
 all: build
 
@@ -54,6 +54,13 @@ bench:
 SOAK ?= 5m
 soak:
 	WATCHGOD_SOAK=$(SOAK) $(GO) test -count=1 -run '^TestChaosSoak$$' -v -timeout 30m ./integration/
+
+# The abuse soak: the chaos soak plus a flapping job, a hanging check, binary output, a 20 MB line
+# and notify floods from another user, without god upgrades, for ABUSE (default 30m); it fails
+# when god's RSS floor in the last minute is over 1.2 x the first minute's. Needs root.
+ABUSE ?= 30m
+abuse:
+	WATCHGOD_SOAK=$(ABUSE) WATCHGOD_SOAK_ABUSE=1 $(GO) test -count=1 -run '^TestChaosSoak$$' -v -timeout 90m ./integration/
 
 clean:
 	rm -rf $(BIN) build

@@ -235,3 +235,19 @@ func TestWritableLoaderRefused(t *testing.T) {
 		g.fatalf("a job of a loader that was read before stopped: %+v", j)
 	}
 }
+
+// TestSlowHandshakeRetried: a loader that takes longer than the handshake timeout (2 s) to say
+// its first line, as any loader may on a machine under load, is tried again with a longer
+// timeout instead of being ignored as "does not speak godv1" until it changes.
+func TestSlowHandshakeRetried(t *testing.T) {
+	t.Parallel()
+	g := newGod(t)
+	l := bashLoader{Jobs: map[string]bashJob{"slowjob": {Exec: sleeper, Auto: autoTrue}}}
+	script := strings.Replace(l.script(), "\n", "\nsleep 3\n", 1) // before anything else, the handshake too
+	writeExecutable(t, g.dir, "slow", []byte(script))
+	g.start()
+	g.waitState("slowjob", "run", 60*time.Second)
+	if n := len(g.logs(0, func(r record) bool { return strings.Contains(r.Msg, "does not speak godv1") })); n > 0 {
+		g.fatalf("the slow loader was declared not godv1")
+	}
+}

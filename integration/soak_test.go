@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -17,7 +18,7 @@ import (
 // chattyScript is the chatty job: a burst of about 3 MB of output in 120-byte lines, then one
 // 200 KB line (longer than god's line limit, so it is split), then it exits 0. god must read all
 // of it without blocking anything else.
-const chattyScript = `head -c 3000000 /dev/zero | tr '\0' x | fold -w 120; head -c 200000 /dev/zero | tr '\0' y; echo; exit 0`
+const chattyScript = `head -c 3000000 /dev/zero | tr '\0' x | fold -w 120; head -c ${CHATTY_LONG_LINE:-200000} /dev/zero | tr '\0' y; echo; exit 0`
 
 // chaos is the soak's driver: it does one random thing to god at a time and keeps what it did.
 // Two of them run at once: the test's own, which does everything, and a second one that only
@@ -286,6 +287,18 @@ func TestChaosSoak(t *testing.T) {
 	g.env = []string{"BACKEND_ADDR=" + addr}
 	copyExecutable(t, backendBin, g.dir, "backend")
 	writeLoader(t, g.dir, "chatty", chattyLoader())
+	actions := chaosActions
+	if soakAbuse() {
+		if os.Geteuid() != 0 {
+			t.Skip("the abuse soak floods god as another user: it needs root")
+		}
+		g.env = append(g.env, "CHATTY_LONG_LINE=20000000")
+		for name, l := range abuseLoaders(g.dir) {
+			writeLoader(t, g.dir, name, l)
+		}
+		actions = slices.DeleteFunc(slices.Clone(chaosActions), func(a chaosAction) bool { return a.name == "god upgrade" })
+		actions = append(actions, chaosAction{"notify flood (uid 65534)", 1, (*chaos).notifyFlood})
+	}
 	// Never give up on a job the driver keeps killing, and bring it back quickly.
 	g.start("--restart-limit", "0", "--backoff-max", "300ms")
 	g.waitState("backend", "run", 15*time.Second)
@@ -324,8 +337,18 @@ func TestChaosSoak(t *testing.T) {
 	g.waitJob("chatty", 20*time.Second, "done", func(j controlJob) bool { return j.State == "done" })
 	g.mustCLI("upgrade")
 	g.waitState("backend", "run", 10*time.Second)
+	if soakAbuse() {
+		if pid := pidOf(t, g.waitState("backend", "run", 10*time.Second)); openForOthers(envValue(pid, "NOTIFY_SOCKET")) != nil {
+			t.Fatal("cannot open the notify socket's directories to other users")
+		}
+	}
 	before := g.vitals()
 	t.Logf("before: %s", before)
+	var rss *rssSampler
+	if soakAbuse() {
+		gp := g // the god of the soak from here on (no upgrades in abuse mode)
+		rss = sampleRSS(func() int { return gp.cmd.Process.Pid })
+	}
 
 	const maxActions = 5000 // per driver
 	start := time.Now()
@@ -349,7 +372,7 @@ func TestChaosSoak(t *testing.T) {
 	}()
 	c := driver(0)
 	for i := 0; i < maxActions && time.Since(start) < dur; i++ {
-		a := c.pick(chaosActions)
+		a := c.pick(actions)
 		t0 := time.Now()
 		err := a.run(c)
 		sh.step(start, t0, 0, a.name)
@@ -430,6 +453,15 @@ func TestChaosSoak(t *testing.T) {
 		total, failed, excused, len(sh.kills)/2, strings.Join(lines, "\n"))
 
 	t.Logf("god's warnings and errors during the soak:\n%s", soakProblems(g))
+	if rss != nil {
+		verdict, ok := abuseVerdict(rss.floors())
+		t.Log(verdict)
+		if !ok {
+			t.Errorf("god's memory grew under abuse: %s; the last minute's floor is over 1.2 x the first's", verdict)
+		}
+		// The misfits keep god busy by design: stopped, they must leave nothing behind.
+		g.mustCLI(append([]string{"stop"}, abuseJobs...)...)
+	}
 
 	after, bad := g.settle(before, soakBounds, 20*time.Second)
 	t.Logf("after:  %s", after)

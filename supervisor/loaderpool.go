@@ -38,6 +38,10 @@ type loaderPool struct {
 	epochSigOK bool
 	fails      int
 	retryAt    time.Time
+	// slowHandshakes counts the handshakes of this file that timed out: each doubles the next
+	// one's timeout, up to maxSlowHandshakes, before god takes the file for one that does not
+	// speak godv1. A loader may be slow to start on a loaded machine.
+	slowHandshakes int
 	closed     bool
 	running    map[*loaderInst]bool
 	idleTimer  *time.Timer // armed while an instance is idle: see endIdle
@@ -322,10 +326,19 @@ func (p *loaderPool) spawn(ctx context.Context, epoch int) (*loaderInst, error) 
 			p.log.Warn("loader exited", "pid", pid, "exit", e.String())
 		}
 	}()
-	hctx, cancel := context.WithTimeout(ctx, p.sup.cfg.HandshakeTimeout)
+	p.mu.Lock()
+	hto := p.sup.cfg.HandshakeTimeout << min(p.slowHandshakes, maxSlowHandshakes)
+	p.mu.Unlock()
+	hctx, cancel := context.WithTimeout(ctx, hto)
 	defer cancel()
 	jobs, err := inst.client.Handshake(hctx)
 	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) && hctx.Err() != nil && ctx.Err() == nil {
+			p.mu.Lock()
+			p.slowHandshakes++
+			p.mu.Unlock()
+			err = fmt.Errorf("%w (within %s)", err, hto)
+		}
 		if ended := p.endedBeforeHandshake(inst, err); ended != "" {
 			err = errors.New(ended)
 		}
@@ -339,6 +352,24 @@ func (p *loaderPool) spawn(ctx context.Context, epoch int) (*loaderInst, error) 
 	p.mu.Unlock()
 	inst.jobs = jobs
 	return inst, nil
+}
+
+// maxSlowHandshakes bounds the doubling of the handshake timeout (2 s: 4, 8, 16 s).
+const maxSlowHandshakes = 3
+
+// retrySlowHandshake says whether a file whose handshake timed out gets another try, with a
+// longer timeout, before it is taken for a program that does not speak godv1.
+func (p *loaderPool) retrySlowHandshake() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.slowHandshakes <= maxSlowHandshakes
+}
+
+// newFileVersion forgets the slow handshakes of an older version of the file.
+func (p *loaderPool) newFileVersion() {
+	p.mu.Lock()
+	p.slowHandshakes = 0
+	p.mu.Unlock()
 }
 
 // endedBeforeHandshake says how a loader whose output ended before its handshake ended, "ended

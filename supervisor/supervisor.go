@@ -480,6 +480,9 @@ func (s *Supervisor) rescanFile(name string) {
 			return
 		}
 	}
+	if lf.sig != sig {
+		lf.pool.newFileVersion()
+	}
 	lf.sig = sig
 	lf.notGodv1 = false
 	s.startLoad(lf)
@@ -527,7 +530,8 @@ func (s *Supervisor) loaderDone(ev loaderLoaded) {
 	defer s.answerScanWaiters()
 	if ev.err != nil {
 		lf.err = ev.err.Error()
-		if errors.Is(ev.err, errNotLoader) && !lf.loaded {
+		slow := errors.Is(ev.err, context.DeadlineExceeded) && lf.pool.retrySlowHandshake()
+		if errors.Is(ev.err, errNotLoader) && !lf.loaded && !slow {
 			lf.notGodv1 = true
 			s.log.Warn(fmt.Sprintf("%s does not speak godv1; ignored until it changes", lf.path), "loader", lf.path, "err", ev.err)
 			return
