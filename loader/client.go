@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sync"
 	"time"
 )
@@ -199,6 +200,11 @@ func (c *Client) receiveBy(ctx context.Context, late <-chan time.Time, within ti
 	select {
 	case f := <-c.frames:
 		if f.err != nil {
+			if errors.Is(f.err, os.ErrClosed) {
+				// The caller closed the pipe because the loader exited: say that, not "read |0:
+				// file already closed".
+				return nil, fmt.Errorf("read reply: the loader's output was closed (it exited): %w", io.EOF)
+			}
 			return nil, fmt.Errorf("read reply: %w", f.err)
 		}
 		return f.m, nil

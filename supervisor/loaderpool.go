@@ -42,9 +42,9 @@ type loaderPool struct {
 	// one's timeout, up to maxSlowHandshakes, before god takes the file for one that does not
 	// speak godv1. A loader may be slow to start on a loaded machine.
 	slowHandshakes int
-	closed     bool
-	running    map[*loaderInst]bool
-	idleTimer  *time.Timer // armed while an instance is idle: see endIdle
+	closed         bool
+	running        map[*loaderInst]bool
+	idleTimer      *time.Timer // armed while an instance is idle: see endIdle
 }
 
 // loaderInst is one running `FILE godv1` process.
@@ -85,7 +85,7 @@ func (p *loaderPool) ask(ctx context.Context, job, prop string, args ...string) 
 	}
 	m, err := inst.client.Ask(ctx, job, prop, args...)
 	if err != nil {
-		p.fail(inst, fmt.Errorf("%s %s: %w", prop, job, err), true)
+		p.fail(inst, &loaderError{path: p.path, err: err}, true)
 		return nil, fmt.Errorf("loader %s: %s %s: %w", p.path, prop, job, err)
 	}
 	p.release(inst, true)
