@@ -242,6 +242,26 @@ func (c *containment) scan() {
 	}
 }
 
+// release gives up an escaped process that its job adopts as its main process (MAINPID=): the
+// job watches it from then on, so the containment's watch of it ends.
+func (c *containment) release(pid int) {
+	if c == nil || c.reaper == nil {
+		return
+	}
+	c.mu.Lock()
+	found := false
+	for _, u := range c.units {
+		if u.escaped[pid] {
+			delete(u.escaped, pid)
+			found = true
+		}
+	}
+	c.mu.Unlock()
+	if found {
+		c.reaper.Unwatch(pid)
+	}
+}
+
 // escapedExit forgets an escaped process once it is reaped. Called by the reaper: never blocks.
 func (c *containment) escapedExit(tag uint64, pid int) {
 	c.mu.Lock()

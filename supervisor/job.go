@@ -243,6 +243,9 @@ func (j *job) do(fx jobstate.Effect) jobstate.Event {
 	case jobstate.AskDefine:
 		j.askDefine()
 	case jobstate.Adopt:
+		// The new main process may have been found first as a process that left the job's group
+		// (its parent exited before god read its MAINPID=): it becomes the job's own process.
+		j.sup.contain.release(fx.Pid)
 		return jobstate.Adopted{Pid: fx.Pid, Err: j.sup.reaper.Adopt(fx.Pid, fx.Pgid, j.exits.put)}
 	case jobstate.WatchGroup:
 		return j.watchGroup(fx.Pgid)

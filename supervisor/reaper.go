@@ -232,6 +232,14 @@ func (r *Reaper) forgetStaleOrphan(pid int) bool {
 	return true
 }
 
+// Unwatch forgets a pid registered by Watch, so that Adopt can register it for another owner. An
+// exit reaped after it goes to the orphans, where Adopt finds it.
+func (r *Reaper) Unwatch(pid int) {
+	r.mu.Lock()
+	delete(r.waiting, pid)
+	r.mu.Unlock()
+}
+
 // Known reports whether god waits for pid already.
 func (r *Reaper) Known(pid int) bool {
 	r.mu.Lock()
