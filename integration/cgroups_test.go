@@ -107,7 +107,7 @@ func TestCgroupLimits(t *testing.T) {
 // TestDelegatedCgroup: god started in a cgroup marked delegated (trusted.delegate=1, as systemd
 // marks a unit with Delegate=yes), without --cgroup, uses it: it says so, moves itself into the
 // leaf DIR/god, starts each job process in a cgroup beside it, and a daemon that a job's process
-// double-forked (setsid) is in the job's cgroup and ends with the job.
+// double-forked (setsid) is in the job's cgroup and ends with the job, also after a god upgrade.
 func TestDelegatedCgroup(t *testing.T) {
 	t.Parallel()
 	if os.Geteuid() != 0 {
@@ -151,6 +151,22 @@ func TestDelegatedCgroup(t *testing.T) {
 	daemon := sleepersWith(arg)[0]
 	if cg := cgroupOf(t, daemon); cg != jobCg {
 		t.Errorf("the daemon %d runs in cgroup %s, not its job's %s", daemon, cg, jobCg)
+	}
+	// god upgrade: the new image finds itself in the leaf and takes the delegated cgroup again
+	// (not the leaf, which it does not own), and still holds the daemon with its job.
+	mark := g.mark()
+	if r := g.mustCLI("upgrade"); !strings.Contains(r.stdout, "upgraded") {
+		t.Fatalf("upgrade: %q", r.stdout)
+	}
+	r = g.waitLogFrom(mark, 30*time.Second, "the new image's containment record", func(r record) bool { return r.Msg == "containment" })
+	if r.str("mode") != "cgroup "+dir || !strings.Contains(r.str("why"), "trusted.delegate=1") {
+		g.fatalf("after the upgrade: containment mode %q, why %q; want cgroup %s again", r.str("mode"), r.str("why"), dir)
+	}
+	if cg := cgroupOf(t, g.cmd.Process.Pid); cg != rel+"/god" {
+		t.Errorf("after the upgrade god runs in cgroup %s, want its leaf %s/god", cg, rel)
+	}
+	if p := g.running("forky"); p != pid {
+		t.Errorf("forky's process %d was replaced by %d in the upgrade", pid, p)
 	}
 	g.mustCLI("stop", "forky")
 	g.waitState("forky", "stopped", 10*time.Second)
