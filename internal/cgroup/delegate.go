@@ -40,6 +40,11 @@ func Detect() Detection {
 	if err != nil {
 		return Detection{Why: err.Error()}
 	}
+	return detectAt(self)
+}
+
+// detectAt is Detect for a god whose cgroup is the directory self.
+func detectAt(self string) Detection {
 	// A god that re-executed itself (god upgrade) finds itself in the leaf it made: the cgroup
 	// delegated to it is the leaf's parent.
 	if filepath.Base(self) == LeafName {

@@ -64,8 +64,8 @@ func TestSelf(t *testing.T) {
 }
 
 // TestDelegated: a test cgroup is not delegated to a root process until it carries
-// trusted.delegate=1 (systemd's mark for Delegate=yes); then it is, and so is it seen from its
-// leaf "god" by a god that re-executed itself there (Detect's rule, checked on the parent).
+// trusted.delegate=1 (systemd's mark for Delegate=yes); then detection takes it, for a god in it
+// and for a god in its leaf "god" (re-executed there), but not for one in another child.
 func TestDelegated(t *testing.T) {
 	r := testRoot(t)
 	if os.Geteuid() != 0 {
@@ -92,6 +92,9 @@ func TestDelegated(t *testing.T) {
 	if ok, why := Delegated(r.Dir); !ok || !strings.Contains(why, "trusted.delegate=1") {
 		t.Fatalf("marked cgroup: delegated %v (%s)", ok, why)
 	}
+	if d := detectAt(r.Dir); d.Dir != r.Dir || d.InLeaf || !strings.Contains(d.Why, "trusted.delegate=1") {
+		t.Fatalf("god in the marked cgroup: %+v", d)
+	}
 	leaf, err := r.New(LeafName)
 	if err != nil {
 		t.Fatal(err)
@@ -100,7 +103,15 @@ func TestDelegated(t *testing.T) {
 	if ok, _ := Delegated(leaf.Dir); ok {
 		t.Fatal("the leaf has no mark of its own and root owns every cgroup: not delegated")
 	}
-	if ok, _ := Delegated(filepath.Dir(leaf.Dir)); !ok {
-		t.Fatal("the leaf's parent is")
+	if d := detectAt(leaf.Dir); d.Dir != r.Dir || !d.InLeaf {
+		t.Fatalf("god in the leaf of the marked cgroup (after a re-exec): %+v, want the marked cgroup", d)
+	}
+	other, err := r.New("other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Remove()
+	if d := detectAt(other.Dir); d.Dir != "" || !strings.Contains(d.Why, "not delegated") {
+		t.Fatalf("god in an unmarked child of the marked cgroup: %+v, want subreaper mode", d)
 	}
 }
