@@ -51,7 +51,7 @@ func TestCgroupLimitsNeedCgroupMode(t *testing.T) {
 	g.waitLog(10*time.Second, "the containment record", func(r record) bool {
 		return r.Msg == "containment" && r.str("mode") == "subreaper" && r.str("why") == "--cgroup off"
 	})
-	const want = "job limited: cgroup limits (memory.max=67108864) need god's cgroup mode"
+	const want = "job limited: cgroup limits (memory.max=64M) need god's cgroup mode"
 	j := g.waitState("limited", "failed", 20*time.Second)
 	if !strings.Contains(j.Reason, want) || !strings.Contains(j.Reason, "--cgroup DIR") || !strings.Contains(j.Reason, "Delegate=yes") || len(j.Processes) != 0 {
 		t.Errorf("status = %+v, want failed, no process, %q and how to enable cgroup mode in the reason", j, want)

@@ -48,13 +48,20 @@ func (l CgroupLimit) Controller() string {
 	return c
 }
 
-// String gives the item back in the property's syntax (sizes in bytes, cpu.max in percent), which
-// parses to l again.
+// String gives the item back in the property's syntax (a size with the largest suffix that
+// divides it, cpu.max in percent), which parses to l again: "memory.max=512M".
 func (l CgroupLimit) String() string {
 	v := l.Value
 	if quota, _, ok := strings.Cut(v, " "); ok && l.File == "cpu.max" {
 		n, _ := strconv.ParseUint(quota, 10, 64)
 		v = strconv.FormatUint(n*100/cgroupPeriod, 10) + "%"
+	} else if n, err := strconv.ParseUint(v, 10, 64); err == nil && n > 0 && strings.HasPrefix(l.File, "memory.") {
+		for _, u := range []byte("TGMK") {
+			if sh := cgroupUnits[u]; n%(1<<sh) == 0 {
+				v = strconv.FormatUint(n>>sh, 10) + string(u)
+				break
+			}
+		}
 	}
 	return l.File + "=" + v
 }

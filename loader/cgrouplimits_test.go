@@ -73,6 +73,13 @@ func TestParseCgroupLimits(t *testing.T) {
 	if _, err := parseCgroupLimits(Message{"pids.max=10", "pids.max=20"}); err == nil || !strings.Contains(err.Error(), "pids.max given twice") {
 		t.Errorf("a file twice: %v", err)
 	}
+	for item, want := range map[string]string{"memory.max=512M": "memory.max=512M", "memory.high=1048576K": "memory.high=1G",
+		"memory.low=1000": "memory.low=1000", "memory.swap.max=0": "memory.swap.max=0", "cpu.max=50%": "cpu.max=50%",
+		"pids.max=1024": "pids.max=1024", "memory.max=max": "memory.max=max"} {
+		if l, err := ParseCgroupLimit(item); err != nil || l.String() != want {
+			t.Errorf("ParseCgroupLimit(%q).String() = %q, %v; want %q", item, l.String(), err, want)
+		}
+	}
 	if l, err := parseCgroupLimits(Message{}); l != nil || err != nil {
 		t.Errorf("[] = %v, %v; want nil", l, err)
 	}
