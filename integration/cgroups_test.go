@@ -177,3 +177,32 @@ func TestDelegatedCgroup(t *testing.T) {
 		t.Errorf("the job's cgroup %s is left: %v", jobCg, err)
 	}
 }
+
+// TestCgroupOwnDir: `--cgroup DIR` naming the cgroup god was started in (god.service used to
+// suggest that with Delegate=yes) makes god leave it for the leaf DIR/god, so that DIR holds no
+// process of its own and job cgroups beside the leaf can get controllers.
+func TestCgroupOwnDir(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("moving god into a test cgroup needs root here")
+	}
+	dir := cgroupDir(t)
+	g := newGod(t)
+	g.bin = writeExecutable(t, t.TempDir(), "god", []byte("#!/bin/sh\necho $$ > "+sq(dir+"/cgroup.procs")+" || exit 99\nexec "+sq(godBin)+` "$@"`+"\n"))
+	writeLoader(t, g.dir, "jobs", bashLoader{Jobs: map[string]bashJob{"plain": {Exec: sleeper, Auto: autoTrue}}})
+	g.start("--cgroup", dir)
+	r := g.waitLog(10*time.Second, "the containment record", func(r record) bool { return r.Msg == "containment" })
+	if r.str("mode") != "cgroup "+dir || !strings.Contains(r.str("why"), "god's own cgroup") {
+		g.fatalf("containment: mode %q, why %q", r.str("mode"), r.str("why"))
+	}
+	rel := strings.TrimPrefix(dir, v2Mount)
+	if cg := cgroupOf(t, g.cmd.Process.Pid); cg != rel+"/god" {
+		t.Errorf("god runs in cgroup %s, want its leaf %s/god", cg, rel)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs")); err != nil || len(b) != 0 {
+		t.Errorf("%s still holds processes %q (%v)", dir, b, err)
+	}
+	if cg := cgroupOf(t, g.running("plain")); !strings.HasPrefix(cg, rel+"/plain.") {
+		t.Errorf("plain runs in cgroup %s, want one of its own under %s", cg, rel)
+	}
+}

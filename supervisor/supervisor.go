@@ -1051,6 +1051,14 @@ func (s *Supervisor) cgroupRoot() (*cgroup.Root, string, error) {
 		if err != nil {
 			return nil, "", fmt.Errorf("--cgroup: %w", err)
 		}
+		if self, err := cgroup.Self(); err == nil && self == filepath.Clean(r.Dir) {
+			// god's own cgroup, named (as god.service once did with Delegate=yes): god must
+			// leave it for a leaf, or it could not give controllers to its jobs' cgroups.
+			if err := cgroup.MoveSelf(r.Dir); err != nil {
+				return nil, "", fmt.Errorf("--cgroup %s is god's own cgroup: %w", r.Dir, err)
+			}
+			return r, "--cgroup " + s.cfg.Cgroup + " (god's own cgroup; god runs in its leaf " + cgroup.LeafName + ")", nil
+		}
 		return r, "--cgroup " + s.cfg.Cgroup, nil
 	}
 	d := cgroup.Detect()
