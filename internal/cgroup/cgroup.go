@@ -180,7 +180,7 @@ func Set(dir, file, value string) error {
 	f, err := os.OpenFile(filepath.Join(dir, file), os.O_WRONLY, 0)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("cgroup %s: no %s: its controller is not enabled for this cgroup", dir, file)
+			return fmt.Errorf("cgroup %s: no %s: its controller is not enabled for this cgroup, or the kernel has no such file (memory.swap.* needs swap accounting)", dir, file)
 		}
 		return fmt.Errorf("cgroup %s: %w", dir, err)
 	}
