@@ -110,6 +110,8 @@ func (d *JobDef) field(prop string) (any, bool) {
 		return d.EnvFile, true
 	case "critical":
 		return d.Critical, true
+	case "cgroup":
+		return d.Cgroup, true
 	}
 	return nil, false
 }

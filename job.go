@@ -49,6 +49,9 @@ type JobDef struct {
 	Limit    any // limit: []string with systemd's names, "nofile=65536", "core=infinity", "nproc=100:200"
 	EnvFile  any // env-file: paths of files in systemd's EnvironmentFile= syntax ("-PATH": may be missing)
 	Critical any // critical: true makes god exit with the job's status when it is failed or done
+	// Cgroup: limits of each process's cgroup, []string "memory.max=512M", "pids.max=100",
+	// "cpu.max=50%", "cpu.weight=100" (god's cgroup mode; docs/protocol.md, "cgroup").
+	Cgroup any
 
 	// ExecFunc, when set, is the job's body: Exec defaults to this binary
 	// (argv [os.Args[0]] made absolute) and the job's environment gets a

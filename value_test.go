@@ -137,10 +137,12 @@ func TestJobRegistry(t *testing.T) {
 // TestJobDefSettings: the process-environment properties answer what loader parses.
 func TestJobDefSettings(t *testing.T) {
 	d := &JobDef{Name: "web", User: "nobody", Group: 65534, Groups: []string{"adm", "100"}, Umask: os.FileMode(0o027),
-		Limit: []string{"nofile=65536", "core=infinity"}, EnvFile: []string{"/etc/web.env", "-/etc/web.local"}, Critical: true}
+		Limit: []string{"nofile=65536", "core=infinity"}, EnvFile: []string{"/etc/web.env", "-/etc/web.local"}, Critical: true,
+		Cgroup: []string{"memory.max=512M", "cpu.max=50%"}}
 	for prop, want := range map[string][]string{
 		"user": {"nobody"}, "group": {"65534"}, "groups": {"adm", "100"}, "umask": {"0027"},
 		"limit": {"nofile=65536", "core=infinity"}, "env-file": {"/etc/web.env", "-/etc/web.local"}, "critical": {"true"},
+		"cgroup": {"memory.max=512M", "cpu.max=50%"},
 	} {
 		if got := d.answer("web", prop, nil); !reflect.DeepEqual(got, want) {
 			t.Errorf("answer(%s) = %q, want %q", prop, got, want)

@@ -31,6 +31,8 @@ type Definition struct {
 	Limits   []Limit
 	EnvFiles []EnvFile
 	Critical bool // god exits with the job's status when it ends for good
+	// Limits of each process's cgroup (loader/cgrouplimits.go); they need god's cgroup mode.
+	Cgroup []CgroupLimit
 }
 
 // staticProps are the properties Define asks, in the order it asks them, each with its parser.
@@ -63,13 +65,14 @@ var staticProps = []struct {
 	{"limit", func(d *Definition, m Message) (err error) { d.Limits, err = parseLimits(m); return }},
 	{"env-file", func(d *Definition, m Message) (err error) { d.EnvFiles, err = parseEnvFiles(m); return }},
 	{"critical", func(d *Definition, m Message) (err error) { d.Critical, err = parseCritical(m); return }},
+	{"cgroup", func(d *Definition, m Message) (err error) { d.Cgroup, err = parseCgroupLimits(m); return }},
 }
 
 // Define asks the loader for every static property of job (exec, env, auto,
 // listen, instances, ready, reload, restart, dir, log, watchdog, and the restart
 // rules: restart-delay, restart-delay-max, restart-limit, min-uptime, cool-down,
 // success-exit-status, restart-prevent-exit-status; and the process environment:
-// user, group, groups, umask, limit, env-file, critical) and parses
+// user, group, groups, umask, limit, env-file, critical; cgroup) and parses
 // the replies. An unparsable reply is an error naming the job and property;
 // it does not break the Client. ctx bounds the whole set of requests, which
 // are pipelined (see [Client.AskAll]).

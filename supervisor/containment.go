@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/emielm/watchgod/internal/cgroup"
+	"github.com/emielm/watchgod/loader"
 )
 
 // containment keeps hold of every process a job starts, including daemons that leave its process
@@ -74,8 +75,15 @@ type placement struct {
 	fd    int // for procAttr.CgroupFD; 0: none
 }
 
-// prepare makes the place for a new job process; placed or abandon must follow.
-func (c *containment) prepare(job string) (*placement, error) {
+// prepare makes the place for a new job process; placed or abandon must follow. In cgroup mode
+// the cgroup is created and its limits written before the process is cloned into it, so the
+// job's first instruction already runs under them.
+func (c *containment) prepare(job string, limits []loader.CgroupLimit) (*placement, error) {
+	if c.root == nil && len(limits) > 0 {
+		return nil, fmt.Errorf("job %s: cgroup limits (%s) need god's cgroup mode, and god runs in subreaper mode: "+
+			"start god with --cgroup DIR (a writable cgroup v2 directory), or under systemd with Delegate=yes in its unit "+
+			"(--cgroup auto, the default, then uses god's own cgroup)", job, limits[0])
+	}
 	c.mu.Lock()
 	c.seq++
 	p := &placement{tag: c.seq, job: job}
@@ -83,9 +91,24 @@ func (c *containment) prepare(job string) (*placement, error) {
 	if c.root == nil {
 		return p, nil
 	}
+	if len(limits) > 0 {
+		var ctrl []string
+		for _, l := range limits {
+			ctrl = append(ctrl, l.Controller())
+		}
+		if err := cgroup.Enable(c.root.Dir, ctrl...); err != nil {
+			return nil, fmt.Errorf("job %s: cgroup limits: %w", job, err)
+		}
+	}
 	g, err := c.root.New(fmt.Sprintf("%s.%d", job, p.tag))
 	if err != nil {
 		return nil, fmt.Errorf("job %s: %w", job, err)
+	}
+	for _, l := range limits {
+		if err := cgroup.Set(g.Dir, l.File, l.Value); err != nil {
+			g.Remove()
+			return nil, fmt.Errorf("job %s: cgroup %s: %w", job, l, err)
+		}
 	}
 	fd, err := g.OpenFD()
 	if err != nil {

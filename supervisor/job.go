@@ -400,6 +400,7 @@ func (j *job) spawn(gen, instance int, def *loader.Definition) (int, error) {
 		listenPid:  len(fds) > 0,
 		format:     joblog.Format(def.Log),
 		settings:   settings,
+		cgroup:     def.Cgroup,
 		exited:     j.exits.put,
 	})
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/emielm/watchgod/fdpass"
 	"github.com/emielm/watchgod/internal/procshim"
+	"github.com/emielm/watchgod/loader"
 	"github.com/emielm/watchgod/supervisor/joblog"
 )
 
@@ -28,8 +29,9 @@ type spawnSpec struct {
 	extraFiles []uintptr // fds 3.. (sockets)
 	listenPid  bool      // set LISTEN_PID to the process's own pid (it gets sockets)
 	format     joblog.Format
-	settings   procSettings // identity, umask, limits
-	exited     func(Exit)   // called once by the reaper; must not block
+	settings   procSettings         // identity, umask, limits
+	cgroup     []loader.CgroupLimit // written into the process's cgroup before it starts
+	exited     func(Exit)           // called once by the reaper; must not block
 }
 
 // spawnProcess starts one job process: in its own process group (so its whole tree can be signalled),
@@ -82,7 +84,7 @@ func (s *Supervisor) spawnProcess(sp spawnSpec) (int, error) {
 		return 0, fmt.Errorf("stderr pipe: %w", err)
 	}
 	files := append([]uintptr{s.devNull.Fd(), uintptr(outP[1]), uintptr(errP[1])}, sp.extraFiles...)
-	place, err := s.contain.prepare(sp.job)
+	place, err := s.contain.prepare(sp.job, sp.cgroup)
 	if err != nil {
 		unix.Close(outP[0])
 		unix.Close(outP[1])

@@ -55,7 +55,8 @@ type Config struct {
 	// after this one was killed (internal/crashstate); empty: none.
 	StateFile string
 	// Cgroup is a cgroup v2 directory god may create groups in: each job process then runs in
-	// a cgroup of its own (containment.go). Empty: subreaper mode.
+	// a cgroup of its own (containment.go). "auto": god's own cgroup when it is delegated to god
+	// (god moves itself into a leaf of it), else subreaper mode. Empty or "off": subreaper mode.
 	Cgroup string
 }
 
@@ -240,13 +241,9 @@ func (s *Supervisor) Run(ctx context.Context, reaper *Reaper) error {
 	if reaper != nil {
 		s.reaper = reaper
 	}
-	var root *cgroup.Root
-	if s.cfg.Cgroup != "" {
-		r, err := cgroup.Open(s.cfg.Cgroup)
-		if err != nil {
-			return fmt.Errorf("--cgroup: %w", err)
-		}
-		root = r
+	root, why, err := s.cgroupRoot()
+	if err != nil {
+		return err
 	}
 	s.contain = newContainment(root, s.reaper, s.log)
 	if st := s.restoredState; st != nil {
@@ -255,7 +252,7 @@ func (s *Supervisor) Run(ctx context.Context, reaper *Reaper) error {
 		// they left: look now, before the restored jobs hear of those exits.
 		s.contain.scan()
 	}
-	s.log.Info("containment", "mode", s.contain.mode())
+	s.log.Info("containment", "mode", s.contain.mode(), "why", why)
 	if s.cfg.Dir == "" {
 		return errors.New("no loader directory: use --dir DIR")
 	}
@@ -1042,4 +1039,44 @@ func samePids(a, b []control.ProcessStatus) bool {
 		}
 	}
 	return true
+}
+
+// cgroupRoot decides the containment mode from --cgroup: the cgroup to create job cgroups in
+// (nil: subreaper mode) and why, for god's log. "auto" takes god's own cgroup when it was
+// delegated to god and moves god into a leaf of it; a delegated cgroup god cannot use falls back
+// to subreaper mode, saying why. An explicit DIR that is not usable is an error.
+func (s *Supervisor) cgroupRoot() (*cgroup.Root, string, error) {
+	switch s.cfg.Cgroup {
+	case "", "off":
+		return nil, "--cgroup off", nil
+	case "auto":
+	default:
+		r, err := cgroup.Open(s.cfg.Cgroup)
+		if err != nil {
+			return nil, "", fmt.Errorf("--cgroup: %w", err)
+		}
+		if self, err := cgroup.Self(); err == nil && self == filepath.Clean(r.Dir) {
+			// god's own cgroup, named (as god.service once did with Delegate=yes): god must
+			// leave it for a leaf, or it could not give controllers to its jobs' cgroups.
+			if err := cgroup.MoveSelf(r.Dir); err != nil {
+				return nil, "", fmt.Errorf("--cgroup %s is god's own cgroup: %w", r.Dir, err)
+			}
+			return r, "--cgroup " + s.cfg.Cgroup + " (god's own cgroup; god runs in its leaf " + cgroup.LeafName + ")", nil
+		}
+		return r, "--cgroup " + s.cfg.Cgroup, nil
+	}
+	d := cgroup.Detect()
+	if d.Dir == "" {
+		return nil, d.Why, nil
+	}
+	r, err := cgroup.Open(d.Dir)
+	if err != nil {
+		return nil, d.Why + ", but god cannot use it: " + err.Error(), nil
+	}
+	if !d.InLeaf {
+		if err := cgroup.MoveSelf(d.Dir); err != nil {
+			return nil, d.Why + ", but god cannot use it: " + err.Error(), nil
+		}
+	}
+	return r, d.Why + "; god runs in its leaf " + cgroup.LeafName, nil
 }

@@ -137,6 +137,7 @@ func (us *units) mapService(u *unitFile) *job {
 		env         []string
 		envFiles    []string
 		limits      []string
+		cgroup      []string // the cgroup property, from MemoryMax=, TasksMax=, CPUQuota=, ...
 		typ         = "simple"
 		typLine     int
 		restart     string
@@ -323,6 +324,13 @@ func (us *units) mapService(u *unitFile) *job {
 				if o.value != "null" {
 					us.warn(u.warnf(o.line, "StandardInput=%s: a job's stdin is /dev/null in god (ignored)", o.value))
 				}
+			case "MemoryMax", "MemoryHigh", "MemoryLow", "MemoryMin", "MemorySwapMax", "TasksMax", "CPUQuota", "CPUWeight":
+				item, err := cgroupItem(o.name, o.value)
+				if err != nil {
+					us.warn(u.warnf(o.line, "%s=%s: %v (ignored)", o.name, o.value, err))
+					continue
+				}
+				cgroup = append(cgroup, item)
 			default:
 				if lim, ok := strings.CutPrefix(o.name, "Limit"); ok && limitNames[lim] {
 					if !validLimit(o.value) {
@@ -390,7 +398,7 @@ func (us *units) mapService(u *unitFile) *job {
 				}
 				j.props["log"] = []string{o.value}
 			case "Cgroup":
-				us.warn(u.warnf(o.line, "Cgroup=: god has no per-job cgroup property; run god with --cgroup (ignored)"))
+				us.warn(u.warnf(o.line, "Cgroup=: god chooses each job's cgroup itself; limits are MemoryMax=, TasksMax=, CPUQuota=, ... in [Service] (ignored)"))
 			default:
 				us.warn(u.warnf(o.line, "%s= is not a god-units [X-God] setting (ignored)", o.name))
 			}
@@ -431,6 +439,9 @@ func (us *units) mapService(u *unitFile) *job {
 	}
 	if len(limits) > 0 {
 		j.props["limit"] = limits
+	}
+	if len(cgroup) > 0 {
+		j.props["cgroup"] = dedupCgroup(cgroup)
 	}
 	switch typ {
 	case "simple", "exec":
@@ -719,4 +730,37 @@ func killMainPID(v string) (string, bool) {
 		return "", false
 	}
 	return loader.SignalName(s), true
+}
+
+// cgroupFiles maps systemd's resource-control directives to the files of god's cgroup property.
+var cgroupFiles = map[string]string{
+	"MemoryMax": "memory.max", "MemoryHigh": "memory.high", "MemoryLow": "memory.low", "MemoryMin": "memory.min",
+	"MemorySwapMax": "memory.swap.max", "TasksMax": "pids.max", "CPUQuota": "cpu.max", "CPUWeight": "cpu.weight",
+}
+
+// cgroupItem turns one of systemd's resource-control directives into an item of god's cgroup
+// property ("MemoryMax=512M" is "memory.max=512M"; infinity is max), checked by god's own
+// parser: what god would refuse (a percentage of RAM, CPUWeight=idle) is the caller's warning.
+func cgroupItem(name, value string) (string, error) {
+	if value == "infinity" {
+		value = "max"
+	}
+	item := cgroupFiles[name] + "=" + value
+	if _, err := loader.ParseCgroupLimit(item); err != nil {
+		return "", fmt.Errorf("god's cgroup property cannot take it: %w", err)
+	}
+	return item, nil
+}
+
+// dedupCgroup keeps the last item of each file: in a unit a later line wins.
+func dedupCgroup(items []string) []string {
+	var out []string
+	for i, item := range items {
+		file, _, _ := strings.Cut(item, "=")
+		later := slices.ContainsFunc(items[i+1:], func(o string) bool { return strings.HasPrefix(o, file+"=") })
+		if !later {
+			out = append(out, item)
+		}
+	}
+	return out
 }

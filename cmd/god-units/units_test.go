@@ -126,6 +126,8 @@ func TestMapping(t *testing.T) {
 		{"stop no timeout", "TimeoutStopSec=0", "", "stop", []string{"SIGTERM", "86400000"}},
 		{"stop infinity", "TimeoutStopSec=infinity", "", "stop", []string{"SIGTERM", "86400000"}},
 		{"limit nice", "LimitNICE=-5", "", "limit", []string{"nice=-5"}},
+		{"cgroup limits", "MemoryMax=512M\nMemoryHigh=infinity\nTasksMax=100\nCPUQuota=50%\nCPUWeight=200\nMemorySwapMax=0\nMemoryMax=1G", "", "cgroup",
+			[]string{"memory.high=max", "pids.max=100", "cpu.max=50%", "cpu.weight=200", "memory.swap.max=0", "memory.max=1G"}},
 		{"oneshot restart always", "Type=oneshot\nRestart=always", "", "restart", []string{"never"}},
 		{"oneshot restart on-failure", "Type=oneshot\nRestart=on-failure", "", "restart", []string{"on-failure"}},
 		{"stop none", "", "", "stop", nil},
@@ -189,6 +191,8 @@ func TestWarnings(t *testing.T) {
 			[]string{"web.service:3: ExecStart=: $OPTS is not set by an Environment= line"}},
 		{"cgroup", map[string]string{"web.service": "[Service]\nExecStart=/bin/x\n[X-God]\nCgroup=/x\n"},
 			[]string{"web.service:4: Cgroup="}},
+		{"cgroup limit god cannot take", map[string]string{"web.service": "[Service]\nExecStart=/bin/x\nMemoryMax=50%\nCPUWeight=idle\n"},
+			[]string{"web.service:3: MemoryMax=50%: god's cgroup property cannot take it", "web.service:4: CPUWeight=idle"}},
 		{"unknown x-god", map[string]string{"web.service": "[Service]\nExecStart=/bin/x\n[X-God]\nColour=red\n"},
 			[]string{"web.service:4: Colour= is not a god-units [X-God] setting"}},
 		{"before from a manual unit", map[string]string{

@@ -74,7 +74,7 @@ func parseDaemonFlags(args []string) (*daemonFlags, error) {
 	fs.DurationVar(&f.loaderIdle, "loader-idle", supervisor.Defaults.LoaderIdle, "a loader instance nobody asked anything this long exits (the next request starts one)")
 	fs.DurationVar(&f.checkTO, "check-timeout", supervisor.Defaults.CheckTimeout, "how long a check may take")
 	fs.DurationVar(&f.startTO, "start-timeout", supervisor.Defaults.StartTimeout, "a process not ready by then has failed (and a reload is rolled back)")
-	fs.StringVar(&f.cgroup, "cgroup", "", "a cgroup v2 directory `DIR` god may create groups in: each job process runs in a cgroup of its own, and nothing it starts escapes the job (default: subreaper mode, see README)")
+	fs.StringVar(&f.cgroup, "cgroup", "auto", "`auto`, off, or a cgroup v2 directory DIR god may create groups in: each job process runs in a cgroup of its own, and nothing it starts escapes the job; auto uses god's own cgroup when it is delegated to god (systemd's Delegate=yes), else subreaper mode (see README)")
 	fs.StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics on http://`ADDR`/metrics (e.g. 127.0.0.1:9100; default off) by god-metrics, a child process found next to god or in PATH")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "debug: write a CPU profile of god to `FILE` at exit")
 	fs.StringVar(&f.memProfile, "memprofile", "", "debug: write a heap profile of god to `FILE` when shutdown begins")

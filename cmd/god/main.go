@@ -147,7 +147,8 @@ Daemon flags:
   --log MODE           god's own log format: auto, text, color or json
   --log-level LEVEL    debug, info, warn or error
   --metrics ADDR       serve Prometheus metrics on ADDR by the god-metrics program (off by default)
-  --cgroup DIR         run each job process in a cgroup of its own under DIR (cgroup v2)
+  --cgroup MODE        auto (god's own cgroup when delegated to it, else subreaper mode),
+                       off (subreaper mode), or DIR: each job process in a cgroup under DIR
   --restart-limit N    quick failures in a row before a job is failed (10)
   --backoff-max D      longest delay between restarts (10s)
   --min-uptime D       a ready process that ran this long restarts at once (1s)

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -118,6 +119,77 @@ func (g *Group) Signal(sig syscall.Signal) error {
 func (g *Group) Remove() error {
 	if err := unix.Rmdir(g.Dir); err != nil && !errors.Is(err, unix.ENOENT) {
 		return fmt.Errorf("cgroup %s: %w", g.Dir, err)
+	}
+	return nil
+}
+
+// Controllers lists the controllers dir offers its processes and children (cgroup.controllers).
+func Controllers(dir string) ([]string, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "cgroup.controllers"))
+	if err != nil {
+		return nil, fmt.Errorf("cgroup %s: %w", dir, err)
+	}
+	return strings.Fields(string(b)), nil
+}
+
+// Enable turns controllers on for dir's children (dir's cgroup.subtree_control), so that their
+// limit files exist: a child's memory.max needs "memory" here. A controller dir does not offer
+// is an error naming it; one already on costs a read.
+func Enable(dir string, controllers ...string) error {
+	offered, err := Controllers(dir)
+	if err != nil {
+		return err
+	}
+	for _, c := range controllers {
+		if !slices.Contains(offered, c) {
+			have := strings.Join(offered, " ")
+			if have == "" {
+				have = "none"
+			}
+			return fmt.Errorf("cgroup %s: the %s controller is not available here (cgroup.controllers: %s): "+
+				"it must be enabled in the parent's cgroup.subtree_control (under systemd: Delegate=yes)", dir, c, have)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "cgroup.subtree_control"))
+	if err != nil {
+		return fmt.Errorf("cgroup %s: %w", dir, err)
+	}
+	on := strings.Fields(string(b))
+	var add []string
+	for _, c := range controllers {
+		if !slices.Contains(on, c) && !slices.Contains(add, "+"+c) {
+			add = append(add, "+"+c)
+		}
+	}
+	if len(add) == 0 {
+		return nil
+	}
+	if err := os.WriteFile(filepath.Join(dir, "cgroup.subtree_control"), []byte(strings.Join(add, " ")), 0); err != nil {
+		if errors.Is(err, unix.EBUSY) {
+			return fmt.Errorf("cgroup %s: enable %s: the cgroup holds processes, and a cgroup with processes "+
+				"cannot give controllers to its children: %w", dir, strings.Join(add, " "), err)
+		}
+		return fmt.Errorf("cgroup %s: enable %s: %w", dir, strings.Join(add, " "), err)
+	}
+	return nil
+}
+
+// Set writes value into the interface file of cgroup dir ("memory.max", "536870912"). A file
+// that does not exist (its controller is not enabled for dir) is an error saying so.
+func Set(dir, file, value string) error {
+	f, err := os.OpenFile(filepath.Join(dir, file), os.O_WRONLY, 0)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("cgroup %s: no %s: its controller is not enabled for this cgroup, or the kernel has no such file (memory.swap.* needs swap accounting)", dir, file)
+		}
+		return fmt.Errorf("cgroup %s: %w", dir, err)
+	}
+	_, err = f.WriteString(value)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("cgroup %s: %s %q: %w", dir, file, value, err)
 	}
 	return nil
 }
