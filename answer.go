@@ -82,6 +82,8 @@ func (d *JobDef) field(prop string) (any, bool) {
 		return d.Log, true
 	case "watchdog":
 		return d.Watchdog, true
+	case "idle-exit":
+		return d.IdleExit, true
 	case "restart-delay":
 		return d.RestartDelay, true
 	case "restart-delay-max":
