@@ -45,7 +45,7 @@ type job struct {
 
 	socks   []*jobSocket
 	sockErr error
-	unwatch func() // ends the watch of the sockets while the job listens (ondemand.go); nil: none
+	unwatch func()             // ends the watch of the sockets while the job listens (ondemand.go); nil: none
 	stored  []storedFile       // FDSTORE=1 files, handed to the next processes
 	fdLog   *notify.LogLimiter // FDSTORE lines, at most one a second of each kind
 
@@ -62,8 +62,8 @@ type job struct {
 type jobCmdKind int
 
 const (
-	cmdStart jobCmdKind = iota
-	cmdListen // an auto ["socket"] job: wait for the first connection
+	cmdStart  jobCmdKind = iota
+	cmdListen            // an auto ["socket"] job: wait for the first connection
 	cmdStop
 	cmdRestart
 	cmdKill     // hurry a stop: SIGKILL now
