@@ -33,14 +33,26 @@ func BenchmarkOnDemandFirstConnection(b *testing.B) {
 		g.start()
 		g.waitState("warm", "run", 10*time.Second)
 
-		var cold, running []time.Duration
+		var cold, running, toWake, toStarted []time.Duration
 		for i := range samples {
 			g.waitState("lazy", "listen", 20*time.Second)
+			mark := g.mark()
+			t0 := time.Now()
 			d, err := timedGet(lazyAddr)
 			if err != nil {
 				g.fatalf("on-demand sample %d: %v", i, err)
 			}
 			cold = append(cold, d)
+			// god's part, as its log dates it: the connect to the watch's news reaching the job,
+			// and from there to the process started.
+			woke := g.waitLogFrom(mark, 20*time.Second, "the wake", func(r record) bool {
+				return r.str("job") == "lazy" && strings.HasPrefix(r.Msg, "a connection waits")
+			})
+			started := g.waitLogFrom(mark, 20*time.Second, "the start", func(r record) bool {
+				return r.str("job") == "lazy" && r.Msg == "started"
+			})
+			toWake = append(toWake, woke.Time.Sub(t0))
+			toStarted = append(toStarted, started.Time.Sub(woke.Time))
 			// Wait for the process's idle exit: the next sample must start it again.
 			g.waitLog(20*time.Second, "the idle exit", func(r record) bool {
 				return r.str("job") == "lazy" && r.Msg == "exited"
@@ -57,6 +69,7 @@ func BenchmarkOnDemandFirstConnection(b *testing.B) {
 			running = append(running, d)
 		}
 		f.add("ondemand-first-conn-p50-ms", inMS(medianDur(cold)), fmt.Sprintf("god, auto socket: connect to answer, the request starts the job (%s)", statsOf(cold)))
+		f.notef("god's part: connect to the job hearing of it %s; to the process started %s", statsOf(toWake), statsOf(toStarted))
 		f.add("running-conn-p50-ms", inMS(medianDur(running)), fmt.Sprintf("god, the same binary already running (%s)", statsOf(running)))
 
 		if _, err := exec.LookPath("systemd-socket-activate"); err != nil {
