@@ -214,3 +214,31 @@ func TestOnDemandSurvivesUpgrade(t *testing.T) {
 		t.Errorf("answer %q, want it from pid %d", body, pid)
 	}
 }
+
+// TestOnDemandConnectionsDuringIdleExit: requests paced around the job's idle time, so that some
+// arrive while its process is deciding to exit or exiting: each one waits in the socket's queue
+// and is answered, by the old process or by the one it wakes.
+func TestOnDemandConnectionsDuringIdleExit(t *testing.T) {
+	t.Parallel()
+	const (
+		idle     = 100 * time.Millisecond
+		requests = 40
+	)
+	addr := freePort(t)
+	g := newGod(t)
+	writeLoader(t, g.dir, "lazy", bashLoader{Jobs: map[string]bashJob{"lazy": onDemandJob(addr, strconv.Itoa(int(idle/time.Millisecond)))}})
+	g.start()
+	g.waitState("lazy", "listen", 10*time.Second)
+	for i := range requests {
+		if _, err := httpGet(addr, 20*time.Second); err != nil {
+			g.fatalf("request %d: %v", i, err)
+		}
+		// The workload's shape: pauses from 0.6 to 1.6 times the idle time.
+		time.Sleep(idle * time.Duration(6+i%11) / 10)
+	}
+	wakes := g.logs(0, func(r record) bool { return r.str("job") == "lazy" && strings.HasPrefix(r.Msg, "a connection waits") })
+	t.Logf("%d requests, %d wakes", requests, len(wakes))
+	if len(wakes) < 2 {
+		t.Errorf("%d wakes for %d requests paced around the idle time: the job never slept", len(wakes), requests)
+	}
+}
