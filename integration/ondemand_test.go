@@ -242,3 +242,21 @@ func TestOnDemandConnectionsDuringIdleExit(t *testing.T) {
 		t.Errorf("%d wakes for %d requests paced around the idle time: the job never slept", len(wakes), requests)
 	}
 }
+
+// TestOnDemandIsReadyForDependents: a job that waits for an on-demand job starts while that one
+// listens (its socket is open: a connection will start it), and the on-demand job stays without
+// a process.
+func TestOnDemandIsReadyForDependents(t *testing.T) {
+	t.Parallel()
+	addr := freePort(t)
+	g := newGod(t)
+	writeLoader(t, g.dir, "pair", bashLoader{Jobs: map[string]bashJob{
+		"lazy": onDemandJob(addr, ""),
+		"app":  {Exec: []string{"sleep", "1000"}, Auto: []string{"lazy"}},
+	}})
+	g.start()
+	g.waitState("app", "run", 10*time.Second)
+	if j, _ := g.job("lazy"); j.State != "listen" || len(j.Processes) != 0 {
+		t.Fatalf("on-demand job %s with processes %v, want listen without", j.State, j.Processes)
+	}
+}
