@@ -66,6 +66,8 @@ func (d *JobDef) field(prop string) (any, bool) {
 		return d.OnBackoff, true
 	case "onFailed":
 		return d.OnFailed, true
+	case "onListen":
+		return d.OnListen, true
 	case "listen":
 		return d.Listen, true
 	case "instances":

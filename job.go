@@ -20,8 +20,9 @@ type JobDef struct {
 
 	// State hooks, called on entering each state; their replies are ignored.
 	OnStart, OnRun, OnStop, OnExit, OnWait, OnDegrade, OnStopped, OnDone any
-	// Hooks of the states god adds to godv1's: waiting out a restart delay, and given up.
-	OnBackoff, OnFailed any
+	// Hooks of the states god adds to godv1's: waiting out a restart delay, given up, and waiting
+	// for a connection (an on-demand job).
+	OnBackoff, OnFailed, OnListen any
 
 	Listen    any // listen: "NAME=ADDR" sockets god opens and passes to the job
 	Instances any // instances: how many processes share the sockets
