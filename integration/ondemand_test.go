@@ -259,4 +259,13 @@ func TestOnDemandIsReadyForDependents(t *testing.T) {
 	if j, _ := g.job("lazy"); j.State != "listen" || len(j.Processes) != 0 {
 		t.Fatalf("on-demand job %s with processes %v, want listen without", j.State, j.Processes)
 	}
+	// god start runs it at once, without a connection; god stop ends it and its waiting.
+	if r := g.mustCLI("start", "lazy"); strings.Contains(r.stdout, "already") {
+		t.Errorf("god start of a listening job: %q", r.stdout)
+	}
+	pidOf(t, g.waitState("lazy", "run", 10*time.Second))
+	g.mustCLI("stop", "lazy")
+	if j, _ := g.job("lazy"); j.State != "stopped" {
+		t.Errorf("after god stop: state %s, want stopped", j.State)
+	}
 }
