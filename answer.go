@@ -66,6 +66,8 @@ func (d *JobDef) field(prop string) (any, bool) {
 		return d.OnBackoff, true
 	case "onFailed":
 		return d.OnFailed, true
+	case "onListen":
+		return d.OnListen, true
 	case "listen":
 		return d.Listen, true
 	case "instances":
@@ -82,6 +84,8 @@ func (d *JobDef) field(prop string) (any, bool) {
 		return d.Log, true
 	case "watchdog":
 		return d.Watchdog, true
+	case "idle-exit":
+		return d.IdleExit, true
 	case "restart-delay":
 		return d.RestartDelay, true
 	case "restart-delay-max":

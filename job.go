@@ -13,15 +13,16 @@ type JobDef struct {
 	Name string
 
 	Exec  any // exec: the job's argv (a string is a program without arguments)
-	Auto  any // auto: true to start when loaded, or the jobs to wait for ([]string)
+	Auto  any // auto: true to start when loaded, the jobs to wait for ([]string), or "socket" (on demand)
 	Check any // check: "ok", "degrade", "fail", ... ; args [pid]
 	Stop  any // stop: [MS] or [SIGNAL, MS]; args [pid]
 	Env   any // env: KEY=VALUE items added to god's environment
 
 	// State hooks, called on entering each state; their replies are ignored.
 	OnStart, OnRun, OnStop, OnExit, OnWait, OnDegrade, OnStopped, OnDone any
-	// Hooks of the states god adds to godv1's: waiting out a restart delay, and given up.
-	OnBackoff, OnFailed any
+	// Hooks of the states god adds to godv1's: waiting out a restart delay, given up, and waiting
+	// for a connection (an on-demand job).
+	OnBackoff, OnFailed, OnListen any
 
 	Listen    any // listen: "NAME=ADDR" sockets god opens and passes to the job
 	Instances any // instances: how many processes share the sockets
@@ -31,6 +32,7 @@ type JobDef struct {
 	Dir       any // dir: working directory
 	Log       any // log: "text", "json" or "logfmt"
 	Watchdog  any // watchdog: a time.Duration (or MS)
+	IdleExit  any // idle-exit: a time.Duration (or MS); with Auto "socket", ServeHTTP exits 0 after it idle
 
 	// Restart rules (docs/protocol.md, "Restarts"); nil takes god's defaults.
 	RestartDelay             any // restart-delay: a time.Duration, the back-off's first delay

@@ -16,6 +16,13 @@ import (
 // requests it already accepted; connections still busy then are closed.
 var DrainTimeout = 30 * time.Second
 
+// IdleExit, when positive, makes ServeHTTP shut down gracefully and return nil (the process
+// exits 0) once no connection has been busy (new, or serving a request) for that long. When it
+// is 0, ServeHTTP reads the duration from GOD_IDLE_EXIT ("30s"), which god sets for a job with
+// the idle-exit property; unset or invalid: no idle exit. A job of auto ["socket"] sleeps after
+// such an exit and god starts it again on the next connection.
+var IdleExit time.Duration
+
 // ServeHTTP serves srv on ln, tells god the job is ready (READY=1, when NOTIFY_SOCKET is set),
 // and on SIGTERM or SIGINT drains without failing a request:
 //
@@ -27,6 +34,8 @@ var DrainTimeout = 30 * time.Second
 //     reads next without answering, and its client would see EOF (golang/go#65802);
 //  3. it calls srv.Shutdown, which finishes the requests in flight (up to DrainTimeout) and
 //     closes idle keep-alive connections.
+//
+// With an idle exit (IdleExit, GOD_IDLE_EXIT), it drains the same way once idle that long.
 //
 // It returns nil after a clean drain. Use it as the last call of a job's main. It wraps srv's
 // ConnState, ConnContext and Handler (calling those already set) to see its connections.
@@ -43,9 +52,12 @@ func ServeHTTPContext(ctx context.Context, srv *http.Server, ln net.Listener) er
 	defer signal.Stop(sigs)
 
 	fresh := &freshConns{conns: map[net.Conn]bool{}}
+	idle := newIdleTimer(idleExit())
+	defer idle.stop()
 	prevState := srv.ConnState
 	srv.ConnState = func(c net.Conn, s http.ConnState) {
 		fresh.track(c, s)
+		idle.track(c, s)
 		if prevState != nil {
 			prevState(c, s)
 		}
@@ -76,6 +88,7 @@ func ServeHTTPContext(ctx context.Context, srv *http.Server, ln net.Listener) er
 		return err
 	case <-sigs:
 	case <-ctx.Done():
+	case <-idle.C:
 	}
 	_ = Stopping()
 	ln.Close()
@@ -150,4 +163,110 @@ func (f *freshConns) wait(max time.Duration) {
 	case <-ch:
 	case <-t.C:
 	}
+}
+
+// idleExitEnv is how god passes a job's idle-exit to its processes.
+const idleExitEnv = "GOD_IDLE_EXIT"
+
+// idleExit is the idle time after which ServeHTTP exits: IdleExit, else GOD_IDLE_EXIT; 0: never.
+func idleExit() time.Duration {
+	if IdleExit > 0 {
+		return IdleExit
+	}
+	d, err := time.ParseDuration(os.Getenv(idleExitEnv))
+	if err != nil || d <= 0 {
+		return 0
+	}
+	return d
+}
+
+// idleTimer tells when a server has had no busy connection for a while: a connection is busy
+// from its acceptance until its request is answered (new or active), and again with each request
+// on it; an idle keep-alive connection does not keep the server up (Shutdown closes it).
+type idleTimer struct {
+	C <-chan struct{} // receives once the server has been idle for d; nil with no idle exit
+
+	d     time.Duration
+	c     chan struct{}
+	mu    sync.Mutex
+	conns map[net.Conn]bool // busy, by connection
+	busy  int
+	seq   int // the armed timer's number: a timer armed before the last change does nothing
+	t     *time.Timer
+}
+
+// newIdleTimer starts the count: with no connection yet, the server is idle from now.
+func newIdleTimer(d time.Duration) *idleTimer {
+	it := &idleTimer{d: d}
+	if d <= 0 {
+		return it
+	}
+	it.c = make(chan struct{}, 1)
+	it.C = it.c
+	it.conns = map[net.Conn]bool{}
+	it.mu.Lock()
+	it.armLocked()
+	it.mu.Unlock()
+	return it
+}
+
+// track follows one connection's state and arms or disarms the timer.
+func (it *idleTimer) track(c net.Conn, s http.ConnState) {
+	if it.d <= 0 {
+		return
+	}
+	it.mu.Lock()
+	defer it.mu.Unlock()
+	was := it.conns[c]
+	now := s == http.StateNew || s == http.StateActive
+	if s == http.StateClosed || s == http.StateHijacked {
+		delete(it.conns, c)
+	} else {
+		it.conns[c] = now
+	}
+	switch {
+	case now && !was:
+		it.busy++
+		it.disarmLocked()
+	case !now && was:
+		it.busy--
+		if it.busy == 0 {
+			it.armLocked()
+		}
+	}
+}
+
+// armLocked starts the idle count again.
+func (it *idleTimer) armLocked() {
+	it.disarmLocked()
+	seq := it.seq
+	it.t = time.AfterFunc(it.d, func() {
+		it.mu.Lock()
+		defer it.mu.Unlock()
+		if it.seq == seq && it.busy == 0 {
+			select {
+			case it.c <- struct{}{}:
+			default:
+			}
+		}
+	})
+}
+
+// disarmLocked stops the idle count; a timer already firing sees the new seq and does nothing.
+func (it *idleTimer) disarmLocked() {
+	it.seq++
+	if it.t != nil {
+		it.t.Stop()
+		it.t = nil
+	}
+}
+
+// stop ends the timer when ServeHTTP returns.
+func (it *idleTimer) stop() {
+	if it.d <= 0 {
+		return
+	}
+	it.mu.Lock()
+	it.disarmLocked()
+	it.mu.Unlock()
 }

@@ -155,3 +155,15 @@ func TestJobDefSettings(t *testing.T) {
 		}
 	}
 }
+
+// TestAnswerOnDemand: Auto "socket" and IdleExit answer what the loader package reads as an
+// on-demand job with an idle exit.
+func TestAnswerOnDemand(t *testing.T) {
+	d := &JobDef{Name: "j", Auto: "socket", IdleExit: 30 * time.Second}
+	if got := d.answer("j", "auto", nil); !reflect.DeepEqual(got, []string{"socket"}) {
+		t.Errorf("answer(auto) = %q, want [socket]", got)
+	}
+	if got := d.answer("j", "idle-exit", nil); !reflect.DeepEqual(got, []string{"30000"}) {
+		t.Errorf("answer(idle-exit) = %q, want [30000]", got)
+	}
+}

@@ -21,6 +21,9 @@ type Definition struct {
 	Dir       string
 	Log       LogFormat
 	Watchdog  time.Duration // 0: none
+	// IdleExit is the idle time after which a job of auto ["socket"] is asked (GOD_IDLE_EXIT) to
+	// exit 0 and sleep until the next connection; 0: never.
+	IdleExit time.Duration
 	// Restart timing and exit-status rules; unset fields take god's defaults (see RestartRules).
 	Rules RestartRules
 	// The process environment (loader/settings.go); zero values keep god's own.
@@ -51,6 +54,7 @@ var staticProps = []struct {
 	{"dir", func(d *Definition, m Message) (err error) { d.Dir, err = parseDir(m); return }},
 	{"log", func(d *Definition, m Message) (err error) { d.Log, err = parseLog(m); return }},
 	{"watchdog", func(d *Definition, m Message) (err error) { d.Watchdog, err = parseWatchdog(m); return }},
+	{"idle-exit", func(d *Definition, m Message) (err error) { d.IdleExit, err = parseWatchdog(m); return }},
 	{"restart-delay", func(d *Definition, m Message) (err error) { d.Rules.Delay, err = parseOptionalMS(m); return }},
 	{"restart-delay-max", func(d *Definition, m Message) (err error) { d.Rules.DelayMax, err = parseOptionalMS(m); return }},
 	{"restart-limit", func(d *Definition, m Message) (err error) { d.Rules.Limit, err = parseRestartLimit(m); return }},
@@ -69,7 +73,7 @@ var staticProps = []struct {
 }
 
 // Define asks the loader for every static property of job (exec, env, auto,
-// listen, instances, ready, reload, restart, dir, log, watchdog, and the restart
+// listen, instances, ready, reload, restart, dir, log, watchdog, idle-exit, and the restart
 // rules: restart-delay, restart-delay-max, restart-limit, min-uptime, cool-down,
 // success-exit-status, restart-prevent-exit-status; and the process environment:
 // user, group, groups, umask, limit, env-file, critical; cgroup) and parses

@@ -15,10 +15,13 @@ import (
 
 // Auto says whether god starts a job by itself. ["true"] starts it when it is
 // loaded; ["false"] and [] leave it manual; [JOB...] starts it once each
-// listed job is ready.
+// listed job is ready; ["socket"] starts it on demand: god watches its sockets
+// and starts it on the first connection or datagram (so no job named "socket"
+// can be the one dependency of an auto list).
 type Auto struct {
-	Start bool
-	After []string // jobs that must be ready first; nil for ["true"]
+	Start  bool
+	After  []string // jobs that must be ready first; nil for ["true"] and ["socket"]
+	Socket bool     // ["socket"]: start on the first connection, and sleep again after an exit 0
 }
 
 // ReadyMode says when a started job counts as ready.
@@ -112,13 +115,16 @@ func parseEnv(m Message) ([]string, error) {
 	return append([]string(nil), m...), nil
 }
 
-// parseAuto reads ["true"], ["false"] or [JOB...]; repeated jobs are kept once.
+// parseAuto reads ["true"], ["false"], ["socket"] or [JOB...]; repeated jobs are kept once.
 func parseAuto(m Message) (Auto, error) {
 	if len(m) == 0 || len(m) == 1 && m[0] == "false" {
 		return Auto{}, nil
 	}
 	if len(m) == 1 && m[0] == "true" {
 		return Auto{Start: true}, nil
+	}
+	if len(m) == 1 && m[0] == "socket" {
+		return Auto{Start: true, Socket: true}, nil
 	}
 	after := make([]string, 0, len(m))
 	seen := make(map[string]bool, len(m))

@@ -173,6 +173,8 @@ func TestParseStaticProps(t *testing.T) {
 		{auto, ``, Auto{}},
 		{auto, `false`, Auto{}},
 		{auto, `true`, Auto{Start: true}},
+		{auto, `socket`, Auto{Start: true, Socket: true}},
+		{auto, `socket|db`, Auto{Start: true, After: []string{"socket", "db"}}},
 		{auto, `db|cache|db`, Auto{Start: true, After: []string{"db", "cache"}}},
 		{auto, `db|bad name`, nil},
 		{listen, ``, []string(nil)},

@@ -202,7 +202,7 @@ func (s *Supervisor) handleAct(ctx context.Context, req control.Request, emit fu
 			switch req.Cmd {
 			case control.CmdStart:
 				h.userStopped = false
-				if h.state.Ready() && h.state != StateDone || h.state == StateDegrade {
+				if h.state.Ready() && h.state != StateDone && h.state != StateListen || h.state == StateDegrade {
 					g.done, g.final = true, "already running"
 					continue
 				}
@@ -304,7 +304,7 @@ func (s *Supervisor) judge(cmd string, g *goal, st State, status control.JobStat
 		}
 	case control.CmdStart, control.CmdRestart:
 		switch {
-		case st.Ready() && (cmd == control.CmdStart || fresh):
+		case st.Ready() && st != StateListen && (cmd == control.CmdStart || fresh):
 			g.done = true
 		case st == StateExit || st == StateBackoff || st == StateFailed:
 			g.done = true

@@ -45,6 +45,7 @@ type job struct {
 
 	socks   []*jobSocket
 	sockErr error
+	unwatch func()             // ends the watch of the sockets while the job listens (ondemand.go); nil: none
 	stored  []storedFile       // FDSTORE=1 files, handed to the next processes
 	fdLog   *notify.LogLimiter // FDSTORE lines, at most one a second of each kind
 
@@ -61,7 +62,8 @@ type job struct {
 type jobCmdKind int
 
 const (
-	cmdStart jobCmdKind = iota
+	cmdStart  jobCmdKind = iota
+	cmdListen            // an auto ["socket"] job: wait for the first connection
 	cmdStop
 	cmdRestart
 	cmdKill     // hurry a stop: SIGKILL now
@@ -160,6 +162,7 @@ func (j *job) run() {
 	defer j.closeSockets()
 	defer j.closeStored()
 	defer j.stopWatches()
+	defer j.watchSockets(false)
 	j.openSockets()
 	j.apply(j.m.Begin(time.Now()))
 	for j.step() {
@@ -254,6 +257,8 @@ func (j *job) do(fx jobstate.Effect) jobstate.Event {
 			return jobstate.SocketsSynced{Err: j.syncSocketsFor(fx.Listen, fx.User, fx.Group)}
 		}
 		j.openSocketsFor(fx.Listen, fx.User, fx.Group)
+	case jobstate.WatchSockets:
+		j.watchSockets(fx.On)
 	case jobstate.Hook:
 		j.queueHook(fx.Args)
 	case jobstate.Publish:
@@ -302,6 +307,8 @@ func (j *job) command(c jobCmd) {
 	switch c.kind {
 	case cmdStart:
 		j.handle(jobstate.Start{})
+	case cmdListen:
+		j.handle(jobstate.Listen{})
 	case cmdStop:
 		j.handle(jobstate.Stop{})
 	case cmdRestart:
@@ -386,6 +393,9 @@ func (j *job) spawn(gen, instance int, def *loader.Definition) (int, error) {
 	}
 	if def.Watchdog > 0 {
 		env = mergeEnv(env, "WATCHDOG_USEC="+strconv.FormatInt(def.Watchdog.Microseconds(), 10))
+	}
+	if def.IdleExit > 0 {
+		env = mergeEnv(env, idleExitEnv+"="+def.IdleExit.String())
 	}
 	if len(fds) > 0 {
 		env = mergeEnv(env, fdpass.Env(names)...)

@@ -256,7 +256,7 @@ func executable(p string) error {
 // controlledEnv lists the variables god sets for its jobs itself; a job never inherits god's own.
 var controlledEnv = []string{"NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID",
 	"LISTEN_FDNAMES", "GOD_JOB", "GOD_GENERATION", "GOD_INSTANCE", "GOD_UPGRADE_STATE", "JOURNAL_STREAM",
-	"INVOCATION_ID", "MAINPID"}
+	"INVOCATION_ID", "MAINPID", idleExitEnv}
 
 // baseEnv is god's environment less what belongs to god alone (systemd's notify, watchdog and
 // socket-activation variables, upgrade state).

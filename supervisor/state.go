@@ -8,6 +8,7 @@ type State = jobstate.State
 
 const (
 	StateWait    = jobstate.StateWait
+	StateListen  = jobstate.StateListen
 	StateStart   = jobstate.StateStart
 	StateRun     = jobstate.StateRun
 	StateDegrade = jobstate.StateDegrade

@@ -160,6 +160,8 @@ type Supervisor struct {
 	crashTimer   timer                   // writes the crash file (crashfile.go)
 	crashProcs   map[int]crashstate.Proc // pids named in it, read once each
 	cycleReports map[string]bool
+
+	sockWatch sockWatcher // the sockets of on-demand jobs in state listen (ondemand.go)
 }
 
 // loaderFile is what god knows of one file in the loader directory.
@@ -246,6 +248,7 @@ func (s *Supervisor) Run(ctx context.Context, reaper *Reaper) error {
 		return err
 	}
 	s.contain = newContainment(root, s.reaper, s.log)
+	defer s.sockWatch.close()
 	if st := s.restoredState; st != nil {
 		s.restoreUnits(st)
 		// Children reaped between the re-exec and now were reaped with no one looking for what
@@ -827,6 +830,10 @@ func (s *Supervisor) autostart() {
 		if ready {
 			h.startSent = true
 			h.retryDefined = false
+			if h.def.Auto.Socket {
+				h.j.cmds <- jobCmd{kind: cmdListen} // started by its first connection
+				continue
+			}
 			h.j.cmds <- jobCmd{kind: cmdStart}
 		}
 	}

@@ -90,6 +90,7 @@ god_job_state{job="web",state="degrade"} 0
 god_job_state{job="web",state="done"} 0
 god_job_state{job="web",state="exit"} 0
 god_job_state{job="web",state="failed"} 0
+god_job_state{job="web",state="listen"} 0
 god_job_state{job="web",state="run"} 1
 god_job_state{job="web",state="start"} 0
 god_job_state{job="web",state="stop"} 0

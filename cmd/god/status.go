@@ -133,7 +133,7 @@ func printStatusTable(w io.Writer, jobs []control.JobStatus, now time.Time) {
 		}
 		check := j.Check
 		switch j.State {
-		case "wait", "stopped", "done", "failed", "backoff":
+		case "wait", "listen", "stopped", "done", "failed", "backoff":
 			check = "" // the last reply of a process that is gone says nothing now
 		}
 		var note []string

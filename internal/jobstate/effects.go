@@ -47,6 +47,10 @@ type (
 		User, Group string
 		Report      bool
 	}
+	// WatchSockets, On, watches the job's listening sockets (without accepting) and reports the
+	// first one that is readable as [Readable], once; a new watch replaces the one before (the
+	// sockets may have changed). Off ends the watch.
+	WatchSockets struct{ On bool }
 	// Hook sends on<State> (and its arguments) to the loader; the reply is ignored.
 	Hook struct{ Args []string }
 	// Publish tells the supervisor the job's status ([Machine.Status]); Def is set when the job's
@@ -86,21 +90,22 @@ type (
 	Removed struct{}
 )
 
-func (Spawn) isEffect()       {}
-func (SignalGroup) isEffect() {}
-func (SignalProc) isEffect()  {}
-func (AskCheck) isEffect()    {}
-func (AskStop) isEffect()     {}
-func (AskDefine) isEffect()   {}
-func (Adopt) isEffect()       {}
-func (WatchGroup) isEffect()  {}
-func (SyncSockets) isEffect() {}
-func (Hook) isEffect()        {}
-func (Publish) isEffect()     {}
-func (Log) isEffect()         {}
-func (Forward) isEffect()     {}
-func (Restarted) isEffect()   {}
-func (ReloadStep) isEffect()  {}
-func (ReloadDone) isEffect()  {}
-func (Arm) isEffect()         {}
-func (Removed) isEffect()     {}
+func (Spawn) isEffect()        {}
+func (SignalGroup) isEffect()  {}
+func (SignalProc) isEffect()   {}
+func (AskCheck) isEffect()     {}
+func (AskStop) isEffect()      {}
+func (AskDefine) isEffect()    {}
+func (Adopt) isEffect()        {}
+func (WatchGroup) isEffect()   {}
+func (SyncSockets) isEffect()  {}
+func (WatchSockets) isEffect() {}
+func (Hook) isEffect()         {}
+func (Publish) isEffect()      {}
+func (Log) isEffect()          {}
+func (Forward) isEffect()      {}
+func (Restarted) isEffect()    {}
+func (ReloadStep) isEffect()   {}
+func (ReloadDone) isEffect()   {}
+func (Arm) isEffect()          {}
+func (Removed) isEffect()      {}

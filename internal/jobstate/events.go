@@ -12,6 +12,11 @@ type Event interface{ isEvent() }
 type (
 	// Start: god start, or an auto job whose dependencies are ready.
 	Start struct{}
+	// Listen: an auto ["socket"] job is to wait for its first connection instead of starting.
+	Listen struct{}
+	// Readable: a connection or a datagram waits on one of the job's sockets (the watch that
+	// [WatchSockets] set up saw it; god accepts nothing).
+	Readable struct{}
 	// Stop: god stop.
 	Stop struct{}
 	// Restart: god restart.
@@ -88,6 +93,8 @@ type (
 )
 
 func (Start) isEvent()         {}
+func (Listen) isEvent()        {}
+func (Readable) isEvent()      {}
 func (Stop) isEvent()          {}
 func (Restart) isEvent()       {}
 func (Kill) isEvent()          {}

@@ -110,6 +110,13 @@ func (m *Machine) afterExit(p *Proc, e Exit, groupAlive bool) {
 			}
 			return
 		}
+		if m.j.Def.Auto.Socket && success {
+			// An on-demand job that exits 0 by itself has gone idle: it sleeps until the next
+			// connection (one that came while it was exiting waits in the queue and wakes it).
+			m.j.Fails = 0
+			m.enter(StateListen, listenReason(&m.j.Def, why+": idle"))
+			return
+		}
 		if wasStarting && success {
 			m.enter(StateDone, "exited 0 while starting (one-shot)")
 			return
@@ -202,6 +209,8 @@ func (m *Machine) stop(after After, why string) {
 		for _, p := range m.j.Procs {
 			m.stopProc(p, "")
 		}
+	case m.j.State == StateListen:
+		m.afterStopDone(after, why)
 	case m.j.State == StateBackoff || !m.j.RespawnAt.IsZero():
 		m.j.RespawnAt = time.Time{}
 		m.afterStopDone(after, why)

@@ -88,6 +88,9 @@ func (m *Machine) Begin(now time.Time) []Effect {
 	for _, l := range m.j.Lingering {
 		m.emit(WatchGroup{Pgid: l.Pgid})
 	}
+	if m.j.State == StateListen {
+		m.emit(WatchSockets{On: true}) // carried across god's upgrade: watch again
+	}
 	m.rearm()
 	return m.out
 }
@@ -101,6 +104,10 @@ func (m *Machine) Step(now time.Time, ev Event) []Effect {
 	switch ev := ev.(type) {
 	case Start:
 		m.start()
+	case Listen:
+		m.listen()
+	case Readable:
+		m.readable()
 	case Stop:
 		m.interruptReload("stopped on request")
 		m.stop(AfterStopped, "stopped on request")
@@ -127,6 +134,9 @@ func (m *Machine) Step(now time.Time, ev Event) []Effect {
 	case Define:
 		m.j.Def = ev.Def
 		m.emit(SyncSockets{Listen: ev.Def.Listen, User: ev.Def.User, Group: ev.Def.Group})
+		if m.j.State == StateListen {
+			m.emit(WatchSockets{On: true}) // the sockets may have changed
+		}
 		m.publish()
 	case Spawned:
 		m.spawned(ev)
@@ -187,6 +197,12 @@ func (m *Machine) move(to State, reason string) {
 			panic(msg)
 		}
 		m.log(slog.LevelError, "BUG: "+msg)
+	}
+	switch {
+	case to == StateListen:
+		m.emit(WatchSockets{On: true})
+	case m.j.State == StateListen:
+		m.emit(WatchSockets{On: false})
 	}
 	m.j.State, m.j.Since, m.j.Reason = to, m.now, reason
 }
@@ -267,7 +283,7 @@ func (m *Machine) nextGeneration() int {
 // start runs the job now if it is down, resetting its failure count.
 func (m *Machine) start() {
 	switch m.j.State {
-	case StateWait, StateStopped, StateDone, StateFailed:
+	case StateWait, StateListen, StateStopped, StateDone, StateFailed:
 		m.j.Fails = 0
 		m.j.RetryAt = time.Time{}
 		m.j.Generation = m.nextGeneration()

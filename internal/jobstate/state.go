@@ -1,12 +1,13 @@
 package jobstate
 
 // State is where a job is in its life. The godv1 states are wait, start, run, degrade, exit, stop,
-// stopped and done; god adds backoff and failed. On entering a state god sends on<State> to the
+// stopped and done; god adds listen, backoff and failed. On entering a state god sends on<State> to the
 // job's loader (onWait, onStart, ..., onBackoff, onFailed).
 type State string
 
 const (
 	StateWait    State = "wait"    // defined, not running: manual, or waiting for its dependencies
+	StateListen  State = "listen"  // no process: god watches its sockets and starts it on the first connection (auto ["socket"])
 	StateStart   State = "start"   // a process runs but is not ready yet
 	StateRun     State = "run"     // ready and healthy
 	StateDegrade State = "degrade" // its check says unhealthy but serving
@@ -19,7 +20,7 @@ const (
 )
 
 // States lists every state, in the order docs/states.md describes them.
-var States = []State{StateWait, StateStart, StateRun, StateDegrade, StateExit, StateBackoff, StateStop, StateStopped, StateDone, StateFailed}
+var States = []State{StateWait, StateListen, StateStart, StateRun, StateDegrade, StateExit, StateBackoff, StateStop, StateStopped, StateDone, StateFailed}
 
 // Running reports whether the job has (or is about to have) a process.
 func (s State) Running() bool {
@@ -30,10 +31,12 @@ func (s State) Running() bool {
 	return false
 }
 
-// Ready reports godv1 readiness: dependents may start.
-func (s State) Ready() bool { return s == StateRun || s == StateDone }
+// Ready reports godv1 readiness: dependents may start. A job that listens is ready for them: its
+// sockets are open, and their first connection starts it.
+func (s State) Ready() bool { return s == StateRun || s == StateDone || s == StateListen }
 
-// Down reports a state with no process that stays so until told otherwise.
+// Down reports a state with no process that stays so until told otherwise. listen is not down: a
+// connection starts it by itself, so a shutdown or `god stop` must still end it.
 func (s State) Down() bool {
 	switch s {
 	case StateWait, StateStopped, StateDone, StateFailed:

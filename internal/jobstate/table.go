@@ -16,6 +16,11 @@ type Transition struct {
 // docs/states.md draws this table (TestStatesDocMatchesTable keeps them equal).
 var Transitions = []Transition{
 	{StateWait, StateStart, "auto (dependencies ready) / god start"},
+	{StateWait, StateListen, "auto socket: waits for the first connection"},
+	{StateListen, StateStart, "a connection or datagram waits on a socket / god start"},
+	{StateListen, StateStopped, "god stop"},
+	{StateListen, StateBackoff, "cannot start (exec, socket): retry after a delay"},
+	{StateListen, StateFailed, "cannot start, too often in a row"},
 	{StateWait, StateBackoff, "cannot start (exec, socket): retry after a delay"},
 	{StateWait, StateFailed, "cannot start, too often in a row"},
 	{StateStart, StateRun, "every process ready (first check ok, no check, READY=1, or delay)"},
@@ -35,6 +40,7 @@ var Transitions = []Transition{
 	{StateExit, StateDone, "exit 0 while starting (one-shot), or success with restart on-failure/never"},
 	{StateExit, StateFailed, "flapping (restart-limit quick failures), restart never, or restart prevented"},
 	{StateExit, StateStop, "flapping while other instances run"},
+	{StateExit, StateListen, "auto socket: exit 0 (idle), sleeps until the next connection"},
 	{StateBackoff, StateStart, "delay over / god start"},
 	{StateBackoff, StateStopped, "god stop"},
 	{StateBackoff, StateFailed, "cannot start, too often in a row"},
@@ -53,6 +59,7 @@ var Transitions = []Transition{
 	{StateDone, StateFailed, "cannot start, too often in a row"},
 	{StateFailed, StateStart, "god start / loader redefines the job / cool-down over"},
 	{StateFailed, StateBackoff, "cannot start (exec, socket): retry after a delay"},
+	{StateFailed, StateListen, "auto socket: loader redefines the job"},
 }
 
 // allowed[from][to] is Transitions as a lookup table.

@@ -134,4 +134,4 @@ type RuntimeMetrics struct {
 
 // JobStates lists every state a job can be in, in the order of their lives, for exporters that
 // report one series per state.
-var JobStates = []string{"wait", "start", "run", "degrade", "exit", "backoff", "stop", "stopped", "done", "failed"}
+var JobStates = []string{"wait", "listen", "start", "run", "degrade", "exit", "backoff", "stop", "stopped", "done", "failed"}
