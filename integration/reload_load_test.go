@@ -170,8 +170,13 @@ func (l *load) count() int {
 
 // waitServed waits until n more requests have completed than at the call, so a test knows the
 // load actually ran between two steps.
+//
+// It waits at least a minute whatever timeout says: it asserts progress, not speed, and a 2-core
+// machine running other tests (or a CPU hog) may serve 20 requests slowly; a stuck load still
+// fails.
 func (l *load) waitServed(t testing.TB, n int, timeout time.Duration) {
 	t.Helper()
+	timeout = max(timeout, time.Minute)
 	want := l.count() + n
 	eventually(t, timeout, fmt.Sprintf("%d more requests served", n), func() bool { return l.count() >= want })
 }

@@ -334,7 +334,7 @@ func TestChaosSoak(t *testing.T) {
 	// Warm up once through what creates god's lasting goroutines and fds, then measure.
 	g.reloadOK("backend")
 	g.mustCLI("start", "chatty")
-	g.waitJob("chatty", 20*time.Second, "done", func(j controlJob) bool { return j.State == "done" })
+	g.waitJob("chatty", 60*time.Second, "done", func(j controlJob) bool { return j.State == "done" })
 	g.mustCLI("upgrade")
 	g.waitState("backend", "run", 10*time.Second)
 	if soakAbuse() {
