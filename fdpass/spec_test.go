@@ -71,7 +71,7 @@ func TestParseSpecErrors(t *testing.T) {
 		{"web=tcp://127.0.0.1:-1", `port "-1"`},
 		{"web=tcp://127.0.0.1:+1", `port "+1"`},
 		{"web=tcp://127.0.0.1:80/x", "not HOST:PORT"},
-		{"web=tcp://127.0.0.1:80?mode=0600", "not HOST:PORT"},
+		{"web=tcp://127.0.0.1:80?mode=0600", "option mode: does not apply to tcp"},
 		{"web=tcp://user@host:80", "not HOST:PORT"},
 		{"web=tcp4://[::1]:80", "IPv6 address for tcp4"},
 		{"web=tcp6://127.0.0.1:80", "IPv4 address for tcp6"},

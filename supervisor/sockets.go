@@ -64,7 +64,7 @@ func (j *job) syncSocketsFor(listen []string, user, group string) error {
 			errs = append(errs, fmt.Errorf("job %s: listen: %w", j.name, err))
 			continue
 		}
-		if spec.Network == "unix" || spec.Network == "unixgram" {
+		if spec.IsFile() { // sockets and fifos with a path; an abstract socket has no file to own
 			if spec.Owner == "" {
 				spec.Owner = user
 			}
@@ -107,10 +107,10 @@ func (j *job) syncSocketsFor(listen []string, user, group string) error {
 	return errors.Join(errs...)
 }
 
-// close releases god's copy; a unix socket file god created is removed with it.
+// close releases god's copy; a unix socket file or fifo god created is removed with it.
 func (s *jobSocket) close() {
 	s.file.Close()
-	if !s.adopted && (s.spec.Network == "unix" || s.spec.Network == "unixgram") {
+	if !s.adopted && s.spec.IsFile() {
 		os.Remove(s.spec.Address)
 	}
 }
