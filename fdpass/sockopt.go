@@ -2,6 +2,7 @@ package fdpass
 
 import (
 	"fmt"
+	"os"
 	"strconv"
 
 	"golang.org/x/sys/unix"
@@ -65,4 +66,80 @@ func boolInt(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// Reconfigure changes the socket f, opened for spec from, into one for spec to, in place, when
+// the two differ only in what a bound socket can still change: mode, owner and group of its
+// file, backlog, keepalive, nodelay, defer-accept, mark, and buffer sizes being set (not reset to
+// the kernel's default). It exists so that a reload that changes such an option keeps the socket
+// and the connections queued in it: opening a second socket on the same address would fail
+// (address in use) or, with reuseport, split the queue. It returns false, changing nothing, when
+// the specs differ in anything else (address, kind, a bind-time option); the error names the
+// option the kernel refused.
+func Reconfigure(f *os.File, from, to Spec) (bool, error) {
+	if !reconfigurable(from, to) {
+		return false, nil
+	}
+	fd, err := RawFd(f)
+	if err != nil {
+		return false, err
+	}
+	defer keepAlive(f)
+	a, b := from.Options, to.Options
+	ints := []struct {
+		key         string
+		old, new    int
+		level, name int
+	}{
+		{"keepalive", boolInt(a.KeepAlive), boolInt(b.KeepAlive), unix.SOL_SOCKET, unix.SO_KEEPALIVE},
+		{"nodelay", boolInt(a.NoDelay), boolInt(b.NoDelay), unix.IPPROTO_TCP, unix.TCP_NODELAY},
+		{"defer-accept", a.DeferAccept, b.DeferAccept, unix.IPPROTO_TCP, unix.TCP_DEFER_ACCEPT},
+		{"mark", int(int32(a.Mark)), int(int32(b.Mark)), unix.SOL_SOCKET, unix.SO_MARK},
+		{"rcvbuf", a.RcvBuf, b.RcvBuf, unix.SOL_SOCKET, unix.SO_RCVBUF},
+		{"sndbuf", a.SndBuf, b.SndBuf, unix.SOL_SOCKET, unix.SO_SNDBUF},
+	}
+	for _, o := range ints {
+		if o.old == o.new {
+			continue
+		}
+		if err := unix.SetsockoptInt(fd, o.level, o.name, o.new); err != nil {
+			return false, fmt.Errorf("socket %s: option %s: setsockopt: %w", to, o.key, err)
+		}
+	}
+	if a.Backlog != b.Backlog {
+		backlog := b.Backlog
+		if backlog == 0 {
+			backlog = maxOptInt // the kernel clamps it to somaxconn, Go's default
+		}
+		if err := unix.Listen(fd, backlog); err != nil {
+			return false, fmt.Errorf("socket %s: option backlog: listen: %w", to, err)
+		}
+	}
+	if to.IsFile() && (from.Mode != to.Mode || from.Owner != to.Owner || from.Group != to.Group) {
+		if err := applyPerms(to); err != nil {
+			return false, fmt.Errorf("socket %s: %w", to, err)
+		}
+	}
+	return true, nil
+}
+
+// reconfigurable reports whether a socket opened for from can become one for to in place (see
+// Reconfigure).
+func reconfigurable(from, to Spec) bool {
+	if to.Validate() != nil || from.Validate() != nil {
+		return false
+	}
+	// A buffer size or mode back to the default cannot be undone: the default is not known here.
+	if to.RcvBuf == 0 && from.RcvBuf != 0 || to.SndBuf == 0 && from.SndBuf != 0 || to.Mode == 0 && from.Mode != 0 {
+		return false
+	}
+	// An owner or group dropped leaves the file as it is: not the same as never set.
+	if to.Owner == "" && from.Owner != "" || to.Group == "" && from.Group != "" {
+		return false
+	}
+	x := from
+	x.Mode, x.Owner, x.Group = to.Mode, to.Owner, to.Group
+	x.Backlog, x.KeepAlive, x.NoDelay, x.DeferAccept = to.Backlog, to.KeepAlive, to.NoDelay, to.DeferAccept
+	x.Mark, x.RcvBuf, x.SndBuf = to.Mark, to.RcvBuf, to.SndBuf
+	return x == to
 }

@@ -364,3 +364,47 @@ func TestOpenFIFO(t *testing.T) {
 		t.Errorf("regular file changed")
 	}
 }
+
+func TestReconfigure(t *testing.T) {
+	from, f := mustOpen(t, "web=tcp4://127.0.0.1:0?backlog=64&nodelay=true&rcvbuf=8192")
+	port := sockPort(t, f)
+	to, err := ParseSpec("web=tcp4://127.0.0.1:" + itoa(port) + "?backlog=32&keepalive=true&rcvbuf=16384")
+	if err != nil {
+		t.Fatal(err)
+	}
+	from.Address = to.Address // the port the kernel picked
+	if ok, err := Reconfigure(f, from, to); !ok || err != nil {
+		t.Fatalf("Reconfigure(%s -> %s) = %v, %v; want done", from, to, ok, err)
+	}
+	checkOpts(t, f, []wantOpt{
+		{"SO_KEEPALIVE", unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1},
+		{"TCP_NODELAY", unix.IPPROTO_TCP, unix.TCP_NODELAY, 0},
+		{"SO_RCVBUF", unix.SOL_SOCKET, unix.SO_RCVBUF, 2 * 16384},
+	})
+	if got := ssBacklog(t, port); got != 32 {
+		t.Errorf("backlog after Reconfigure = %d, want 32", got)
+	}
+	// Bind-time options, another address, or a buffer back to its default: not in place.
+	for _, spec := range []string{
+		"web=tcp4://127.0.0.1:" + itoa(port) + "?backlog=32&keepalive=true&rcvbuf=16384&reuseport=true",
+		"web=tcp4://127.0.0.1:" + itoa(port+1) + "?backlog=32&keepalive=true&rcvbuf=16384",
+		"web=tcp4://127.0.0.1:" + itoa(port) + "?backlog=32&keepalive=true",
+		"web=tcp://127.0.0.1:" + itoa(port) + "?backlog=32&keepalive=true&rcvbuf=16384",
+	} {
+		s, _ := ParseSpec(spec)
+		if ok, err := Reconfigure(f, to, s); ok || err != nil {
+			t.Errorf("Reconfigure(%s -> %s) = %v, %v; want not in place", to, s, ok, err)
+		}
+	}
+	// A unix socket's mode changes in place.
+	path := filepath.Join(t.TempDir(), "r.sock")
+	us, uf := mustOpen(t, "u=unix://"+path+"?mode=0600")
+	us2, _ := ParseSpec("u=unix://" + path + "?mode=0660&backlog=3")
+	if ok, err := Reconfigure(uf, us, us2); !ok || err != nil {
+		t.Fatalf("Reconfigure(%s -> %s) = %v, %v", us, us2, ok, err)
+	}
+	if fi, err := os.Lstat(path); err != nil || fi.Mode().Perm() != 0o660 {
+		t.Errorf("mode after Reconfigure: %v, %v", fi, err)
+	}
+	checkUnixBacklog(t, us2, uf)
+}

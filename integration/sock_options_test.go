@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -62,5 +64,63 @@ func TestSocketOptionsThroughGod(t *testing.T) {
 	// An abstract socket has no file, and the job's socket is in the abstract namespace.
 	if _, err := os.Lstat(abs[1:]); err == nil {
 		t.Errorf("a file %s for an abstract socket", abs[1:])
+	}
+}
+
+// TestSocketOptionsReload reloads a job whose listen address changes only in options a bound
+// socket can still take (backlog, nodelay to keepalive): god keeps the very socket (same inode in
+// god's fds, so nothing queued is lost), status shows the new spec, and the kernel has the new
+// backlog (ss). A change of a bind-time option (reuseport) on a busy address cannot open a second
+// socket: the reload's error names it, and the job keeps serving on the old socket.
+func TestSocketOptionsReload(t *testing.T) {
+	t.Parallel()
+	tcp := freePort(t)
+	g := newGod(t)
+	loader := func(listen string) bashLoader {
+		return bashLoader{Jobs: map[string]bashJob{
+			"sj": sockJob([]string{sockjobBin, "serve", "-names", "web"}, []string{listen}, []string{"notify"}, nil),
+		}}
+	}
+	first := "web=tcp://" + tcp + "?backlog=64&nodelay=true"
+	writeLoader(t, g.dir, "opts", loader(first))
+	g.start()
+	g.waitState("sj", "run", 10*time.Second)
+	before := socketInodes(t, g.cmd.Process.Pid)
+
+	second := "web=tcp://" + tcp + "?backlog=32&keepalive=true"
+	writeLoader(t, g.dir, "opts", loader(second))
+	g.mustCLI("reload", "sj")
+	st := g.waitState("sj", "run", 10*time.Second)
+	if !slices.Equal(st.Sockets, []string{second}) {
+		t.Errorf("status sockets after reload %q, want %q", st.Sockets, second)
+	}
+	after := socketInodes(t, g.cmd.Process.Pid)
+	for ino := range after {
+		if !before[ino] {
+			t.Errorf("god holds a new socket (inode %d) after a reload that changed options in place", ino)
+		}
+	}
+	_, port, _ := net.SplitHostPort(tcp)
+	if out, err := exec.Command("ss", "-ltnH", "sport = :"+port).Output(); err == nil {
+		if f := strings.Fields(string(out)); len(f) < 3 || f[2] != "32" {
+			t.Errorf("ss after reload: %q, want Send-Q (backlog) 32", out)
+		}
+	}
+	if r, err := ask("tcp", tcp, 10*time.Second); err != nil || !strings.HasPrefix(r, "web ") {
+		t.Errorf("after reload: answer %q, %v", r, err)
+	}
+
+	third := "web=tcp://" + tcp + "?backlog=32&reuseport=true&keepalive=true"
+	writeLoader(t, g.dir, "opts", loader(third))
+	r := g.cli("reload", "sj")
+	st = g.waitState("sj", "run", 10*time.Second)
+	if !slices.Equal(st.Sockets, []string{second}) {
+		t.Errorf("status sockets after a reload that could not reopen: %q, want the old %q (cli: %d %s)", st.Sockets, second, r.code, r.stdout+r.stderr)
+	}
+	g.waitLog(10*time.Second, "the socket error", func(rec record) bool {
+		return strings.Contains(rec.str("err"), "job sj: socket "+third) && strings.Contains(rec.str("err"), "address already in use")
+	})
+	if r, err := ask("tcp", tcp, 10*time.Second); err != nil || !strings.HasPrefix(r, "web ") {
+		t.Errorf("after the refused reopen: answer %q, %v", r, err)
 	}
 }
