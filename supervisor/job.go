@@ -613,7 +613,8 @@ func (j *job) notified(msg notify.Message) {
 		}
 	}
 	n := jobstate.Notified{Pid: msg.Pid, SenderPgid: pgid, Ready: msg.Ready, Reloading: msg.Reloading,
-		Stopping: msg.Stopping, Watchdog: msg.Watchdog, WatchdogTrigger: msg.WatchdogTrigger, MainPid: msg.MainPid}
+		Stopping: msg.Stopping, Watchdog: msg.Watchdog, WatchdogTrigger: msg.WatchdogTrigger, MainPid: msg.MainPid,
+		ExtendTimeout: extendDuration(msg.ExtendUsec)}
 	if msg.Status != "" || msg.Fields["STATUS"] != "" {
 		n.Status = &msg.Status
 	}
@@ -661,4 +662,14 @@ func (j *job) lastLines(n int, pids map[int]bool) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// extendDuration is EXTEND_TIMEOUT_USEC= as a duration, capped (a year) so that a huge value does
+// not overflow time arithmetic.
+func extendDuration(usec uint64) time.Duration {
+	const maxExtend = 365 * 24 * time.Hour
+	if usec >= uint64(maxExtend/time.Microsecond) {
+		return maxExtend
+	}
+	return time.Duration(usec) * time.Microsecond
 }
