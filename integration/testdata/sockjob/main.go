@@ -3,6 +3,7 @@
 //
 //	sockjob serve [flags]   serve the named sockets with watchgod.Listener / PacketConn
 //	sockjob systemd         print what go-systemd's activation package sees, then wait
+//	sockjob notify MSG...   print LISTEN_FDNAMES, send each MSG to NOTIFY_SOCKET, then wait
 //
 // With SOCKJOB_LISTEN set (space-separated NAME=ADDR items) it defines the job "sockjob" with
 // those sockets, so that watchgod.Listener can fall back to listening on its own definition
@@ -37,7 +38,7 @@ func init() {
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: sockjob serve|systemd|http|flood [flags]")
+		fmt.Fprintln(os.Stderr, "usage: sockjob serve|systemd|http|flood|notify [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -50,6 +51,8 @@ func main() {
 		err = serveHTTP(os.Args[2:])
 	case "flood":
 		err = flood(os.Args[2:])
+	case "notify":
+		err = notifySeq(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown mode %q", os.Args[1])
 	}
@@ -296,5 +299,39 @@ func flood(args []string) error {
 		sent++
 	}
 	fmt.Printf("sent %d\n", sent)
+	return nil
+}
+
+// notifySeq prints "fdnames=LISTEN_FDNAMES", then sends each argument (\n written as a
+// backslash and n) as one datagram to NOTIFY_SOCKET, in order, from this very process (so god
+// knows the sender while it reads them), attaching one fd (of /dev/null) to those that say
+// FDSTORE=1; prints "notified" and waits for SIGTERM.
+func notifySeq(msgs []string) error {
+	fmt.Printf("fdnames=%s\n", os.Getenv("LISTEN_FDNAMES"))
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		return err
+	}
+	defer null.Close()
+	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Net: "unixgram"}) // autobind
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	addr := &net.UnixAddr{Name: os.Getenv("NOTIFY_SOCKET"), Net: "unixgram"}
+	for _, m := range msgs {
+		m = strings.ReplaceAll(m, `\n`, "\n")
+		var oob []byte
+		if strings.Contains(m, "FDSTORE=1") {
+			oob = syscall.UnixRights(int(null.Fd()))
+		}
+		if _, _, err := c.WriteMsgUnix([]byte(m), oob, addr); err != nil {
+			return err
+		}
+	}
+	fmt.Println("notified")
+	<-stop
 	return nil
 }
