@@ -408,3 +408,28 @@ func TestReconfigure(t *testing.T) {
 	}
 	checkUnixBacklog(t, us2, uf)
 }
+
+// TestMatchesIgnoresOptions: a socket god's parent (systemd) opened matches a spec of the same
+// name, kind and address whatever options the spec asks for, so god uses it as it is.
+func TestMatchesIgnoresOptions(t *testing.T) {
+	_, f := mustOpen(t, "web=tcp4://127.0.0.1:0")
+	port := itoa(sockPort(t, f))
+	s, err := ParseSpec("web=tcp4://127.0.0.1:" + port + "?backlog=5&reuseport=true&nodelay=true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !Matches(f, s) {
+		t.Errorf("Matches(plain socket, %s) = false", s)
+	}
+	_, a := mustOpen(t, "ctl=unix://"+abstractName("m"))
+	for spec, want := range map[string]bool{
+		"ctl=unix://" + abstractName("m") + "?rcvbuf=4096": true,
+		"ctl=unixpacket://" + abstractName("m"):            false,
+		"ctl=unix://" + abstractName("other"):              false,
+	} {
+		s, _ := ParseSpec(spec)
+		if got := Matches(a, s); got != want {
+			t.Errorf("Matches(abstract unix socket, %s) = %v, want %v", spec, got, want)
+		}
+	}
+}
