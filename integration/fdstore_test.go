@@ -29,3 +29,27 @@ func TestFdStoreRemove(t *testing.T) {
 		t.Errorf("next process: %q, want fdnames=keep (the stored fd named keep, not gone)", line)
 	}
 }
+
+// TestExtendTimeout: with --start-timeout 1s, a notify job that takes about 4 s to start but
+// says EXTEND_TIMEOUT_USEC=5000000 every 400 ms is not stopped as not ready: it reaches run
+// with the pid it started with, and god logged the extensions and no start timeout.
+func TestExtendTimeout(t *testing.T) {
+	t.Parallel()
+	g := newGod(t)
+	writeLoader(t, g.dir, "x", bashLoader{Jobs: map[string]bashJob{
+		"slow": sockJob([]string{sockjobBin, "notify", "-repeat", "10", "-every", "400ms", "-last", "READY=1",
+			"EXTEND_TIMEOUT_USEC=5000000"}, nil, []string{"notify"}, nil),
+	}})
+	g.start("--start-timeout", "1s")
+	first := pidOf(t, g.waitState("slow", "start", 10*time.Second))
+	st := g.waitState("slow", "run", 30*time.Second)
+	if pidOf(t, st) != first || st.Restarts != 0 {
+		t.Errorf("run with pid %d after %d restarts, want the first pid %d and none", pidOf(t, st), st.Restarts, first)
+	}
+	if n := len(g.logs(0, func(r record) bool { return strings.HasPrefix(r.Msg, "EXTEND_TIMEOUT_USEC") })); n == 0 {
+		t.Errorf("no extension logged")
+	}
+	if late := g.logs(0, func(r record) bool { return strings.HasPrefix(r.Msg, "not ready in time") }); len(late) > 0 {
+		t.Errorf("start timeout despite the extensions: %v", late[0].Raw)
+	}
+}
