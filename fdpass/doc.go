@@ -3,10 +3,11 @@
 //
 // It covers four things, one file each:
 //
-//   - Spec (spec.go): a declared socket, "NAME=ADDR", as loaders send it in
-//     their listen reply.
-//   - Open (open.go, unixsock.go): the socket god keeps for as long as a job is
-//     defined. It is returned in blocking mode and wrapped with os.NewFile, so
+//   - Spec (spec.go, options.go): a declared socket, "NAME=ADDR", as loaders
+//     send it in their listen reply, with systemd.socket's options in its query.
+//   - Open (open.go, unixsock.go, sockopt.go): the socket (or fifo) god keeps
+//     for as long as a job is defined, its options set before bind; Reconfigure
+//     changes the options a bound socket can still take. It is returned in blocking mode and wrapped with os.NewFile, so
 //     handing it to children never changes the mode of the file description
 //     the children share (see the blocking-mode trap in the design notes).
 //   - The systemd LISTEN_FDS protocol (listenfds.go, shim.go): the environment

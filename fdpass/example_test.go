@@ -25,7 +25,7 @@ func ExampleParseSpec() {
 	// Output:
 	// api unix /run/app/api.sock -rw-rw----
 	// api=unix:///run/app/api.sock?mode=0660
-	// socket spec "api=unix://run/api.sock": address "unix://run/api.sock": path "run/api.sock" is relative: want an absolute path (unix:///dir/file)
+	// socket spec "api=unix://run/api.sock": address "unix://run/api.sock": path "run/api.sock" is relative: want an absolute path (unix:///dir/file) or an abstract name (unix://@name)
 }
 
 // A job's sockets are opened once, then given to each of its processes as

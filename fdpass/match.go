@@ -15,18 +15,23 @@ import (
 // was declared differently.
 //
 // The family and type must fit the network (tcp: AF_INET or AF_INET6 stream;
-// tcp4: AF_INET only; unix: AF_UNIX stream; udp*, unixgram: datagram), a
+// tcp4: AF_INET only; unix: AF_UNIX stream; unixpacket: AF_UNIX seqpacket;
+// udp*, unixgram: datagram), a
 // stream socket must be listening, tcp and udp sockets must be bound to the
 // spec's port (any port when the spec says 0) and, when the spec's host is
 // an IP literal other than the unspecified address, to that IP; a unix
-// socket must be bound to the spec's path. A file that is not a socket never
-// matches.
+// socket must be bound to the spec's path or abstract name. A fifo matches
+// when it is the fifo at the spec's path. Options are not compared: a socket
+// systemd opened is used as it is. Any other file never matches.
 func Matches(f *os.File, s Spec) bool {
 	fd, err := RawFd(f)
 	if err != nil {
 		return false
 	}
 	defer keepAlive(f)
+	if s.Network == "fifo" {
+		return sameFIFO(fd, s.Address)
+	}
 	domain, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DOMAIN)
 	if err != nil {
 		return false
@@ -38,6 +43,9 @@ func Matches(f *os.File, s Spec) bool {
 	wantType := unix.SOCK_DGRAM
 	if s.isStream() {
 		wantType = unix.SOCK_STREAM
+		if s.Network == "unixpacket" {
+			wantType = unix.SOCK_SEQPACKET
+		}
 		if acc, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ACCEPTCONN); err != nil || acc != 1 {
 			return false
 		}
@@ -81,4 +89,16 @@ func Matches(f *os.File, s Spec) bool {
 		return false
 	}
 	return true
+}
+
+// sameFIFO reports whether fd is the fifo at path (same device and inode).
+func sameFIFO(fd int, path string) bool {
+	var st, pst unix.Stat_t
+	if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFIFO {
+		return false
+	}
+	if unix.Stat(path, &pst) != nil {
+		return false
+	}
+	return st.Dev == pst.Dev && st.Ino == pst.Ino
 }

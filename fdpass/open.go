@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -13,8 +14,10 @@ import (
 
 // Open creates the socket god keeps for as long as the job is defined.
 //
-// Stream sockets (tcp*, unix) are bound and listening, datagram sockets
-// (udp*, unixgram) are bound. The returned file is close-on-exec, in blocking
+// Stream and seqpacket sockets (tcp*, unix, unixpacket) are bound and
+// listening, datagram sockets (udp*, unixgram) are bound, a fifo is created
+// (if missing) and opened for reading and writing. The spec's Options are set
+// between socket(2) and bind(2), and the backlog at listen. The returned file is close-on-exec, in blocking
 // mode, and made with os.NewFile, so that os.StartProcess and
 // syscall.ForkExec (which call Fd) never change O_NONBLOCK on the file
 // description that god shares with the job. The file is named after the
@@ -50,36 +53,71 @@ func Open(s Spec) (*os.File, error) {
 
 // open dispatches on the network; Open adds the spec to errors.
 func open(s Spec) (*os.File, error) {
-	if s.isUnix() {
+	switch {
+	case s.Network == "fifo":
+		return openFIFO(s)
+	case s.isUnix():
 		return openUnix(s)
 	}
-	lc := net.ListenConfig{Control: reuseAddr}
+	lc := net.ListenConfig{Control: s.control}
+	var f *os.File
+	var err error
 	if s.isStream() {
-		ln, err := lc.Listen(context.Background(), s.Network, s.Address)
-		if err != nil {
-			return nil, err
+		ln, lerr := lc.Listen(context.Background(), s.Network, s.Address)
+		if lerr != nil {
+			return nil, lerr
 		}
-		return detach(ln.(syscall.Conn), ln, s)
+		f, err = detach(ln.(syscall.Conn), ln, s)
+	} else {
+		pc, lerr := lc.ListenPacket(context.Background(), s.Network, s.Address)
+		if lerr != nil {
+			return nil, lerr
+		}
+		f, err = detach(pc.(syscall.Conn), pc, s)
 	}
-	pc, err := lc.ListenPacket(context.Background(), s.Network, s.Address)
 	if err != nil {
 		return nil, err
 	}
-	return detach(pc.(syscall.Conn), pc, s)
+	if err := s.applyBacklog(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
-// reuseAddr sets SO_REUSEADDR on tcp sockets before bind. Go already does
-// this for listeners; doing it here states the contract and keeps it if Go
-// ever changes.
-func reuseAddr(network, _ string, c syscall.RawConn) error {
-	if network != "tcp" && network != "tcp4" && network != "tcp6" {
-		return nil
-	}
+// control is the ListenConfig hook that runs between socket(2) and bind(2): it sets
+// SO_REUSEADDR on tcp sockets (Go already does this for listeners; doing it here states the
+// contract and keeps it if Go ever changes), then the spec's options.
+func (s Spec) control(network, _ string, c syscall.RawConn) error {
 	var serr error
 	err := c.Control(func(fd uintptr) {
-		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
+		if strings.HasPrefix(network, "tcp") {
+			if err := unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+				serr = fmt.Errorf("setsockopt SO_REUSEADDR: %w", err)
+				return
+			}
+		}
+		serr = s.Options.apply(int(fd))
 	})
 	return errors.Join(err, serr)
+}
+
+// applyBacklog gives a listening socket the spec's backlog. Go listens with the kernel's
+// somaxconn; listen(2) again on a listening socket only changes its backlog (Linux), and no
+// process holds the socket yet.
+func (s Spec) applyBacklog(f *os.File) error {
+	if s.Backlog == 0 {
+		return nil
+	}
+	fd, err := RawFd(f)
+	if err != nil {
+		return err
+	}
+	defer keepAlive(f)
+	if err := unix.Listen(fd, s.Backlog); err != nil {
+		return fmt.Errorf("option backlog=%d: listen: %w", s.Backlog, err)
+	}
+	return nil
 }
 
 // detach takes the socket out of Go's network poller: it duplicates the fd

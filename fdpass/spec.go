@@ -18,25 +18,34 @@ import (
 //	tcp://HOST:PORT   tcp4://HOST:PORT   tcp6://HOST:PORT
 //	udp://HOST:PORT   udp4://HOST:PORT   udp6://HOST:PORT
 //	unix:///abs/path?mode=0660&owner=USER&group=GROUP
-//	unixgram:///abs/path (same query)
+//	unixgram:///abs/path, unixpacket:///abs/path (same query)
+//	unix://@name, unixgram://@name, unixpacket://@name (abstract: no file, no mode, owner, group)
+//	fifo:///abs/path?mode=0660&owner=USER&group=GROUP
+//
+// each optionally followed by a query of socket options (Options), such as
+// tcp://:80?backlog=128&reuseport=true&nodelay=true; an option that does
+// not apply to the kind is an error.
 //
 // HOST may be empty (all addresses), a name, an IPv4 literal or a bracketed
 // IPv6 literal ("[::1]:80"). PORT is decimal, 0 to 65535 (0: the kernel picks
 // one). A unix path is taken literally up to the first '?': no percent
 // decoding, it must be absolute and at most 107 bytes (the kernel's
-// sun_path). Abstract unix sockets are not supported.
+// sun_path). An abstract name is '@' and 1 to 106 bytes, neither NUL nor '?'.
 //
 // The zero Spec is invalid. Build a Spec with ParseSpec or ParseAddr; a Spec
 // built by hand is checked again by Open.
 type Spec struct {
-	Name    string      // 1..64 of A-Z a-z 0-9 _ . -
-	Network string      // "tcp", "tcp4", "tcp6", "udp", "udp4", "udp6", "unix", "unixgram"
-	Address string      // host:port or path
-	Mode    os.FileMode // unix only; 0 = default (leave the umask result)
+	Name string // 1..64 of A-Z a-z 0-9 _ . -
+	// Network is "tcp", "tcp4", "tcp6", "udp", "udp4", "udp6", "unix",
+	// "unixgram", "unixpacket" or "fifo".
+	Network string
+	Address string      // host:port, path, or "@name" for an abstract unix socket
+	Mode    os.FileMode // file-backed (IsFile) only; 0 = default (leave the umask result)
 	// Owner and Group are user and group names or numeric ids for the socket
-	// file (unix only). They are applied only when running as root; empty
+	// file (IsFile only). They are applied only when running as root; empty
 	// leaves the file's owner or group alone.
 	Owner, Group string
+	Options      // socket options; part of the spec's identity
 }
 
 // maxNameLen is the longest socket name; the same rule as for job names.
@@ -44,6 +53,9 @@ const maxNameLen = 64
 
 // maxUnixPath is the longest path that fits sun_path with its NUL.
 const maxUnixPath = 107
+
+// maxPath is the longest fifo path (PATH_MAX with its NUL).
+const maxPath = 4095
 
 // ValidName reports whether name is a valid socket name: 1 to 64 of
 // A-Z a-z 0-9 _ . -. Such a name never contains ':', so it can be joined
@@ -93,11 +105,14 @@ func ParseAddr(name, addr string) (Spec, error) {
 	var err error
 	switch scheme {
 	case "tcp", "tcp4", "tcp6", "udp", "udp4", "udp6":
-		s.Address, err = parseHostPort(scheme, rest)
-	case "unix", "unixgram":
+		hp, query, _ := strings.Cut(rest, "?")
+		if s.Address, err = parseHostPort(scheme, hp); err == nil {
+			err = s.parseQuery(query)
+		}
+	case "unix", "unixgram", "unixpacket", "fifo":
 		err = s.parseUnix(rest)
 	default:
-		return Spec{}, fmt.Errorf("address %q: unknown scheme %q (want tcp, tcp4, tcp6, udp, udp4, udp6, unix or unixgram)", addr, scheme)
+		return Spec{}, fmt.Errorf("address %q: unknown scheme %q (want tcp, tcp4, tcp6, udp, udp4, udp6, unix, unixgram, unixpacket or fifo)", addr, scheme)
 	}
 	if err != nil {
 		return Spec{}, fmt.Errorf("address %q: %w", addr, err)
@@ -174,23 +189,38 @@ func numericName(h string) bool {
 	return last != "" && strings.Trim(last, "0123456789") == ""
 }
 
-// parseUnix fills Address, Mode, Owner and Group from "/path?query".
+// parseUnix fills Address and the query's fields from "/path?query" or "@name?query".
 func (s *Spec) parseUnix(rest string) error {
-	path, query, hasQuery := strings.Cut(rest, "?")
+	path, query, _ := strings.Cut(rest, "?")
 	switch {
 	case path == "":
 		return fmt.Errorf("empty path")
-	case path[0] != '/':
-		return fmt.Errorf("path %q is relative: want an absolute path (unix:///dir/file)", path)
-	case len(path) > maxUnixPath:
-		return fmt.Errorf("path %q is %d bytes: at most %d fit a unix socket address", path, len(path), maxUnixPath)
 	case strings.IndexByte(path, 0) >= 0:
 		return fmt.Errorf("path %q contains a NUL byte", path)
+	case path[0] == '@' && s.Network == "fifo":
+		return fmt.Errorf("path %q: a fifo has no abstract name: want an absolute path", path)
+	case path[0] == '@' && len(path) == 1:
+		return fmt.Errorf("abstract name %q is empty", path)
+	case path[0] == '@' && len(path) > maxUnixPath:
+		return fmt.Errorf("abstract name %q is %d bytes: at most %d fit a unix socket address", path, len(path)-1, maxUnixPath-1)
+	case path[0] == '@':
+	case path[0] != '/':
+		return fmt.Errorf("path %q is relative: want an absolute path (%s:///dir/file) or an abstract name (%s://@name)", path, s.Network, s.Network)
+	case len(path) > maxUnixPath && s.Network != "fifo":
+		return fmt.Errorf("path %q is %d bytes: at most %d fit a unix socket address", path, len(path), maxUnixPath)
+	case len(path) > maxPath:
+		return fmt.Errorf("path %q is %d bytes: at most %d", path, len(path), maxPath)
 	case path[len(path)-1] == '/':
 		return fmt.Errorf("path %q ends in '/': want a file name", path)
 	}
 	s.Address = path
-	if !hasQuery {
+	return s.parseQuery(query)
+}
+
+// parseQuery fills Mode, Owner, Group and Options from the query, refusing a key that does not
+// apply to the kind of socket (mode, owner and group need a file: IsFile).
+func (s *Spec) parseQuery(query string) error {
+	if query == "" {
 		return nil
 	}
 	q, err := url.ParseQuery(query)
@@ -203,6 +233,19 @@ func (s *Spec) parseUnix(rest string) error {
 			return fmt.Errorf("query %q: %s given %d times", query, key, len(vals))
 		}
 		v := vals[0]
+		switch key {
+		case "mode", "owner", "group":
+			if !s.IsFile() {
+				return fmt.Errorf("option %s: does not apply to %s (only to a socket or fifo with a path)", key, s.kind())
+			}
+		default:
+			if !isOptionKey(key) {
+				return fmt.Errorf("query %q: unknown key %q (want %s)", query, key, strings.Join(append([]string{"mode", "owner", "group"}, optionKeys...), ", "))
+			}
+			if ok, where := optionApplies(key, s.Network); !ok {
+				return fmt.Errorf("option %s: does not apply to %s (only to %s)", key, s.kind(), where)
+			}
+		}
 		switch key {
 		case "mode":
 			m, err := strconv.ParseUint(v, 8, 32)
@@ -220,10 +263,26 @@ func (s *Spec) parseUnix(rest string) error {
 				s.Group = v
 			}
 		default:
-			return fmt.Errorf("query %q: unknown key %q (want mode, owner, group)", query, key)
+			if err := s.Options.set(key, v); err != nil {
+				return fmt.Errorf("option %w", err)
+			}
+		}
+	}
+	if s.IPv6Only != SwitchDefault {
+		host, _, _ := net.SplitHostPort(s.Address)
+		if ip := net.ParseIP(host); ip != nil && ip.To4() != nil && !strings.Contains(host, ":") {
+			return fmt.Errorf("option ipv6only: does not apply to the IPv4 address %s", host)
 		}
 	}
 	return nil
+}
+
+// kind names the socket's kind in errors: "tcp", "an abstract unix socket", ...
+func (s Spec) kind() string {
+	if s.IsAbstract() {
+		return "an abstract " + s.Network + " socket"
+	}
+	return s.Network
 }
 
 // isAccount accepts what useradd accepts for names, plus numeric ids: 1 to
@@ -250,7 +309,9 @@ func (s Spec) String() string {
 }
 
 // URL returns the ADDR part of the spec in canonical form: query keys in the
-// order mode, owner, group, and mode as four octal digits.
+// order mode, owner, group, then the options in the order of optionKeys;
+// mode as four octal digits, booleans as true (false only for ipv6only),
+// options at their default left out.
 func (s Spec) URL() string {
 	var b strings.Builder
 	b.WriteString(s.Network)
@@ -273,6 +334,7 @@ func (s Spec) URL() string {
 	if s.Group != "" {
 		add("group", s.Group)
 	}
+	s.Options.query(add)
 	return b.String()
 }
 
@@ -290,7 +352,20 @@ func (s Spec) Validate() error {
 }
 
 // isUnix reports whether the spec is a unix-domain socket.
-func (s Spec) isUnix() bool { return s.Network == "unix" || s.Network == "unixgram" }
+func (s Spec) isUnix() bool {
+	return s.Network == "unix" || s.Network == "unixgram" || s.Network == "unixpacket"
+}
 
-// isStream reports whether the spec is a stream (listening) socket.
-func (s Spec) isStream() bool { return strings.HasPrefix(s.Network, "tcp") || s.Network == "unix" }
+// isStream reports whether the spec is a listening socket (stream or seqpacket).
+func (s Spec) isStream() bool { return listening(s.Network) }
+
+// IsAbstract reports whether the spec is a unix socket in the abstract namespace ("@name"),
+// which has no file.
+func (s Spec) IsAbstract() bool { return s.isUnix() && strings.HasPrefix(s.Address, "@") }
+
+// IsFile reports whether the spec has a file at its Address (a unix socket with a path, or a
+// fifo). Only such a spec takes mode, owner and group, and its file is god's to remove when the
+// socket goes away.
+func (s Spec) IsFile() bool {
+	return s.Network == "fifo" || s.isUnix() && strings.HasPrefix(s.Address, "/")
+}

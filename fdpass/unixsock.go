@@ -1,6 +1,7 @@
 package fdpass
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -8,46 +9,104 @@ import (
 	"os"
 	"os/user"
 	"strconv"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
 
-// openUnix opens a unix or unixgram socket at s.Address after clearing a
-// stale socket file, then applies mode, owner and group. On any error after
-// bind the new socket file is removed again.
+// openUnix opens a unix, unixgram or unixpacket socket at s.Address. A socket with a path gets
+// a stale socket file cleared first and its mode, owner and group applied after bind; on any
+// error after bind the new socket file is removed again. An abstract socket has no file.
 func openUnix(s Spec) (*os.File, error) {
-	if err := clearStale(s); err != nil {
-		return nil, err
+	if s.IsFile() {
+		if err := clearStale(s); err != nil {
+			return nil, err
+		}
 	}
-	addr := &net.UnixAddr{Name: s.Address, Net: s.Network}
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) { serr = s.Options.apply(int(fd)) })
+		return errors.Join(err, serr)
+	}}
 	var f *os.File
 	var err error
-	if s.Network == "unix" {
-		var ln *net.UnixListener
-		ln, err = net.ListenUnix("unix", addr)
+	if s.Network == "unixgram" {
+		var pc net.PacketConn
+		pc, err = lc.ListenPacket(context.Background(), s.Network, s.Address)
 		if err != nil {
 			return nil, err
 		}
-		// The path must outlive this listener: god keeps the fd.
-		ln.SetUnlinkOnClose(false)
-		f, err = detach(ln, ln, s)
+		f, err = detach(pc.(syscall.Conn), pc, s)
 	} else {
-		var c *net.UnixConn
-		c, err = net.ListenUnixgram("unixgram", addr)
+		var ln net.Listener
+		ln, err = lc.Listen(context.Background(), s.Network, s.Address)
 		if err != nil {
 			return nil, err
 		}
-		f, err = detach(c, c, s)
+		ul := ln.(*net.UnixListener)
+		// The path must outlive this listener: god keeps the fd.
+		ul.SetUnlinkOnClose(false)
+		if f, err = detach(ul, ul, s); err == nil {
+			if err = s.applyBacklog(f); err != nil {
+				f.Close()
+			}
+		}
 	}
-	if err == nil {
+	if err == nil && s.IsFile() {
 		err = applyPerms(s)
 		if err != nil {
 			f.Close()
 		}
 	}
 	if err != nil {
-		os.Remove(s.Address)
+		if s.IsFile() {
+			os.Remove(s.Address)
+		}
 		return nil, err
+	}
+	return f, nil
+}
+
+// openFIFO creates the fifo at s.Address, or reuses the fifo already there (as systemd does),
+// and opens it for reading and writing: that open never blocks, and the fifo never reports end
+// of file to its readers while god holds it. A fifo it created gets the spec's mode (else
+// 0666 less the umask), owner and group, and is removed again if that fails.
+func openFIFO(s Spec) (*os.File, error) {
+	created := true
+	if err := unix.Mkfifo(s.Address, 0o666); errors.Is(err, unix.EEXIST) {
+		fi, serr := os.Lstat(s.Address)
+		if serr != nil {
+			return nil, serr
+		}
+		if fi.Mode().Type() != fs.ModeNamedPipe {
+			return nil, fmt.Errorf("%s exists and is not a fifo (%s)", s.Address, fi.Mode().Type())
+		}
+		created = false
+	} else if err != nil {
+		return nil, fmt.Errorf("mkfifo %s: %w", s.Address, err)
+	}
+	fail := func(err error) (*os.File, error) {
+		if created {
+			os.Remove(s.Address)
+		}
+		return nil, err
+	}
+	fd, err := unix.Open(s.Address, unix.O_RDWR|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
+	if err != nil {
+		return fail(fmt.Errorf("open %s: %w", s.Address, err))
+	}
+	if fd < 3 { // never keep it on a closed stdin, stdout or stderr
+		nfd, derr := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 3)
+		unix.Close(fd)
+		if derr != nil {
+			return fail(fmt.Errorf("dup: %w", derr))
+		}
+		fd = nfd
+	}
+	f := os.NewFile(uintptr(fd), s.String())
+	if err := applyPerms(s); err != nil {
+		f.Close()
+		return fail(err)
 	}
 	return f, nil
 }
@@ -84,8 +143,11 @@ func clearStale(s Spec) error {
 // (EPROTOTYPE) mean somebody holds it.
 func probe(s Spec) (live bool, err error) {
 	typ := unix.SOCK_STREAM
-	if s.Network == "unixgram" {
+	switch s.Network {
+	case "unixgram":
 		typ = unix.SOCK_DGRAM
+	case "unixpacket":
+		typ = unix.SOCK_SEQPACKET
 	}
 	fd, err := unix.Socket(unix.AF_UNIX, typ|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
 	if err != nil {

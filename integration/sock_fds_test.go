@@ -126,7 +126,11 @@ func TestSocketBadInput(t *testing.T) {
 		"badaddr": "tcp://999.1.1.1:80",
 		"relunix": "unix://relative",
 		"inuse":   "tcp://" + busy.Addr().String(),
+		// an option that does not apply to the kind, and one the kernel refuses
+		"badopt":  "udp://127.0.0.1:1?backlog=5",
+		"refused": "tcp://127.0.0.1:0?bind-to-device=nosuchdev9",
 	}
+	wantOpt := map[string]string{"badopt": "option backlog: does not apply to udp", "refused": "option bind-to-device=nosuchdev9: setsockopt"}
 	// A directory the job may not create its socket in: one without write permission, or, for
 	// root (who writes anywhere), sysfs, which refuses new files to everyone.
 	noperm := filepath.Join(t.TempDir(), "ro")
@@ -149,6 +153,9 @@ func TestSocketBadInput(t *testing.T) {
 		})
 		if !strings.Contains(j.Reason, "job "+job) || !strings.Contains(j.Reason, addr) {
 			t.Errorf("job %s: reason %q does not name the job and %s", job, j.Reason, addr)
+		}
+		if opt := wantOpt[job]; !strings.Contains(j.Reason, opt) {
+			t.Errorf("job %s: reason %q does not name the option (%s)", job, j.Reason, opt)
 		}
 		g.waitLog(5*time.Second, "an error about "+job, func(r record) bool {
 			return r.Level == "ERROR" && strings.Contains(r.Raw, "job "+job) && strings.Contains(r.Raw, addr)

@@ -64,7 +64,8 @@ func NewReader(r io.Reader) *Reader {
 // io.ErrUnexpectedEOF when the stream ends inside a line, ErrTooLong for a
 // line over MaxMessage and *FrameError for a line that is not a JSON array of
 // strings (null elements, numbers, objects and trailing data are errors;
-// "[]" is an empty message). All errors but *FrameError are permanent.
+// "[]" is an empty message, and so is a line that is only "null", v0.1's
+// answer for a nil list). All errors but *FrameError are permanent.
 func (r *Reader) Read() (Message, error) {
 	if r.err != nil {
 		return nil, r.err
@@ -111,10 +112,16 @@ func (r *Reader) readLine() ([]byte, error) {
 }
 
 // parseFrame decodes one line strictly: encoding/json alone would turn
-// [null] into [""] and null into an empty message.
+// [null] into [""]. The one exception is a line that is only null, read as
+// the empty message: v0.1's watchgod package answered a func() []string that
+// returned nil with null, and such a loader must still work (its property or
+// hook reply takes the default).
 func parseFrame(line []byte) (Message, error) {
 	bad := func(err error) (Message, error) {
 		return nil, &FrameError{Line: string(line[:min(len(line), frameLogMax)]), Err: err}
+	}
+	if string(bytes.Trim(line, " \t\r")) == "null" {
+		return Message{}, nil
 	}
 	if t := bytes.TrimLeft(line, " \t\r"); len(t) == 0 || t[0] != '[' {
 		return bad(errors.New("not a JSON array"))

@@ -48,11 +48,29 @@ func TestFrameRoundTrip(t *testing.T) {
 	}
 }
 
+// TestReaderNullIsEmpty: a v0.1 loader (the watchgod package of v0.1) answered a property whose
+// func() []string returned nil with the JSON null; such a line reads as the empty message, so
+// the property (or hook reply) takes its default, as it did under v0.1's god.
+func TestReaderNullIsEmpty(t *testing.T) {
+	r := NewReader(strings.NewReader("null\n  null\r\n\tnull \n[\"after\"]\n"))
+	for i := range 3 {
+		m, err := r.Read()
+		if err != nil || m == nil || len(m) != 0 {
+			t.Fatalf("line %d: Read = %#v, %v; want an empty message", i, m, err)
+		}
+	}
+	if m, err := r.Read(); err != nil || len(m) != 1 || m[0] != "after" {
+		t.Fatalf("after the nulls: Read = %q, %v", m, err)
+	}
+}
+
 func TestReaderRejectsGarbage(t *testing.T) {
 	bad := []string{
 		``,
 		`   `,
-		`null`,
+		`nul`,
+		`null x`,
+		`nullnull`,
 		`"a"`,
 		`{}`,
 		`[null]`,
@@ -168,7 +186,7 @@ func FuzzReader(f *testing.F) {
 	for _, s := range []string{
 		"", "\n", "[]\n", `["godv1","a"]` + "\n", `["a",null]` + "\n", `[1,2]` + "\n",
 		`["\u0000\ud800"]` + "\n", "[\"a\"]\n[\"b\"]\n", `["a"`, `[]]` + "\n", "\xff\xfe\n",
-		`["a"] ["b"]` + "\n", " [ ] \r\n",
+		`["a"] ["b"]` + "\n", " [ ] \r\n", "null\n", " null \r\n", "nul\n",
 	} {
 		f.Add([]byte(s))
 	}

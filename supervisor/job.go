@@ -619,7 +619,11 @@ func (j *job) notified(msg notify.Message) {
 	if !j.m.HasPid(msg.Pid) {
 		pgid, _ = notify.ProcessGroupOf(msg.Pid)
 	}
-	if msg.FdStore && len(msg.Files) > 0 && j.m.Owns(msg.Pid, pgid) {
+	owned := j.m.Owns(msg.Pid, pgid)
+	if msg.FdStoreRemove && owned {
+		j.removeStored(msg.FdName) // before a store in the same message, as systemd does
+	}
+	if msg.FdStore && len(msg.Files) > 0 && owned {
 		j.storeFiles(msg)
 	} else {
 		for _, f := range msg.Files {
@@ -627,11 +631,38 @@ func (j *job) notified(msg notify.Message) {
 		}
 	}
 	n := jobstate.Notified{Pid: msg.Pid, SenderPgid: pgid, Ready: msg.Ready, Reloading: msg.Reloading,
-		Stopping: msg.Stopping, Watchdog: msg.Watchdog, WatchdogTrigger: msg.WatchdogTrigger, MainPid: msg.MainPid}
+		Stopping: msg.Stopping, Watchdog: msg.Watchdog, WatchdogTrigger: msg.WatchdogTrigger, MainPid: msg.MainPid,
+		ExtendTimeout: extendDuration(msg.ExtendUsec)}
 	if msg.Status != "" || msg.Fields["STATUS"] != "" {
 		n.Status = &msg.Status
 	}
 	j.handle(n)
+}
+
+// removeStored is FDSTOREREMOVE=1: it closes and forgets the stored fds named name (FDNAME=),
+// so that later processes no longer get them. Without a name nothing is removed (systemd
+// requires FDNAME= with it).
+func (j *job) removeStored(name string) {
+	if j.fdLog == nil {
+		j.fdLog = notify.NewLogLimiter(time.Second, func() *slog.Logger { return j.log })
+	}
+	if name == "" {
+		j.fdLog.Log(slog.LevelWarn, "remove-noname", "FDSTOREREMOVE=1 without FDNAME=: nothing removed")
+		return
+	}
+	kept := j.stored[:0]
+	removed := 0
+	for _, s := range j.stored {
+		if s.name == name {
+			s.file.Close()
+			removed++
+			continue
+		}
+		kept = append(kept, s)
+	}
+	clear(j.stored[len(kept):])
+	j.stored = kept
+	j.fdLog.Log(slog.LevelInfo, "removed", "FDSTOREREMOVE: stored fds closed", "name", name, "count", removed)
 }
 
 func (j *job) storeFiles(msg notify.Message) {
@@ -675,4 +706,14 @@ func (j *job) lastLines(n int, pids map[int]bool) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// extendDuration is EXTEND_TIMEOUT_USEC= as a duration, capped (a year) so that a huge value does
+// not overflow time arithmetic.
+func extendDuration(usec uint64) time.Duration {
+	const maxExtend = 365 * 24 * time.Hour
+	if usec >= uint64(maxExtend/time.Microsecond) {
+		return maxExtend
+	}
+	return time.Duration(usec) * time.Microsecond
 }

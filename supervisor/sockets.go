@@ -16,7 +16,40 @@ import (
 type jobSocket struct {
 	spec    fdpass.Spec
 	file    *os.File
-	adopted bool // received from god's own parent (socket activation): not god's to unlink
+	adopted bool   // received from god's own parent (socket activation): not god's to unlink
+	key     string // spec.String() while syncSockets runs
+}
+
+// sameAddress returns the socket among have with spec's name, kind and address, or nil: the
+// socket a changed option or permission would otherwise replace.
+func sameAddress(have map[string]*jobSocket, spec fdpass.Spec) *jobSocket {
+	for _, s := range have {
+		if s.spec.Name == spec.Name && s.spec.Network == spec.Network && s.spec.Address == spec.Address {
+			return s
+		}
+	}
+	return nil
+}
+
+// respec turns the open socket s into one for spec in place when it can: a socket from god's
+// parent is kept as it is (its parent set its options), and god's own gets the options and
+// permissions a bound socket can still change (fdpass.Reconfigure), keeping its queue. It
+// reports whether s now stands for spec; an error names the job and the option refused.
+func (j *job) respec(s *jobSocket, spec fdpass.Spec) (bool, error) {
+	if s.adopted {
+		j.log.Info("socket from god's parent kept as it is; its options are its parent's", "socket", spec.String())
+		s.spec = spec
+		return true, nil
+	}
+	ok, err := fdpass.Reconfigure(s.file, s.spec, spec)
+	if err != nil {
+		return true, fmt.Errorf("job %s: %w (kept %s as it was)", j.name, err, s.spec)
+	}
+	if ok {
+		j.log.Info("socket reconfigured in place", "socket", spec.String(), "was", s.spec.String())
+		s.spec = spec
+	}
+	return ok, nil
 }
 
 // inheritedSockets are the sockets god got from its parent (LISTEN_FDS), waiting for the job that
@@ -64,7 +97,7 @@ func (j *job) syncSocketsFor(listen []string, user, group string) error {
 			errs = append(errs, fmt.Errorf("job %s: listen: %w", j.name, err))
 			continue
 		}
-		if spec.Network == "unix" || spec.Network == "unixgram" {
+		if spec.IsFile() { // sockets and fifos with a path; an abstract socket has no file to own
 			if spec.Owner == "" {
 				spec.Owner = user
 			}
@@ -76,7 +109,8 @@ func (j *job) syncSocketsFor(listen []string, user, group string) error {
 	}
 	have := make(map[string]*jobSocket, len(j.socks))
 	for _, s := range j.socks {
-		have[s.spec.String()] = s
+		s.key = s.spec.String()
+		have[s.key] = s
 	}
 	var next []*jobSocket
 	for _, spec := range want {
@@ -86,6 +120,18 @@ func (j *job) syncSocketsFor(listen []string, user, group string) error {
 			delete(have, key)
 			continue
 		}
+		old := sameAddress(have, spec)
+		if old != nil {
+			kept, err := j.respec(old, spec)
+			if err != nil {
+				errs = append(errs, err)
+			}
+			if kept {
+				next = append(next, old)
+				delete(have, old.key)
+				continue
+			}
+		}
 		s := &jobSocket{spec: spec}
 		if f := j.sup.inherited.take(spec); f != nil {
 			s.file, s.adopted = f, true
@@ -93,6 +139,13 @@ func (j *job) syncSocketsFor(listen []string, user, group string) error {
 		} else {
 			f, err := fdpass.Open(spec)
 			if err != nil {
+				if old != nil {
+					// The old socket still holds the address: keep it rather than leave the job
+					// without one.
+					err = fmt.Errorf("%w (kept %s as it was)", err, old.spec)
+					next = append(next, old)
+					delete(have, old.key)
+				}
 				errs = append(errs, fmt.Errorf("job %s: %w", j.name, err))
 				continue
 			}
@@ -107,10 +160,10 @@ func (j *job) syncSocketsFor(listen []string, user, group string) error {
 	return errors.Join(errs...)
 }
 
-// close releases god's copy; a unix socket file god created is removed with it.
+// close releases god's copy; a unix socket file or fifo god created is removed with it.
 func (s *jobSocket) close() {
 	s.file.Close()
-	if !s.adopted && (s.spec.Network == "unix" || s.spec.Network == "unixgram") {
+	if !s.adopted && s.spec.IsFile() {
 		os.Remove(s.spec.Address)
 	}
 }

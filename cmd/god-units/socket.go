@@ -7,8 +7,109 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/emielm/watchgod/fdpass"
 	"github.com/emielm/watchgod/loader"
 )
+
+// sockOpt is a [Socket] option as god's query option: key=value (an empty value: the default,
+// nothing to write).
+type sockOpt struct {
+	directive, key, value string
+	line                  int
+}
+
+// socketOption maps one of systemd's socket options to god's query option (fdpass.Options),
+// checking its value the way god will.
+func socketOption(o option) (sockOpt, error) {
+	out := sockOpt{directive: o.name, line: o.line}
+	boolean := map[string]string{"ReusePort": "reuseport", "FreeBind": "freebind", "Transparent": "transparent",
+		"KeepAlive": "keepalive", "NoDelay": "nodelay"}
+	v := strings.TrimSpace(o.value)
+	switch o.name {
+	case "BindIPv6Only":
+		out.key = "ipv6only"
+		switch v {
+		case "default", "":
+		case "both":
+			out.value = "false"
+		case "ipv6-only":
+			out.value = "true"
+		default:
+			return out, fmt.Errorf("want default, both or ipv6-only")
+		}
+		return out, nil
+	case "Backlog":
+		out.key, out.value = "backlog", v
+	case "DeferAcceptSec":
+		out.key = "defer-accept"
+		d, err := parseSeconds(v)
+		if err != nil {
+			return out, err
+		}
+		if d > 0 {
+			out.value = strconv.Itoa(d)
+		}
+		return out, nil
+	case "ReceiveBuffer", "SendBuffer":
+		out.key = map[string]string{"ReceiveBuffer": "rcvbuf", "SendBuffer": "sndbuf"}[o.name]
+		n, err := parseSize(v)
+		if err != nil {
+			return out, err
+		}
+		out.value = strconv.FormatUint(n, 10)
+	case "Mark":
+		out.key, out.value = "mark", v
+	case "BindToDevice":
+		out.key, out.value = "bind-to-device", v
+	default:
+		out.key = boolean[o.name]
+		if isTrue(v) {
+			out.value = "true"
+		}
+		return out, nil
+	}
+	// Check the value on a socket it applies to.
+	probe := "tcp://:1?" + out.key + "=" + out.value
+	if _, err := fdpass.ParseAddr("x", probe); err != nil {
+		_, why, _ := strings.Cut(err.Error(), "option ")
+		return out, fmt.Errorf("%s", why)
+	}
+	return out, nil
+}
+
+// parseSeconds reads systemd's time span as whole seconds: "5", "5s", "2min", "1h" (one unit).
+func parseSeconds(v string) (int, error) {
+	num := strings.TrimRight(v, "abcdefghijklmnopqrstuvwxyz")
+	unit := strings.TrimSpace(v[len(num):])
+	n, err := strconv.Atoi(strings.TrimSpace(num))
+	mult := map[string]int{"": 1, "s": 1, "sec": 1, "second": 1, "seconds": 1, "m": 60, "min": 60, "minute": 60,
+		"minutes": 60, "h": 3600, "hr": 3600, "hour": 3600, "hours": 3600}[unit]
+	if err != nil || n < 0 || mult == 0 {
+		return 0, fmt.Errorf("want whole seconds, e.g. 5 or 5s or 2min")
+	}
+	return n * mult, nil
+}
+
+// parseSize reads systemd's size: bytes with an optional K, M or G suffix (base 1024).
+func parseSize(v string) (uint64, error) {
+	mult := uint64(1)
+	switch {
+	case strings.HasSuffix(v, "K"):
+		mult = 1 << 10
+	case strings.HasSuffix(v, "M"):
+		mult = 1 << 20
+	case strings.HasSuffix(v, "G"):
+		mult = 1 << 30
+	}
+	if mult > 1 {
+		v = v[:len(v)-1]
+	}
+	n, err := strconv.ParseUint(v, 10, 32)
+	if err != nil || n == 0 || n*mult > 1<<31-1 {
+		return 0, fmt.Errorf("want a size from 1 to 2G-1 bytes (K, M, G suffixes)")
+	}
+	return n * mult, nil
+}
 
 // silentSocket are [Socket] directives with nothing to do in god: Accept=no is the only mode
 // god has, and Service= is read by mapSocket.
@@ -27,6 +128,7 @@ func (us *units) mapSocket(u *unitFile) {
 		mode      string
 		modeLine  int
 		ownerLine int
+		sockOpts  []sockOpt // Backlog= etc., as god's query options
 	)
 	for _, o := range u.options {
 		switch o.section {
@@ -41,7 +143,7 @@ func (us *units) mapSocket(u *unitFile) {
 			}
 		case "Socket":
 			switch o.name {
-			case "ListenStream", "ListenDatagram", "ListenSequentialPacket":
+			case "ListenStream", "ListenDatagram", "ListenSequentialPacket", "ListenFIFO":
 				if o.value == "" {
 					addrs = nil
 					continue
@@ -69,8 +171,17 @@ func (us *units) mapSocket(u *unitFile) {
 				if isTrue(o.value) {
 					us.warn(u.warnf(o.line, "Accept=yes is not supported by god: the service gets the listening socket (ignored)"))
 				}
-			case "Backlog", "ReusePort":
-				us.warn(u.warnf(o.line, "%s= is not supported by god yet (ignored)", o.name))
+			case "Backlog", "ReusePort", "BindIPv6Only", "FreeBind", "Transparent", "KeepAlive", "NoDelay",
+				"DeferAcceptSec", "ReceiveBuffer", "SendBuffer", "Mark", "BindToDevice":
+				opt, err := socketOption(o)
+				if err != nil {
+					us.warn(u.warnf(o.line, "%s=%s: %v (ignored)", o.name, o.value, err))
+					continue
+				}
+				sockOpts = slices.DeleteFunc(sockOpts, func(s sockOpt) bool { return s.key == opt.key }) // the last one wins
+				if opt.value != "" {
+					sockOpts = append(sockOpts, opt)
+				}
 			default:
 				if !silentSocket[o.name] {
 					us.warn(u.warnf(o.line, "%s= is not supported by god-units (ignored)", o.name))
@@ -111,6 +222,18 @@ func (us *units) mapSocket(u *unitFile) {
 				addr += "?" + strings.Join(q, "&")
 			}
 		}
+		for _, opt := range sockOpts {
+			sep := "?"
+			if strings.Contains(addr, "?") {
+				sep = "&"
+			}
+			with := addr + sep + opt.key + "=" + opt.value
+			if _, err := fdpass.ParseAddr("x", with); err != nil {
+				us.warn(u.warnf(opt.line, "%s= does not apply to %s=%s (ignored for it)", opt.directive, o.name, o.value))
+				continue
+			}
+			addr = with
+		}
 		n++
 		name := base
 		if n > 1 {
@@ -129,24 +252,28 @@ func (us *units) mapSocket(u *unitFile) {
 }
 
 // listenAddr turns a systemd Listen*= value into god's address syntax (tcp://, udp://,
-// unix://, unixgram://), and says whether it is a unix socket (which takes mode and owner).
+// unix://, unixgram://, unixpacket://, fifo://), and says whether it has a file (which takes
+// mode and owner).
 func listenAddr(directive, v string) (string, bool, error) {
+	unixScheme := map[string]string{"ListenStream": "unix", "ListenDatagram": "unixgram", "ListenSequentialPacket": "unixpacket"}
 	switch {
+	case directive == "ListenFIFO":
+		if !strings.HasPrefix(v, "/") || strings.Contains(v, "?") {
+			return "", false, fmt.Errorf("want an absolute path without ?")
+		}
+		return "fifo://" + v, true, nil
 	case strings.HasPrefix(v, "@"):
-		return "", false, fmt.Errorf("abstract unix sockets are not supported by god")
+		if strings.Contains(v, "?") {
+			return "", false, fmt.Errorf("an abstract name with ? cannot be written in god's address syntax")
+		}
+		return unixScheme[directive] + "://" + v, false, nil
 	case strings.HasPrefix(v, "vsock:"):
 		return "", false, fmt.Errorf("vsock sockets are not supported by god")
 	case strings.HasPrefix(v, "/"):
 		if strings.Contains(v, "?") {
 			return "", false, fmt.Errorf("a unix socket path with ? cannot be written in god's address syntax")
 		}
-		switch directive {
-		case "ListenStream":
-			return "unix://" + v, true, nil
-		case "ListenDatagram":
-			return "unixgram://" + v, true, nil
-		}
-		return "", false, fmt.Errorf("god has no unix sequential-packet sockets")
+		return unixScheme[directive] + "://" + v, true, nil
 	}
 	if directive == "ListenSequentialPacket" {
 		return "", false, fmt.Errorf("sequential-packet sockets are unix sockets: want an absolute path")

@@ -211,10 +211,11 @@ func TestWarnings(t *testing.T) {
 			[]string{"web.timer: not a .service or .socket unit"}},
 		{"socket without service", map[string]string{"db.socket": "[Socket]\nListenStream=5432\n"},
 			[]string{"db.socket: no service db.service"}},
-		{"socket backlog", map[string]string{"web.service": "[Service]\nExecStart=/bin/x\n", "web.socket": "[Socket]\nListenStream=80\nBacklog=10\nReusePort=yes\nAccept=yes\n"},
-			[]string{"web.socket:3: Backlog=", "web.socket:4: ReusePort=", "web.socket:5: Accept=yes"}},
-		{"socket abstract and seqpacket", map[string]string{"web.service": "[Service]\nExecStart=/bin/x\n", "web.socket": "[Socket]\nListenStream=@abs\nListenSequentialPacket=/run/x\n"},
-			[]string{"web.socket:2: ListenStream=@abs: abstract", "web.socket:3: ListenSequentialPacket=/run/x: god has no unix sequential-packet"}},
+		{"socket options", map[string]string{"web.service": "[Service]\nExecStart=/bin/x\n", "web.socket": "[Socket]\nListenDatagram=/run/d\nBacklog=x\nNoDelay=yes\nAccept=yes\nBindIPv6Only=maybe\nReceiveBuffer=0\nDeferAcceptSec=1.5s\n"},
+			[]string{"web.socket:3: Backlog=x: backlog \"x\"", "web.socket:4: NoDelay= does not apply to ListenDatagram=/run/d", "web.socket:5: Accept=yes",
+				"web.socket:6: BindIPv6Only=maybe", "web.socket:7: ReceiveBuffer=0", "web.socket:8: DeferAcceptSec=1.5s"}},
+		{"socket seqpacket on a port", map[string]string{"web.service": "[Service]\nExecStart=/bin/x\n", "web.socket": "[Socket]\nListenSequentialPacket=80\n"},
+			[]string{"web.socket:2: ListenSequentialPacket=80: sequential-packet sockets are unix sockets"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			us, _ := loadFiles(t, c.files)
@@ -282,7 +283,13 @@ func TestSockets(t *testing.T) {
 		{"unixgram", "ListenDatagram=/run/web.dgram", []string{"web.socket=unixgram:///run/web.dgram"}},
 		{"several", "ListenStream=80\nListenStream=443\nFileDescriptorName=web", []string{"web=tcp://:80", "web-2=tcp://:443"}},
 		{"reset", "ListenStream=80\nListenStream=\nListenStream=81", []string{"web.socket=tcp://:81"}},
-		{"abstract skipped", "ListenStream=@abs\nListenStream=90", []string{"web.socket=tcp://:90"}},
+		{"abstract", "ListenStream=@abs\nListenDatagram=@log\nFileDescriptorName=a", []string{"a=unix://@abs", "a-2=unixgram://@log"}},
+		{"seqpacket", "ListenSequentialPacket=/run/p.sock\nSocketMode=0600", []string{"web.socket=unixpacket:///run/p.sock?mode=0600"}},
+		{"fifo", "ListenFIFO=/run/in.fifo\nSocketMode=0620", []string{"web.socket=fifo:///run/in.fifo?mode=0620"}},
+		{"tcp options", "ListenStream=8080\nBacklog=128\nReusePort=yes\nNoDelay=true\nKeepAlive=no\nDeferAcceptSec=2min\nReceiveBuffer=64K\nSendBuffer=1M\nMark=7\nBindToDevice=lo\nFreeBind=on\nTransparent=1\nBindIPv6Only=both",
+			[]string{"web.socket=tcp://:8080?backlog=128&reuseport=true&nodelay=true&defer-accept=120&rcvbuf=65536&sndbuf=1048576&mark=7&bind-to-device=lo&freebind=true&transparent=true&ipv6only=false"}},
+		{"options per kind", "ListenStream=80\nListenDatagram=/run/d\nNoDelay=yes\nFileDescriptorName=s",
+			[]string{"s=tcp://:80?nodelay=true", "s-2=unixgram:///run/d"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			us, _ := loadFiles(t, map[string]string{"web.service": "[Service]\nExecStart=/bin/x\n", "web.socket": "[Socket]\n" + c.socket + "\n"})

@@ -2,6 +2,7 @@ package jobstate
 
 import (
 	"syscall"
+	"time"
 
 	"github.com/emielm/watchgod/loader"
 )
@@ -62,6 +63,9 @@ type (
 		Watchdog        bool // WATCHDOG=1
 		WatchdogTrigger bool // WATCHDOG=trigger
 		MainPid         int
+		// ExtendTimeout (EXTEND_TIMEOUT_USEC=) pushes the sender's running start, reload or stop
+		// timeout to at least now+ExtendTimeout; 0: none.
+		ExtendTimeout time.Duration
 	}
 	// Adopted is the outcome of an [Adopt]: nil Err, the pid is the job's now.
 	Adopted struct {

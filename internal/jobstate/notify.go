@@ -2,6 +2,7 @@ package jobstate
 
 import (
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/emielm/watchgod/loader"
@@ -53,6 +54,9 @@ func (m *Machine) notified(n Notified) {
 		return
 	}
 	m.applyStatus(p, n)
+	if n.ExtendTimeout > 0 {
+		m.extendTimeout(p, n.ExtendTimeout)
+	}
 	if n.WatchdogTrigger {
 		m.procFailed(p, "watchdog triggered by the job")
 	}
@@ -142,4 +146,38 @@ func (m *Machine) adopted(ev Adopted) {
 		m.applyStatus(p, a.msg)
 	}
 	m.notifiedRest(p, a.msg)
+}
+
+// extendTimeout is EXTEND_TIMEOUT_USEC=: as in systemd, the timeout running for p (not ready yet:
+// its start timeout and, for a reload's new process, the reload's; stopping: the stop timeout
+// before SIGKILL) is pushed to now+d if that is later. A job that starts or drains slowly keeps
+// sending it to say it is alive; a timeout never shortens, and one not running is not started.
+func (m *Machine) extendTimeout(p *Proc, d time.Duration) {
+	until := m.now.Add(d)
+	later := func(t *time.Time) bool {
+		if t.IsZero() || !t.Before(until) {
+			return false
+		}
+		*t = until
+		return true
+	}
+	var what []string
+	switch {
+	case p.Stopping:
+		if later(&p.KillAt) {
+			what = append(what, "stop")
+		}
+	case !p.Ready:
+		if later(&p.StartBy) {
+			what = append(what, "start")
+		}
+	}
+	if r := m.reload; r != nil && (r.owns(p) || r.phase == phaseSignal && (p.Generation == r.oldGen || p.Generation == r.newGen)) {
+		if later(&r.deadline) {
+			what = append(what, "reload")
+		}
+	}
+	if len(what) > 0 {
+		m.log(slog.LevelInfo, "EXTEND_TIMEOUT_USEC: timeout extended", "pid", p.Pid, "timeout", strings.Join(what, ","), "until", until)
+	}
 }

@@ -43,6 +43,8 @@ type Message struct {
 	FdName        string            // FDNAME= (with FDSTORE=1)
 	MonotonicUsec uint64            // MONOTONIC_USEC=
 	Errno         int               // ERRNO=
+	ExtendUsec    uint64            // EXTEND_TIMEOUT_USEC=: push the running start, reload or stop timeout to now+N µs
+	FdStoreRemove bool              // FDSTOREREMOVE=1: drop the stored fds named FDNAME=
 	Fields        map[string]string // every KEY=VALUE, including unknown ones
 	Files         []*os.File        // fds sent with FDSTORE=1 (the receiver owns them); empty otherwise
 }
@@ -53,7 +55,7 @@ type Message struct {
 // when it is empty, longer than 64 KiB or holds a NUL byte; a line is refused
 // when it has no '=', an invalid key, a value over 4 KiB, or a value that
 // does not fit its known key (MAINPID, MONOTONIC_USEC and ERRNO are
-// decimal, STATUS is UTF-8, FDNAME follows systemd's fd name rules). One bad
+// decimal, EXTEND_TIMEOUT_USEC too, STATUS is UTF-8, FDNAME follows systemd's fd name rules). One bad
 // line makes the whole message an error that names the line: a job that
 // speaks the protocol wrongly learns nothing from a half-applied message.
 // Pid and Files are left for the receiver to fill in.
@@ -102,6 +104,12 @@ func (m *Message) set(line []byte) error {
 		m.Stopping = val == "1"
 	case "FDSTORE":
 		m.FdStore = val == "1"
+	case "FDSTOREREMOVE":
+		m.FdStoreRemove = val == "1"
+	case "EXTEND_TIMEOUT_USEC":
+		if m.ExtendUsec, err = strconv.ParseUint(val, 10, 64); err != nil {
+			err = errors.New("not a decimal number of microseconds")
+		}
 	case "WATCHDOG":
 		m.Watchdog = val == "1"
 		m.WatchdogTrigger = val == "trigger"

@@ -17,6 +17,7 @@ func FuzzParseNotify(f *testing.F) {
 		"STATUS=serving 12 clients\n",
 		"MAINPID=4242\nREADY=1",
 		"RELOADING=1\nMONOTONIC_USEC=123456789\n",
+		"EXTEND_TIMEOUT_USEC=5000000\n", "FDSTOREREMOVE=1\nFDNAME=db\n",
 		"STOPPING=1\nSTATUS=bye",
 		"WATCHDOG=1", "WATCHDOG=trigger",
 		"FDSTORE=1\nFDNAME=conn",

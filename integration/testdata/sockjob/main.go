@@ -3,6 +3,7 @@
 //
 //	sockjob serve [flags]   serve the named sockets with watchgod.Listener / PacketConn
 //	sockjob systemd         print what go-systemd's activation package sees, then wait
+//	sockjob notify [flags] MSG...   print LISTEN_FDNAMES, send each MSG to NOTIFY_SOCKET, then wait
 //
 // With SOCKJOB_LISTEN set (space-separated NAME=ADDR items) it defines the job "sockjob" with
 // those sockets, so that watchgod.Listener can fall back to listening on its own definition
@@ -37,7 +38,7 @@ func init() {
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: sockjob serve|systemd|http|flood [flags]")
+		fmt.Fprintln(os.Stderr, "usage: sockjob serve|systemd|http|flood|notify [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -50,6 +51,8 @@ func main() {
 		err = serveHTTP(os.Args[2:])
 	case "flood":
 		err = flood(os.Args[2:])
+	case "notify":
+		err = notifySeq(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown mode %q", os.Args[1])
 	}
@@ -296,5 +299,63 @@ func flood(args []string) error {
 		sent++
 	}
 	fmt.Printf("sent %d\n", sent)
+	return nil
+}
+
+// notifySeq prints "fdnames=LISTEN_FDNAMES", then sends each argument (\n written as a
+// backslash and n) as one datagram to NOTIFY_SOCKET, in order, from this very process (so god
+// knows the sender while it reads them), attaching one fd (of /dev/null) to those that say
+// FDSTORE=1; prints "notified" and waits for SIGTERM.
+// With -repeat N it sends them N times, -every apart (the slow start-up a test asks for), and
+// then the -last message if one is given.
+func notifySeq(args []string) error {
+	fs := flag.NewFlagSet("notify", flag.ContinueOnError)
+	repeat := fs.Int("repeat", 1, "send the messages this many times")
+	every := fs.Duration("every", 0, "pause between rounds")
+	last := fs.String("last", "", "a message to send after the last round")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	msgs := fs.Args()
+	fmt.Printf("fdnames=%s\n", os.Getenv("LISTEN_FDNAMES"))
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		return err
+	}
+	defer null.Close()
+	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Net: "unixgram"}) // autobind
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	addr := &net.UnixAddr{Name: os.Getenv("NOTIFY_SOCKET"), Net: "unixgram"}
+	send := func(m string) error {
+		m = strings.ReplaceAll(m, `\n`, "\n")
+		var oob []byte
+		if strings.Contains(m, "FDSTORE=1") {
+			oob = syscall.UnixRights(int(null.Fd()))
+		}
+		_, _, err := c.WriteMsgUnix([]byte(m), oob, addr)
+		return err
+	}
+	for round := range *repeat {
+		if round > 0 {
+			time.Sleep(*every) // the job's own pace, not a synchronisation
+		}
+		for _, m := range msgs {
+			if err := send(m); err != nil {
+				return err
+			}
+		}
+	}
+	if *last != "" {
+		if err := send(*last); err != nil {
+			return err
+		}
+	}
+	fmt.Println("notified")
+	<-stop
 	return nil
 }
