@@ -469,9 +469,16 @@ func (g *god) cleanup() {
 	if strings.Contains(g.stderr.String(), "DATA RACE") {
 		t.Errorf("god reported a data race:\n%s", g.stderr.String())
 	}
+	// A pid noted in the file may have been reused since (pid_max may be 32768): its start time
+	// now says nothing, so only its environment can make it this god's (ours).
+	g.mu.Lock()
 	for pid, what := range g.filePids() {
-		g.addPid(pid, what)
+		if _, ok := g.pids[pid]; !ok {
+			g.pids[pid] = what
+			g.starts[pid] = 0
+		}
 	}
+	g.mu.Unlock()
 	g.mu.Lock()
 	pids := maps.Clone(g.pids)
 	g.mu.Unlock()
