@@ -110,6 +110,10 @@ func (d *JobDef) field(prop string) (any, bool) {
 		return d.EnvFile, true
 	case "critical":
 		return d.Critical, true
+	case "log-size":
+		return d.LogSize, true
+	case "log-keep":
+		return d.LogKeep, true
 	}
 	return nil, false
 }

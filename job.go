@@ -50,6 +50,10 @@ type JobDef struct {
 	EnvFile  any // env-file: paths of files in systemd's EnvironmentFile= syntax ("-PATH": may be missing)
 	Critical any // critical: true makes god exit with the job's status when it is failed or done
 
+	// The job's log files under god --log-dir (docs/protocol.md); nil takes god's flags.
+	LogSize any // log-size: bytes (int, int64) before current is rotated (--log-size)
+	LogKeep any // log-keep: rotated files kept, an int (0 keeps none; --log-keep)
+
 	// ExecFunc, when set, is the job's body: Exec defaults to this binary
 	// (argv [os.Args[0]] made absolute) and the job's environment gets a
 	// variable that makes Init run ExecFunc and exit in that process.

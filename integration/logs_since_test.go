@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -89,6 +90,52 @@ func TestLogsSince(t *testing.T) {
 	for _, args := range [][]string{{"logs", "--since", "yesterday"}, {"logs", "--stream", "god"}} {
 		if r := g.cli(args...); r.code != 2 {
 			t.Errorf("god %v: exit %d, want 2 (%s)", args, r.code, r.stderr)
+		}
+	}
+}
+
+// TestLogDirJobLimits: the job properties log-size and log-keep override --log-size and
+// --log-keep for their job only.
+func TestLogDirJobLimits(t *testing.T) {
+	g := newGod(t)
+	logDir := filepath.Join(t.TempDir(), "logs")
+	const n = 2000 // about 90 KiB of records
+	job := shJob(`seq -f 'n=%g' 1 ` + strconv.Itoa(n) + `; exec sleep 1000`)
+	writeLoader(t, g.dir, "limits", bashLoader{Jobs: map[string]bashJob{
+		"own":   {Exec: job, Auto: autoTrue, Props: map[string]string{"log-size": `echo '["4096"]'`, "log-keep": `echo '["2"]'`}},
+		"flags": {Exec: job, Auto: autoTrue},
+	}})
+	g.start("--log-dir", logDir, "--log-size", "16384", "--log-keep", "4")
+	for _, c := range []struct {
+		job        string
+		size, keep int
+	}{{"own", 4096, 2}, {"flags", 16384, 4}} {
+		dir := filepath.Join(logDir, c.job)
+		testutil.Eventually(t, 30*time.Second, c.job+"'s last line in its file", func() bool {
+			return countFileLines(t, filepath.Join(dir, "current"), fmt.Sprintf("n=%d", n)) == 1
+		})
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rotated := 0
+		for _, e := range ents {
+			fi, err := e.Info()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fi.Size() > int64(c.size) {
+				t.Errorf("%s/%s: %d bytes, over %d", c.job, e.Name(), fi.Size(), c.size)
+			}
+			if strings.HasPrefix(e.Name(), "@") {
+				rotated++
+				if fi.Size() < int64(c.size)*3/4 {
+					t.Errorf("%s/%s: %d bytes: rotated before %d", c.job, e.Name(), fi.Size(), c.size)
+				}
+			}
+		}
+		if rotated != c.keep {
+			t.Errorf("%s: %d rotated files, want %d", c.job, rotated, c.keep)
 		}
 	}
 }
