@@ -98,12 +98,13 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 	return t, nil
 }
 
-// printLogLine prints "TIME JOB[PID] stream: msg key=val ...", with a
-// level=X pair first when the job's line had a level.
+// printLogLine prints "TIME JOB[PID] stream: msg key=val ...", with a level=X pair first when
+// the level is not INFO: every text line is at INFO, and a level=INFO at the end of each of
+// them said nothing.
 func printLogLine(w io.Writer, l *control.LogLine) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s[%d] %s: %s", l.Time.Local().Format("2006-01-02 15:04:05.000"), clean(l.Job), l.Pid, clean(l.Stream), clean(l.Msg))
-	if l.Level != "" {
+	if l.Level != "" && l.Level != "INFO" {
 		b.WriteString(" level=" + quoteValue(l.Level))
 	}
 	keys := make([]string, 0, len(l.Attrs))
