@@ -111,7 +111,7 @@ func (h *Hub) jobHistory(job string, q HistoryQuery, format Format) iter.Seq2[Li
 // parseRecordText fills Level, Msg and Attrs of a record read back from a file, as the relay
 // did when the line came.
 func parseRecordText(l Line, format Format) Line {
-	l.Level, l.Msg, l.Attrs = Parse(format, l.Msg)
+	l.Level, l.OwnLevel, l.Msg, l.Attrs = parseOwn(format, l.Msg)
 	return l
 }
 
