@@ -33,7 +33,7 @@ func TestLogsSince(t *testing.T) {
 		return countFileLines(t, current, fmt.Sprintf("n=%d", n)) == 1
 	})
 	// The ring has the last 20 lines; asked for more, god logs reads the files too.
-	if out := g.mustCLI("logs", "-n", "20", "chatty").stdout; strings.Contains(out, "first") || !strings.Contains(out, fmt.Sprintf("n=%d ", n-19)) {
+	if out := g.mustCLI("logs", "-n", "20", "chatty").stdout; strings.Contains(out, "first") || !strings.Contains(out, fmt.Sprintf("n=%d\n", n-19)) {
 		t.Fatalf("god logs -n 20:\n%s", out)
 	}
 	if out := g.mustCLI("logs", "-n", "1000", "chatty").stdout; !strings.Contains(out, "stderr: first") || strings.Count(out, "\n") != n+1 {
@@ -51,7 +51,7 @@ func TestLogsSince(t *testing.T) {
 		}
 	}
 	// A duration, -n, and a stream.
-	if out := g.mustCLI("logs", "--since", "1h", "-n", "3", "chatty").stdout; strings.Count(out, "\n") != 3 || !strings.Contains(out, fmt.Sprintf("n=%d ", n)) {
+	if out := g.mustCLI("logs", "--since", "1h", "-n", "3", "chatty").stdout; strings.Count(out, "\n") != 3 || !strings.Contains(out, fmt.Sprintf("n=%d\n", n)) {
 		t.Errorf("god logs --since 1h -n 3:\n%s", out)
 	}
 	if out := g.mustCLI("logs", "--since", "1h", "--stream", "stderr", "chatty").stdout; strings.Count(out, "\n") != 1 || !strings.Contains(out, "stderr: first") {
