@@ -395,15 +395,20 @@ func (s *Supervisor) emitHistory(req control.Request, emit func(control.Response
 		}
 		return control.Response{}, true
 	}
-	tail := s.hub.Tail(req.Jobs, 0) // Tail(0) is every kept line
-	if req.Stream != "" {
-		tail = slices.DeleteFunc(tail, func(l joblog.Line) bool { return l.Stream != req.Stream })
-	}
-	if req.Since.IsZero() && (s.hub.Files() == nil || len(tail) >= n) {
-		if len(tail) > n {
-			tail = tail[len(tail)-n:]
+	if req.Since.IsZero() {
+		var tail []joblog.Line
+		if req.Stream == "" {
+			tail = s.hub.Tail(req.Jobs, n) // at most n: the rings hold fewer when len(tail) < n
+		} else {
+			tail = s.hub.Tail(req.Jobs, 0) // Tail(0) is every kept line, of both streams
+			tail = slices.DeleteFunc(tail, func(l joblog.Line) bool { return l.Stream != req.Stream })
 		}
-		return send(tail)
+		if s.hub.Files() == nil || len(tail) >= n {
+			if len(tail) > n {
+				tail = tail[len(tail)-n:]
+			}
+			return send(tail)
+		}
 	}
 	q := joblog.HistoryQuery{Jobs: req.Jobs, Since: req.Since, Stream: req.Stream}
 	formats := map[string]joblog.Format{}
