@@ -116,6 +116,10 @@ func (d *JobDef) field(prop string) (any, bool) {
 		return d.Critical, true
 	case "cgroup":
 		return d.Cgroup, true
+	case "log-size":
+		return d.LogSize, true
+	case "log-keep":
+		return d.LogKeep, true
 	}
 	return nil, false
 }

@@ -55,6 +55,10 @@ type JobDef struct {
 	// "cpu.max=50%", "cpu.weight=100" (god's cgroup mode; docs/protocol.md, "cgroup").
 	Cgroup any
 
+	// The job's log files under god --log-dir (docs/protocol.md); nil takes god's flags.
+	LogSize any // log-size: bytes (int, int64) before current is rotated (--log-size)
+	LogKeep any // log-keep: rotated files kept, an int (0 keeps none; --log-keep)
+
 	// ExecFunc, when set, is the job's body: Exec defaults to this binary
 	// (argv [os.Args[0]] made absolute) and the job's environment gets a
 	// variable that makes Init run ExecFunc and exit in that process.

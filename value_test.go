@@ -113,6 +113,19 @@ func TestAnswerRestartRules(t *testing.T) {
 	}
 }
 
+// TestAnswerLogFiles: log-size and log-keep answer their numbers, [] when unset.
+func TestAnswerLogFiles(t *testing.T) {
+	d := &JobDef{Name: "j", LogSize: int64(1 << 20), LogKeep: 0}
+	for prop, want := range map[string][]string{"log-size": {"1048576"}, "log-keep": {"0"}} {
+		if got := d.answer("j", prop, nil); !reflect.DeepEqual(got, want) {
+			t.Errorf("answer(%s) = %q, want %q", prop, got, want)
+		}
+	}
+	if got := (&JobDef{Name: "k"}).answer("k", "log-size", nil); got != nil {
+		t.Errorf("an unset log-size answers %q, want [] (god's --log-size)", got)
+	}
+}
+
 func TestJobRegistry(t *testing.T) {
 	a := Job("registry-test-a")
 	if Job("registry-test-a") != a {

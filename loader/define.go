@@ -36,6 +36,10 @@ type Definition struct {
 	Critical bool // god exits with the job's status when it ends for good
 	// Limits of each process's cgroup (loader/cgrouplimits.go); they need god's cgroup mode.
 	Cgroup []CgroupLimit
+	// The job's log files (god --log-dir): rotation size and rotated files kept; nil: god's
+	// --log-size and --log-keep.
+	LogSize *int64
+	LogKeep *int
 }
 
 // staticProps are the properties Define asks, in the order it asks them, each with its parser.
@@ -70,13 +74,16 @@ var staticProps = []struct {
 	{"env-file", func(d *Definition, m Message) (err error) { d.EnvFiles, err = parseEnvFiles(m); return }},
 	{"critical", func(d *Definition, m Message) (err error) { d.Critical, err = parseCritical(m); return }},
 	{"cgroup", func(d *Definition, m Message) (err error) { d.Cgroup, err = parseCgroupLimits(m); return }},
+	{"log-size", func(d *Definition, m Message) (err error) { d.LogSize, err = parseLogSize(m); return }},
+	{"log-keep", func(d *Definition, m Message) (err error) { d.LogKeep, err = parseLogKeep(m); return }},
 }
 
 // Define asks the loader for every static property of job (exec, env, auto,
 // listen, instances, ready, reload, restart, dir, log, watchdog, idle-exit, and the restart
 // rules: restart-delay, restart-delay-max, restart-limit, min-uptime, cool-down,
 // success-exit-status, restart-prevent-exit-status; and the process environment:
-// user, group, groups, umask, limit, env-file, critical; cgroup) and parses
+// user, group, groups, umask, limit, env-file, critical; cgroup; and the log files:
+// log-size, log-keep) and parses
 // the replies. An unparsable reply is an error naming the job and property;
 // it does not break the Client. ctx bounds the whole set of requests, which
 // are pipelined (see [Client.AskAll]).

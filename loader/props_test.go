@@ -313,7 +313,7 @@ func FuzzParseHandshake(f *testing.F) {
 
 func FuzzDefinitionReplies(f *testing.F) {
 	for _, s := range []string{"", "true", "false", "a|b", "A=B", "web=tcp://x", "4", "delay|5", "signal|HUP",
-		"on-failure", "/tmp", "json", "1000", "check", "=", "0", "-3", "75|SIGTERM|255", "KILL", "256"} {
+		"on-failure", "/tmp", "json", "1000", "check", "=", "0", "-3", "75|SIGTERM|255", "KILL", "256", "1048576", "1099511627777", "007"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -388,6 +388,12 @@ func FuzzDefinitionReplies(f *testing.F) {
 		}
 		if c, err := parseCritical(m); err == nil && c != (len(m) == 1 && m[0] == "true") {
 			t.Fatalf("parseCritical(%q) = %v", s, c)
+		}
+		if n, err := parseLogSize(m); err == nil && n != nil && (*n < 1 || *n > MaxLogSize) {
+			t.Fatalf("parseLogSize(%q) = %d", s, *n)
+		}
+		if n, err := parseLogKeep(m); err == nil && n != nil && (*n < 0 || *n > MaxLogKeep) {
+			t.Fatalf("parseLogKeep(%q) = %d", s, *n)
 		}
 	})
 }

@@ -220,3 +220,34 @@ func parseCritical(m Message) (bool, error) {
 	}
 	return false, errors.New("critical: want true or false")
 }
+
+// Bounds of the log-size and log-keep properties.
+const (
+	MaxLogSize = 1 << 40 // log-size: a TiB per file is more than any disk wants
+	MaxLogKeep = 100000  // log-keep
+)
+
+// parseLogSize reads [BYTES], 1 <= BYTES <= MaxLogSize, in decimal digits; [] is nil (god's
+// --log-size).
+func parseLogSize(m Message) (*int64, error) {
+	if err := wantLen(m, 0, 1); err != nil || len(m) == 0 {
+		return nil, err
+	}
+	n, err := strconv.ParseInt(m[0], 10, 64)
+	if err != nil || !isDigits(m[0]) || n < 1 || n > MaxLogSize {
+		return nil, fmt.Errorf("log-size %.20q: want a number of bytes from 1 to %d", m[0], int64(MaxLogSize))
+	}
+	return &n, nil
+}
+
+// parseLogKeep reads [N], 0 <= N <= MaxLogKeep; [] is nil (god's --log-keep).
+func parseLogKeep(m Message) (*int, error) {
+	if err := wantLen(m, 0, 1); err != nil || len(m) == 0 {
+		return nil, err
+	}
+	n, err := strconv.Atoi(m[0])
+	if err != nil || !isDigits(m[0]) || n < 0 || n > MaxLogKeep {
+		return nil, fmt.Errorf("log-keep %.20q: want a number of files from 0 to %d", m[0], MaxLogKeep)
+	}
+	return &n, nil
+}

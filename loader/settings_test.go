@@ -21,6 +21,10 @@ func TestParseSettingsProps(t *testing.T) {
 	limits := func(m Message) (any, error) { return parseLimits(m) }
 	envf := func(m Message) (any, error) { return parseEnvFiles(m) }
 	crit := func(m Message) (any, error) { return parseCritical(m) }
+	lsize := func(m Message) (any, error) { return parseLogSize(m) }
+	lkeep := func(m Message) (any, error) { return parseLogKeep(m) }
+	i64 := func(v int64) *int64 { return &v }
+	in := func(v int) *int { return &v }
 	for _, c := range []tc{
 		{ident, ``, ""},
 		{ident, `nobody`, "nobody"},
@@ -77,6 +81,26 @@ func TestParseSettingsProps(t *testing.T) {
 		{crit, `false`, false},
 		{crit, `yes`, nil},
 		{crit, `true|true`, nil},
+		{lsize, ``, (*int64)(nil)},
+		{lsize, `1048576`, i64(1 << 20)},
+		{lsize, `1`, i64(1)},
+		{lsize, `1099511627776`, i64(1 << 40)},
+		{lsize, `1099511627777`, nil},
+		{lsize, `0`, nil},
+		{lsize, `-5`, nil},
+		{lsize, `+5`, nil},
+		{lsize, `1M`, nil},
+		{lsize, `1 `, nil},
+		{lsize, `1|2`, nil},
+		{lsize, `99999999999999999999`, nil},
+		{lkeep, ``, (*int)(nil)},
+		{lkeep, `0`, in(0)},
+		{lkeep, `30`, in(30)},
+		{lkeep, `100000`, in(100000)},
+		{lkeep, `100001`, nil},
+		{lkeep, `-1`, nil},
+		{lkeep, `3x`, nil},
+		{lkeep, `3|4`, nil},
 	} {
 		got, err := c.parse(split(c.in))
 		if c.want == nil {

@@ -343,29 +343,14 @@ func (s *Supervisor) handleLogs(ctx context.Context, req control.Request, emit f
 			return control.Response{Error: err.Error()}
 		}
 	}
-	n := req.Lines
-	switch {
-	case n == 0:
-		n = control.DefaultLines
-	case n < 0:
-		n = 0 // control.NoLines: only what follows
-	}
 	var follow <-chan joblog.Line
 	if req.Follow {
 		ch, stop := s.hub.Follow(req.Jobs, 1024)
 		defer stop()
 		follow = ch
 	}
-	// Lines that have others right behind them are marked More, so that the control server
-	// sends a burst in a few writes: a follower then keeps up with a chatty job far better.
-	var tail []joblog.Line
-	if n > 0 { // Tail(0) is every kept line
-		tail = s.hub.Tail(req.Jobs, n)
-	}
-	for i, l := range tail {
-		if err := emit(control.Response{Type: control.TypeLog, Log: toLogLine(l), More: i < len(tail)-1}); err != nil {
-			return control.Response{Error: err.Error()}
-		}
+	if resp, ok := s.emitHistory(req, emit); !ok {
+		return resp
 	}
 	if follow == nil {
 		return control.Response{OK: true}
@@ -376,6 +361,9 @@ func (s *Supervisor) handleLogs(ctx context.Context, req control.Request, emit f
 			if !ok {
 				return control.Response{OK: true}
 			}
+			if req.Stream != "" && l.Stream != req.Stream && l.Stream != joblog.StreamGod {
+				continue
+			}
 			if err := emit(control.Response{Type: control.TypeLog, Log: toLogLine(l), More: len(follow) > 0}); err != nil {
 				return control.Response{Error: err.Error()}
 			}
@@ -383,6 +371,86 @@ func (s *Supervisor) handleLogs(ctx context.Context, req control.Request, emit f
 			return control.Response{OK: true}
 		}
 	}
+}
+
+// emitHistory sends the past lines a logs request asks for: the last Lines lines of the ring,
+// or, with Since, or with log files when the ring holds fewer lines than asked, the lines since
+// then from the files and the ring (joblog.Hub.History). ok is false when sending failed, with
+// the result to return.
+func (s *Supervisor) emitHistory(req control.Request, emit func(control.Response) error) (control.Response, bool) {
+	n := req.Lines
+	switch {
+	case n < 0:
+		return control.Response{}, true // control.NoLines: only what follows
+	case n == 0 && req.Since.IsZero():
+		n = control.DefaultLines
+	}
+	// Lines that have others right behind them are marked More, so that the control server
+	// sends a burst in a few writes: a follower then keeps up with a chatty job far better.
+	send := func(lines []joblog.Line) (control.Response, bool) {
+		for i, l := range lines {
+			if err := emit(control.Response{Type: control.TypeLog, Log: toLogLine(l), More: i < len(lines)-1}); err != nil {
+				return control.Response{Error: err.Error()}, false
+			}
+		}
+		return control.Response{}, true
+	}
+	if req.Since.IsZero() {
+		var tail []joblog.Line
+		if req.Stream == "" {
+			tail = s.hub.Tail(req.Jobs, n) // at most n: the rings hold fewer when len(tail) < n
+		} else {
+			tail = s.hub.Tail(req.Jobs, 0) // Tail(0) is every kept line, of both streams
+			tail = slices.DeleteFunc(tail, func(l joblog.Line) bool { return l.Stream != req.Stream })
+		}
+		if s.hub.Files() == nil || len(tail) >= n {
+			if len(tail) > n {
+				tail = tail[len(tail)-n:]
+			}
+			return send(tail)
+		}
+	}
+	q := joblog.HistoryQuery{Jobs: req.Jobs, Since: req.Since, Stream: req.Stream}
+	formats := map[string]joblog.Format{}
+	s.call(func() {
+		for name, h := range s.jobs {
+			if len(req.Jobs) == 0 {
+				q.Jobs = append(q.Jobs, name)
+			}
+			formats[name] = joblog.Format(h.def.Log)
+		}
+	})
+	if len(req.Jobs) == 0 {
+		sort.Strings(q.Jobs)
+	}
+	q.Format = func(job string) joblog.Format { return formats[job] }
+	// Without a count every line is sent as it is read; with one, the last n are kept (a ring of
+	// n) and sent at the end.
+	var last []joblog.Line
+	kept := 0
+	for l, err := range s.hub.History(q) {
+		if err != nil {
+			s.log.Warn("logs: reading log files", "err", err)
+			continue
+		}
+		if n == 0 {
+			if err := emit(control.Response{Type: control.TypeLog, Log: toLogLine(l), More: true}); err != nil {
+				return control.Response{Error: err.Error()}, false
+			}
+			continue
+		}
+		if len(last) < n {
+			last = append(last, l)
+		} else {
+			last[kept%n] = l
+		}
+		kept++
+	}
+	if kept > n {
+		at := kept % n
+		last = slices.Concat(last[at:], last[:at])
+	}
+	return send(last)
 }
 
 func toLogLine(l joblog.Line) *control.LogLine {

@@ -569,6 +569,7 @@ func (s *Supervisor) loaderDone(ev loaderLoaded) {
 		if h, ok := s.jobs[def.Name]; ok {
 			if !reflect.DeepEqual(h.def, def) {
 				h.def = def
+				s.applyLogLimits(def)
 				h.j.cmds <- jobCmd{kind: cmdDefine, def: &def}
 				if h.state == StateFailed && !h.userStopped {
 					// A new definition deserves a new try: autostart starts it like a waiting
@@ -593,11 +594,29 @@ func (s *Supervisor) loaderDone(ev loaderLoaded) {
 }
 
 func (s *Supervisor) addJob(loaderPath string, def loader.Definition) {
+	s.applyLogLimits(def)
 	j := newJob(s, loaderPath, def)
 	// The job's first status is its machine's (wait), read before its goroutine owns it: a
 	// status asked before the job published is never half-made.
 	s.jobs[def.Name] = &jobHandle{j: j, loader: loaderPath, def: def, state: j.m.State(), status: j.m.Status(nil)}
 	go j.run()
+}
+
+// applyLogLimits gives the job's log file the rotation of its log-size and log-keep (god's
+// flags where it has none), when god writes log files.
+func (s *Supervisor) applyLogLimits(def loader.Definition) {
+	fs := s.hub.Files()
+	if fs == nil {
+		return
+	}
+	size, keep := int64(0), -1
+	if def.LogSize != nil {
+		size = *def.LogSize
+	}
+	if def.LogKeep != nil {
+		keep = *def.LogKeep
+	}
+	fs.SetLimits(def.Name, size, keep)
 }
 
 func (s *Supervisor) removeJob(name string) {

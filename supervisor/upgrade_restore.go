@@ -161,6 +161,7 @@ func (s *Supervisor) restore() {
 	}
 	s.hub.Restore(st.Logs)
 	for _, js := range st.Jobs {
+		s.applyLogLimits(js.Def)
 		j := restoreJob(s, js)
 		h := &jobHandle{j: j, loader: js.Loader, def: js.Def, state: js.State, status: j.m.Status(nil), userStopped: js.UserStopped}
 		s.jobs[js.Name] = h

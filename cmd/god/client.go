@@ -34,7 +34,7 @@ func init() {
 		{name: "stop", args: "JOB...", summary: "stop jobs", setup: setupJobCommand(control.CmdStop)},
 		{name: "restart", args: "JOB...", summary: "stop, then start jobs", setup: setupJobCommand(control.CmdRestart)},
 		{name: "reload", args: "JOB...", summary: "reload jobs (zero downtime where the loader allows)", setup: setupJobCommand(control.CmdReload)},
-		{name: "logs", args: "[-f] [-n N] [JOB...]", summary: "show recent output of jobs; -f follows", setup: setupLogs},
+		{name: "logs", args: "[-f] [-n N] [--since TIME] [--stream S] [--json] [JOB...]", summary: "show recent output of jobs; -f follows", setup: setupLogs},
 		{name: "rescan", args: "", summary: "rescan the loader directory now", setup: setupPlain(control.CmdRescan)},
 		{name: "shutdown", args: "", summary: "stop every job and exit the daemon", setup: setupPlain(control.CmdShutdown)},
 		{name: "version", args: "", summary: "show the client's and the daemon's version", setup: setupVersion},

@@ -55,8 +55,9 @@ _god() {
 	status) COMPREPLY=($(compgen -W "--json --socket $(_god_jobs)" -- "$cur")) ;;
 	start | stop | restart | reload) COMPREPLY=($(compgen -W "--socket $(_god_jobs)" -- "$cur")) ;;
 	logs)
-		[[ $prev == -n ]] && return
-		COMPREPLY=($(compgen -W "-f -n --socket $(_god_jobs)" -- "$cur"))
+		[[ $prev == -n || $prev == --since ]] && return
+		[[ $prev == --stream ]] && { COMPREPLY=($(compgen -W "stdout stderr" -- "$cur")); return; }
+		COMPREPLY=($(compgen -W "-f -n --since --stream --json --socket $(_god_jobs)" -- "$cur"))
 		;;
 	completion) COMPREPLY=($(compgen -W "bash zsh" -- "$cur")) ;;
 	help) COMPREPLY=($(compgen -W "@COMMANDS@" -- "$cur")) ;;
@@ -96,8 +97,9 @@ _god() {
 	status) compadd -- --json --socket $names ;;
 	start | stop | restart | reload) compadd -- --socket $names ;;
 	logs)
-		[[ ${words[CURRENT-1]} == -n ]] && return
-		compadd -- -f -n --socket $names
+		[[ ${words[CURRENT-1]} == -n || ${words[CURRENT-1]} == --since ]] && return
+		[[ ${words[CURRENT-1]} == --stream ]] && { compadd -- stdout stderr; return; }
+		compadd -- -f -n --since --stream --json --socket $names
 		;;
 	completion) compadd -- bash zsh ;;
 	help) compadd -- $cmds ;;

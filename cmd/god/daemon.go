@@ -235,6 +235,14 @@ func runDaemon(args []string) int {
 		}
 	}
 	hub := joblog.NewHub(logger, f.logLines)
+	if joblog.IsJournalMode(os.Stdout, f.logMode) {
+		// Under systemd each job line is a journal entry of the job's own: journalctl -t JOB.
+		if j := joblog.NewJournal(); j != nil {
+			hub.SetJournal(j)
+		} else {
+			logger.Debug("journal socket not found: job lines go to god's own log stream")
+		}
+	}
 	if f.logDir != "" {
 		files, err := joblog.NewFiles(joblog.FilesConfig{Dir: f.logDir, Size: f.logSize, Keep: f.logKeep, Logger: logger})
 		if err != nil && upgraded == nil {

@@ -560,3 +560,16 @@ func TestStatusUserColumn(t *testing.T) {
 		t.Errorf("USER shown though every job runs as god's user:\n%s", b.String())
 	}
 }
+
+// TestPrintLogLineLevelOnce: a line at INFO, the level of every text line, is printed without a
+// trailing level=INFO (which repeated on every line); another level is shown once.
+func TestPrintLogLineLevelOnce(t *testing.T) {
+	at := time.Date(2024, 5, 6, 7, 8, 9, 10e6, time.Local)
+	var b strings.Builder
+	printLogLine(&b, &control.LogLine{Time: at, Job: "web", Pid: 1, Stream: "stdout", Level: "INFO", Msg: "n=1"})
+	printLogLine(&b, &control.LogLine{Time: at, Job: "web", Pid: 1, Stream: "stderr", Level: "ERROR", Msg: "boom"})
+	want := "2024-05-06 07:08:09.010 web[1] stdout: n=1\n2024-05-06 07:08:09.010 web[1] stderr: boom level=ERROR\n"
+	if b.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
+	}
+}

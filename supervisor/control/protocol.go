@@ -49,7 +49,18 @@ type Request struct {
 	Jobs   []string `json:"jobs,omitempty"`
 	Follow bool     `json:"follow,omitempty"` // logs -f: keep streaming new lines until the client leaves
 	Lines  int      `json:"lines,omitempty"`  // logs -n: lines of history (0 = DefaultLines, NoLines = none; at most MaxLines)
+	// Since (logs --since) asks for the lines read at or after this time, from the log files
+	// (god --log-dir) where the ring no longer has them; with Since, Lines 0 means all of them.
+	Since time.Time `json:"since,omitzero"`
+	// Stream (logs --stream) keeps only the lines of one stream: StreamStdout or StreamStderr.
+	Stream string `json:"stream,omitempty"`
 }
+
+// Streams a logs request may ask for in Request.Stream.
+const (
+	StreamStdout = "stdout"
+	StreamStderr = "stderr"
+)
 
 // Response is one line of JSON from the server. A response stream is zero or
 // more "progress"/"log" lines, then exactly one "result" line, then the

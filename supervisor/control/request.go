@@ -44,8 +44,8 @@ var jobArity = map[string]struct{ needsJobs, noJobs bool }{
 // Validate checks the version, the command, the job names (see ValidJobName;
 // at most MaxJobs, none twice), how many jobs the command takes (start, stop,
 // restart and reload need at least one; rescan, shutdown, version, upgrade and
-// metrics take none) and that Follow and Lines are only set for logs, with Lines in
-// NoLines..MaxLines. The error says what is wrong and quotes the culprit.
+// metrics take none) and that Follow, Lines, Since and Stream are only set for logs, with Lines
+// in NoLines..MaxLines and Stream stdout or stderr. The error says what is wrong and quotes the culprit.
 func (r *Request) Validate() error {
 	switch {
 	case r.V == 0:
@@ -85,6 +85,17 @@ func (r *Request) Validate() error {
 		if r.Lines != 0 {
 			return fmt.Errorf("%s: lines is only for logs", r.Cmd)
 		}
+		if !r.Since.IsZero() {
+			return fmt.Errorf("%s: since is only for logs", r.Cmd)
+		}
+		if r.Stream != "" {
+			return fmt.Errorf("%s: stream is only for logs", r.Cmd)
+		}
+	}
+	switch r.Stream {
+	case "", StreamStdout, StreamStderr:
+	default:
+		return fmt.Errorf("%s: unknown stream %q (want stdout or stderr)", r.Cmd, r.Stream)
 	}
 	if r.Lines < NoLines || r.Lines > MaxLines {
 		return fmt.Errorf("%s: lines %d out of range %d..%d", r.Cmd, r.Lines, NoLines, MaxLines)

@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestValidJobName(t *testing.T) {
@@ -49,6 +50,10 @@ func TestRequestValidate(t *testing.T) {
 		{Request{V: 1, Cmd: "logs", Lines: MaxLines + 1}, "out of range"},
 		{Request{V: 1, Cmd: "status", Follow: true}, "follow is only for logs"},
 		{Request{V: 1, Cmd: "status", Lines: 3}, "lines is only for logs"},
+		{Request{V: 1, Cmd: "logs", Since: time.Unix(1e9, 0), Stream: "stderr"}, ""},
+		{Request{V: 1, Cmd: "logs", Stream: "god"}, `unknown stream "god"`},
+		{Request{V: 1, Cmd: "status", Since: time.Unix(1e9, 0)}, "since is only for logs"},
+		{Request{V: 1, Cmd: "status", Stream: "stdout"}, "stream is only for logs"},
 	}
 	for _, tt := range tests {
 		err := tt.req.Validate()
@@ -109,6 +114,10 @@ func FuzzDecodeRequest(f *testing.F) {
 		`{"v":1,"cmd":"status","v":2}`,
 		`{"V":1,"CMD":"status"}`,
 		`[]`, `null`, `"x"`, `{`, ``, "\n", `{"v":1,"cmd":"logs","lines":-5}`,
+		`{"v":1,"cmd":"logs","jobs":["web"],"since":"2026-12-07T14:39:25.123456Z","stream":"stderr"}`,
+		`{"v":1,"cmd":"logs","since":"2026-12-07T15:39:25+01:00","stream":"stdout","lines":10}`,
+		`{"v":1,"cmd":"logs","stream":"god"}`, `{"v":1,"cmd":"status","since":"2026-12-07T14:39:25Z"}`,
+		`{"v":1,"cmd":"stop","jobs":["web"],"stream":"stdout"}`, `{"v":1,"cmd":"logs","since":"yesterday"}`,
 	} {
 		f.Add([]byte(seed))
 	}
@@ -142,5 +151,6 @@ func normalize(r Request) Request {
 	if len(r.Jobs) == 0 {
 		r.Jobs = nil
 	}
+	r.Since = r.Since.UTC() // the same instant; the offset it was written with may differ
 	return r
 }

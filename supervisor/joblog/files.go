@@ -81,8 +81,12 @@ type FileSink struct {
 	dropped int    // lines dropped since the last write because pend was full
 	queued  bool   // in Files.dirty
 	forget  bool   // the job is gone: close once written
+	setSize int64  // SetLimits: the job's own size and keep; 0 and -1: the Files' own
+	setKeep int
 
 	// The writer goroutine's.
+	maxSize   int64  // rotate before current would exceed this (setSize, or FilesConfig.Size)
+	keep      int    // rotated files kept (setKeep, or FilesConfig.Keep)
 	out       []byte // the buffer being written; swapped with pend
 	f         *os.File
 	size      int64
@@ -204,6 +208,19 @@ func (fs *Files) Note(job string, t time.Time, level slog.Level, msg string, arg
 	fs.Write(&l)
 }
 
+// SetLimits gives job a rotation size and a count of rotated files of its own (the job
+// properties log-size and log-keep); size <= 0 and keep < 0 take the Files' own. They apply
+// from the next write on: a current already larger is rotated then.
+func (fs *Files) SetLimits(job string, size int64, keep int) {
+	s := fs.sink(job)
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	s.setSize, s.setKeep = size, keep
+	s.mu.Unlock()
+}
+
 // signal wakes the writer without waiting: one pending wake-up is enough.
 func signal(ch chan struct{}) {
 	select {
@@ -227,7 +244,7 @@ func (fs *Files) sink(job string) *FileSink {
 		return nil
 	}
 	dir := filepath.Join(fs.cfg.Dir, job)
-	s := &FileSink{job: job, dir: dir, path: filepath.Join(dir, fileCurrent)}
+	s := &FileSink{job: job, dir: dir, path: filepath.Join(dir, fileCurrent), setKeep: -1}
 	fs.jobs[job] = s
 	return s
 }
@@ -358,6 +375,13 @@ func (fs *Files) writeDirty() {
 		s.out, s.pend = s.pend, s.out[:0]
 		dropped, forget := s.dropped, s.forget
 		s.dropped, s.queued = 0, false
+		s.maxSize, s.keep = fs.cfg.Size, fs.cfg.Keep
+		if s.setSize > 0 {
+			s.maxSize = s.setSize
+		}
+		if s.setKeep >= 0 {
+			s.keep = s.setKeep
+		}
 		s.mu.Unlock()
 		if dropped > 0 {
 			if s.failing == nil {
@@ -386,7 +410,7 @@ func (fs *Files) write(s *FileSink, recs []byte, now time.Time) {
 		s.lost += bytes.Count(recs, []byte{'\n'})
 		return
 	}
-	max := fs.cfg.Size
+	max := s.maxSize
 	for len(recs) > 0 {
 		n := len(recs)
 		if int64(n) > max-s.size {
@@ -536,7 +560,7 @@ func (fs *Files) prune(s *FileSink) error {
 		}
 	}
 	slices.Sort(old)
-	for len(old) > fs.cfg.Keep {
+	for len(old) > s.keep {
 		if err := os.Remove(filepath.Join(s.dir, old[0])); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("rotate: %w", err)
 		}

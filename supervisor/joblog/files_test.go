@@ -466,3 +466,30 @@ func TestFilesStuckDisk(t *testing.T) {
 	}
 	t.Logf("%d lines written, %d dropped and counted", lines, dropped)
 }
+
+// TestFilesSetLimits: a job's own size and keep (log-size, log-keep) replace the Files' for that
+// job only; size 0 and keep -1 go back to the Files' own.
+func TestFilesSetLimits(t *testing.T) {
+	recLen := len(AppendRecord(nil, numbered("j", 0)))
+	fs, _ := newTestFiles(t, FilesConfig{Size: int64(100 * recLen), Keep: 5})
+	fs.SetLimits("own", int64(2*recLen), 1)
+	for i := range 20 {
+		fs.Write(numbered("own", i))
+		fs.Write(numbered("other", i))
+		fs.Sync(10 * time.Second)
+	}
+	if names, lines := jobFiles(t, fs, "own"); len(names) != 2 || len(lines[0]) != 2 || len(lines[1]) != 2 {
+		t.Errorf("own (2 records a file, keep 1): files %v with %v", names, lines)
+	}
+	if names, lines := jobFiles(t, fs, "other"); len(names) != 1 || len(lines[0]) != 20 {
+		t.Errorf("other (the Files' 100 records a file): files %v with %d lines", names, len(lines[0]))
+	}
+	fs.SetLimits("own", 0, -1)
+	for i := range 20 {
+		fs.Write(numbered("own", 20+i))
+		fs.Sync(10 * time.Second)
+	}
+	if names, _ := jobFiles(t, fs, "own"); len(names) != 2 {
+		t.Errorf("own back at the Files' limits: files %v, want the old rotated one and current", names)
+	}
+}

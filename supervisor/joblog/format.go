@@ -59,6 +59,16 @@ func ParseFormat(s string) (Format, error) {
 // returned as is with level Info and nil attrs. Parse never panics, and its
 // work is linear in len(raw); JSON nested deeper than 32 levels is text.
 func Parse(format Format, raw string) (level slog.Level, msg string, attrs []slog.Attr) {
+	level, _, msg, attrs = parseOwn(format, raw)
+	return level, msg, attrs
+}
+
+// levelUnset is the level the structured parsers start from: a line that leaves it has no
+// level of its own. No level name or number maps to it.
+const levelUnset = slog.Level(-1 << 30)
+
+// parseOwn is Parse that also says whether the level came from the line (own).
+func parseOwn(format Format, raw string) (level slog.Level, own bool, msg string, attrs []slog.Attr) {
 	var ok bool
 	switch format {
 	case FormatJSON:
@@ -67,9 +77,12 @@ func Parse(format Format, raw string) (level slog.Level, msg string, attrs []slo
 		level, msg, attrs, ok = parseLogfmt(raw)
 	}
 	if !ok {
-		return slog.LevelInfo, raw, nil
+		return slog.LevelInfo, false, raw, nil
 	}
-	return level, msg, attrs
+	if level == levelUnset {
+		return slog.LevelInfo, false, msg, attrs
+	}
+	return level, true, msg, attrs
 }
 
 // fieldKind classifies a top-level key of a structured line, so that JSON and

@@ -47,6 +47,9 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
 		for _, format := range []Format{FormatText, FormatJSON, FormatLogfmt} {
+			if l, own, _, _ := parseOwn(format, raw); l == levelUnset || (own && format == FormatText) || (!own && l != slog.LevelInfo) {
+				t.Fatalf("parseOwn(%s, %q): level %v own %v", format, raw, l, own)
+			}
 			level, msg, attrs := Parse(format, raw)
 			if attrs == nil && level == slog.LevelInfo && msg == raw {
 				continue // unparsed, or parsed to the same thing

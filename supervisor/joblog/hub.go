@@ -23,7 +23,8 @@ type Hub struct {
 	buffered *bufferedHandler // handler when it is NewLogger's: AddHeld holds records in it
 	perJob   int
 
-	files *Files // SetFiles: every line is written to its job's log file too
+	files   *Files   // SetFiles: every line is written to its job's log file too
+	journal *Journal // SetJournal: job lines go to the journal instead of the logger
 
 	mu        sync.Mutex
 	seq       uint64
@@ -70,6 +71,11 @@ func (h *Hub) Flush() error {
 // it before the first line.
 func (h *Hub) SetFiles(fs *Files) { h.files = fs }
 
+// SetJournal sends every job line to the journal as an entry of its own (JournalEntry) rather
+// than through the logger; a line the journal refuses still goes to the logger. Call it before
+// the first line.
+func (h *Hub) SetJournal(j *Journal) { h.journal = j }
+
 // Files is the log files the Hub writes to, nil when none.
 func (h *Hub) Files() *Files { return h.files }
 
@@ -114,6 +120,14 @@ func (h *Hub) emit(l Line, held bool) {
 	}
 	ctx := context.Background()
 	hd := h.handler
+	if h.journal != nil && l.Stream != StreamGod {
+		if !hd.Enabled(ctx, h.journal.level(&l)) {
+			return
+		}
+		if h.journal.Send(&l) == nil {
+			return
+		}
+	}
 	if !hd.Enabled(ctx, l.Level) {
 		return
 	}

@@ -27,7 +27,7 @@ type jsonParser struct {
 // JSON object.
 func parseJSON(raw string) (level slog.Level, msg string, attrs []slog.Attr, ok bool) {
 	p := jsonParser{s: raw}
-	level = slog.LevelInfo
+	level = levelUnset // Parse makes it Info
 	p.ws()
 	if !p.eat('{') {
 		return 0, "", nil, false

@@ -24,9 +24,13 @@ type Line struct {
 	Pid        int
 	Stream     string // "stdout" or "stderr"; "god" for notices made by the Hub
 	Level      slog.Level
-	Msg        string
-	Attrs      []slog.Attr // parsed from json/logfmt; nil for text
-	Seq        uint64      // set by the Hub: strictly increasing across the hub
+	// OwnLevel: Level came from the line itself (the level key of a json or logfmt line); false
+	// for a text line and a structured line without a level, whose Level is Info. The journal
+	// puts a stderr line without a level of its own at warning.
+	OwnLevel bool
+	Msg      string
+	Attrs    []slog.Attr // parsed from json/logfmt; nil for text
+	Seq      uint64      // set by the Hub: strictly increasing across the hub
 	// Raw is the line as the job wrote it when its format is json or logfmt (Msg is then the
 	// parsed message), for the log files; "" for text, whose Msg is the line. Lines the Hub keeps
 	// in its ring have no Raw: `god logs` shows Msg and Attrs.

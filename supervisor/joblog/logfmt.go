@@ -9,7 +9,7 @@ import (
 // a sequence of key=value pairs. Values are strings: logfmt has no types, and
 // guessing numbers would make "port=080" lose its zero.
 func parseLogfmt(raw string) (level slog.Level, msg string, attrs []slog.Attr, ok bool) {
-	level = slog.LevelInfo
+	level = levelUnset // Parse makes it Info
 	pairs := 0
 	i := 0
 	for {

@@ -69,6 +69,16 @@ func NewLogger(w *os.File, mode string, level slog.Level) (*slog.Logger, error) 
 	return slog.New(newBufferedHandler(w, format)), nil
 }
 
+// IsJournalMode reports whether NewLogger(w, mode, ...) writes in the journal mode: mode
+// "journal", or "auto" under systemd's journal. god then sends job lines to the journal as
+// entries of their own (NewJournal, Hub.SetJournal).
+func IsJournalMode(w *os.File, mode string) bool {
+	if mode == "" || mode == ModeAuto {
+		mode = autoMode(w)
+	}
+	return mode == ModeJournal
+}
+
 // autoMode picks the mode for "auto" from what w is connected to.
 func autoMode(w *os.File) string {
 	if isJournalStream(w, os.Getenv("JOURNAL_STREAM")) {

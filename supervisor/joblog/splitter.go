@@ -158,7 +158,7 @@ func (s *Splitter) emit(b []byte) int {
 	l := s.meta
 	l.Time = s.now
 	raw := string(b)
-	l.Level, l.Msg, l.Attrs = Parse(s.format, raw)
+	l.Level, l.OwnLevel, l.Msg, l.Attrs = parseOwn(s.format, raw)
 	if s.format == FormatJSON || s.format == FormatLogfmt {
 		l.Raw = raw // for the log files; the same string, no copy
 	}

@@ -11,6 +11,7 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -38,7 +39,7 @@ func init() {
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: sockjob serve|systemd|http|flood|notify [flags]")
+		fmt.Fprintln(os.Stderr, "usage: sockjob serve|systemd|http|flood|notify|count [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -53,6 +54,8 @@ func main() {
 		err = flood(os.Args[2:])
 	case "notify":
 		err = notifySeq(os.Args[2:])
+	case "count":
+		err = count(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown mode %q", os.Args[1])
 	}
@@ -357,5 +360,84 @@ func notifySeq(args []string) error {
 	}
 	fmt.Println("notified")
 	<-stop
+	return nil
+}
+
+// count writes the numbered lines "n=I" to stdout, I from the number in -state (1 when it is
+// missing) to -to, as fast as the pipe takes them. Before line K of each -gate K:PATH it waits
+// until PATH exists. SIGTERM stops it after a whole line: it writes out what it buffered, puts
+// the next number in -state and exits 0, so that the next process goes on from there and every
+// number is written exactly once across processes. Past -to it waits for SIGTERM.
+func count(args []string) error {
+	fs := flag.NewFlagSet("count", flag.ContinueOnError)
+	to := fs.Int("to", 1000000, "last number")
+	state := fs.String("state", "", "file holding the next number")
+	var gates []string
+	fs.Func("gate", "K:PATH: wait for PATH before line K", func(s string) error { gates = append(gates, s); return nil })
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	term := make(chan os.Signal, 1)
+	signal.Notify(term, syscall.SIGTERM)
+	next := 1
+	if b, err := os.ReadFile(*state); err == nil {
+		if next, err = strconv.Atoi(strings.TrimSpace(string(b))); err != nil {
+			return fmt.Errorf("state %s: %w", *state, err)
+		}
+	}
+	wait := map[int]string{}
+	for _, g := range gates {
+		k, path, ok := strings.Cut(g, ":")
+		n, err := strconv.Atoi(k)
+		if !ok || err != nil {
+			return fmt.Errorf("bad -gate %q", g)
+		}
+		wait[n] = path
+	}
+	out := bufio.NewWriterSize(os.Stdout, 32<<10)
+	save := func() error {
+		if err := out.Flush(); err != nil {
+			return err
+		}
+		tmp := *state + ".tmp"
+		if err := os.WriteFile(tmp, []byte(strconv.Itoa(next)), 0o644); err != nil {
+			return err
+		}
+		return os.Rename(tmp, *state)
+	}
+	var line []byte
+	for ; next <= *to; next++ {
+		if path, ok := wait[next]; ok {
+			if err := out.Flush(); err != nil {
+				return err
+			}
+			for {
+				if _, err := os.Stat(path); err == nil {
+					break
+				}
+				select {
+				case <-term:
+					return save()
+				case <-time.After(5 * time.Millisecond):
+				}
+			}
+		}
+		if next%256 == 0 {
+			select {
+			case <-term:
+				return save()
+			default:
+			}
+		}
+		line = strconv.AppendInt(append(line[:0], "n="...), int64(next), 10)
+		line = append(line, '\n')
+		if _, err := out.Write(line); err != nil {
+			return err
+		}
+	}
+	if err := save(); err != nil {
+		return err
+	}
+	<-term
 	return nil
 }
