@@ -17,8 +17,9 @@ import (
 // it can (`seq`) with --log-dir on (default --log-size 10 MiB, --log-keep 10: the run rotates a few
 // times), and the benchmark times them from the start signal until the job's last line is in
 // DIR/JOB/current, then checks that every line is in the files once, in order. god's own log stays
-// at info (each line is also a JSON record on god's stdout, as by default). When runit's svlogd is found (PATH or WATCHGOD_RUNIT_BIN), the same lines
-// piped into `svlogd -tt` (same size and keep) are timed beside it.
+// at info (each line is also a JSON record on god's stdout, as by default). When runit's svlogd
+// (PATH or WATCHGOD_RUNIT_BIN) and s6's s6-log (PATH or WATCHGOD_S6_BIN) are found, the same lines
+// piped into `svlogd -tt` and `s6-log t` (same size and keep, timestamps on) are timed beside it.
 func BenchmarkLogDir(b *testing.B) {
 	const logDirLines = 1_000_000
 	var f figures
@@ -26,27 +27,43 @@ func BenchmarkLogDir(b *testing.B) {
 		rate, bytes, dropped := logDirRun(t, logDirLines)
 		f.add("logdir-lines/s", rate, fmt.Sprintf("%d lines into DIR/JOB/current, %.1f MB/s, god's JSON log on too", logDirLines, rate*bytes/1e6))
 		f.add("logdir-dropped-lines", float64(dropped), "lines god dropped because the disk did not keep up")
-		svlogd, err := findRunit("svlogd")
-		if err != nil {
+		// The files alone: god's own log at warn, so the job's lines are not also JSON records on
+		// god's stdout (what a god under systemd with --log-dir would be set to).
+		rate, bytes, _ = logDirRun(t, logDirLines, "--log-level", "warn")
+		f.add("logdir-only-lines/s", rate, fmt.Sprintf("%d lines into DIR/JOB/current, %.1f MB/s, god's own log at warn", logDirLines, rate*bytes/1e6))
+		if svlogd, err := findRunit("svlogd"); err != nil {
 			f.notef("svlogd: %v; not compared", err)
-			return
+		} else {
+			rate = pipeLoggerRun(t, "svlogd", logDirLines, func(dir string) string {
+				if err := os.WriteFile(filepath.Join(dir, "config"), []byte("s10485760\nn10\n"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return svlogd + " -tt " + dir
+			})
+			f.add("svlogd-lines/s", rate, fmt.Sprintf("seq 1 %d | svlogd -tt (s10485760, n10), same disk", logDirLines))
 		}
-		rate = svlogdRun(t, svlogd, logDirLines)
-		f.add("svlogd-lines/s", rate, fmt.Sprintf("seq 1 %d | svlogd -tt (s10485760, n10), same disk", logDirLines))
+		if s6log, err := findS6Log(); err != nil {
+			f.notef("s6-log: %v; not compared", err)
+		} else {
+			rate = pipeLoggerRun(t, "s6-log", logDirLines, func(dir string) string {
+				return s6log + " -b -- t s10485760 n10 " + dir
+			})
+			f.add("s6-log-lines/s", rate, fmt.Sprintf("seq 1 %d | s6-log t s10485760 n10 (TAI64N stamps), same disk", logDirLines))
+		}
 	})
 	f.report(b)
 }
 
 // logDirRun runs one job of n lines under a god with --log-dir, and returns
 // lines per second into the files, the mean record size, and the lines god said it dropped.
-func logDirRun(t testing.TB, n int) (rate, recBytes float64, dropped int) {
+func logDirRun(t testing.TB, n int, flags ...string) (rate, recBytes float64, dropped int) {
 	t.Helper()
 	logDir := filepath.Join(t.TempDir(), "logs")
 	goFile := filepath.Join(t.TempDir(), "go")
 	script := `i=0; while [ ! -e "$0" ] && [ $i -lt 3000 ]; do sleep 0.01; i=$((i+1)); done; seq 1 ` + strconv.Itoa(n) + `; echo end; exec sleep 1000`
 	q := startQuietGod(t, bashLoader{Jobs: map[string]bashJob{
 		"chatty": {Exec: []string{"/bin/sh", "-c", script, goFile}, Auto: autoTrue, Restart: []string{"never"}},
-	}}, "--log-dir", logDir)
+	}}, append([]string{"--log-dir", logDir}, flags...)...)
 	eventually(t, 10*time.Second, "job chatty known", func() bool {
 		return runCLI(t, nil, "status", "chatty", "--socket", q.socket).code == 0
 	})
@@ -133,18 +150,35 @@ func fileEndsWith(path, suffix string) bool {
 	return string(buf) == suffix
 }
 
-// svlogdRun pipes n lines from seq into svlogd -tt and returns lines per second until svlogd
-// exited (it writes everything before it exits at end of input).
-func svlogdRun(t testing.TB, svlogd string, n int) float64 {
+// findS6Log finds s6's s6-log: in $WATCHGOD_S6_BIN (with its libraries in $WATCHGOD_S6_LIB, as
+// scripts/bench unpacks Debian's s6 without installing it) or in PATH.
+func findS6Log() (string, error) {
+	if d := os.Getenv("WATCHGOD_S6_BIN"); d != "" {
+		p := filepath.Join(d, "s6-log")
+		if _, err := os.Stat(p); err == nil {
+			if lib := os.Getenv("WATCHGOD_S6_LIB"); lib != "" {
+				return "LD_LIBRARY_PATH=" + lib + " " + p, nil
+			}
+			return p, nil
+		}
+	}
+	p, err := exec.LookPath("s6-log")
+	if err != nil {
+		return "", fmt.Errorf("s6-log not found (install Debian's s6, or set WATCHGOD_S6_BIN)")
+	}
+	return p, nil
+}
+
+// pipeLoggerRun pipes n lines from seq into the logger that command(dir) runs (writing into
+// dir) and returns lines per second until the logger exited (svlogd and s6-log write everything
+// before they exit at the end of their input); it checks that every line is in dir.
+func pipeLoggerRun(t testing.TB, name string, n int, command func(dir string) string) float64 {
 	t.Helper()
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "config"), []byte("s10485760\nn10\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("/bin/sh", "-c", "seq 1 "+strconv.Itoa(n)+" | "+svlogd+" -tt "+dir)
+	cmd := exec.Command("/bin/sh", "-c", "seq 1 "+strconv.Itoa(n)+" | "+command(dir))
 	t0 := time.Now()
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("seq | svlogd: %v\n%s", err, out)
+		t.Fatalf("seq | %s: %v\n%s", name, err, out)
 	}
 	took := time.Since(t0)
 	ents, err := os.ReadDir(dir)
@@ -162,7 +196,7 @@ func svlogdRun(t testing.TB, svlogd string, n int) float64 {
 		}
 	}
 	if lines != n {
-		t.Fatalf("svlogd wrote %d lines, want %d", lines, n)
+		t.Fatalf("%s wrote %d lines, want %d", name, lines, n)
 	}
 	return float64(n) / took.Seconds()
 }

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -207,6 +208,12 @@ func startQuietGod(t testing.TB, l bashLoader, flags ...string) *quietGod {
 			t.Errorf("god did not exit within 20 s of SIGTERM; stderr:\n%s", errb.String())
 		}
 	})
+	if slices.Contains(flags, "warn") { // --log-level warn: no "god running" record to wait for
+		eventually(t, 10*time.Second, "god's control socket", func() bool {
+			return runCLI(t, nil, "version", "--socket", q.socket).code == 0
+		})
+		return q
+	}
 	select {
 	case <-q.running:
 	case <-q.exited:
