@@ -30,17 +30,19 @@ func TestFdStoreRemove(t *testing.T) {
 	}
 }
 
-// TestExtendTimeout: with --start-timeout 1s, a notify job that takes about 4 s to start but
-// says EXTEND_TIMEOUT_USEC=5000000 every 400 ms is not stopped as not ready: it reaches run
+// TestExtendTimeout: with --start-timeout 4s, a notify job that takes about 8 s to start but
+// says EXTEND_TIMEOUT_USEC=5000000 every second is not stopped as not ready: it reaches run
 // with the pid it started with, and god logged the extensions and no start timeout.
 func TestExtendTimeout(t *testing.T) {
 	t.Parallel()
 	g := newGod(t)
 	writeLoader(t, g.dir, "x", bashLoader{Jobs: map[string]bashJob{
-		"slow": sockJob([]string{sockjobBin, "notify", "-repeat", "10", "-every", "400ms", "-last", "READY=1",
+		"slow": sockJob([]string{sockjobBin, "notify", "-repeat", "8", "-every", "1s", "-last", "READY=1",
 			"EXTEND_TIMEOUT_USEC=5000000"}, nil, []string{"notify"}, nil),
 	}})
-	g.start("--start-timeout", "1s")
+	// 8 extensions 1 s apart outlast a start timeout of 4 s (long enough for the job's first
+	// message on a busy machine).
+	g.start("--start-timeout", "4s")
 	first := pidOf(t, g.waitState("slow", "start", 10*time.Second))
 	st := g.waitState("slow", "run", 30*time.Second)
 	if pidOf(t, st) != first || st.Restarts != 0 {

@@ -62,7 +62,9 @@ func TestReloadRollback(t *testing.T) {
 		// a READY=1 before the first check reply would make it ready: use check.
 		{name: "check-fails", ready: "check", check: `if tr '\0' '\n' < /proc/$pid/environ | grep -qx GOD_GENERATION=1; then echo '["ok","500"]'; ` +
 			`else sleep 0.5; echo "check: pid $pid is unhealthy" >&2; echo '["fail"]'; fi`,
-			reason: "check failed", output: "backend serving on"},
+			// No output asserted: under load the check may fail before the new process printed
+			// anything (the other cases show the output in the message).
+			reason: "check failed", output: ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
