@@ -48,17 +48,9 @@ func (j *job) acceptStart() error {
 	if j.sockErr != nil {
 		return j.sockErr
 	}
-	if len(j.socks) != 1 {
-		return fmt.Errorf("job %s: accept needs exactly one listen socket, got %d", j.name, len(j.socks))
-	}
-	f, err := dupFile(j.socks[0].file)
+	ln, err := j.acceptListener()
 	if err != nil {
-		return fmt.Errorf("job %s: accept: socket %s: %w", j.name, j.socks[0].spec.Name, err)
-	}
-	ln, err := net.FileListener(f)
-	f.Close()
-	if err != nil {
-		return fmt.Errorf("job %s: accept: socket %s is not a stream listener: %w", j.name, j.socks[0].spec.Name, err)
+		return err
 	}
 	a := &acceptor{j: j, ln: ln, slots: make(chan struct{}, max(def.MaxConnections, 1)),
 		done: make(chan struct{}), running: make(map[int]bool), idle: make(chan struct{})}
@@ -67,6 +59,43 @@ func (j *job) acceptStart() error {
 	a.status.Since = time.Now()
 	j.acc = a
 	a.publish()
+	go a.loop(*def)
+	return nil
+}
+
+// acceptListener is a listener on a copy of the job's one socket, for god to accept on.
+func (j *job) acceptListener() (net.Listener, error) {
+	if len(j.socks) != 1 {
+		return nil, fmt.Errorf("job %s: accept needs exactly one listen socket, got %d", j.name, len(j.socks))
+	}
+	f, err := dupFile(j.socks[0].file)
+	if err != nil {
+		return nil, fmt.Errorf("job %s: accept: socket %s: %w", j.name, j.socks[0].spec.Name, err)
+	}
+	ln, err := net.FileListener(f)
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("job %s: accept: socket %s is not a stream listener: %w", j.name, j.socks[0].spec.Name, err)
+	}
+	return ln, nil
+}
+
+// acceptRenew restarts the accept loop with the job's current definition (a reload); the
+// running connection processes and their slots stay.
+func (j *job) acceptRenew() error {
+	a := j.acc
+	a.ln.Close()
+	<-a.done
+	def := j.m.Def()
+	if j.sockErr != nil || len(j.socks) < len(def.Listen) {
+		j.openSockets()
+	}
+	ln, err := j.acceptListener()
+	if err != nil {
+		j.acceptStop(acceptStopGrace)
+		return err
+	}
+	a.ln, a.done = ln, make(chan struct{})
 	go a.loop(*def)
 	return nil
 }
@@ -224,12 +253,13 @@ func (j *job) acceptStop(grace time.Duration) {
 // acceptStopGrace is how long connection processes get between SIGTERM and SIGKILL.
 const acceptStopGrace = 5 * time.Second
 
-// acceptCommand runs start, stop, restart and remove of an accept job; it returns false for
-// a command the job's machine handles.
-func (j *job) acceptCommand(kind jobCmdKind) bool {
+// acceptCommand runs start, stop, restart, reload and remove of an accept job; it returns
+// false for a command the job's machine handles.
+func (j *job) acceptCommand(c jobCmd) bool {
 	if !j.m.Def().Accept && j.acc == nil {
 		return false
 	}
+	kind := c.kind
 	switch kind {
 	case cmdStart, cmdListen:
 		if err := j.acceptStart(); err != nil {
@@ -254,6 +284,16 @@ func (j *job) acceptCommand(kind jobCmdKind) bool {
 		if err := j.acceptStart(); err != nil {
 			j.log.Warn("accept", "err", err)
 		}
+		return true
+	case cmdReload:
+		// New connections get the current definition at once; running ones keep theirs.
+		out := reloadOutcome{ok: true, msg: "accept job: new connections run the current definition"}
+		if j.acc == nil {
+			out = reloadOutcome{msg: "accept job is not running"}
+		} else if err := j.acceptRenew(); err != nil {
+			out = reloadOutcome{msg: err.Error()}
+		}
+		c.reload.done <- out
 		return true
 	case cmdRemove:
 		j.acceptStop(acceptStopGrace)

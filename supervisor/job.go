@@ -306,7 +306,7 @@ func send[T any](j *job, ch chan<- T, v T) {
 }
 
 func (j *job) command(c jobCmd) {
-	if j.acceptCommand(c.kind) {
+	if j.acceptCommand(c) {
 		return
 	}
 	switch c.kind {
@@ -614,6 +614,15 @@ func (j *job) publish(def *loader.Definition) {
 	st := j.m.Status(j.socketList())
 	for i := range st.Processes {
 		st.Processes[i].Escaped = j.sup.contain.escapedOf(j.m.PgidOf(st.Processes[i].Pid))
+	}
+	if a := j.acc; a != nil {
+		// An accept job's state is its acceptor's, not the machine's (accept.go).
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		st.State, st.Since, st.Connections = a.status.State, a.status.Since, a.status.Connections
+		a.status = st
+		j.sup.jobEvent(jobEvent{name: j.name, state: StateRun, status: st, def: def})
+		return
 	}
 	j.sup.jobEvent(jobEvent{name: j.name, state: j.m.State(), status: st, def: def, groups: j.m.Groups()})
 }
