@@ -123,8 +123,8 @@ func TestAcceptConnections(t *testing.T) {
 		total, clients, maxConns, elapsed.Round(time.Millisecond), float64(total)/elapsed.Seconds(), peak)
 }
 
-// TestAcceptStop: god status counts the running connection processes, and god stop ends them
-// (a process blocked reading its connection gets SIGTERM) and stops accepting.
+// TestAcceptStop: god status counts the running connection processes, god reload keeps them, and
+// god stop ends them (a process blocked reading its connection gets SIGTERM) and stops accepting.
 func TestAcceptStop(t *testing.T) {
 	addr := freePort(t)
 	job, _ := acceptJob(t, addr, 5)
@@ -142,6 +142,17 @@ func TestAcceptStop(t *testing.T) {
 		conns = append(conns, c)
 	}
 	g.waitJob("acc", 20*time.Second, "3 connections", func(st control.JobStatus) bool { return st.Connections == 3 })
+	// A reload renews the accept loop; the open connections keep their processes.
+	g.mustCLI("reload", "acc")
+	if ans, err := askLine(addr, "after-reload", time.Now().Add(20*time.Second)); err != nil || !strings.HasPrefix(ans, "after-reload pid=") {
+		t.Fatalf("after reload: %q, %v", ans, err)
+	}
+	g.waitJob("acc", 20*time.Second, "3 connections after reload", func(st control.JobStatus) bool {
+		return st.State == "run" && st.Connections == 3
+	})
+	if out := g.mustCLI("status"); !strings.Contains(out.stdout, "3 connections") {
+		t.Errorf("god status does not show the connections:\n%s", out.stdout)
+	}
 	g.mustCLI("stop", "acc")
 	g.waitState("acc", "stopped", 20*time.Second)
 	for i, c := range conns {
