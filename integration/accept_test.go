@@ -28,8 +28,13 @@ echo "$line pid=$$ remote=$REMOTE_ADDR port=$REMOTE_PORT fds=$LISTEN_FDS names=$
 rm -f "$m"
 `
 
-// acceptJob writes the script and returns the accept job serving addr with max-connections max.
+// acceptJob writes the script and returns the accept job serving addr (tcp) with max-connections max.
 func acceptJob(t *testing.T, addr string, max int) (bashJob, string) {
+	return acceptJobOn(t, "tcp://"+addr, max)
+}
+
+// acceptJobOn is acceptJob on a socket address of fdpass's form (tcp://, unix://).
+func acceptJobOn(t *testing.T, addr string, max int) (bashJob, string) {
 	t.Helper()
 	dir := t.TempDir()
 	script := filepath.Join(dir, "conn.sh")
@@ -40,7 +45,7 @@ func acceptJob(t *testing.T, addr string, max int) (bashJob, string) {
 	if err := os.Mkdir(marks, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	j := sockJob([]string{"/bin/sh", script}, []string{"conn=tcp://" + addr}, nil,
+	j := sockJob([]string{"/bin/sh", script}, []string{"conn=" + addr}, nil,
 		map[string][]string{"accept": {"true"}, "max-connections": {strconv.Itoa(max)}})
 	j.Env = []string{"MARKS=" + marks}
 	return j, marks
@@ -161,6 +166,30 @@ func TestAcceptStop(t *testing.T) {
 			t.Errorf("connection %d answered after stop; want it closed by its process's end", i)
 		} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
 			t.Errorf("connection %d still open after stop", i)
+		}
+	}
+}
+
+// TestAcceptUnix: an accept job on a unix socket answers with REMOTE_ADDR empty (an unnamed peer)
+// and no REMOTE_PORT.
+func TestAcceptUnix(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "acc.sock")
+	job, _ := acceptJobOn(t, "unix://"+path, 2)
+	g := newGod(t)
+	writeLoader(t, g.dir, "acc", bashLoader{Jobs: map[string]bashJob{"acc": job}})
+	g.start()
+	g.waitState("acc", "run", 10*time.Second)
+	for i := range 3 {
+		c, err := net.DialTimeout("unix", path, 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		fmt.Fprintf(c, "u%d\n", i)
+		ans, err := bufio.NewReader(c).ReadString('\n')
+		c.Close()
+		if err != nil || !strings.HasPrefix(ans, fmt.Sprintf("u%d pid=", i)) || !strings.Contains(ans, " remote= port= fds=1 ") {
+			t.Errorf("connection %d: %q, %v", i, ans, err)
 		}
 	}
 }

@@ -152,7 +152,9 @@ func (a *acceptor) spawn(def *loader.Definition, c net.Conn) error {
 	case *net.TCPAddr:
 		host, port = ra.IP.String(), strconv.Itoa(ra.Port)
 	case *net.UnixAddr:
-		host = ra.Name
+		if ra.Name != "@" { // Go's name of an unnamed (unbound) peer
+			host = ra.Name
+		}
 	}
 	env, settings, err := a.j.procEnvShared(def)
 	if err != nil {
