@@ -129,7 +129,8 @@ func TestAcceptConnections(t *testing.T) {
 }
 
 // TestAcceptStop: god status counts the running connection processes, god reload keeps them, and
-// god stop ends them (a process blocked reading its connection gets SIGTERM) and stops accepting.
+// god stop ends them (a process blocked reading its connection gets SIGTERM) and stops accepting,
+// and god start accepts again.
 func TestAcceptStop(t *testing.T) {
 	addr := freePort(t)
 	job, _ := acceptJob(t, addr, 5)
@@ -167,6 +168,11 @@ func TestAcceptStop(t *testing.T) {
 		} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
 			t.Errorf("connection %d still open after stop", i)
 		}
+	}
+	g.mustCLI("start", "acc")
+	g.waitState("acc", "run", 20*time.Second)
+	if ans, err := askLine(addr, "again", time.Now().Add(20*time.Second)); err != nil || !strings.HasPrefix(ans, "again pid=") {
+		t.Fatalf("after start: %q, %v", ans, err)
 	}
 }
 
