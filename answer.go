@@ -120,6 +120,10 @@ func (d *JobDef) field(prop string) (any, bool) {
 		return d.LogSize, true
 	case "log-keep":
 		return d.LogKeep, true
+	case "accept":
+		return d.Accept, true
+	case "max-connections":
+		return d.MaxConnections, true
 	}
 	return nil, false
 }

@@ -59,6 +59,11 @@ type JobDef struct {
 	LogSize any // log-size: bytes (int, int64) before current is rotated (--log-size)
 	LogKeep any // log-keep: rotated files kept, an int (0 keeps none; --log-keep)
 
+	// Per-connection processes (systemd's Accept=yes): god accepts on the job's one stream
+	// socket and runs one process per connection, the connection as stdin, stdout and fd 3.
+	Accept         any // accept: true
+	MaxConnections any // max-connections: running connection processes before god stops accepting (int; default 64)
+
 	// ExecFunc, when set, is the job's body: Exec defaults to this binary
 	// (argv [os.Args[0]] made absolute) and the job's environment gets a
 	// variable that makes Init run ExecFunc and exit in that process.

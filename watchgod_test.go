@@ -102,18 +102,19 @@ func TestGodv1Binary(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := loader.Definition{
-		Name:      "worker",
-		Exec:      []string{jobbin},
-		Env:       []string{"A=1", "WATCHGOD_EXECFUNC=worker"},
-		Auto:      loader.Auto{Start: true, After: []string{"backend", "postgres"}},
-		Listen:    []string{"http=tcp://127.0.0.1:0"},
-		Instances: 3,
-		Ready:     loader.Ready{Mode: loader.ReadyDelay, Delay: 200 * time.Millisecond},
-		Reload:    loader.Reload{Mode: loader.ReloadOverlap},
-		Restart:   loader.RestartOnFailure,
-		Dir:       "/tmp",
-		Log:       loader.LogJSON,
-		Watchdog:  30 * time.Second,
+		Name:           "worker",
+		Exec:           []string{jobbin},
+		Env:            []string{"A=1", "WATCHGOD_EXECFUNC=worker"},
+		Auto:           loader.Auto{Start: true, After: []string{"backend", "postgres"}},
+		Listen:         []string{"http=tcp://127.0.0.1:0"},
+		Instances:      3,
+		Ready:          loader.Ready{Mode: loader.ReadyDelay, Delay: 200 * time.Millisecond},
+		Reload:         loader.Reload{Mode: loader.ReloadOverlap},
+		Restart:        loader.RestartOnFailure,
+		Dir:            "/tmp",
+		Log:            loader.LogJSON,
+		Watchdog:       30 * time.Second,
+		MaxConnections: loader.DefaultMaxConnections,
 	}
 	if !reflect.DeepEqual(worker, want) {
 		t.Fatalf("worker =\n%+v\nwant\n%+v", worker, want)

@@ -108,18 +108,19 @@ func TestClientAgainstLoaderProcess(t *testing.T) {
 		t.Fatalf("Define(web): %v", err)
 	}
 	want := Definition{
-		Name:      "web",
-		Exec:      []string{"/bin/sleep", "1000"},
-		Env:       []string{"A=1", "B=two"},
-		Auto:      Auto{Start: true, After: []string{"db"}},
-		Listen:    []string{"http=tcp://127.0.0.1:0", "dns=udp://[::1]:0"},
-		Instances: 2,
-		Ready:     Ready{Mode: ReadyNotify},
-		Reload:    Reload{Mode: ReloadSignal, Signal: syscall.SIGUSR2},
-		Restart:   RestartOnFailure,
-		Dir:       "/tmp",
-		Log:       LogJSON,
-		Watchdog:  30 * time.Second,
+		Name:           "web",
+		Exec:           []string{"/bin/sleep", "1000"},
+		Env:            []string{"A=1", "B=two"},
+		Auto:           Auto{Start: true, After: []string{"db"}},
+		Listen:         []string{"http=tcp://127.0.0.1:0", "dns=udp://[::1]:0"},
+		Instances:      2,
+		Ready:          Ready{Mode: ReadyNotify},
+		Reload:         Reload{Mode: ReloadSignal, Signal: syscall.SIGUSR2},
+		Restart:        RestartOnFailure,
+		Dir:            "/tmp",
+		Log:            LogJSON,
+		Watchdog:       30 * time.Second,
+		MaxConnections: DefaultMaxConnections,
 	}
 	if !reflect.DeepEqual(def, want) {
 		t.Fatalf("Define(web) =\n%+v\nwant\n%+v", def, want)

@@ -40,6 +40,10 @@ type Definition struct {
 	// --log-size and --log-keep.
 	LogSize *int64
 	LogKeep *int
+	// Accept makes god accept on the job's one stream socket and run one process per
+	// connection (systemd's Accept=yes); MaxConnections bounds those processes (default 64).
+	Accept         bool
+	MaxConnections int
 }
 
 // staticProps are the properties Define asks, in the order it asks them, each with its parser.
@@ -76,6 +80,8 @@ var staticProps = []struct {
 	{"cgroup", func(d *Definition, m Message) (err error) { d.Cgroup, err = parseCgroupLimits(m); return }},
 	{"log-size", func(d *Definition, m Message) (err error) { d.LogSize, err = parseLogSize(m); return }},
 	{"log-keep", func(d *Definition, m Message) (err error) { d.LogKeep, err = parseLogKeep(m); return }},
+	{"accept", func(d *Definition, m Message) (err error) { d.Accept, err = parseAccept(m); return }},
+	{"max-connections", func(d *Definition, m Message) (err error) { d.MaxConnections, err = parseMaxConnections(m); return }},
 }
 
 // Define asks the loader for every static property of job (exec, env, auto,
@@ -83,7 +89,7 @@ var staticProps = []struct {
 // rules: restart-delay, restart-delay-max, restart-limit, min-uptime, cool-down,
 // success-exit-status, restart-prevent-exit-status; and the process environment:
 // user, group, groups, umask, limit, env-file, critical; cgroup; and the log files:
-// log-size, log-keep) and parses
+// log-size, log-keep; and per-connection processes: accept, max-connections) and parses
 // the replies. An unparsable reply is an error naming the job and property;
 // it does not break the Client. ctx bounds the whole set of requests, which
 // are pipelined (see [Client.AskAll]).

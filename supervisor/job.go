@@ -57,6 +57,8 @@ type job struct {
 	hooks    [][]string
 	hookBusy bool
 	hookDone chan struct{}
+
+	acc *acceptor // the accept loop of a started accept job (accept.go); nil: none
 }
 
 type jobCmdKind int
@@ -304,6 +306,9 @@ func send[T any](j *job, ch chan<- T, v T) {
 }
 
 func (j *job) command(c jobCmd) {
+	if j.acceptCommand(c) {
+		return
+	}
 	switch c.kind {
 	case cmdStart:
 		j.handle(jobstate.Start{})
@@ -369,13 +374,44 @@ func (j *job) spawn(gen, instance int, def *loader.Definition) (int, error) {
 			names = append(names, s.name)
 		}
 	}
-	settings, err := resolveSettings(j.name, def)
+	env, settings, err := j.procEnv(gen, instance, def)
 	if err != nil {
 		return 0, err
 	}
+	if len(fds) > 0 {
+		env = mergeEnv(env, fdpass.Env(names)...)
+	}
+	return j.sup.spawnProcess(spawnSpec{
+		job:        j.name,
+		generation: gen,
+		argv:       def.Exec,
+		env:        env,
+		dir:        def.Dir,
+		extraFiles: fds,
+		listenPid:  len(fds) > 0,
+		format:     joblog.Format(def.Log),
+		settings:   settings,
+		cgroup:     def.Cgroup,
+		exited:     j.exits.put,
+	})
+}
+
+// procEnvShared is procEnv for a connection process of an accept job: generation and
+// instance 0. Safe beside the job's loop: it reads only the definition it is given.
+func (j *job) procEnvShared(def *loader.Definition) ([]string, procSettings, error) {
+	return j.procEnv(0, 0, def)
+}
+
+// procEnv is the environment and settings of one process of generation gen: god's environment,
+// the user's passwd entry, env files, env, then god's own variables (later wins).
+func (j *job) procEnv(gen, instance int, def *loader.Definition) ([]string, procSettings, error) {
+	settings, err := resolveSettings(j.name, def)
+	if err != nil {
+		return nil, procSettings{}, err
+	}
 	fileEnv, err := readEnvFiles(j.name, def.EnvFiles)
 	if err != nil {
-		return 0, err
+		return nil, procSettings{}, err
 	}
 	// Later wins: god's environment, the user's passwd entry, env files, env, god's own.
 	env := j.sup.baseEnv
@@ -397,22 +433,7 @@ func (j *job) spawn(gen, instance int, def *loader.Definition) (int, error) {
 	if def.IdleExit > 0 {
 		env = mergeEnv(env, idleExitEnv+"="+def.IdleExit.String())
 	}
-	if len(fds) > 0 {
-		env = mergeEnv(env, fdpass.Env(names)...)
-	}
-	return j.sup.spawnProcess(spawnSpec{
-		job:        j.name,
-		generation: gen,
-		argv:       def.Exec,
-		env:        env,
-		dir:        def.Dir,
-		extraFiles: fds,
-		listenPid:  len(fds) > 0,
-		format:     joblog.Format(def.Log),
-		settings:   settings,
-		cgroup:     def.Cgroup,
-		exited:     j.exits.put,
-	})
+	return env, settings, nil
 }
 
 // askCheck asks the loader for one process's health without blocking the loop.
@@ -593,6 +614,15 @@ func (j *job) publish(def *loader.Definition) {
 	st := j.m.Status(j.socketList())
 	for i := range st.Processes {
 		st.Processes[i].Escaped = j.sup.contain.escapedOf(j.m.PgidOf(st.Processes[i].Pid))
+	}
+	if a := j.acc; a != nil {
+		// An accept job's state is its acceptor's, not the machine's (accept.go).
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		st.State, st.Since, st.Connections = a.status.State, a.status.Since, a.status.Connections
+		a.status = st
+		j.sup.jobEvent(jobEvent{name: j.name, state: StateRun, status: st, def: def})
+		return
 	}
 	j.sup.jobEvent(jobEvent{name: j.name, state: j.m.State(), status: st, def: def, groups: j.m.Groups()})
 }

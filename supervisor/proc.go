@@ -32,6 +32,9 @@ type spawnSpec struct {
 	settings   procSettings         // identity, umask, limits
 	cgroup     []loader.CgroupLimit // written into the process's cgroup before it starts
 	exited     func(Exit)           // called once by the reaper; must not block
+	// conn, when set, is an accepted connection: the process's stdin and stdout (accept jobs);
+	// its stdout is then not relayed to the log.
+	conn uintptr
 }
 
 // spawnProcess starts one job process: in its own process group (so its whole tree can be signalled),
@@ -84,10 +87,17 @@ func (s *Supervisor) spawnProcess(sp spawnSpec) (int, error) {
 		return 0, fmt.Errorf("stderr pipe: %w", err)
 	}
 	files := append([]uintptr{s.devNull.Fd(), uintptr(outP[1]), uintptr(errP[1])}, sp.extraFiles...)
+	if sp.conn != 0 {
+		files[0], files[1] = sp.conn, sp.conn
+		unix.Close(outP[1])
+		outP[1] = -1
+	}
 	place, err := s.contain.prepare(sp.job, sp.cgroup)
 	if err != nil {
 		unix.Close(outP[0])
-		unix.Close(outP[1])
+		if outP[1] >= 0 {
+			unix.Close(outP[1])
+		}
 		unix.Close(errP[0])
 		unix.Close(errP[1])
 		return 0, err
@@ -97,7 +107,9 @@ func (s *Supervisor) spawnProcess(sp spawnSpec) (int, error) {
 		Path: path, Argv: argv, Env: env, Dir: sp.dir, Files: files, Setpgid: true, CgroupFD: place.fd,
 		Credential: cred,
 	}, sp.exited)
-	unix.Close(outP[1])
+	if outP[1] >= 0 {
+		unix.Close(outP[1])
+	}
 	unix.Close(errP[1])
 	if err != nil {
 		s.contain.abandon(place)
@@ -256,7 +268,7 @@ func executable(p string) error {
 // controlledEnv lists the variables god sets for its jobs itself; a job never inherits god's own.
 var controlledEnv = []string{"NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID",
 	"LISTEN_FDNAMES", "GOD_JOB", "GOD_GENERATION", "GOD_INSTANCE", "GOD_UPGRADE_STATE", "JOURNAL_STREAM",
-	"INVOCATION_ID", "MAINPID", idleExitEnv}
+	"INVOCATION_ID", "MAINPID", "REMOTE_ADDR", "REMOTE_PORT", idleExitEnv}
 
 // baseEnv is god's environment less what belongs to god alone (systemd's notify, watchdog and
 // socket-activation variables, upgrade state).

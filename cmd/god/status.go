@@ -140,6 +140,10 @@ func printStatusTable(w io.Writer, jobs []control.JobStatus, now time.Time) {
 		if strings.HasPrefix(j.Reload, "failed") {
 			note = append(note, "reload "+clean(j.Reload))
 		}
+		if j.Connections > 0 {
+			// an accept job: its connection processes are not in PIDS
+			note = append(note, strconv.Itoa(j.Connections)+" connections")
+		}
 		for _, s := range []string{j.Reason, j.Status} {
 			if s != "" {
 				note = append(note, clean(s))

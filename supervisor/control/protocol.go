@@ -123,6 +123,8 @@ type JobStatus struct {
 	User       string          `json:"user,omitempty"`      // the job's user property: whom its processes run as ("": god's user)
 	// Next is when a job backing off restarts, or when a job failed by flapping tries again.
 	Next time.Time `json:"next,omitzero"`
+	// Connections is how many connection processes an accept job runs now.
+	Connections int `json:"connections,omitempty"`
 }
 
 // ProcessStatus is one running process of a job.
