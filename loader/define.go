@@ -40,6 +40,9 @@ type Definition struct {
 	// --log-size and --log-keep.
 	LogSize *int64
 	LogKeep *int
+	// PidFile is where the job's program writes its main pid (systemd's PIDFile=): god follows a
+	// new pid written there as it follows MAINPID=. "": none.
+	PidFile string
 }
 
 // staticProps are the properties Define asks, in the order it asks them, each with its parser.
@@ -76,6 +79,7 @@ var staticProps = []struct {
 	{"cgroup", func(d *Definition, m Message) (err error) { d.Cgroup, err = parseCgroupLimits(m); return }},
 	{"log-size", func(d *Definition, m Message) (err error) { d.LogSize, err = parseLogSize(m); return }},
 	{"log-keep", func(d *Definition, m Message) (err error) { d.LogKeep, err = parseLogKeep(m); return }},
+	{"pid-file", func(d *Definition, m Message) (err error) { d.PidFile, err = parsePidFile(m); return }},
 }
 
 // Define asks the loader for every static property of job (exec, env, auto,
@@ -83,7 +87,7 @@ var staticProps = []struct {
 // rules: restart-delay, restart-delay-max, restart-limit, min-uptime, cool-down,
 // success-exit-status, restart-prevent-exit-status; and the process environment:
 // user, group, groups, umask, limit, env-file, critical; cgroup; and the log files:
-// log-size, log-keep) and parses
+// log-size, log-keep; pid-file) and parses
 // the replies. An unparsable reply is an error naming the job and property;
 // it does not break the Client. ctx bounds the whole set of requests, which
 // are pipelined (see [Client.AskAll]).
