@@ -18,9 +18,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -77,8 +79,10 @@ func main() {
 			fmt.Fprintf(w, "tableflip-stock: pid %d, generation %d\n", os.Getpid(), gen)
 		}),
 	}
+	served := make(chan struct{})
 	go func() {
-		if err := srv.Serve(ln); err != http.ErrServerClosed {
+		defer close(served)
+		if err := srv.Serve(ln); !errors.Is(err, net.ErrClosed) && err != http.ErrServerClosed {
 			log.Println("serve:", err)
 		}
 	}()
@@ -94,6 +98,12 @@ func main() {
 		log.Println("drain timed out")
 		os.Exit(1)
 	})
+	// Close the listener and let Serve return before Shutdown: Shutdown alone may find no
+	// connection while Serve still holds one it has just accepted, return, and let the process
+	// exit under it (the client sees EOF). The successor keeps the socket open: no connection
+	// waiting in its queue is lost.
+	ln.Close()
+	<-served
 	srv.Shutdown(context.Background())
 	log.Println("drained, exiting")
 }
