@@ -12,6 +12,9 @@
 // ready, and its successor is ready by the time it writes the pid file (tableflip writes it in
 // Ready, after Listen). See docs/protocol.md, "pid-file".
 //
+// It drains as a careful net/http server must (see the end of main): close the listener, let
+// Serve return, wait until every accepted connection has its request, then Shutdown.
+//
 // Its answer names its pid and how many upgrades led to it ("generation"), counted by the
 // program itself in its environment, which each copy passes to the next.
 package main
@@ -27,6 +30,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -73,8 +77,10 @@ func main() {
 	if err != nil {
 		log.Fatalln("listen:", err)
 	}
+	fresh := newFreshConns()
 	srv := &http.Server{
 		ReadHeaderTimeout: 10 * time.Second,
+		ConnState:         fresh.track,
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			fmt.Fprintf(w, "tableflip-stock: pid %d, generation %d\n", os.Getpid(), gen)
 		}),
@@ -102,8 +108,55 @@ func main() {
 	// connection while Serve still holds one it has just accepted, return, and let the process
 	// exit under it (the client sees EOF). The successor keeps the socket open: no connection
 	// waiting in its queue is lost.
+	// And Shutdown closes a connection whose request was not read yet (golang/go#65802): wait,
+	// briefly, until every accepted connection has its request.
 	ln.Close()
 	<-served
+	fresh.wait(time.Second)
 	srv.Shutdown(context.Background())
 	log.Println("drained, exiting")
+}
+
+// freshConns counts the connections accepted whose first request is not read yet (StateNew).
+type freshConns struct {
+	mu   sync.Mutex
+	cond *sync.Cond
+	n    map[net.Conn]bool
+}
+
+func newFreshConns() *freshConns {
+	f := &freshConns{n: map[net.Conn]bool{}}
+	f.cond = sync.NewCond(&f.mu)
+	return f
+}
+
+// track is the server's ConnState hook.
+func (f *freshConns) track(c net.Conn, s http.ConnState) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if s == http.StateNew {
+		f.n[c] = true
+		return
+	}
+	delete(f.n, c)
+	if len(f.n) == 0 {
+		f.cond.Broadcast()
+	}
+}
+
+// wait returns once no connection is fresh, or after d.
+func (f *freshConns) wait(d time.Duration) {
+	expired := false
+	t := time.AfterFunc(d, func() {
+		f.mu.Lock()
+		expired = true
+		f.mu.Unlock()
+		f.cond.Broadcast()
+	})
+	defer t.Stop()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for len(f.n) > 0 && !expired {
+		f.cond.Wait()
+	}
 }
