@@ -81,7 +81,11 @@ func main() {
 	srv := &http.Server{
 		ReadHeaderTimeout: 10 * time.Second,
 		ConnState:         fresh.track,
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return context.WithValue(ctx, connKey{}, c)
+		},
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fresh.handled(r.Context().Value(connKey{}).(net.Conn))
 			fmt.Fprintf(w, "tableflip-stock: pid %d, generation %d\n", os.Getpid(), gen)
 		}),
 	}
@@ -117,7 +121,11 @@ func main() {
 	log.Println("drained, exiting")
 }
 
-// freshConns counts the connections accepted whose first request is not read yet (StateNew).
+// connKey is the context key of a request's connection.
+type connKey struct{}
+
+// freshConns counts the connections accepted whose first request has not reached the handler.
+// Not StateActive: net/http sets it before it checks for Shutdown, and drops the request then.
 type freshConns struct {
 	mu   sync.Mutex
 	cond *sync.Cond
@@ -130,14 +138,22 @@ func newFreshConns() *freshConns {
 	return f
 }
 
-// track is the server's ConnState hook.
+// track is the server's ConnState hook: a new connection is fresh until handled or closed.
 func (f *freshConns) track(c net.Conn, s http.ConnState) {
+	switch s {
+	case http.StateNew:
+		f.mu.Lock()
+		f.n[c] = true
+		f.mu.Unlock()
+	case http.StateClosed, http.StateHijacked:
+		f.handled(c)
+	}
+}
+
+// handled forgets c: its request reached the handler, or it is gone.
+func (f *freshConns) handled(c net.Conn) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if s == http.StateNew {
-		f.n[c] = true
-		return
-	}
 	delete(f.n, c)
 	if len(f.n) == 0 {
 		f.cond.Broadcast()
