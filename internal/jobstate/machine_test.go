@@ -569,7 +569,9 @@ func TestStopWaitsForLingeringGroup(t *testing.T) {
 // names afterwards is the job's current generation, so that the job stays run with it alone and
 // the next reload's signal reaches it.
 func TestSignalReloadWithoutNotifyThenMainPid(t *testing.T) {
-	h := newHarness(t, def(func(d *loader.Definition) { d.Reload = loader.Reload{Mode: loader.ReloadSignal, Signal: syscall.SIGHUP} }), testPolicy())
+	h := newHarness(t, def(func(d *loader.Definition) {
+		d.Reload = loader.Reload{Mode: loader.ReloadSignal, Signal: syscall.SIGHUP}
+	}), testPolicy())
 	h.step(Start{})
 	pid := h.onlyPid()
 	h.answerChecks() // no check: ready at once
