@@ -204,6 +204,23 @@ func parseEnvFiles(m Message) ([]EnvFile, error) {
 	return out, nil
 }
 
+// parsePidFile reads [PATH] for "pid-file": an absolute, clean path of a file (not a directory,
+// no NUL); [] gives "" (none). A path that is not clean ("/run/../x", "/run//x", "/run/x/") is
+// refused rather than cleaned, so that the path god watches is the one the loader wrote.
+func parsePidFile(m Message) (string, error) {
+	if err := wantLen(m, 0, 1); err != nil {
+		return "", err
+	}
+	if len(m) == 0 {
+		return "", nil
+	}
+	p := m[0]
+	if !filepath.IsAbs(p) || p == "/" || filepath.Clean(p) != p || len(p) > 4096 || strings.IndexByte(p, 0) >= 0 {
+		return "", fmt.Errorf("pid-file %.80q: want a clean absolute path of a file", p)
+	}
+	return p, nil
+}
+
 // parseCritical reads ["true"] or ["false"]; [] is false.
 func parseCritical(m Message) (bool, error) {
 	if err := wantLen(m, 0, 1); err != nil {

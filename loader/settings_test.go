@@ -1,6 +1,7 @@
 package loader
 
 import (
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -21,6 +22,7 @@ func TestParseSettingsProps(t *testing.T) {
 	limits := func(m Message) (any, error) { return parseLimits(m) }
 	envf := func(m Message) (any, error) { return parseEnvFiles(m) }
 	crit := func(m Message) (any, error) { return parseCritical(m) }
+	pidf := func(m Message) (any, error) { return parsePidFile(m) }
 	lsize := func(m Message) (any, error) { return parseLogSize(m) }
 	lkeep := func(m Message) (any, error) { return parseLogKeep(m) }
 	i64 := func(v int64) *int64 { return &v }
@@ -51,6 +53,17 @@ func TestParseSettingsProps(t *testing.T) {
 		{umask, `+27`, nil},
 		{umask, `0x1f`, nil},
 		{umask, `0027|1`, nil},
+		{pidf, ``, ""},
+		{pidf, `/run/web.pid`, "/run/web.pid"},
+		{pidf, `/tmp/a b/web.pid`, "/tmp/a b/web.pid"},
+		{pidf, `run/web.pid`, nil},
+		{pidf, `/`, nil},
+		{pidf, `/run/`, nil},
+		{pidf, `/run//web.pid`, nil},
+		{pidf, `/run/../web.pid`, nil},
+		{pidf, `/run/./web.pid`, nil},
+		{pidf, "/run/web\x00.pid", nil},
+		{pidf, `/a|/b`, nil},
 		{limits, ``, []Limit(nil)},
 		{limits, `nofile=65536`, []Limit{{"nofile", unix.RLIMIT_NOFILE, 65536, 65536}}},
 		{limits, `core=infinity|nproc=100:200`, []Limit{{"core", unix.RLIMIT_CORE, Infinity, Infinity}, {"nproc", unix.RLIMIT_NPROC, 100, 200}}},
@@ -123,6 +136,22 @@ func TestLimitNames(t *testing.T) {
 			t.Errorf("ParseLimit(%s) = %+v, %v", n, l, err)
 		}
 	}
+}
+
+// FuzzParsePidFile: whatever "pid-file" accepts is a clean absolute path without NUL.
+func FuzzParsePidFile(f *testing.F) {
+	for _, s := range []string{"", "/run/web.pid", "run/x", "/", "/a//b", "/a/../b", "/a|/b", "/a\x00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := parsePidFile(split(s))
+		if err != nil || p == "" {
+			return
+		}
+		if !filepath.IsAbs(p) || filepath.Clean(p) != p || p == "/" || strings.IndexByte(p, 0) >= 0 {
+			t.Fatalf("parsePidFile(%q) accepted %q", s, p)
+		}
+	})
 }
 
 func FuzzParseLimits(f *testing.F) {

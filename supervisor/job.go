@@ -58,7 +58,10 @@ type job struct {
 	hookBusy bool
 	hookDone chan struct{}
 
-	acc *acceptor // the accept loop of a started accept job (accept.go); nil: none
+	acc      *acceptor          // the accept loop of a started accept job (accept.go); nil: none
+	pidWatch *pidWatch          // the inotify watch of the job's pid-file (pidfile.go); nil: none
+	pidFiles chan pidFileRead   // readings of the pid file, from the watch's goroutine
+	pidLog   *notify.LogLimiter // pid-file lines, at most one a second of each kind
 }
 
 type jobCmdKind int
@@ -148,6 +151,7 @@ func newJobFor(s *Supervisor, loaderPath string, m *jobstate.Machine) *job {
 		gone:     make(chan struct{}),
 		reloads:  make(map[int]*reloadRequest),
 		hookDone: make(chan struct{}, 1),
+		pidFiles: make(chan pidFileRead),
 	}
 }
 
@@ -165,8 +169,10 @@ func (j *job) run() {
 	defer j.closeStored()
 	defer j.stopWatches()
 	defer j.watchSockets(false)
+	defer j.stopPidWatch()
 	j.openSockets()
 	j.apply(j.m.Begin(time.Now()))
+	j.syncPidWatch()
 	for j.step() {
 	}
 }
@@ -196,6 +202,8 @@ func (j *job) step() bool {
 	case <-j.wake.C():
 		j.wake.stop()
 		j.handle(jobstate.Tick{})
+	case r := <-j.pidFiles:
+		j.pidFileChanged(r)
 	}
 	return !j.ended
 }
@@ -203,7 +211,10 @@ func (j *job) step() bool {
 // handle steps the machine with one event and runs what it decided.
 //
 //go:noinline
-func (j *job) handle(ev jobstate.Event) { j.apply(j.m.Step(time.Now(), ev)) }
+func (j *job) handle(ev jobstate.Event) {
+	j.apply(j.m.Step(time.Now(), ev))
+	j.syncPidWatch()
+}
 
 // apply runs effects in order; the outcomes that come back as events (a started process, an
 // adopted MAINPID, ...) are stepped in turn, before anything else reaches the machine.

@@ -67,6 +67,7 @@ func (m *Machine) afterExit(p *Proc, e Exit, groupAlive bool) {
 	case p.HandedOver:
 		// It named its successor with MAINPID=; that process is the job now.
 		m.settle()
+		m.publish()
 		return
 	case m.reload != nil && m.reload.owns(p):
 		if !p.Stopping {

@@ -563,3 +563,40 @@ func TestStopWaitsForLingeringGroup(t *testing.T) {
 	h.step(GroupGone{Pgid: pid})
 	h.wantState(StateStopped)
 }
+
+// TestSignalReloadWithoutNotifyThenMainPid: a signal reload of a job that does not say READY=1
+// (a stock tableflip program followed through its pid file) ends at the signal; the successor it
+// names afterwards is the job's current generation, so that the job stays run with it alone and
+// the next reload's signal reaches it.
+func TestSignalReloadWithoutNotifyThenMainPid(t *testing.T) {
+	h := newHarness(t, def(func(d *loader.Definition) {
+		d.Reload = loader.Reload{Mode: loader.ReloadSignal, Signal: syscall.SIGHUP}
+	}), testPolicy())
+	h.step(Start{})
+	pid := h.onlyPid()
+	h.answerChecks() // no check: ready at once
+	h.wantState(StateRun)
+	pgid := pid
+	for k, next := range []int{555, 556} {
+		h.step(ReloadAsked{ID: k + 1})
+		h.step(Defined{Def: h.m.j.Def})
+		fxs := h.take()
+		if s, ok := find[SignalProc](fxs); !ok || s.Pid != pid {
+			t.Fatalf("reload %d: signal %+v (found %v), want SIGHUP to %d", k+1, s, ok, pid)
+		}
+		h.alive[pgid] = true
+		h.step(Notified{Pid: next, SenderPgid: pgid, MainPid: next})
+		h.exit(pid, 0, 0)
+		if h.onlyPid() != next {
+			t.Fatalf("reload %d: processes %v, want the successor %d", k+1, h.pids(), next)
+		}
+		if p := h.m.proc(next); p.Generation != h.m.j.Generation || !p.Ready {
+			t.Fatalf("reload %d: successor generation %d ready %v, job generation %d", k+1, p.Generation, p.Ready, h.m.j.Generation)
+		}
+		h.wantState(StateRun)
+		if _, ok := find[Publish](h.take()); !ok {
+			t.Fatalf("reload %d: the hand-over's end was not published", k+1)
+		}
+		pid = next
+	}
+}

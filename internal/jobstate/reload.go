@@ -146,7 +146,14 @@ func (m *Machine) reloadSocketsSynced(ev SocketsSynced) {
 		}
 		m.reloadStep(fmt.Sprintf("sent %s to generation %d", loader.SignalName(sig), r.oldGen))
 		if r.def.Ready.Mode != loader.ReadyNotify {
-			// Nothing will tell god when the job is done: the signal is the reload.
+			// Nothing will tell god when the job is done: the signal is the reload. The processes
+			// that got it are the new generation, and so is a successor one of them names later
+			// (MAINPID=, pid-file): it inherits their generation, and the next reload signals it.
+			for _, p := range m.j.Procs {
+				if p.Generation == r.oldGen && !p.Stopping && !p.HandedOver {
+					p.Generation = r.newGen
+				}
+			}
 			m.j.Generation = r.newGen
 			m.finishReload(fmt.Sprintf("sent %s; job %s reloads itself (ready: notify would let god wait for it)", loader.SignalName(sig), m.j.Name))
 		}
