@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin
 DEMO    := build/god
 
-.PHONY: all build demo test vet fuzz fuzz-short bench soak abuse clean
+.PHONY: all build demo test test-long vet fuzz fuzz-short bench soak abuse clean
 
 all: build
 
@@ -35,8 +35,14 @@ vet:
 	$(GO) vet ./...
 
 # Every test, with the race detector (the README's test command: under 4 minutes on 2 cores).
+# -short leaves out the two long proofs, which CI runs after it (make test-long).
 test: vet
-	$(GO) test -race -count=1 -timeout 15m ./...
+	$(GO) test -race -short -count=1 -timeout 15m ./...
+
+# The long proofs that -short leaves out: 60 s of the chaos soak, and a million log lines through
+# --log-dir across an upgrade and a reload (.ci/run runs them after make test).
+test-long:
+	$(GO) test -race -count=1 -timeout 20m -run '^(TestChaosSoak|TestLogDirMillionLines)$$' ./integration/
 
 # A short run of every fuzz target (CI runs it after make test); FUZZTIME=4000000x for a long one.
 fuzz-short:
