@@ -56,7 +56,7 @@ bench:
 	./scripts/bench
 
 # The chaos soak: load, random reloads, kills, loader swaps, SIGSTOPs, floods and god upgrades for
-# SOAK (default 5m); it fails when a request failed or anything leaked. `make test` runs 60 s of it.
+# SOAK (default 5m); it fails when a request failed or anything leaked. `make test-long` runs 60 s of it.
 SOAK ?= 5m
 soak:
 	WATCHGOD_SOAK=$(SOAK) $(GO) test -count=1 -run '^TestChaosSoak$$' -v -timeout 30m ./integration/
