@@ -142,16 +142,7 @@ func optBool(key, v string) (bool, error) {
 // validIfName accepts the interface names a URL carries unescaped: 1 to 15 (IFNAMSIZ-1) of
 // letters, digits, '_', '.', '-', and neither "." nor "..".
 func validIfName(v string) bool {
-	if len(v) == 0 || len(v) > 15 || v == "." || v == ".." {
-		return false
-	}
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '.' || c == '-') {
-			return false
-		}
-	}
-	return true
+	return len(v) <= 15 && v != "." && v != ".." && isHostName(v) // the same characters
 }
 
 // query appends the options that differ from the default to add, in canonical order.

@@ -1,7 +1,6 @@
 package loader
 
 import (
-	"errors"
 	"fmt"
 	"strconv"
 )
@@ -16,21 +15,7 @@ const DefaultMaxConnections = 64
 const MaxMaxConnections = 65536
 
 // parseAccept reads ["true"] or ["false"]; [] is false.
-func parseAccept(m Message) (bool, error) {
-	if err := wantLen(m, 0, 1); err != nil {
-		return false, err
-	}
-	if len(m) == 0 {
-		return false, nil
-	}
-	switch m[0] {
-	case "true":
-		return true, nil
-	case "false":
-		return false, nil
-	}
-	return false, errors.New("accept: want true or false")
-}
+func parseAccept(m Message) (bool, error) { return parseFlag("accept", m) }
 
 // parseMaxConnections reads [N], 1 <= N <= MaxMaxConnections, in decimal digits; [] is
 // DefaultMaxConnections.

@@ -1,7 +1,6 @@
 package loader
 
 import (
-	"errors"
 	"fmt"
 	"path/filepath"
 	"strconv"
@@ -222,7 +221,10 @@ func parsePidFile(m Message) (string, error) {
 }
 
 // parseCritical reads ["true"] or ["false"]; [] is false.
-func parseCritical(m Message) (bool, error) {
+func parseCritical(m Message) (bool, error) { return parseFlag("critical", m) }
+
+// parseFlag reads a yes-or-no property, prop: ["true"] or ["false"]; [] is false.
+func parseFlag(prop string, m Message) (bool, error) {
 	if err := wantLen(m, 0, 1); err != nil {
 		return false, err
 	}
@@ -235,7 +237,7 @@ func parseCritical(m Message) (bool, error) {
 	case "false":
 		return false, nil
 	}
-	return false, errors.New("critical: want true or false")
+	return false, fmt.Errorf("%s: want true or false", prop)
 }
 
 // Bounds of the log-size and log-keep properties.
