@@ -1,7 +1,7 @@
 package supervisor
 
 import (
-	"bytes"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -11,8 +11,10 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/emielm/watchgod/internal/cgroup"
+	"github.com/emielm/watchgod/internal/procfs"
 	"github.com/emielm/watchgod/loader"
 )
 
@@ -37,6 +39,9 @@ type containment struct {
 	seq   uint64
 	units map[int]*unit    // by process group
 	byTag map[uint64]*unit // by GOD_UNIT
+
+	rescans       int  // rescans in a row of a child found in an exec (rescanLater)
+	rescanPending bool // a rescan is armed
 }
 
 // unit is one job process and everything it started.
@@ -237,11 +242,16 @@ func (c *containment) scan() {
 	if c.reaper == nil {
 		return
 	}
+	inExec := false
+	defer func() { c.rescanLater(inExec) }()
 	for _, pid := range childrenOfSelf() {
 		if c.reaper.Known(pid) {
 			continue
 		}
-		tag, ok := unitTagOf(pid)
+		tag, ok, transient := unitTagOf(pid)
+		if transient {
+			inExec = true
+		}
 		if !ok {
 			continue
 		}
@@ -264,6 +274,34 @@ func (c *containment) scan() {
 		c.log.Info("a process left its job's process group; god keeps it with the job", "job", u.job, "pid", pid, "unit", u.pgid)
 	}
 }
+
+// rescanLater scans again in a while when a child could not be attributed because it stayed in
+// an exec (nothing else may be reaped to prompt the next scan); a few times at most in a row.
+func (c *containment) rescanLater(inExec bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !inExec {
+		c.rescans = 0
+		return
+	}
+	if c.rescanPending || c.rescans >= maxRescans {
+		return
+	}
+	c.rescans++
+	c.rescanPending = true
+	time.AfterFunc(rescanDelay, func() {
+		c.mu.Lock()
+		c.rescanPending = false
+		c.mu.Unlock()
+		c.scan()
+	})
+}
+
+// Rescans of a child still in an exec: every rescanDelay, maxRescans times in a row at most.
+const (
+	rescanDelay = 100 * time.Millisecond
+	maxRescans  = 50
+)
 
 // release gives up an escaped process that its job adopts as its main process (MAINPID=): the
 // job watches it from then on, so the containment's watch of it ends.
@@ -313,19 +351,19 @@ func childrenOfSelf() []int {
 	return out
 }
 
-// unitTagOf reads GOD_UNIT from a process's environment (as it was at its exec).
-func unitTagOf(pid int) (uint64, bool) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+// unitTagOf reads GOD_UNIT from a process's environment (as it was at its exec). transient is
+// true when the process was in an exec for longer than procfs.Environ waits: look again later.
+func unitTagOf(pid int) (tag uint64, ok, transient bool) {
+	env, err := procfs.Environ(pid)
 	if err != nil {
-		return 0, false
+		return 0, false, errors.Is(err, procfs.ErrInExec)
 	}
-	for _, kv := range bytes.Split(b, []byte{0}) {
-		if v, ok := bytes.CutPrefix(kv, []byte(envUnit+"=")); ok {
-			tag, err := strconv.ParseUint(string(v), 10, 64)
-			return tag, err == nil
-		}
+	v, found := procfs.Getenv(env, envUnit)
+	if !found {
+		return 0, false, false
 	}
-	return 0, false
+	tag, err = strconv.ParseUint(v, 10, 64)
+	return tag, err == nil, false
 }
 
 // UnitState is a unit in the upgrade state: the new image goes on holding what escaped.

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/emielm/watchgod/fdpass"
+	"github.com/emielm/watchgod/internal/procfs"
 )
 
 // Recovered is what a new god took over from a dead one.
@@ -180,7 +181,7 @@ func taggedProcs(kv string) []Proc {
 		if err != nil {
 			continue
 		}
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+		b, err := procfs.Environ(pid) // waits out an exec: an orphan may be in one
 		if err != nil {
 			continue
 		}
