@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/emielm/watchgod/internal/testutil"
 )
 
 // sdMessage is one datagram god sent to its NOTIFY_SOCKET, with the sender's pid from the kernel.
@@ -116,6 +118,7 @@ func (s *fakeSystemd) all() []sdMessage {
 // index; it fails the test after timeout, listing what came.
 func (s *fakeSystemd) waitFrom(from int, timeout time.Duration, what string, pred func(sdMessage) bool) int {
 	s.t.Helper()
+	timeout = testutil.Slack(timeout)
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	for {

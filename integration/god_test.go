@@ -241,6 +241,7 @@ func (g *god) waitLog(timeout time.Duration, what string, pred func(record) bool
 // test (with the log) when none comes within timeout.
 func (g *god) waitLogFrom(from int, timeout time.Duration, what string, pred func(record) bool) record {
 	g.t.Helper()
+	timeout = testutil.Slack(timeout)
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	for {
@@ -396,6 +397,7 @@ func (g *god) waitJob(name string, timeout time.Duration, what string, cond func
 	g.t.Helper()
 	var last control.JobStatus
 	var known bool
+	timeout = testutil.Slack(timeout)
 	deadline := time.Now().Add(timeout)
 	for tick := 0; ; tick++ {
 		last, known = g.job(name)
@@ -449,6 +451,7 @@ func (g *god) signal(sig syscall.Signal) {
 // wait waits for god to exit and returns its exit code.
 func (g *god) wait(timeout time.Duration) int {
 	g.t.Helper()
+	timeout = testutil.Slack(timeout)
 	select {
 	case <-g.exited:
 	case <-time.After(timeout):

@@ -180,6 +180,7 @@ func startLineProc(t testing.TB, env []string, argv ...string) *lineProc {
 // line waits for the next stdout line that starts with prefix (earlier lines are skipped).
 func (p *lineProc) line(t testing.TB, prefix string, timeout time.Duration) string {
 	t.Helper()
+	timeout = testutil.Slack(timeout)
 	deadline := time.After(timeout)
 	for {
 		select {

@@ -10,17 +10,35 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"strconv"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 )
 
-// Eventually polls cond until it holds, and fails tb when it does not within timeout. what says
-// what was waited for. It is for conditions no event announces (a file written by another
-// process, a pid gone); the poll is short, the deadline generous (CI is a busy 2-core box).
+// Slack scales a test's deadline: a deadline says when to give up on something that should have
+// happened, and on a busy 2-core CI box (the race detector, parallel tests, another CPU-heavy
+// process) things take a few times longer than on an idle machine. Only a failing test waits the
+// longer deadline. WATCHGOD_TEST_SLACK sets the factor (default 3; 1 for the written deadlines).
+func Slack(d time.Duration) time.Duration {
+	return d * time.Duration(slackFactor())
+}
+
+// slackFactor reads WATCHGOD_TEST_SLACK once.
+var slackFactor = sync.OnceValue(func() int {
+	if n, err := strconv.Atoi(os.Getenv("WATCHGOD_TEST_SLACK")); err == nil && n >= 1 {
+		return n
+	}
+	return 3
+})
+
+// Eventually polls cond until it holds, and fails tb when it does not within timeout (scaled by
+// Slack). what says what was waited for. It is for conditions no event announces (a file written
+// by another process, a pid gone); the poll is short, the deadline generous.
 func Eventually(tb testing.TB, timeout time.Duration, what string, cond func() bool) {
 	tb.Helper()
+	timeout = Slack(timeout)
 	deadline := time.Now().Add(timeout)
 	for wait := time.Millisecond; !cond(); wait = min(2*wait, 20*time.Millisecond) {
 		if time.Now().After(deadline) {
