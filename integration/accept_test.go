@@ -222,3 +222,96 @@ func askLine(addr, line string, deadline time.Time) (string, error) {
 	ans, err := bufio.NewReader(c).ReadString('\n')
 	return strings.TrimSuffix(ans, "\n"), err
 }
+
+// TestAcceptSurvivesUpgrade: god upgrade (god re-executes itself) keeps an accept job: a
+// connection open across it is still answered by its own process, the new image counts it in
+// god status and accepts new connections, and god stop then ends the old connection's process
+// as well (nothing of the old image's accepting is left unsupervised).
+func TestAcceptSurvivesUpgrade(t *testing.T) {
+	t.Parallel()
+	addr := freePort(t)
+	job, _ := acceptJob(t, addr, 5)
+	g := newGod(t)
+	g.bin = copyExecutable(t, godBin, t.TempDir(), "god")
+	writeLoader(t, g.dir, "acc", bashLoader{Jobs: map[string]bashJob{"acc": job}})
+	g.start()
+	g.waitState("acc", "run", 10*time.Second)
+	held, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	g.waitJob("acc", 20*time.Second, "1 connection", func(st control.JobStatus) bool { return st.Connections == 1 })
+	mark := g.mark()
+	g.mustCLI("upgrade")
+	g.waitLogFrom(mark, 15*time.Second, "the upgraded image", func(r record) bool { return strings.HasPrefix(r.Msg, "upgraded") })
+	g.waitJob("acc", 20*time.Second, "run with the held connection counted", func(st control.JobStatus) bool {
+		return st.State == "run" && st.Connections == 1
+	})
+	if ans, err := askLine(addr, "after-upgrade", time.Now().Add(20*time.Second)); err != nil || !strings.HasPrefix(ans, "after-upgrade pid=") {
+		t.Fatalf("new connection after upgrade: %q, %v", ans, err)
+	}
+	held.SetDeadline(time.Now().Add(20 * time.Second))
+	fmt.Fprintln(held, "held")
+	if ans, err := bufio.NewReader(held).ReadString('\n'); err != nil || !strings.HasPrefix(ans, "held pid=") {
+		t.Fatalf("the connection held across the upgrade: %q, %v", ans, err)
+	}
+	held2, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held2.Close()
+	g.waitJob("acc", 20*time.Second, "1 connection", func(st control.JobStatus) bool { return st.Connections == 1 })
+	mark = g.mark()
+	g.mustCLI("upgrade")
+	g.waitLogFrom(mark, 15*time.Second, "the upgraded image", func(r record) bool { return strings.HasPrefix(r.Msg, "upgraded") })
+	g.mustCLI("stop", "acc")
+	g.waitState("acc", "stopped", 20*time.Second)
+	held2.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if _, err := bufio.NewReader(held2).ReadString('\n'); err == nil {
+		t.Errorf("connection answered after stop; want it closed by its process's end")
+	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Errorf("connection held across an upgrade still open after stop: its process was not ended")
+	}
+}
+
+// TestAcceptGodKilled: after a kill -9 of god, the new god ends the connection processes the
+// dead one left (no orphan keeps serving unsupervised) and accepts on the job's socket again.
+func TestAcceptGodKilled(t *testing.T) {
+	t.Parallel()
+	addr := freePort(t)
+	job, marks := acceptJob(t, addr, 5)
+	g := newGod(t)
+	writeLoader(t, g.dir, "acc", bashLoader{Jobs: map[string]bashJob{"acc": job}})
+	g.start()
+	g.waitState("acc", "run", 10*time.Second)
+	held, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	var conn int
+	eventually(t, 20*time.Second, "the held connection's process", func() bool {
+		ms, _ := filepath.Glob(filepath.Join(marks, "active.*"))
+		if len(ms) != 1 {
+			return false
+		}
+		conn, _ = strconv.Atoi(strings.TrimPrefix(filepath.Ext(ms[0]), "."))
+		return conn > 0
+	})
+	g.addPid(conn, "connection process")
+	// The state file is written shortly after the processes change: wait for it.
+	eventually(t, 10*time.Second, "the state file naming the connection process", func() bool {
+		b, _ := os.ReadFile(strings.TrimSuffix(g.socket, ".sock") + "-state.json")
+		return strings.Contains(string(b), fmt.Sprintf(`"pid":%d`, conn))
+	})
+	g2, _ := killAndReplace(t, g, nil)
+	g2.waitState("acc", "run", 20*time.Second)
+	if ans, err := askLine(addr, "after-crash", time.Now().Add(20*time.Second)); err != nil || !strings.HasPrefix(ans, "after-crash pid=") {
+		g2.fatalf("new connection after the new god's start: %q, %v", ans, err)
+	}
+	g2.waitLog(20*time.Second, "the dead god's connection process ended", func(r record) bool {
+		return r.Msg == "recovery: ending an orphan of the dead god" && r.int("pid") == conn
+	})
+	eventually(t, 20*time.Second, "the dead god's connection process gone", func() bool { return !alive(conn) })
+}

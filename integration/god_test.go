@@ -507,7 +507,9 @@ func (g *god) cleanup() {
 	g.mu.Unlock()
 	for pid, what := range pids {
 		if alive(pid) && g.ours(pid) {
-			t.Errorf("pid %d (%s) still runs after god exited; killing it", pid, what)
+			cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+			t.Errorf("pid %d (%s: %q, parent %d) still runs after god exited; killing it", pid, what,
+				strings.ReplaceAll(strings.TrimRight(string(cmdline), "\x00"), "\x00", " "), parentPid(pid))
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}

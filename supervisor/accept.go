@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -84,20 +85,77 @@ func (j *job) acceptListener() (net.Listener, error) {
 // running connection processes and their slots stay.
 func (j *job) acceptRenew() error {
 	a := j.acc
-	a.ln.Close()
-	<-a.done
+	a.stopLoop()
 	def := j.m.Def()
 	if j.sockErr != nil || len(j.socks) < len(def.Listen) {
 		j.openSockets()
 	}
-	ln, err := j.acceptListener()
-	if err != nil {
+	if err := a.startLoop(); err != nil {
 		j.acceptStop(acceptStopGrace)
 		return err
 	}
-	a.ln, a.done = ln, make(chan struct{})
-	go a.loop(*def)
 	return nil
+}
+
+// stopLoop stops accepting and waits until the accept loop returned: no connection is being
+// accepted or spawned after it. Connections wait in the kernel's queue.
+func (a *acceptor) stopLoop() {
+	if a.ln != nil {
+		a.ln.Close()
+	}
+	<-a.done
+}
+
+// startLoop accepts again, with the job's current definition, on a new listener.
+func (a *acceptor) startLoop() error {
+	ln, err := a.j.acceptListener()
+	if err != nil {
+		return err
+	}
+	a.ln, a.done = ln, make(chan struct{})
+	go a.loop(*a.j.m.Def())
+	return nil
+}
+
+// restoreAccept takes an accept job over in god's new image after an upgrade: the connection
+// processes the old image ran are the acceptor's again (their exits free their slots, god stop
+// ends them) and god accepts on the job's socket again. Connections that came during the
+// hand-over waited in the kernel's queue.
+func (j *job) restoreAccept(st *AcceptState) {
+	def := j.m.Def()
+	a := &acceptor{j: j, slots: make(chan struct{}, max(def.MaxConnections, 1, len(st.Conns))),
+		done: make(chan struct{}), running: make(map[int]bool), idle: make(chan struct{}), served: st.Served}
+	close(a.done) // no loop yet
+	a.status = j.m.Status(j.socketList())
+	a.status.State, a.status.Since = string(StateRun), st.Since
+	for _, pid := range st.Conns {
+		a.running[pid] = true
+		a.slots <- struct{}{}
+	}
+	a.status.Connections = len(a.running)
+	j.acc = a
+	for _, pid := range st.Conns {
+		if err := j.sup.reaper.Claim(pid, func(e Exit) { go a.exited(e) }); err != nil {
+			j.log.Warn("upgrade: connection process not restored", "pid", pid, "err", err)
+			a.mu.Lock()
+			delete(a.running, pid)
+			a.status.Connections = len(a.running)
+			a.mu.Unlock()
+			<-a.slots
+		}
+	}
+	if err := a.startLoop(); err != nil {
+		j.log.Error("upgrade: accept job does not accept again", "err", err)
+	}
+	a.publish()
+}
+
+// state is the acceptor's part of the upgrade state; the loop must be stopped (stopLoop), so
+// that no process is being spawned.
+func (a *acceptor) state() *AcceptState {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return &AcceptState{Conns: a.connsLocked(), Served: a.served, Since: a.status.Since}
 }
 
 // dupFile gives an *os.File of its own for the socket, so that the listener's Close leaves god's copy.
@@ -209,10 +267,21 @@ func (a *acceptor) publish() {
 	a.publishLocked()
 }
 
-// publishLocked tells the supervisor the job runs, with its count of connections.
+// publishLocked tells the supervisor the job runs, with its connection processes (counted in
+// its status, and listed in the crash file for a god started after this one is killed).
 func (a *acceptor) publishLocked() {
 	st := a.status
-	a.j.sup.jobEvent(jobEvent{name: a.j.name, state: StateRun, status: st})
+	a.j.sup.jobEvent(jobEvent{name: a.j.name, state: StateRun, status: st, conns: a.connsLocked()})
+}
+
+// connsLocked lists the running connection processes, sorted.
+func (a *acceptor) connsLocked() []int {
+	out := make([]int, 0, len(a.running))
+	for pid := range a.running {
+		out = append(out, pid)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // acceptStop stops accepting, sends SIGTERM to every connection process's group, SIGKILL
@@ -223,8 +292,7 @@ func (j *job) acceptStop(grace time.Duration) {
 		return
 	}
 	j.acc = nil
-	a.ln.Close()
-	<-a.done
+	a.stopLoop()
 	a.mu.Lock()
 	a.stopping = true
 	pids := make([]int, 0, len(a.running))

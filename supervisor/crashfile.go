@@ -35,7 +35,7 @@ func (s *Supervisor) writeCrashFile() {
 				j.Procs = append(j.Procs, pr)
 			}
 		}
-		for _, pid := range s.contain.escapedOfJob(name) {
+		for _, pid := range append(s.contain.escapedOfJob(name), h.conns...) {
 			seen[pid] = true
 			if pr, ok := s.crashProc(pid); ok {
 				j.Procs = append(j.Procs, pr)

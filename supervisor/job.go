@@ -109,6 +109,7 @@ type jobEvent struct {
 	status  control.JobStatus
 	def     *loader.Definition // set when the job's definition changed on its own (reload)
 	groups  []int              // process groups of its processes whose leader is not one of them
+	conns   []int              // an accept job's connection processes (accept.go), sorted
 	removed bool
 }
 
@@ -348,9 +349,17 @@ func (j *job) command(c jobCmd) {
 	case cmdFreeze:
 		// An exit held back for a MAINPID= is judged now: the state has no place for it.
 		j.handle(jobstate.Freeze{})
+		if j.acc != nil {
+			j.acc.stopLoop() // connections wait in the kernel's queue for the new image
+		}
 		c.freeze.state <- j.snapshot()
 		// Blocks for good when the exec succeeds: the process image is replaced.
 		<-c.freeze.thaw
+		if j.acc != nil {
+			if err := j.acc.startLoop(); err != nil {
+				j.log.Error("accept job does not accept again after a failed upgrade", "err", err)
+			}
+		}
 	}
 }
 
@@ -632,7 +641,7 @@ func (j *job) publish(def *loader.Definition) {
 		defer a.mu.Unlock()
 		st.State, st.Since, st.Connections = a.status.State, a.status.Since, a.status.Connections
 		a.status = st
-		j.sup.jobEvent(jobEvent{name: j.name, state: StateRun, status: st, def: def})
+		j.sup.jobEvent(jobEvent{name: j.name, state: StateRun, status: st, def: def, conns: a.connsLocked()})
 		return
 	}
 	j.sup.jobEvent(jobEvent{name: j.name, state: j.m.State(), status: st, def: def, groups: j.m.Groups()})

@@ -307,8 +307,14 @@ func (p *loaderPool) spawn(ctx context.Context, epoch int) (*loaderInst, error) 
 	}
 	inst := &loaderInst{pid: pid, epoch: epoch, stdin: inW, stdout: outR, exited: make(chan struct{})}
 	inst.client = loader.NewClient(outR, inW)
+	p.sup.loaderProcs.Add(1)
 	p.mu.Lock()
 	p.running[inst] = true
+	if p.closed {
+		// Closed while it started (its loader was removed, or god shuts down): close killed
+		// the others, and nothing else would end this one.
+		p.killLocked(inst)
+	}
 	p.mu.Unlock()
 	go p.stderr(errR, pid)
 	go func() {
@@ -322,6 +328,7 @@ func (p *loaderPool) spawn(ctx context.Context, epoch int) (*loaderInst, error) 
 		delete(p.running, inst)
 		report := !inst.killed && inst.ready // before its handshake, the failure says how it ended
 		p.mu.Unlock()
+		p.sup.loaderProcs.Done()
 		if report {
 			p.log.Warn("loader exited", "pid", pid, "exit", e.String())
 		}

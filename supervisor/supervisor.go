@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -117,6 +118,7 @@ type Supervisor struct {
 	baseEnv      []string
 	relayMux     *joblog.Mux    // relays every job's stdout and stderr; made by Run, closed when it returns
 	relays       sync.WaitGroup // pipes being relayed
+	loaderProcs  sync.WaitGroup // loader processes not yet reaped (loaderpool.go)
 	relayMu      sync.Mutex
 	relayPids    map[int]int             // pid -> relays still reading its output
 	relayWaiters map[int][]chan struct{} // pid -> closed when its output is all relayed
@@ -188,6 +190,7 @@ type jobHandle struct {
 	state       State
 	status      control.JobStatus
 	groups      []int // process groups of its processes led by a pid that is gone (MAINPID successors)
+	conns       []int // an accept job's connection processes
 	startSent   bool  // an auto start or a command is on its way: don't send another
 	stopSent    bool
 	waitReason  string
@@ -695,9 +698,10 @@ func (s *Supervisor) jobChanged(ev jobEvent) {
 	if h.waitReason != "" && ev.state == StateWait {
 		ev.status.Reason = h.waitReason
 	}
-	if !samePids(h.status.Processes, ev.status.Processes) {
+	if !samePids(h.status.Processes, ev.status.Processes) || !slices.Equal(h.conns, ev.conns) {
 		s.crashChanged()
 	}
+	h.conns = ev.conns
 	h.status = ev.status
 	s.fanout(ev)
 	if ev.state.Ready() && !prev.Ready() {
@@ -1002,6 +1006,11 @@ func (s *Supervisor) finishShutdown() {
 	for _, lf := range s.loaders {
 		lf.pool.close()
 	}
+	// Closed pools killed their instances: god reaps them before it exits, so that none goes
+	// on running unsupervised for a moment (nor one a removed loader's hook was starting).
+	if !waitGroupFor(&s.loaderProcs, 5*time.Second) {
+		s.log.Warn("loader processes not ended within 5s of their SIGKILL; god exits without them")
+	}
 	for _, w := range s.shutWaiters {
 		close(w)
 	}
@@ -1011,17 +1020,24 @@ func (s *Supervisor) finishShutdown() {
 	s.log.Info("every job stopped; god exits")
 }
 
-// waitRelays lets the output of the jobs that just stopped reach the log before god exits. A
-// pipe held open by a process that escaped its job's group ends the wait at timeout.
-func (s *Supervisor) waitRelays(timeout time.Duration) {
+// waitGroupFor waits for wg for at most timeout, and says whether it was done.
+func waitGroupFor(wg *sync.WaitGroup, timeout time.Duration) bool {
 	done := make(chan struct{})
-	go func() { s.relays.Wait(); close(done) }()
+	go func() { wg.Wait(); close(done) }()
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	select {
 	case <-done:
+		return true
 	case <-t.C:
+		return false
 	}
+}
+
+// waitRelays lets the output of the jobs that just stopped reach the log before god exits. A
+// pipe held open by a process that escaped its job's group ends the wait at timeout.
+func (s *Supervisor) waitRelays(timeout time.Duration) {
+	waitGroupFor(&s.relays, timeout)
 }
 
 // CriticalExit is the status god exits with because a critical job ended for good (the

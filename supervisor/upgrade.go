@@ -111,6 +111,28 @@ type JobState struct {
 	Reloading   bool          `json:"reloading,omitempty"`
 	Sockets     []SocketState `json:"sockets,omitempty"`
 	Stored      []StoredState `json:"stored,omitempty"`
+	Accept      *AcceptState  `json:"accept,omitempty"` // an accept job that accepts
+}
+
+// AcceptState is an accepting accept job: its running connection processes, which god's new
+// image takes over, and what its status counts.
+type AcceptState struct {
+	Conns  []int     `json:"conns,omitempty"`
+	Served int       `json:"served,omitempty"`
+	Since  time.Time `json:"since"`
+}
+
+// pids are the processes of the job the state hands over: the machine's and the connection
+// processes of an accept job.
+func (js *JobState) pids() []int {
+	var out []int
+	for _, p := range js.Procs {
+		out = append(out, p.Pid)
+	}
+	if js.Accept != nil {
+		out = append(out, js.Accept.Conns...)
+	}
+	return out
 }
 
 // SocketState is a listening socket god keeps for a job.
@@ -218,6 +240,9 @@ func (j *job) snapshot() JobState {
 			js.Stored = append(js.Stored, StoredState{Name: s.name, Fd: fd})
 		}
 	}
+	if j.acc != nil {
+		js.Accept = j.acc.state()
+	}
 	return js
 }
 
@@ -239,6 +264,9 @@ func restoreJob(s *Supervisor, js JobState) *job {
 		if err := s.reaper.Claim(p.Pid, j.exits.put); err != nil {
 			j.log.Warn("upgrade: process not restored", "pid", p.Pid, "err", err)
 		}
+	}
+	if js.Accept != nil {
+		j.restoreAccept(js.Accept)
 	}
 	return j
 }
@@ -393,9 +421,9 @@ func (s *Supervisor) freezeAndExec(opts UpgradeOptions) error {
 		return err
 	}
 	for _, js := range st.Jobs {
-		for _, p := range js.Procs {
-			if e, ok := s.reaper.Reaped(p.Pid); ok {
-				st.Exits = append(st.Exits, ExitState{Pid: p.Pid, Status: uint32(e.Status), Time: e.Time})
+		for _, pid := range js.pids() {
+			if e, ok := s.reaper.Reaped(pid); ok {
+				st.Exits = append(st.Exits, ExitState{Pid: pid, Status: uint32(e.Status), Time: e.Time})
 			}
 		}
 	}

@@ -101,9 +101,7 @@ func Restore(cfg Config, in *InheritedState) (*Supervisor, *Reaper, error) {
 	}
 	var pids []int
 	for _, js := range st.Jobs {
-		for _, p := range js.Procs {
-			pids = append(pids, p.Pid)
-		}
+		pids = append(pids, js.pids()...)
 	}
 	var pending []Exit
 	for _, e := range st.Exits {
