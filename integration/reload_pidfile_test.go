@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -127,4 +128,48 @@ func TestPidFileIgnoresStrangers(t *testing.T) {
 	if j := g.waitState("web", "run", 5*time.Second); len(j.Processes) != 1 || j.Processes[0].Pid != pid {
 		t.Fatalf("after a stranger's pid: %+v, want pid %d alone", j.Processes, pid)
 	}
+}
+
+// TestSuccessorLinesTagged: a successor that inherited its predecessor's stdout (a job that
+// hands over to a child through its pid file, as tableflip and nginx do) has its lines tagged
+// in god's log with its own pid once god follows it, and still after a god upgrade.
+func TestSuccessorLinesTagged(t *testing.T) {
+	t.Parallel()
+	pidFile := filepath.Join(t.TempDir(), "job.pid")
+	g := newGod(t)
+	g.bin = copyExecutable(t, godBin, t.TempDir(), "god")
+	// The first process notes itself, starts its successor (same stdout) and exits once the
+	// successor wrote its pid; the successor prints a numbered line every 20 ms.
+	script := `echo $$ > "$1"; echo "first $$"; ` +
+		`sh -c 'echo $$ >> "$GOD_TEST_PIDS"; echo $$ > "$1.tmp"; mv "$1.tmp" "$1"; i=0; while :; do i=$((i+1)); echo "succ $$ $i"; sleep 0.02; done' sh "$1" & ` +
+		`while [ "$(cat "$1")" = "$$" ]; do sleep 0.01; done; exit 0`
+	writeLoader(t, g.dir, "handover", bashLoader{Jobs: map[string]bashJob{"web": {
+		Exec:  []string{"/bin/sh", "-c", `echo $$ >> "$GOD_TEST_PIDS"; ` + script, "sh", pidFile},
+		Auto:  autoTrue,
+		Props: map[string]string{"pid-file": "echo " + sq(jsonArray(pidFile))},
+	}}})
+	g.start()
+	succ := 0
+	j := g.waitJob("web", 30*time.Second, "following the successor", func(j controlJob) bool {
+		succ = readPid(pidFile)
+		return j.State == "run" && len(j.Processes) == 1 && j.Processes[0].Pid == succ && succ != 0
+	})
+	mark := g.mark()
+	prefix := fmt.Sprintf("succ %d ", succ)
+	isSucc := func(r record) bool { return r.str("job") == "web" && strings.HasPrefix(r.Msg, prefix) }
+	g.waitLogFrom(mark, 20*time.Second, "a successor line after god followed it", isSucc)
+	check := func(from int, when string) {
+		for _, r := range g.logs(from, isSucc) {
+			if r.int("pid") != succ {
+				g.fatalf("%s: line %q tagged pid %d, want the successor's %d (status %+v)", when, r.Msg, r.int("pid"), succ, j)
+			}
+		}
+	}
+	check(mark, "after god followed the successor")
+	mark = g.mark()
+	g.mustCLI("upgrade")
+	g.waitLogFrom(mark, 15*time.Second, "the upgraded image", func(r record) bool { return strings.HasPrefix(r.Msg, "upgraded") })
+	mark = g.mark()
+	g.waitLogFrom(mark, 20*time.Second, "a successor line after the upgrade", isSucc)
+	check(mark, "after the upgrade")
 }

@@ -263,7 +263,12 @@ func (j *job) do(fx jobstate.Effect) jobstate.Event {
 		// The new main process may have been found first as a process that left the job's group
 		// (its parent exited before god read its MAINPID=): it becomes the job's own process.
 		j.sup.contain.release(fx.Pid)
-		return jobstate.Adopted{Pid: fx.Pid, Err: j.sup.reaper.Adopt(fx.Pid, fx.Pgid, j.exits.put)}
+		err := j.sup.reaper.Adopt(fx.Pid, fx.Pgid, j.exits.put)
+		if err == nil && fx.From > 0 {
+			// A successor writes to the stdout and stderr it inherited: its lines carry its pid.
+			j.sup.retagOutput(j.name, fx.From, fx.Pid)
+		}
+		return jobstate.Adopted{Pid: fx.Pid, Err: err}
 	case jobstate.WatchGroup:
 		return j.watchGroup(fx.Pgid)
 	case jobstate.SyncSockets:

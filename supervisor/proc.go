@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -8,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -120,27 +122,70 @@ func (s *Supervisor) spawnProcess(sp spawnSpec) (int, error) {
 	s.contain.placed(place, pid)
 	meta := joblog.Line{Job: sp.job, Generation: sp.generation, Pid: pid}
 	meta.Stream = joblog.StreamStdout
-	s.startRelay(joblog.Pipe{Fd: outP[0], Meta: meta, Format: sp.format})
+	s.startRelay(joblog.Pipe{Fd: outP[0], Meta: meta, Format: sp.format}, pid)
 	meta.Stream = joblog.StreamStderr
-	s.startRelay(joblog.Pipe{Fd: errP[0], Meta: meta, Format: sp.format})
+	s.startRelay(joblog.Pipe{Fd: errP[0], Meta: meta, Format: sp.format}, pid)
 	return pid, nil
 }
 
 // startRelay relays a new pipe of a process (or one god's old image handed over) until every
 // writer closed it: its lines go to the hub, counted, and are written to god's log once per
 // round of the relay mux. The pipe counts for waitOutput and waitRelays until it ends.
-func (s *Supervisor) startRelay(p joblog.Pipe) {
+func (s *Supervisor) startRelay(p joblog.Pipe, tagPid int) {
+	tag := &pipeTag{job: p.Meta.Job, fd: p.Fd}
+	tag.pid.Store(int64(cmp.Or(tagPid, p.Meta.Pid)))
 	s.relayMu.Lock()
 	s.relayPids[p.Meta.Pid]++
+	s.relayTags[p.Fd] = tag
 	s.relayMu.Unlock()
 	s.relays.Add(1)
 	meta := p.Meta
-	p.Deliver = s.metrics.countLines(meta.Job, meta.Stream, s.hub.AddHeld)
+	deliver := s.metrics.countLines(meta.Job, meta.Stream, s.hub.AddHeld)
+	p.Deliver = func(l joblog.Line) {
+		l.Pid = int(tag.pid.Load())
+		deliver(l)
+	}
 	p.Done = func(err error) {
 		s.hub.Ended(meta.Job) // its last lines to its log file now
+		s.relayMu.Lock()
+		if s.relayTags[tag.fd] == tag { // the fd may be a newer pipe's already
+			delete(s.relayTags, tag.fd)
+		}
+		s.relayMu.Unlock()
 		s.relayEnded(meta, err)
 	}
 	s.addRelay(p)
+}
+
+// pipeTag is the pid a relayed pipe's lines are tagged with: the process started with the pipe,
+// until a successor that inherited it (MAINPID=, pid-file: tableflip and nginx-style upgrades)
+// is followed; from then on god knows the successor writes there, and its lines carry its pid.
+type pipeTag struct {
+	job string
+	fd  int // the pipe's read end, while the mux relays it
+	pid atomic.Int64
+}
+
+// retagOutput tags the lines of job's pipes tagged with pid from (the process a successor took
+// over from) with pid to (the successor, which inherited its stdout and stderr).
+func (s *Supervisor) retagOutput(job string, from, to int) {
+	s.relayMu.Lock()
+	defer s.relayMu.Unlock()
+	for _, t := range s.relayTags {
+		if t.job == job && t.pid.Load() == int64(from) {
+			t.pid.Store(int64(to))
+		}
+	}
+}
+
+// outputTag is the pid the lines of the pipe read through fd are tagged with, 0 if none.
+func (s *Supervisor) outputTag(fd int) int {
+	s.relayMu.Lock()
+	defer s.relayMu.Unlock()
+	if t := s.relayTags[fd]; t != nil {
+		return int(t.pid.Load())
+	}
+	return 0
 }
 
 // addRelay hands p to the mux; a pipe the mux refused (it closed the fd) has ended.

@@ -34,7 +34,7 @@ func TestRelayPauseResume(t *testing.T) {
 	w := os.NewFile(uintptr(p[1]), "w")
 	defer w.Close()
 	const pid = 4242
-	s.startRelay(joblog.Pipe{Fd: p[0], Meta: joblog.Line{Job: "web", Pid: pid, Stream: joblog.StreamStdout}, Format: joblog.FormatText})
+	s.startRelay(joblog.Pipe{Fd: p[0], Meta: joblog.Line{Job: "web", Pid: pid, Stream: joblog.StreamStdout}, Format: joblog.FormatText}, pid)
 	msgs := func() (out []string) {
 		for _, l := range hub.Tail([]string{"web"}, 0) {
 			out = append(out, l.Msg)

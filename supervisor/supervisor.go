@@ -122,6 +122,7 @@ type Supervisor struct {
 	relayMu      sync.Mutex
 	relayPids    map[int]int             // pid -> relays still reading its output
 	relayWaiters map[int][]chan struct{} // pid -> closed when its output is all relayed
+	relayTags    map[int]*pipeTag        // read end -> the pid its lines carry (proc.go)
 	metrics      *metrics
 	pools        sync.Map // loader path -> *loaderPool; read by job goroutines
 	inherited    *inheritedSockets
@@ -236,6 +237,7 @@ func New(cfg Config) (*Supervisor, error) {
 		pid:          os.Getpid(),
 		relayPids:    make(map[int]int),
 		relayWaiters: make(map[int][]chan struct{}),
+		relayTags:    make(map[int]*pipeTag),
 	}
 	return s, nil
 }

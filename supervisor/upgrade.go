@@ -160,6 +160,9 @@ type PipeState struct {
 	// Cut: Rest is the tail of a line already cut at joblog.MaxLine (an empty end of it is no
 	// line). Older images neither write nor read it: at worst one empty line more.
 	Cut bool `json:"cut,omitempty"`
+	// Tag is the pid its lines carry when it is not Pid: a successor that inherited the pipe
+	// (see pipeTag). Older images neither write nor read it.
+	Tag int `json:"tag,omitempty"`
 }
 
 // ExitState is a wait status.
@@ -428,7 +431,11 @@ func (s *Supervisor) freezeAndExec(opts UpgradeOptions) error {
 		}
 	}
 	for _, p := range relays {
-		st.Pipes = append(st.Pipes, PipeState{Fd: p.Fd, Job: p.Meta.Job, Generation: p.Meta.Generation, Pid: p.Meta.Pid,
+		tag := s.outputTag(p.Fd)
+		if tag == p.Meta.Pid {
+			tag = 0
+		}
+		st.Pipes = append(st.Pipes, PipeState{Fd: p.Fd, Job: p.Meta.Job, Generation: p.Meta.Generation, Pid: p.Meta.Pid, Tag: tag,
 			Stream: p.Meta.Stream, Format: string(p.Format), Rest: p.Rest, Cut: p.Cut})
 	}
 	st.Logs = s.hub.Tail(nil, 0)

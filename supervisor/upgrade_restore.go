@@ -171,7 +171,7 @@ func (s *Supervisor) restore() {
 	for _, p := range st.Pipes {
 		setCloexec(p.Fd)
 		meta := joblog.Line{Job: p.Job, Generation: p.Generation, Pid: p.Pid, Stream: p.Stream}
-		s.startRelay(joblog.Pipe{Fd: p.Fd, Meta: meta, Format: joblog.Format(p.Format), Rest: p.Rest, Cut: p.Cut})
+		s.startRelay(joblog.Pipe{Fd: p.Fd, Meta: meta, Format: joblog.Format(p.Format), Rest: p.Rest, Cut: p.Cut}, p.Tag)
 	}
 	s.checkDeps()
 	if s.upgradeFailed != "" {

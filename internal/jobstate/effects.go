@@ -35,8 +35,9 @@ type (
 	AskStop struct{ Pid int }
 	// AskDefine asks the loader for the job's definition (a reload); it comes back as [Defined].
 	AskDefine struct{}
-	// Adopt makes a MAINPID= the job's process; the outcome comes back as [Adopted].
-	Adopt struct{ Pid, Pgid int }
+	// Adopt makes a MAINPID= the job's process; the outcome comes back as [Adopted]. From is the
+	// process it takes over from, whose output it may have inherited.
+	Adopt struct{ Pid, Pgid, From int }
 	// WatchGroup reports [GroupGone] once the group is empty (at once if it is already).
 	WatchGroup struct{ Pgid int }
 	// SyncSockets opens the sockets of Listen and closes the job's others; with Report set the

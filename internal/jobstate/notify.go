@@ -105,7 +105,7 @@ func (m *Machine) notifiedRest(p *Proc, n Notified) {
 // upgrades: the named pid, reparented to god as subreaper once its parent exits).
 func (m *Machine) adoptMainPid(old *Proc, n Notified, held *handover) {
 	m.adopting = &adoption{old: old, msg: n, held: held}
-	m.emit(Adopt{Pid: n.MainPid, Pgid: old.Pgid})
+	m.emit(Adopt{Pid: n.MainPid, Pgid: old.Pgid, From: old.Pid})
 }
 
 func (m *Machine) adopted(ev Adopted) {
