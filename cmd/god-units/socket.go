@@ -129,6 +129,7 @@ func (us *units) mapSocket(u *unitFile) {
 		modeLine  int
 		ownerLine int
 		sockOpts  []sockOpt // Backlog= etc., as god's query options
+		installed bool      // [Install] WantedBy=/RequiredBy=
 	)
 	for _, o := range u.options {
 		switch o.section {
@@ -137,9 +138,12 @@ func (us *units) mapSocket(u *unitFile) {
 				us.warn(u.warnf(o.line, "%s= is not supported in a .socket unit by god-units (ignored)", o.name))
 			}
 		case "Install":
-			// god opens a job's sockets when the job is defined: sockets.target is implied.
+			// god opens a job's sockets when the job is defined: sockets.target is implied. An
+			// installed socket starts its service on the first connection.
 			if o.name != "WantedBy" && o.name != "RequiredBy" {
 				us.warn(u.warnf(o.line, "%s= is not supported by god-units (ignored)", o.name))
+			} else {
+				installed = true
 			}
 		case "Socket":
 			switch o.name {
@@ -169,7 +173,7 @@ func (us *units) mapSocket(u *unitFile) {
 				mode, modeLine = o.value, o.line
 			case "Accept":
 				if isTrue(o.value) {
-					us.warn(u.warnf(o.line, "Accept=yes is not supported by god: the service gets the listening socket (ignored)"))
+					us.warn(u.warnf(o.line, "Accept=yes needs a template service (NAME@.service), which god-units does not read; god's accept property runs a process per connection (ignored: the service gets the listening socket)"))
 				}
 			case "Backlog", "ReusePort", "BindIPv6Only", "FreeBind", "Transparent", "KeepAlive", "NoDelay",
 				"DeferAcceptSec", "ReceiveBuffer", "SendBuffer", "Mark", "BindToDevice":
@@ -194,6 +198,7 @@ func (us *units) mapSocket(u *unitFile) {
 		us.warn(u.warnf(0, "no service %s.service in this directory for this socket (ignored)", target))
 		return
 	}
+	j.socketInstalled = j.socketInstalled || installed
 	base := fdName
 	if base == "" {
 		base = u.file // systemd's default name: the socket unit's name
@@ -303,7 +308,8 @@ func listenAddr(directive, v string) (string, bool, error) {
 
 // resolveDeps turns Requires=/Wants=/After=/Before= into god's auto property. A job starts by
 // itself when it is installed ([Install] WantedBy=) or pulled in by a job that does; it waits
-// for the jobs of this directory it is ordered after. Dependencies on units this loader does not
+// for the jobs of this directory it is ordered after. A job that does not start by itself but
+// has an installed socket starts on its first connection (auto ["socket"]). Dependencies on units this loader does not
 // define (targets, other directories) are warnings.
 func (us *units) resolveDeps(sockets map[string]bool) {
 	// Before= of one job is After= of the other.
@@ -362,6 +368,8 @@ func (us *units) resolveDeps(sockets map[string]bool) {
 			}
 		}
 		switch {
+		case !auto[j.name] && j.socketInstalled && len(j.props["listen"]) > 0:
+			j.props["auto"] = []string{"socket"} // systemd's socket activation: god starts it on demand
 		case !auto[j.name]:
 			j.props["auto"] = []string{"false"}
 		case len(deps) > 0:

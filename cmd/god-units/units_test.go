@@ -331,6 +331,28 @@ func TestDependencies(t *testing.T) {
 	}
 }
 
+// TestSocketActivation: a service that is not installed but whose socket is starts on its first
+// connection (auto ["socket"]); an installed service starts at once, installed socket or not; a
+// socket that is not installed activates nothing.
+func TestSocketActivation(t *testing.T) {
+	us, _ := loadFiles(t, map[string]string{
+		"lazy.service":  "[Service]\nExecStart=/bin/lazy\n",
+		"lazy.socket":   "[Socket]\nListenStream=127.0.0.1:8090\n[Install]\nWantedBy=sockets.target\n",
+		"eager.service": "[Service]\nExecStart=/bin/eager\n[Install]\nWantedBy=multi-user.target\n",
+		"eager.socket":  "[Socket]\nListenStream=127.0.0.1:8091\n[Install]\nWantedBy=sockets.target\n",
+		"idle.service":  "[Service]\nExecStart=/bin/idle\n",
+		"idle.socket":   "[Socket]\nListenStream=127.0.0.1:8092\n",
+	})
+	for job, want := range map[string][]string{"lazy": {"socket"}, "eager": {"true"}, "idle": {"false"}} {
+		if got := us.Answer(job, "auto", nil); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s auto = %q, want %q", job, got, want)
+		}
+	}
+	if len(us.warnings) > 0 {
+		t.Errorf("warnings: %q", us.warnings)
+	}
+}
+
 // TestBrokenUnitOthersLoad checks that a unit that does not parse is reported and skipped.
 func TestBrokenUnitOthersLoad(t *testing.T) {
 	us, _ := loadFiles(t, map[string]string{
