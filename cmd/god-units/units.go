@@ -40,13 +40,13 @@ type job struct {
 	checkInterval time.Duration
 	checkTimeout  time.Duration
 
-	installed bool  // [Install] WantedBy=/RequiredBy=: systemd would start it by itself
+	installed bool // [Install] WantedBy=/RequiredBy=: systemd would start it by itself
 	// socketInstalled: a .socket of it is installed, so systemd would start it on its first
 	// connection: auto ["socket"] when the service itself is not installed.
 	socketInstalled bool
-	pulls     []ref // Requires=, Wants=, BindsTo=, Requisite=: units it brings up with it
-	orders    []ref // After= and the pulls: units that must be ready first
-	before    []ref // Before=: units that must wait for this one
+	pulls           []ref // Requires=, Wants=, BindsTo=, Requisite=: units it brings up with it
+	orders          []ref // After= and the pulls: units that must be ready first
+	before          []ref // Before=: units that must wait for this one
 
 	killSignal  string
 	stopTimeout time.Duration
