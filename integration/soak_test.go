@@ -37,6 +37,7 @@ type chaosShared struct {
 	done     map[string]int            // action -> times done
 	failures map[string]map[string]int // action -> reason it did not succeed -> times
 	stopped  map[int]bool              // job processes under SIGSTOP, continued by cleanup if the test dies
+	accAddr  string                    // the address of the accept job, acc
 	steps    []string                  // what was done when, for a failure message (bounded)
 }
 
@@ -84,6 +85,7 @@ var chaosActions = []chaosAction{
 	{"chatty burst", 1, (*chaos).chatty},
 	{"god upgrade", 1, (*chaos).upgrade},
 	{"status", 1, (*chaos).status},
+	{"accept connection", 1, (*chaos).acceptConn},
 }
 
 // signalActions are what the second driver does: signals only, which need no *testing.T.
@@ -179,7 +181,7 @@ func (c *chaos) replaceLoader() error {
 	if c.rng.IntN(2) == 0 {
 		copyExecutable(c.t, backendBin, c.g.dir, "backend")
 	} else {
-		writeLoader(c.t, c.g.dir, "chatty", chattyLoader())
+		writeLoader(c.t, c.g.dir, "chatty", chattyLoader(c.sh.accAddr))
 	}
 	return nil
 }
@@ -233,13 +235,26 @@ func (c *chaos) status() error {
 	return nil
 }
 
-// chattyLoader defines the chatty job: started by the driver, never restarted; and forky, a job
+// acceptConn is one connection to the accept job: its own process must answer it, whatever
+// happened to god before (upgrades, loader kills and swaps).
+func (c *chaos) acceptConn() error {
+	ans, err := askLine(c.sh.accAddr, "soak", time.Now().Add(30*time.Second))
+	if err != nil || !strings.HasPrefix(ans, "soak pid=") {
+		return fmt.Errorf("accept job acc: answer %q, %v", ans, err)
+	}
+	return nil
+}
+
+// chattyLoader defines the chatty job: started by the driver, never restarted; forky, a job
 // that starts a daemon out of its process group (setsid) and fails a second later, for ever: each
-// run's daemon must end with it (containment), across upgrades and loader swaps.
-func chattyLoader() bashLoader {
+// run's daemon must end with it (containment), across upgrades and loader swaps; and acc, an
+// accept job on accAddr (a process per connection, which answers one line).
+func chattyLoader(accAddr string) bashLoader {
 	return bashLoader{Jobs: map[string]bashJob{
 		"chatty": {Exec: shJob(chattyScript), Auto: []string{"false"}, Restart: []string{"never"}},
 		"forky":  {Exec: shJob(`setsid sh -c "exec sleep ` + soakDaemonArg + `" & sleep 1; exit 1`), Auto: autoTrue},
+		"acc": sockJob([]string{"/bin/sh", "-c", `IFS= read -r line; echo "$line pid=$$"`}, []string{"conn=tcp://" + accAddr}, nil,
+			map[string][]string{"accept": {"true"}, "max-connections": {"5"}}),
 	}}
 }
 
@@ -286,7 +301,8 @@ func TestChaosSoak(t *testing.T) {
 	g := newGod(t)
 	g.env = []string{"BACKEND_ADDR=" + addr}
 	copyExecutable(t, backendBin, g.dir, "backend")
-	writeLoader(t, g.dir, "chatty", chattyLoader())
+	accAddr := freePort(t)
+	writeLoader(t, g.dir, "chatty", chattyLoader(accAddr))
 	actions := chaosActions
 	if soakAbuse() {
 		if os.Geteuid() != 0 {
@@ -312,7 +328,7 @@ func TestChaosSoak(t *testing.T) {
 	g.waitState("backend", "run", 15*time.Second)
 	g.waitState("worker", "run", 10*time.Second)
 
-	sh := &chaosShared{done: map[string]int{}, failures: map[string]map[string]int{}, stopped: map[int]bool{}}
+	sh := &chaosShared{done: map[string]int{}, failures: map[string]map[string]int{}, stopped: map[int]bool{}, accAddr: accAddr}
 	t.Cleanup(func() {
 		sh.mu.Lock()
 		defer sh.mu.Unlock()
@@ -415,6 +431,13 @@ func TestChaosSoak(t *testing.T) {
 		g.fatalf("daemons %v of forky outlived god stop", left)
 	}
 	g.mustCLI("start", "forky")
+	// The accept job accepts still, and none of its connection processes is left running.
+	if err := (&chaos{sh: sh}).acceptConn(); err != nil {
+		g.fatalf("after the soak: %v", err)
+	}
+	g.waitJob("acc", 30*time.Second, "running, no connection process left", func(j controlJob) bool {
+		return j.State == "run" && j.Connections == 0
+	})
 
 	var acts []string
 	for n, k := range sh.done {
