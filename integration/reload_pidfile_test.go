@@ -35,6 +35,7 @@ func pidFileJob(t *testing.T) (g *god, addr, pidFile string) {
 	addr = freePort(t)
 	pidFile = filepath.Join(t.TempDir(), "web.pid")
 	g = newGod(t)
+	g.bin = copyExecutable(t, godBin, t.TempDir(), "god") // its own binary, for god upgrade
 	writeLoader(t, g.dir, "stock", bashLoader{Jobs: map[string]bashJob{"web": {
 		Exec: []string{bin, "-listen", addr, "-pid-file", pidFile},
 		Auto: []string{"true"},
@@ -59,8 +60,9 @@ func readPid(path string) int {
 }
 
 // TestReloadPidFileTableflipStock reloads a stock tableflip program (no god code: it writes its
-// pid file, nothing else) 10 times under HTTP load: no request fails, and after each reload god's
-// status shows exactly one process, the pid the pid file names, whose parent is god.
+// pid file, nothing else) 10 times under HTTP load, with a god upgrade half-way: no request
+// fails, and after each reload god's status shows exactly one process, the pid the pid file
+// names, whose parent is god.
 func TestReloadPidFileTableflipStock(t *testing.T) {
 	t.Parallel()
 	g, addr, pidFile := pidFileJob(t)
@@ -72,6 +74,12 @@ func TestReloadPidFileTableflipStock(t *testing.T) {
 	const reloads = 10
 	for k := 1; k <= reloads; k++ {
 		l.waitServed(t, 10, 20*time.Second)
+		if k == reloads/2 {
+			// god re-executes itself: the new image goes on following the pid file.
+			mark := g.mark()
+			g.mustCLI("upgrade")
+			g.waitLogFrom(mark, 15*time.Second, "the upgraded image", func(r record) bool { return strings.HasPrefix(r.Msg, "upgraded") })
+		}
 		g.mustCLI("reload", "web")
 		eventually(t, 30*time.Second, "a new pid in the pid file", func() bool { n := readPid(pidFile); return n != 0 && n != pid })
 		next := readPid(pidFile)
