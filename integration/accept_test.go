@@ -223,15 +223,14 @@ func askLine(addr, line string, deadline time.Time) (string, error) {
 	return strings.TrimSuffix(ans, "\n"), err
 }
 
-// TestAcceptSurvivesUpgrade: god upgrade (god re-executes itself) keeps an accept job: a
-// connection open across it is still answered by its own process, the new image counts it in
-// god status and accepts new connections, and god stop then ends the old connection's process
-// as well (nothing of the old image's accepting is left unsupervised).
-func TestAcceptSurvivesUpgrade(t *testing.T) {
-	t.Parallel()
-	addr := freePort(t)
-	job, _ := acceptJob(t, addr, 5)
-	g := newGod(t)
+// startAcceptGod starts god (on a copy of its binary, for god upgrade) with the accept job acc
+// on a free port, max-connections 5, and opens a connection that stays open: its address, the
+// job's marks directory and the held connection.
+func startAcceptGod(t *testing.T) (g *god, addr, marks string, held net.Conn) {
+	t.Helper()
+	addr = freePort(t)
+	job, marks := acceptJob(t, addr, 5)
+	g = newGod(t)
 	g.bin = copyExecutable(t, godBin, t.TempDir(), "god")
 	writeLoader(t, g.dir, "acc", bashLoader{Jobs: map[string]bashJob{"acc": job}})
 	g.start()
@@ -240,11 +239,19 @@ func TestAcceptSurvivesUpgrade(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer held.Close()
+	t.Cleanup(func() { held.Close() })
+	return g, addr, marks, held
+}
+
+// TestAcceptSurvivesUpgrade: god upgrade (god re-executes itself) keeps an accept job: a
+// connection open across it is still answered by its own process, the new image counts it in
+// god status and accepts new connections, and god stop then ends the old connection's process
+// as well (nothing of the old image's accepting is left unsupervised).
+func TestAcceptSurvivesUpgrade(t *testing.T) {
+	t.Parallel()
+	g, addr, _, held := startAcceptGod(t)
 	g.waitJob("acc", 20*time.Second, "1 connection", func(st control.JobStatus) bool { return st.Connections == 1 })
-	mark := g.mark()
-	g.mustCLI("upgrade")
-	g.waitLogFrom(mark, 15*time.Second, "the upgraded image", func(r record) bool { return strings.HasPrefix(r.Msg, "upgraded") })
+	g.upgrade()
 	g.waitJob("acc", 20*time.Second, "run with the held connection counted", func(st control.JobStatus) bool {
 		return st.State == "run" && st.Connections == 1
 	})
@@ -262,9 +269,7 @@ func TestAcceptSurvivesUpgrade(t *testing.T) {
 	}
 	defer held2.Close()
 	g.waitJob("acc", 20*time.Second, "1 connection", func(st control.JobStatus) bool { return st.Connections == 1 })
-	mark = g.mark()
-	g.mustCLI("upgrade")
-	g.waitLogFrom(mark, 15*time.Second, "the upgraded image", func(r record) bool { return strings.HasPrefix(r.Msg, "upgraded") })
+	g.upgrade()
 	g.mustCLI("stop", "acc")
 	g.waitState("acc", "stopped", 20*time.Second)
 	held2.SetReadDeadline(time.Now().Add(20 * time.Second))
@@ -279,17 +284,7 @@ func TestAcceptSurvivesUpgrade(t *testing.T) {
 // dead one left (no orphan keeps serving unsupervised) and accepts on the job's socket again.
 func TestAcceptGodKilled(t *testing.T) {
 	t.Parallel()
-	addr := freePort(t)
-	job, marks := acceptJob(t, addr, 5)
-	g := newGod(t)
-	writeLoader(t, g.dir, "acc", bashLoader{Jobs: map[string]bashJob{"acc": job}})
-	g.start()
-	g.waitState("acc", "run", 10*time.Second)
-	held, err := net.DialTimeout("tcp", addr, 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer held.Close()
+	g, addr, marks, _ := startAcceptGod(t)
 	var conn int
 	eventually(t, 20*time.Second, "the held connection's process", func() bool {
 		ms, _ := filepath.Glob(filepath.Join(marks, "active.*"))

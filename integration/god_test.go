@@ -269,6 +269,14 @@ func (g *god) waitLogFrom(from int, timeout time.Duration, what string, pred fun
 	}
 }
 
+// upgrade runs god upgrade and waits until the new image says it took over.
+func (g *god) upgrade() {
+	g.t.Helper()
+	mark := g.mark()
+	g.mustCLI("upgrade")
+	g.waitLogFrom(mark, 15*time.Second, "the upgraded image", func(r record) bool { return strings.HasPrefix(r.Msg, "upgraded") })
+}
+
 // fatalf fails the test with god's recent log, which is what explains most failures.
 func (g *god) fatalf(format string, args ...any) {
 	g.t.Helper()

@@ -75,10 +75,7 @@ func TestReloadPidFileTableflipStock(t *testing.T) {
 	for k := 1; k <= reloads; k++ {
 		l.waitServed(t, 10, 20*time.Second)
 		if k == reloads/2 {
-			// god re-executes itself: the new image goes on following the pid file.
-			mark := g.mark()
-			g.mustCLI("upgrade")
-			g.waitLogFrom(mark, 15*time.Second, "the upgraded image", func(r record) bool { return strings.HasPrefix(r.Msg, "upgraded") })
+			g.upgrade() // the new image goes on following the pid file
 		}
 		g.mustCLI("reload", "web")
 		eventually(t, 30*time.Second, "a new pid in the pid file", func() bool { n := readPid(pidFile); return n != 0 && n != pid })
@@ -174,9 +171,7 @@ func TestSuccessorLinesTagged(t *testing.T) {
 		}
 	}
 	check(mark, "after god followed the successor")
-	mark = g.mark()
-	g.mustCLI("upgrade")
-	g.waitLogFrom(mark, 15*time.Second, "the upgraded image", func(r record) bool { return strings.HasPrefix(r.Msg, "upgraded") })
+	g.upgrade()
 	mark = g.mark()
 	g.waitLogFrom(mark, 20*time.Second, "a successor line after the upgrade", isSucc)
 	check(mark, "after the upgrade")

@@ -315,15 +315,21 @@ func TestDependencies(t *testing.T) {
 		"tool.service":    "[Unit]\nAfter=web.service\n[Service]\nExecStart=/bin/tool\n",
 		"early.service":   "[Unit]\nBefore=web.service\n[Service]\nExecStart=/bin/early\n[Install]\nWantedBy=multi-user.target\n",
 	})
-	for job, want := range map[string][]string{
+	wantAuto(t, us, map[string][]string{
 		"web":     {"migrate", "cache", "early"},
 		"migrate": {"true"},
 		"cache":   {"true"},
 		"tool":    {"false"},
 		"early":   {"true"},
-	} {
-		if got := us.Answer(job, "auto", nil); !reflect.DeepEqual(got, want) {
-			t.Errorf("%s auto = %q, want %q", job, got, want)
+	})
+}
+
+// wantAuto checks each job's auto property, and that loading warned about nothing.
+func wantAuto(t *testing.T, us *units, want map[string][]string) {
+	t.Helper()
+	for job, w := range want {
+		if got := us.Answer(job, "auto", nil); !reflect.DeepEqual(got, w) {
+			t.Errorf("%s auto = %q, want %q", job, got, w)
 		}
 	}
 	if len(us.warnings) > 0 {
@@ -343,14 +349,7 @@ func TestSocketActivation(t *testing.T) {
 		"idle.service":  "[Service]\nExecStart=/bin/idle\n",
 		"idle.socket":   "[Socket]\nListenStream=127.0.0.1:8092\n",
 	})
-	for job, want := range map[string][]string{"lazy": {"socket"}, "eager": {"true"}, "idle": {"false"}} {
-		if got := us.Answer(job, "auto", nil); !reflect.DeepEqual(got, want) {
-			t.Errorf("%s auto = %q, want %q", job, got, want)
-		}
-	}
-	if len(us.warnings) > 0 {
-		t.Errorf("warnings: %q", us.warnings)
-	}
+	wantAuto(t, us, map[string][]string{"lazy": {"socket"}, "eager": {"true"}, "idle": {"false"}})
 }
 
 // TestBrokenUnitOthersLoad checks that a unit that does not parse is reported and skipped.
