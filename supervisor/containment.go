@@ -15,6 +15,7 @@ import (
 
 	"github.com/emielm/watchgod/internal/cgroup"
 	"github.com/emielm/watchgod/internal/procfs"
+	"github.com/emielm/watchgod/internal/reaper"
 	"github.com/emielm/watchgod/loader"
 )
 
@@ -32,7 +33,7 @@ import (
 //     that escaped its group and cleared its environment is the one that gets away.
 type containment struct {
 	root   *cgroup.Root // nil: subreaper mode
-	reaper *Reaper
+	reaper *reaper.Reaper
 	log    *slog.Logger
 
 	mu    sync.Mutex
@@ -56,10 +57,10 @@ type unit struct {
 // envUnit tags every job process's environment with its unit.
 const envUnit = "GOD_UNIT"
 
-func newContainment(root *cgroup.Root, reaper *Reaper, log *slog.Logger) *containment {
-	c := &containment{root: root, reaper: reaper, log: log, units: map[int]*unit{}, byTag: map[uint64]*unit{}}
-	if reaper != nil {
-		reaper.SetOnReap(c.scan)
+func newContainment(root *cgroup.Root, r *reaper.Reaper, log *slog.Logger) *containment {
+	c := &containment{root: root, reaper: r, log: log, units: map[int]*unit{}, byTag: map[uint64]*unit{}}
+	if r != nil {
+		r.SetOnReap(c.scan)
 	}
 	return c
 }
@@ -77,7 +78,7 @@ type placement struct {
 	tag   uint64
 	job   string
 	group *cgroup.Group
-	fd    int // for procAttr.CgroupFD; 0: none
+	fd    int // for reaper.Attr.CgroupFD; 0: none
 }
 
 // prepare makes the place for a new job process; placed or abandon must follow. In cgroup mode
@@ -444,3 +445,12 @@ func (c *containment) escapedOfJob(job string) []int {
 
 // syscallGetpgid is getpgid(2).
 func syscallGetpgid(pid int) (int, error) { return syscall.Getpgid(pid) }
+
+// groupAlive reports whether any process is left in group pgid.
+func groupAlive(pgid int) bool {
+	if pgid <= 1 {
+		return false
+	}
+	err := syscall.Kill(-pgid, 0)
+	return err == nil || err == syscall.EPERM
+}

@@ -4,8 +4,8 @@
 // One goroutine owns each piece of state and receives every event on channels (tableflip's
 // shape): the Supervisor's loop owns the set of loaders and jobs; each job's goroutine is the
 // actor around the job's state machine (job.go around internal/jobstate, which decides
-// everything about the job's processes, generations, timers and reloads); the Reaper owns every
-// wait for a child (reaper.go). What the loop knows of a job is the status the job publishes
+// everything about the job's processes, generations, timers and reloads); the reaper owns every
+// wait for a child (internal/reaper). What the loop knows of a job is the status the job publishes
 // after each change. docs/architecture.md maps the packages and how an event flows.
 //
 // Files by concept: state.go and backoff.go (the machine's states and restart rules, as god's

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/emielm/watchgod/fdpass"
+	"github.com/emielm/watchgod/internal/reaper"
 )
 
 // Helper is a program god runs for itself, beside its jobs. The Prometheus exporter of
@@ -21,7 +22,7 @@ import (
 // restarts it with back-off (Config.Backoff, without a limit) whenever it exits, and stops it
 // (SIGTERM, then SIGKILL after Grace) before Run returns and before god re-executes itself for an
 // upgrade; the new image starts it again. Like every child of god it is started and waited for
-// by god's Reaper, never by a wait of its own.
+// by god's reaper (internal/reaper), never by a wait of its own.
 type Helper struct {
 	// Name identifies the helper in god's log and in the upgrade state ("god-metrics"). It must
 	// be unique among the helpers of one god.
@@ -163,7 +164,7 @@ func (r *helperRun) start() (int, <-chan Exit, error) {
 		}
 		files = append(files, n)
 	}
-	pid, exitc, err := r.s.reaper.Start(procAttr{
+	pid, exitc, err := r.s.reaper.Start(reaper.Attr{
 		Path:    r.h.Path,
 		Argv:    append([]string{r.h.Path}, r.h.Args...),
 		Env:     mergeEnv(r.s.baseEnv, r.h.Env...),

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/emielm/watchgod/fdpass"
+	"github.com/emielm/watchgod/internal/reaper"
 	"github.com/emielm/watchgod/internal/testutil"
 )
 
@@ -25,7 +26,7 @@ func helperSup(t *testing.T, helpers ...Helper) *Supervisor {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := NewReaper(nil)
+	r := reaper.New(nil)
 	s.reaper = r
 	t.Cleanup(func() {
 		s.closeHelpers()

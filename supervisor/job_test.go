@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emielm/watchgod/internal/reaper"
 	"github.com/emielm/watchgod/loader"
 	"github.com/emielm/watchgod/supervisor/control"
 )
@@ -80,11 +81,11 @@ func startInProcess(t *testing.T, dir string) *inProcess {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reaper := NewReaper(log)
+	r := reaper.New(log)
 	p := &inProcess{t: t, sup: sup, done: make(chan error, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
-	go func() { p.done <- sup.Run(ctx, reaper) }()
+	go func() { p.done <- sup.Run(ctx, r) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -95,7 +96,7 @@ func startInProcess(t *testing.T, dir string) *inProcess {
 		case <-time.After(20 * time.Second):
 			t.Errorf("supervisor did not stop")
 		}
-		reaper.Close()
+		r.Close()
 	})
 	// Subscribe once the loop runs.
 	deadline := time.Now().Add(5 * time.Second)

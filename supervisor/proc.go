@@ -15,6 +15,7 @@ import (
 
 	"github.com/emielm/watchgod/fdpass"
 	"github.com/emielm/watchgod/internal/procshim"
+	"github.com/emielm/watchgod/internal/reaper"
 	"github.com/emielm/watchgod/loader"
 	"github.com/emielm/watchgod/supervisor/joblog"
 )
@@ -103,7 +104,7 @@ func (s *Supervisor) spawnProcess(sp spawnSpec) (int, error) {
 		return 0, err
 	}
 	env := mergeEnv(sp.env, envUnit+"="+strconv.FormatUint(place.tag, 10))
-	pid, err := s.reaper.StartFunc(procAttr{
+	pid, err := s.reaper.StartFunc(reaper.Attr{
 		Path: path, Argv: argv, Env: env, Dir: sp.dir, Files: files, Setpgid: true, CgroupFD: place.fd,
 		Credential: cred,
 	}, sp.exited)

@@ -19,3 +19,7 @@ const (
 	StateDone    = jobstate.StateDone
 	StateFailed  = jobstate.StateFailed
 )
+
+// Exit is how a process ended, as the kernel reported it to the one wait in god
+// (internal/reaper); it is the state machine's type, since a job's exits go straight to it.
+type Exit = jobstate.Exit

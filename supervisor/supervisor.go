@@ -16,6 +16,7 @@ import (
 	"github.com/emielm/watchgod/internal/cgroup"
 	"github.com/emielm/watchgod/internal/crashstate"
 	"github.com/emielm/watchgod/internal/jobstate"
+	"github.com/emielm/watchgod/internal/reaper"
 	"github.com/emielm/watchgod/loader"
 	"github.com/emielm/watchgod/supervisor/control"
 	"github.com/emielm/watchgod/supervisor/joblog"
@@ -112,7 +113,7 @@ type Supervisor struct {
 	cfg          Config
 	log          *slog.Logger
 	hub          *joblog.Hub
-	reaper       *Reaper
+	reaper       *reaper.Reaper
 	devNull      *os.File
 	baseEnv      []string
 	relayMux     *joblog.Mux    // relays every job's stdout and stderr; made by Run, closed when it returns
@@ -239,9 +240,9 @@ func New(cfg Config) (*Supervisor, error) {
 
 // Run reads the loader directory, starts auto jobs and supervises until ctx is cancelled or a
 // shutdown request; it then stops every job in reverse dependency order and returns.
-func (s *Supervisor) Run(ctx context.Context, reaper *Reaper) error {
-	if reaper != nil {
-		s.reaper = reaper
+func (s *Supervisor) Run(ctx context.Context, r *reaper.Reaper) error {
+	if r != nil {
+		s.reaper = r
 	}
 	root, why, err := s.cgroupRoot()
 	if err != nil {

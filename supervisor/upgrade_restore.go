@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/emielm/watchgod/internal/reaper"
 	"github.com/emielm/watchgod/supervisor/control"
 	"github.com/emielm/watchgod/supervisor/joblog"
 
@@ -93,7 +94,7 @@ func (in *InheritedState) FallBack(why error) error {
 
 // Restore prepares god's new image from the old image's state: call it instead of New, then Run.
 // The returned reaper already waits for every process the state names.
-func Restore(cfg Config, in *InheritedState) (*Supervisor, *Reaper, error) {
+func Restore(cfg Config, in *InheritedState) (*Supervisor, *reaper.Reaper, error) {
 	st := in.State
 	s, err := New(cfg)
 	if err != nil {
@@ -109,8 +110,8 @@ func Restore(cfg Config, in *InheritedState) (*Supervisor, *Reaper, error) {
 	for _, e := range st.Exits {
 		pending = append(pending, Exit{Pid: e.Pid, Status: syscall.WaitStatus(e.Status), Time: e.Time})
 	}
-	reaper := newReaperRestored(s.log, pids, pending)
-	s.reaper = reaper
+	r := reaper.NewRestored(s.log, pids, pending)
+	s.reaper = r
 	s.restoredState = st
 	s.upgradeFailed = in.Failed
 	st.closeUntakenHelperFiles() // cfg.Helpers took theirs (TakeHelperFiles) before
@@ -124,7 +125,7 @@ func Restore(cfg Config, in *InheritedState) (*Supervisor, *Reaper, error) {
 		}
 		s.inherited = &inheritedSockets{files: files}
 	}
-	return s, reaper, nil
+	return s, r, nil
 }
 
 // ControlListenerFrom returns the control socket the old image handed over, or nil.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/emielm/watchgod/fdpass"
 	"github.com/emielm/watchgod/internal/crashstate"
+	"github.com/emielm/watchgod/internal/reaper"
 	"github.com/emielm/watchgod/supervisor"
 	"github.com/emielm/watchgod/supervisor/control"
 	"github.com/emielm/watchgod/supervisor/joblog"
@@ -198,7 +199,7 @@ func runDaemon(args []string) int {
 		inherited = recoverCrashed(logger, stateFile, socket, inherited)
 	}
 
-	if err := supervisor.BecomeSubreaper(); err != nil {
+	if err := reaper.BecomeSubreaper(); err != nil {
 		logger.Warn("cannot become child subreaper; orphaned grandchildren will escape god", "err", err)
 	}
 	var ln *net.UnixListener
@@ -289,18 +290,18 @@ func runDaemon(args []string) int {
 		}
 	}
 	var sup *supervisor.Supervisor
-	var reaper *supervisor.Reaper
+	var rp *reaper.Reaper
 	if upgraded != nil {
-		sup, reaper, err = supervisor.Restore(cfg, inherited0)
+		sup, rp, err = supervisor.Restore(cfg, inherited0)
 		if err != nil {
 			return fallBack(logger, inherited0, fmt.Errorf("restore: %w", err))
 		}
 	} else {
-		reaper = supervisor.NewReaper(logger)
+		rp = reaper.New(logger)
 		sup, err = supervisor.New(cfg)
 	}
-	if reaper != nil {
-		defer reaper.Close()
+	if rp != nil {
+		defer rp.Close()
 	}
 	if err != nil {
 		logger.Error("start", "err", err)
@@ -347,7 +348,7 @@ func runDaemon(args []string) int {
 			}
 		}
 	}()
-	runErr := sup.Run(ctx, reaper)
+	runErr := sup.Run(ctx, rp)
 	notifyStopping() // once: a shutdown with no job to stop may not have said it yet
 	srv.Close()
 	ln.Close()
