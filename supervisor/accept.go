@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/emielm/watchgod/fdpass"
+	"github.com/emielm/watchgod/internal/jobstate"
 	"github.com/emielm/watchgod/loader"
 	"github.com/emielm/watchgod/supervisor/control"
 	"github.com/emielm/watchgod/supervisor/joblog"
@@ -55,7 +56,7 @@ func (j *job) acceptStart() error {
 	a := &acceptor{j: j, ln: ln, slots: make(chan struct{}, max(def.MaxConnections, 1)),
 		done: make(chan struct{}), running: make(map[int]bool), idle: make(chan struct{})}
 	a.status = j.m.Status(j.socketList())
-	a.status.State = string(StateRun)
+	a.status.State = string(jobstate.StateRun)
 	a.status.Since = time.Now()
 	j.acc = a
 	a.publish()
@@ -172,7 +173,7 @@ func (a *acceptor) spawn(def *loader.Definition, c net.Conn) error {
 		job: a.j.name, argv: def.Exec, env: env, dir: def.Dir,
 		extraFiles: []uintptr{f.Fd()}, listenPid: true, conn: f.Fd(),
 		format: joblog.Format(def.Log), settings: settings, cgroup: def.Cgroup,
-		exited: func(e Exit) { go a.exited(e) }, // the reaper must not wait for a.mu
+		exited: func(e jobstate.Exit) { go a.exited(e) }, // the reaper must not wait for a.mu
 	})
 	if err != nil {
 		return err
@@ -184,7 +185,7 @@ func (a *acceptor) spawn(def *loader.Definition, c net.Conn) error {
 }
 
 // exited counts one connection process's end and frees its slot.
-func (a *acceptor) exited(e Exit) {
+func (a *acceptor) exited(e jobstate.Exit) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if !a.running[e.Pid] {
@@ -212,7 +213,7 @@ func (a *acceptor) publish() {
 // publishLocked tells the supervisor the job runs, with its count of connections.
 func (a *acceptor) publishLocked() {
 	st := a.status
-	a.j.sup.jobEvent(jobEvent{name: a.j.name, state: StateRun, status: st})
+	a.j.sup.jobEvent(jobEvent{name: a.j.name, state: jobstate.StateRun, status: st})
 }
 
 // acceptStop stops accepting, sends SIGTERM to every connection process's group, SIGKILL
@@ -267,8 +268,8 @@ func (j *job) acceptCommand(c jobCmd) bool {
 		if err := j.acceptStart(); err != nil {
 			j.log.Warn("accept", "err", err)
 			st := j.m.Status(j.socketList())
-			st.State, st.Reason = string(StateFailed), err.Error()
-			j.sup.jobEvent(jobEvent{name: j.name, state: StateFailed, status: st})
+			st.State, st.Reason = string(jobstate.StateFailed), err.Error()
+			j.sup.jobEvent(jobEvent{name: j.name, state: jobstate.StateFailed, status: st})
 		}
 		return true
 	case cmdStop, cmdKill:
@@ -278,8 +279,8 @@ func (j *job) acceptCommand(c jobCmd) bool {
 		}
 		j.acceptStop(grace)
 		st := j.m.Status(j.socketList())
-		st.State, st.Since = string(StateStopped), time.Now()
-		j.sup.jobEvent(jobEvent{name: j.name, state: StateStopped, status: st})
+		st.State, st.Since = string(jobstate.StateStopped), time.Now()
+		j.sup.jobEvent(jobEvent{name: j.name, state: jobstate.StateStopped, status: st})
 		return true
 	case cmdRestart:
 		j.acceptStop(acceptStopGrace)

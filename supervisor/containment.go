@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/emielm/watchgod/internal/cgroup"
+	"github.com/emielm/watchgod/internal/jobstate"
 	"github.com/emielm/watchgod/internal/procfs"
 	"github.com/emielm/watchgod/internal/reaper"
 	"github.com/emielm/watchgod/loader"
@@ -268,7 +269,7 @@ func (c *containment) scan() {
 		u.escaped[pid] = true
 		c.mu.Unlock()
 		unitTag := tag
-		if !c.reaper.Watch(pid, func(e Exit) { c.escapedExit(unitTag, e.Pid) }) {
+		if !c.reaper.Watch(pid, func(e jobstate.Exit) { c.escapedExit(unitTag, e.Pid) }) {
 			c.escapedExit(tag, pid)
 			continue
 		}
@@ -367,8 +368,8 @@ func unitTagOf(pid int) (tag uint64, ok, transient bool) {
 	return tag, err == nil, false
 }
 
-// UnitState is a unit in the upgrade state: the new image goes on holding what escaped.
-type UnitState struct {
+// unitState is a unit in the upgrade state: the new image goes on holding what escaped.
+type unitState struct {
 	Tag     uint64 `json:"tag"`
 	Job     string `json:"job"`
 	Pgid    int    `json:"pgid"`
@@ -377,12 +378,12 @@ type UnitState struct {
 }
 
 // states is every unit, for the upgrade state.
-func (c *containment) states() (uint64, []UnitState) {
+func (c *containment) states() (uint64, []unitState) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var out []UnitState
+	var out []unitState
 	for _, u := range c.units {
-		us := UnitState{Tag: u.tag, Job: u.job, Pgid: u.pgid}
+		us := unitState{Tag: u.tag, Job: u.job, Pgid: u.pgid}
 		for pid := range u.escaped {
 			us.Escaped = append(us.Escaped, pid)
 		}
@@ -400,7 +401,7 @@ func (s *Supervisor) restoreUnits(st *UpgradeState) {
 	c := s.contain
 	c.mu.Lock()
 	c.seq = max(c.seq, st.UnitSeq)
-	var watch []UnitState
+	var watch []unitState
 	for _, us := range st.Units {
 		u := &unit{tag: us.Tag, job: us.Job, pgid: us.Pgid}
 		if us.Cgroup != "" {
@@ -420,7 +421,7 @@ func (s *Supervisor) restoreUnits(st *UpgradeState) {
 	for _, us := range watch {
 		tag := us.Tag
 		for _, pid := range us.Escaped {
-			if !s.reaper.Watch(pid, func(e Exit) { c.escapedExit(tag, e.Pid) }) {
+			if !s.reaper.Watch(pid, func(e jobstate.Exit) { c.escapedExit(tag, e.Pid) }) {
 				c.escapedExit(tag, pid)
 			}
 		}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emielm/watchgod/internal/jobstate"
 	"github.com/emielm/watchgod/internal/reaper"
 )
 
@@ -78,12 +79,12 @@ func TestEscapeeAdoptedAsMainPid(t *testing.T) {
 	// What scan does when it finds the escapee.
 	c.units[4242] = &unit{tag: 7, job: "web", pgid: 4242, escaped: map[int]bool{pid: true}}
 	c.byTag[7] = c.units[4242]
-	if !r.Watch(pid, func(e Exit) { c.escapedExit(7, e.Pid) }) {
+	if !r.Watch(pid, func(e jobstate.Exit) { c.escapedExit(7, e.Pid) }) {
 		t.Fatal("escapee not watched")
 	}
 	c.release(pid)
-	got := make(chan Exit, 1)
-	if err := r.Adopt(pid, pid, func(e Exit) { got <- e }); err != nil {
+	got := make(chan jobstate.Exit, 1)
+	if err := r.Adopt(pid, pid, func(e jobstate.Exit) { got <- e }); err != nil {
 		t.Fatalf("adopting the escapee as MAINPID: %v", err)
 	}
 	if len(c.escapedOf(4242)) != 0 {

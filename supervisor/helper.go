@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/emielm/watchgod/fdpass"
+	"github.com/emielm/watchgod/internal/jobstate"
 	"github.com/emielm/watchgod/internal/reaper"
 )
 
@@ -148,7 +149,7 @@ func (r *helperRun) run() {
 
 // start forks the helper through the reaper with its fds 0..2 and Files as 3, 4, ... The fds
 // are read without os.File.Fd, which would put the shared socket in blocking mode.
-func (r *helperRun) start() (int, <-chan Exit, error) {
+func (r *helperRun) start() (int, <-chan jobstate.Exit, error) {
 	fd := func(f *os.File) (uintptr, error) {
 		if f == nil {
 			f = r.s.devNull
@@ -179,7 +180,7 @@ func (r *helperRun) start() (int, <-chan Exit, error) {
 
 // terminate stops the helper: SIGTERM, then SIGKILL after its grace. It returns once the reaper
 // has reaped it, or after a last bounded wait that only a process stuck in the kernel outlasts.
-func (r *helperRun) terminate(pid int, exitc <-chan Exit) {
+func (r *helperRun) terminate(pid int, exitc <-chan jobstate.Exit) {
 	grace := r.h.Grace
 	if grace <= 0 {
 		grace = 5 * time.Second
@@ -204,19 +205,19 @@ func (r *helperRun) terminate(pid int, exitc <-chan Exit) {
 	}
 }
 
-// HelperState is a helper's files in the upgrade state: the fds stay open across the exec, and
+// helperState is a helper's files in the upgrade state: the fds stay open across the exec, and
 // the new image gives them to the helper it starts.
-type HelperState struct {
+type helperState struct {
 	Name string `json:"name"`
 	Fds  []int  `json:"fds"`
 }
 
 // helperStates lists the helpers' files for the upgrade state. A helper whose files are closed
 // already (god is shutting down) is left out: the new image opens them again.
-func (s *Supervisor) helperStates() []HelperState {
-	var out []HelperState
+func (s *Supervisor) helperStates() []helperState {
+	var out []helperState
 	for _, h := range s.cfg.Helpers {
-		hs := HelperState{Name: h.Name, Fds: []int{}}
+		hs := helperState{Name: h.Name, Fds: []int{}}
 		var err error
 		for _, f := range h.Files {
 			var fd int

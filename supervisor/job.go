@@ -36,12 +36,12 @@ type job struct {
 	log    *slog.Logger
 
 	cmds   chan jobCmd
-	exits  *mailbox[Exit]        // from the reaper, which must never wait for the job
-	events chan jobstate.Event   // outcomes of the job's own goroutines: loader replies, groups gone
-	gone   chan struct{}         // closed when run returns: senders stop waiting
-	wake   timer                 // the machine's next deadline (jobstate.Arm)
-	ended  bool                  // the machine said Removed
-	groups map[int]chan struct{} // lingering process groups being watched; closed to stop a watch
+	exits  *mailbox[jobstate.Exit] // from the reaper, which must never wait for the job
+	events chan jobstate.Event     // outcomes of the job's own goroutines: loader replies, groups gone
+	gone   chan struct{}           // closed when run returns: senders stop waiting
+	wake   timer                   // the machine's next deadline (jobstate.Arm)
+	ended  bool                    // the machine said Removed
+	groups map[int]chan struct{}   // lingering process groups being watched; closed to stop a watch
 
 	socks   []*jobSocket
 	sockErr error
@@ -88,7 +88,7 @@ type jobCmd struct {
 	reload  *reloadRequest
 	notify  *notify.Message
 	freeze  *freezeReq
-	snap    chan<- JobState
+	snap    chan<- jobState
 }
 
 // reloadRequest is one `god reload JOB` waiting for its outcome.
@@ -105,7 +105,7 @@ type reloadOutcome struct {
 // jobEvent is what a job tells the supervisor after every visible change.
 type jobEvent struct {
 	name    string
-	state   State
+	state   jobstate.State
 	status  control.JobStatus
 	def     *loader.Definition // set when the job's definition changed on its own (reload)
 	groups  []int              // process groups of its processes whose leader is not one of them
@@ -146,7 +146,7 @@ func newJobFor(s *Supervisor, loaderPath string, m *jobstate.Machine) *job {
 		sup:      s,
 		log:      s.log.With("job", m.Name()),
 		cmds:     make(chan jobCmd, 16),
-		exits:    newMailbox[Exit](),
+		exits:    newMailbox[jobstate.Exit](),
 		events:   make(chan jobstate.Event, 4), // senders are goroutines of the job's own (send)
 		gone:     make(chan struct{}),
 		reloads:  make(map[int]*reloadRequest),
@@ -356,7 +356,7 @@ func (j *job) command(c jobCmd) {
 
 // exited passes the end of one of the job's processes to the machine, with whether its process
 // group outlived it (a hand-over to a MAINPID=, or children to end).
-func (j *job) exited(e Exit) {
+func (j *job) exited(e jobstate.Exit) {
 	pgid := j.m.PgidOf(e.Pid)
 	if pgid == 0 {
 		return
@@ -632,7 +632,7 @@ func (j *job) publish(def *loader.Definition) {
 		defer a.mu.Unlock()
 		st.State, st.Since, st.Connections = a.status.State, a.status.Since, a.status.Connections
 		a.status = st
-		j.sup.jobEvent(jobEvent{name: j.name, state: StateRun, status: st, def: def})
+		j.sup.jobEvent(jobEvent{name: j.name, state: jobstate.StateRun, status: st, def: def})
 		return
 	}
 	j.sup.jobEvent(jobEvent{name: j.name, state: j.m.State(), status: st, def: def, groups: j.m.Groups()})

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/emielm/watchgod/fdpass"
+	"github.com/emielm/watchgod/internal/jobstate"
 	"github.com/emielm/watchgod/internal/procshim"
 	"github.com/emielm/watchgod/internal/reaper"
 	"github.com/emielm/watchgod/loader"
@@ -32,7 +33,7 @@ type spawnSpec struct {
 	format     joblog.Format
 	settings   procSettings         // identity, umask, limits
 	cgroup     []loader.CgroupLimit // written into the process's cgroup before it starts
-	exited     func(Exit)           // called once by the reaper; must not block
+	exited     func(jobstate.Exit)  // called once by the reaper; must not block
 	// conn, when set, is an accepted connection: the process's stdin and stdout (accept jobs);
 	// its stdout is then not relayed to the log.
 	conn uintptr

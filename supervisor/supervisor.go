@@ -64,7 +64,7 @@ type Config struct {
 // Defaults is what god runs with when nothing says otherwise: the daemon's flags show these
 // values, and Config fills in every field left zero from them.
 var Defaults = Config{
-	Backoff:          DefaultBackoff,
+	Backoff:          jobstate.DefaultBackoff,
 	LoaderTimeout:    jobstate.DefaultPolicy.LoaderTimeout,
 	HandshakeTimeout: 2 * time.Second,
 	CheckTimeout:     10 * time.Second,
@@ -186,7 +186,7 @@ type jobHandle struct {
 	j           *job
 	loader      string
 	def         loader.Definition
-	state       State
+	state       jobstate.State
 	status      control.JobStatus
 	groups      []int // process groups of its processes led by a pid that is gone (MAINPID successors)
 	startSent   bool  // an auto start or a command is on its way: don't send another
@@ -572,7 +572,7 @@ func (s *Supervisor) loaderDone(ev loaderLoaded) {
 				h.def = def
 				s.applyLogLimits(def)
 				h.j.cmds <- jobCmd{kind: cmdDefine, def: &def}
-				if h.state == StateFailed && !h.userStopped {
+				if h.state == jobstate.StateFailed && !h.userStopped {
 					// A new definition deserves a new try: autostart starts it like a waiting
 					// job. The job's own machine moves its state; the loop only asks.
 					h.startSent = false
@@ -687,13 +687,13 @@ func (s *Supervisor) jobChanged(ev jobEvent) {
 	h.state = ev.state
 	// A start is answered once the job runs, or once it ended without running (it could not
 	// start: failed, or done at once); a start still pending would hold up god's shutdown.
-	if ev.state != prev && (!ev.state.Down() || ev.state == StateFailed || ev.state == StateDone) {
+	if ev.state != prev && (!ev.state.Down() || ev.state == jobstate.StateFailed || ev.state == jobstate.StateDone) {
 		h.startSent = false
 	}
-	if ev.state.Running() || ev.state == StateBackoff {
+	if ev.state.Running() || ev.state == jobstate.StateBackoff {
 		h.userStopped = false
 	}
-	if h.waitReason != "" && ev.state == StateWait {
+	if h.waitReason != "" && ev.state == jobstate.StateWait {
 		ev.status.Reason = h.waitReason
 	}
 	if !samePids(h.status.Processes, ev.status.Processes) {
@@ -704,7 +704,7 @@ func (s *Supervisor) jobChanged(ev jobEvent) {
 	if ev.state.Ready() && !prev.Ready() {
 		s.autostart()
 	}
-	if h.def.Critical && ev.state != prev && (ev.state == StateFailed || ev.state == StateDone) && !s.shutting {
+	if h.def.Critical && ev.state != prev && (ev.state == jobstate.StateFailed || ev.state == jobstate.StateDone) && !s.shutting {
 		code := exitCodeOf(ev.status.LastExit)
 		s.criticalExit = &code
 		s.log.Error("critical job ended; god stops every job and exits with its status",
@@ -837,7 +837,7 @@ func (s *Supervisor) autostart() {
 		if !h.def.Auto.Start || h.startSent || h.userStopped || h.waitReason != "" {
 			continue
 		}
-		if h.state != StateWait && !(h.retryDefined && h.state == StateFailed) {
+		if h.state != jobstate.StateWait && !(h.retryDefined && h.state == jobstate.StateFailed) {
 			continue
 		}
 		ready := true
@@ -1051,9 +1051,6 @@ func exitCodeOf(last string) int {
 // Shutdown stops every job in reverse dependency order, then Run returns. A second call hurries
 // it: every process still running gets SIGKILL.
 func (s *Supervisor) Shutdown() { s.inbox.push(loopFunc(s.beginShutdown)) }
-
-// Rescan re-reads the loader directory now (SIGHUP, `god rescan`).
-func (s *Supervisor) Rescan() { s.inbox.push(loopFunc(func() { s.rescan(nil) })) }
 
 // samePids reports whether two process lists name the same pids in the same order.
 func samePids(a, b []control.ProcessStatus) bool {

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/emielm/watchgod/internal/jobstate"
 	"github.com/emielm/watchgod/internal/reaper"
 	"github.com/emielm/watchgod/supervisor/control"
 	"github.com/emielm/watchgod/supervisor/joblog"
@@ -36,16 +37,16 @@ type InheritedState struct {
 // god was not re-executed. When the state cannot be read, it returns what it has with the error,
 // so that the caller can FallBack to the image that wrote it.
 func TakeInheritedState() (*InheritedState, error) {
-	v := os.Getenv(EnvUpgradeState)
+	v := os.Getenv(envUpgradeState)
 	if v == "" {
 		return nil, nil
 	}
-	os.Unsetenv(EnvUpgradeState)
+	os.Unsetenv(envUpgradeState)
 	in := &InheritedState{Failed: os.Getenv(envUpgradeFailed)}
 	os.Unsetenv(envUpgradeFailed)
 	var fd int
 	if _, err := fmt.Sscanf(v, "%d", &fd); err != nil || fd < 3 {
-		return in, fmt.Errorf("%s=%q: not an fd", EnvUpgradeState, v)
+		return in, fmt.Errorf("%s=%q: not an fd", envUpgradeState, v)
 	}
 	f := os.NewFile(uintptr(fd), "god-upgrade-state")
 	defer f.Close()
@@ -85,7 +86,7 @@ func (in *InheritedState) FallBack(why error) error {
 	if _, err := unix.Seek(mfd, 0, io.SeekStart); err != nil {
 		return fmt.Errorf("fall back: memfd: %w (after: %v)", err, why)
 	}
-	env := append(baseEnvKeep(), EnvUpgradeState+"="+strconv.Itoa(mfd), envUpgradeFailed+"="+why.Error())
+	env := append(baseEnvKeep(), envUpgradeState+"="+strconv.Itoa(mfd), envUpgradeFailed+"="+why.Error())
 	// The image is open as fd FallbackFd: /proc/self/fd/N execs it even when its file was
 	// replaced or removed since.
 	err = syscall.Exec(fmt.Sprintf("/proc/self/fd/%d", st.FallbackFd), os.Args, env)
@@ -106,9 +107,9 @@ func Restore(cfg Config, in *InheritedState) (*Supervisor, *reaper.Reaper, error
 			pids = append(pids, p.Pid)
 		}
 	}
-	var pending []Exit
+	var pending []jobstate.Exit
 	for _, e := range st.Exits {
-		pending = append(pending, Exit{Pid: e.Pid, Status: syscall.WaitStatus(e.Status), Time: e.Time})
+		pending = append(pending, jobstate.Exit{Pid: e.Pid, Status: syscall.WaitStatus(e.Status), Time: e.Time})
 	}
 	r := reaper.NewRestored(s.log, pids, pending)
 	s.reaper = r
