@@ -253,8 +253,9 @@ func (j *job) acceptStop(grace time.Duration) {
 	}
 }
 
-// acceptStopGrace is how long connection processes get between SIGTERM and SIGKILL.
-const acceptStopGrace = 5 * time.Second
+// acceptStopGrace is how long connection processes get between SIGTERM and SIGKILL: a job's
+// default stop.
+var acceptStopGrace = loader.DefaultStop.Timeout
 
 // acceptCommand runs start, stop, restart, reload and remove of an accept job; it returns
 // false for a command the job's machine handles.

@@ -11,6 +11,7 @@ import (
 	"github.com/emielm/watchgod/fdpass"
 	"github.com/emielm/watchgod/internal/jobstate"
 	"github.com/emielm/watchgod/internal/reaper"
+	"github.com/emielm/watchgod/loader"
 )
 
 // Helper is a program god runs for itself, beside its jobs. The Prometheus exporter of
@@ -42,7 +43,8 @@ type Helper struct {
 	// Stdout and Stderr are the helper's fds 1 and 2; nil means /dev/null. Its stdin is
 	// /dev/null.
 	Stdout, Stderr *os.File
-	// Grace is how long the helper has to exit after SIGTERM before SIGKILL; 0 means 5 s.
+	// Grace is how long the helper has to exit after SIGTERM before SIGKILL; 0 means a job's
+	// default stop (loader.DefaultStop: 5 s).
 	Grace time.Duration
 }
 
@@ -183,7 +185,7 @@ func (r *helperRun) start() (int, <-chan jobstate.Exit, error) {
 func (r *helperRun) terminate(pid int, exitc <-chan jobstate.Exit) {
 	grace := r.h.Grace
 	if grace <= 0 {
-		grace = 5 * time.Second
+		grace = loader.DefaultStop.Timeout
 	}
 	_ = r.s.reaper.Signal(pid, syscall.SIGTERM)
 	t := time.NewTimer(grace)
