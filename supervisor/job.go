@@ -129,8 +129,9 @@ func (t *timer) stop() {
 	}
 }
 
-// strictStates makes a move outside the state table panic (jobstate.Machine.Strict): the
-// integration tests run god with it, so that no test passes over such a bug.
+// strictStates makes a move outside the state table panic (jobstate.Machine.Strict), and so an
+// event the supervisor's loop does not know (unknownEvent): the integration tests run god with
+// it, so that no test passes over such a bug.
 var strictStates = os.Getenv("GOD_STRICT_STATES") != ""
 
 func newJob(s *Supervisor, loaderPath string, def loader.Definition) *job {

@@ -218,25 +218,6 @@ func TestStatusNeverHalfMade(t *testing.T) {
 	}
 }
 
-// TestUnknownLoopEventPanics: an event the loop does not know is a bug that fails loudly.
-func TestUnknownLoopEventPanics(t *testing.T) {
-	s, err := New(Config{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.devNull.Close()
-	defer func() {
-		if recover() == nil {
-			t.Fatal("an unknown event was dropped silently")
-		}
-	}()
-	s.handleEvent(strangeEvent{})
-}
-
-type strangeEvent struct{}
-
-func (strangeEvent) loopEvent() {}
-
 // TestJudgeSaysEachStepOnce: a job publishes its status more often than its state changes (each
 // process started, each check); `god start` prints each step once.
 func TestJudgeSaysEachStepOnce(t *testing.T) {
