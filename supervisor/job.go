@@ -12,6 +12,7 @@ import (
 
 	"github.com/emielm/watchgod/fdpass"
 	"github.com/emielm/watchgod/internal/jobstate"
+	"github.com/emielm/watchgod/internal/procfs"
 	"github.com/emielm/watchgod/loader"
 	"github.com/emielm/watchgod/supervisor/control"
 	"github.com/emielm/watchgod/supervisor/joblog"
@@ -659,7 +660,7 @@ func (j *job) closeStored() {
 func (j *job) notified(msg notify.Message) {
 	pgid := 0
 	if !j.m.HasPid(msg.Pid) {
-		pgid, _ = notify.ProcessGroupOf(msg.Pid)
+		pgid, _ = procfs.ProcessGroup(msg.Pid)
 	}
 	owned := j.m.Owns(msg.Pid, pgid)
 	if msg.FdStoreRemove && owned {

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -16,7 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/emielm/watchgod/internal/jobstate"
-	"github.com/emielm/watchgod/internal/notify"
+	"github.com/emielm/watchgod/internal/procfs"
 )
 
 // Reaper is the one place in god that waits for children. A second wait (exec.Cmd.Wait beside a
@@ -335,10 +334,8 @@ func (r *Reaper) Adopt(pid, pgid int, deliver func(jobstate.Exit)) error {
 		deliver(e)
 		return nil
 	}
-	if ppid, err := parentOf(pid); err != nil || ppid != os.Getpid() {
-		if pg, err := notify.ProcessGroupOf(pid); err != nil || pg != pgid {
-			return fmt.Errorf("pid %d: %w nor in the job's process group %d", pid, errNotChild, pgid)
-		}
+	if ppid, pg, err := procfs.ParentAndGroup(pid); err != nil || (ppid != os.Getpid() && pg != pgid) {
+		return fmt.Errorf("pid %d: %w nor in the job's process group %d", pid, errNotChild, pgid)
 	}
 	r.waiting[pid] = deliver
 	return nil
@@ -364,26 +361,6 @@ func (r *Reaper) SignalGroup(pgid int, sig syscall.Signal) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return syscall.Kill(-pgid, sig)
-}
-
-// parentOf reads a process's parent pid from /proc.
-func parentOf(pid int) (int, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	// The command name may contain spaces and parentheses: fields start after the last ')'.
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
-	}
-	var state byte
-	var ppid int
-	if _, err := fmt.Sscanf(s[i+1:], " %c %d", &state, &ppid); err != nil {
-		return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
-	}
-	return ppid, nil
 }
 
 // BecomeSubreaper makes god the parent of every orphaned descendant, so a job that forks and lets
