@@ -34,7 +34,10 @@ func TestUnitTagReadDuringExec(t *testing.T) {
 	done := make(chan struct{})
 	go func() { cmd.Wait(); close(done) }()
 	defer func() { cmd.Process.Kill(); <-done }()
-	reads, misses := 0, 0
+	// An exec that outlasts procfs.Environ's wait (a loaded machine: a run with load 16 on 2 cores
+	// saw one in 30 000) is reported as transient, and scan looks again later (rescanLater): not
+	// a miss.
+	reads, misses, transients := 0, 0, 0
 	for {
 		_, err := os.Stat(last)
 		select {
@@ -49,16 +52,18 @@ func TestUnitTagReadDuringExec(t *testing.T) {
 			if misses > 0 {
 				t.Fatalf("GOD_UNIT not read in %d of %d reads of a live process", misses, reads)
 			}
-			t.Logf("%d reads, all found GOD_UNIT=42", reads)
+			t.Logf("%d reads, all found GOD_UNIT=42 (%d more said to look again later)", reads, transients)
 			return
 		}
-		tag, ok, _ := unitTagOf(cmd.Process.Pid)
-		if ok && tag == 42 {
-			reads++
+		tag, ok, transient := unitTagOf(cmd.Process.Pid)
+		if transient {
+			transients++
 			continue
 		}
 		reads++
-		misses++
+		if !ok || tag != 42 {
+			misses++
+		}
 	}
 }
 
