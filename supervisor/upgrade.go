@@ -283,9 +283,9 @@ type UpgradeOptions struct {
 var errUpgradeRefused = errors.New("upgrade refused")
 
 // Upgrade replaces god's image by opts.Exe, keeping its pid, children and fds. It returns only
-// when the upgrade did not happen: an error wrapping errUpgradeRefused when the pre-flight or a
-// check refused it (nothing was touched), or another error when the exec itself failed (god
-// resumed where it was).
+// when the upgrade did not happen: an error that starts "upgrade refused" (errUpgradeRefused)
+// when the pre-flight or a check refused it (nothing was touched), or another error when the
+// exec itself failed (god resumed where it was).
 func (s *Supervisor) Upgrade(ctx context.Context, opts UpgradeOptions) error {
 	if opts.Begin != nil {
 		opts.Begin()
