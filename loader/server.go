@@ -19,8 +19,8 @@ type Handler interface {
 // answers each request read from r by calling h, in order, until r ends.
 // It returns nil at the end of r. A malformed request (not a JSON array of
 // strings, or fewer than two elements) is answered with [] and is not fatal;
-// an invalid or repeated job name from h, a line over maxMessage and a write
-// error are.
+// an invalid or repeated job name from h, a line over the 1 MiB limit of a
+// message and a write error are.
 func Serve(r io.Reader, w io.Writer, h Handler) error {
 	jobs := h.Jobs()
 	hs := append(Message{Version}, jobs...)
