@@ -11,13 +11,13 @@ import (
 // DefaultMaxConnections is max-connections when the loader leaves it undefined.
 const DefaultMaxConnections = 64
 
-// MaxMaxConnections bounds max-connections: each connection is a process of god's.
-const MaxMaxConnections = 65536
+// maxMaxConnections bounds max-connections: each connection is a process of god's.
+const maxMaxConnections = 65536
 
 // parseAccept reads ["true"] or ["false"]; [] is false.
 func parseAccept(m Message) (bool, error) { return parseFlag("accept", m) }
 
-// parseMaxConnections reads [N], 1 <= N <= MaxMaxConnections, in decimal digits; [] is
+// parseMaxConnections reads [N], 1 <= N <= maxMaxConnections, in decimal digits; [] is
 // DefaultMaxConnections.
 func parseMaxConnections(m Message) (int, error) {
 	if err := wantLen(m, 0, 1); err != nil {
@@ -27,8 +27,8 @@ func parseMaxConnections(m Message) (int, error) {
 		return DefaultMaxConnections, nil
 	}
 	n, err := strconv.Atoi(m[0])
-	if err != nil || !isDigits(m[0]) || n < 1 || n > MaxMaxConnections {
-		return 0, fmt.Errorf("max-connections %.20q: want a number from 1 to %d", m[0], MaxMaxConnections)
+	if err != nil || !isDigits(m[0]) || n < 1 || n > maxMaxConnections {
+		return 0, fmt.Errorf("max-connections %.20q: want a number from 1 to %d", m[0], maxMaxConnections)
 	}
 	return n, nil
 }

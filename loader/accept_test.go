@@ -47,7 +47,7 @@ func FuzzParseMaxConnections(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		m := split(s)
-		if n, err := parseMaxConnections(m); err == nil && (n < 1 || n > MaxMaxConnections) {
+		if n, err := parseMaxConnections(m); err == nil && (n < 1 || n > maxMaxConnections) {
 			t.Fatalf("parseMaxConnections(%q) = %d", s, n)
 		}
 		if a, err := parseAccept(m); err == nil && a && (len(m) != 1 || m[0] != "true") {

@@ -10,8 +10,8 @@ import (
 	"time"
 )
 
-// ErrBroken is wrapped by every call on a Client that failed before.
-var ErrBroken = errors.New("loader: client is broken")
+// errBroken is wrapped by every call on a Client that failed before.
+var errBroken = errors.New("loader: client is broken")
 
 // Client is god's side of one running loader instance: it reads the loader's
 // stdout and writes its stdin. Requests are sent one at a time and each is
@@ -24,7 +24,7 @@ var ErrBroken = errors.New("loader: client is broken")
 // fails at once, and the caller should kill the loader process (which also
 // ends the Client's reader goroutine).
 type Client struct {
-	r *Reader
+	r *messageReader
 	w io.Writer
 
 	turn chan struct{} // a one-slot semaphore: who may talk to the loader
@@ -51,7 +51,7 @@ type frame struct {
 // the write runs in a goroutine that Ask abandons.
 func NewClient(r io.Reader, w io.Writer) *Client {
 	return &Client{
-		r:      NewReader(r),
+		r:      newMessageReader(r),
 		w:      w,
 		turn:   make(chan struct{}, 1),
 		frames: make(chan frame, 1),
@@ -91,17 +91,17 @@ func (c *Client) Handshake(ctx context.Context) ([]string, error) {
 		return nil, errors.New("loader: handshake: already done")
 	}
 	m, err := c.receive(ctx)
-	var fe *FrameError
+	var fe *frameError
 	switch {
 	case err == nil:
 	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
 		return nil, c.fail(fmt.Errorf("%w: no handshake in time (%w)", ErrNotGodv1, err))
-	case errors.As(err, &fe), errors.Is(err, ErrTooLong):
+	case errors.As(err, &fe), errors.Is(err, errTooLong):
 		return nil, c.fail(fmt.Errorf("%w: first line: %w", ErrNotGodv1, err))
 	default:
 		return nil, c.fail(fmt.Errorf("loader: handshake: %w", err))
 	}
-	jobs, err := ParseHandshake(m)
+	jobs, err := parseHandshake(m)
 	if err != nil {
 		if !errors.Is(err, ErrNotGodv1) {
 			err = fmt.Errorf("%w: %w", ErrNotGodv1, err)
@@ -154,7 +154,7 @@ func (c *Client) Ask(ctx context.Context, job, prop string, args ...string) (Mes
 // Client is broken.
 func (c *Client) acquire(ctx context.Context) error {
 	if err := c.Broken(); err != nil {
-		return fmt.Errorf("%w: %w", ErrBroken, err)
+		return fmt.Errorf("%w: %w", errBroken, err)
 	}
 	if err := ctx.Err(); err != nil {
 		return err
@@ -164,11 +164,11 @@ func (c *Client) acquire(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-c.done:
-		return fmt.Errorf("%w: %w", ErrBroken, c.Broken())
+		return fmt.Errorf("%w: %w", errBroken, c.Broken())
 	}
 	if err := c.Broken(); err != nil {
 		c.release()
-		return fmt.Errorf("%w: %w", ErrBroken, err)
+		return fmt.Errorf("%w: %w", errBroken, err)
 	}
 	return nil
 }

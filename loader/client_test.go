@@ -204,8 +204,8 @@ while IFS= read -r req; do :; done
 	}
 	// Later calls fail at once even with plenty of time.
 	_, err = c.Ask(ctxFor(t, time.Hour), "mute", "exec")
-	if !errors.Is(err, ErrBroken) || !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Ask on a broken client = %v, want ErrBroken wrapping the cause", err)
+	if !errors.Is(err, errBroken) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Ask on a broken client = %v, want errBroken wrapping the cause", err)
 	}
 }
 

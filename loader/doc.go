@@ -13,6 +13,6 @@
 //
 // god's side is [Client] (with [Client.Define] for a job's static properties
 // and the ParseX functions for typed replies); a loader's side is [Serve] with
-// a [Handler]. [Reader] and [WriteMessage] are the framing both sides share.
+// a [Handler]; both sides share the framing of frame.go.
 // The protocol itself is documented in the project's docs/protocol.md.
 package loader

@@ -13,60 +13,60 @@ import (
 // argument god runs a loader with.
 const Version = "godv1"
 
-// MaxMessage bounds one message in bytes, its newline excluded.
-const MaxMessage = 1 << 20
+// maxMessage bounds one message in bytes, its newline excluded.
+const maxMessage = 1 << 20
 
 // Message is one godv1 frame: a JSON array of strings on one line.
 type Message []string
 
-// ErrTooLong is returned by [Reader.Read] for a line longer than [MaxMessage].
-// The stream cannot be resynchronised after it: the Reader stays failed.
-var ErrTooLong = fmt.Errorf("loader: message longer than %d bytes", MaxMessage)
+// errTooLong is returned by messageReader.Read for a line longer than maxMessage.
+// The stream cannot be resynchronised after it: the messageReader stays failed.
+var errTooLong = fmt.Errorf("loader: message longer than %d bytes", maxMessage)
 
-// FrameError reports a line that is not a JSON array of strings. It is not
-// fatal to a [Reader]: the next line can still be read.
-type FrameError struct {
+// frameError reports a line that is not a JSON array of strings. It is not
+// fatal to a messageReader: the next line can still be read.
+type frameError struct {
 	Line string // the first 200 bytes of the line, for the log
 	Err  error  // what is wrong with it
 }
 
 // Error quotes the start of the offending line so that a log names it.
-func (e *FrameError) Error() string {
+func (e *frameError) Error() string {
 	return fmt.Sprintf("loader: bad message %q: %v", e.Line, e.Err)
 }
 
 // Unwrap gives the underlying reason (a JSON syntax error, for instance).
-func (e *FrameError) Unwrap() error { return e.Err }
+func (e *frameError) Unwrap() error { return e.Err }
 
-// frameLogMax is how much of a bad line a FrameError keeps.
+// frameLogMax is how much of a bad line a frameError keeps.
 const frameLogMax = 200
 
 // readBufSize is the bufio size: most messages fit, longer ones are
-// accumulated in Reader.line up to MaxMessage.
+// accumulated in messageReader.line up to maxMessage.
 const readBufSize = 64 << 10
 
-// Reader reads godv1 frames from a stream. It never holds more than
-// [MaxMessage] bytes of one line: a peer that floods without a newline gets
-// [ErrTooLong] instead of making the reader allocate without bound.
-// A Reader is not safe for concurrent use.
-type Reader struct {
+// messageReader reads godv1 frames from a stream. It never holds more than
+// maxMessage bytes of one line: a peer that floods without a newline gets
+// errTooLong instead of making the reader allocate without bound.
+// A messageReader is not safe for concurrent use.
+type messageReader struct {
 	br   *bufio.Reader
 	line []byte // the line being assembled, reused between reads
-	err  error  // sticky: EOF, ErrTooLong or a read error
+	err  error  // sticky: EOF, errTooLong or a read error
 }
 
-// NewReader returns a Reader that reads frames from r.
-func NewReader(r io.Reader) *Reader {
-	return &Reader{br: bufio.NewReaderSize(r, readBufSize)}
+// newMessageReader returns a messageReader that reads frames from r.
+func newMessageReader(r io.Reader) *messageReader {
+	return &messageReader{br: bufio.NewReaderSize(r, readBufSize)}
 }
 
 // Read returns the next message. It returns io.EOF at a clean end of stream,
-// io.ErrUnexpectedEOF when the stream ends inside a line, ErrTooLong for a
-// line over MaxMessage and *FrameError for a line that is not a JSON array of
+// io.ErrUnexpectedEOF when the stream ends inside a line, errTooLong for a
+// line over maxMessage and *frameError for a line that is not a JSON array of
 // strings (null elements, numbers, objects and trailing data are errors;
 // "[]" is an empty message, and so is a line that is only "null", v0.1's
-// answer for a nil list). All errors but *FrameError are permanent.
-func (r *Reader) Read() (Message, error) {
+// answer for a nil list). All errors but *frameError are permanent.
+func (r *messageReader) Read() (Message, error) {
 	if r.err != nil {
 		return nil, r.err
 	}
@@ -82,8 +82,8 @@ func (r *Reader) Read() (Message, error) {
 	return m, err
 }
 
-// readLine assembles one line without its newline, bounded at MaxMessage.
-func (r *Reader) readLine() ([]byte, error) {
+// readLine assembles one line without its newline, bounded at maxMessage.
+func (r *messageReader) readLine() ([]byte, error) {
 	r.line = r.line[:0]
 	for {
 		chunk, err := r.br.ReadSlice('\n')
@@ -91,8 +91,8 @@ func (r *Reader) readLine() ([]byte, error) {
 		if err == nil {
 			n-- // the newline is not part of the message
 		}
-		if len(r.line)+n > MaxMessage {
-			return nil, ErrTooLong
+		if len(r.line)+n > maxMessage {
+			return nil, errTooLong
 		}
 		r.line = append(r.line, chunk[:n]...)
 		switch {
@@ -118,7 +118,7 @@ func (r *Reader) readLine() ([]byte, error) {
 // hook reply takes the default).
 func parseFrame(line []byte) (Message, error) {
 	bad := func(err error) (Message, error) {
-		return nil, &FrameError{Line: string(line[:min(len(line), frameLogMax)]), Err: err}
+		return nil, &frameError{Line: string(line[:min(len(line), frameLogMax)]), Err: err}
 	}
 	if string(bytes.Trim(line, " \t\r")) == "null" {
 		return Message{}, nil
@@ -142,10 +142,10 @@ func parseFrame(line []byte) (Message, error) {
 	return m, nil
 }
 
-// WriteMessage writes m as one line of JSON with a single Write, so that a
+// writeMessage writes m as one line of JSON with a single Write, so that a
 // message is never interleaved with another writer's. A nil Message is
 // written as [].
-func WriteMessage(w io.Writer, m Message) error {
+func writeMessage(w io.Writer, m Message) error {
 	b, err := appendMessage(nil, m)
 	if err != nil {
 		return err

@@ -18,8 +18,8 @@ func TestFrameRoundTrip(t *testing.T) {
 	}
 	var buf bytes.Buffer
 	for _, m := range msgs {
-		if err := WriteMessage(&buf, m); err != nil {
-			t.Fatalf("WriteMessage(%q): %v", m, err)
+		if err := writeMessage(&buf, m); err != nil {
+			t.Fatalf("writeMessage(%q): %v", m, err)
 		}
 	}
 	if got := strings.Count(buf.String(), "\n"); got != len(msgs) {
@@ -28,7 +28,7 @@ func TestFrameRoundTrip(t *testing.T) {
 	if !strings.HasPrefix(buf.String(), "[]\n[]\n") {
 		t.Fatalf("nil and empty messages not written as []: %q", buf.String())
 	}
-	r := NewReader(&buf)
+	r := newMessageReader(&buf)
 	for _, want := range msgs {
 		got, err := r.Read()
 		if err != nil {
@@ -52,7 +52,7 @@ func TestFrameRoundTrip(t *testing.T) {
 // func() []string returned nil with the JSON null; such a line reads as the empty message, so
 // the property (or hook reply) takes its default, as it did under v0.1's god.
 func TestReaderNullIsEmpty(t *testing.T) {
-	r := NewReader(strings.NewReader("null\n  null\r\n\tnull \n[\"after\"]\n"))
+	r := newMessageReader(strings.NewReader("null\n  null\r\n\tnull \n[\"after\"]\n"))
 	for i := range 3 {
 		m, err := r.Read()
 		if err != nil || m == nil || len(m) != 0 {
@@ -92,18 +92,18 @@ func TestReaderRejectsGarbage(t *testing.T) {
 		in.WriteString(line + "\n")
 	}
 	in.WriteString(`["still","fine"]` + "\n")
-	r := NewReader(strings.NewReader(in.String()))
+	r := newMessageReader(strings.NewReader(in.String()))
 	for _, line := range bad {
 		m, err := r.Read()
-		var fe *FrameError
+		var fe *frameError
 		if !errors.As(err, &fe) {
-			t.Fatalf("Read(%q) = %q, %v; want *FrameError", line, m, err)
+			t.Fatalf("Read(%q) = %q, %v; want *frameError", line, m, err)
 		}
 		if fe.Line != line {
-			t.Errorf("FrameError.Line = %q, want %q", fe.Line, line)
+			t.Errorf("frameError.Line = %q, want %q", fe.Line, line)
 		}
 		if !strings.Contains(fe.Error(), "bad message") {
-			t.Errorf("FrameError.Error() = %q", fe.Error())
+			t.Errorf("frameError.Error() = %q", fe.Error())
 		}
 	}
 	m, err := r.Read()
@@ -113,7 +113,7 @@ func TestReaderRejectsGarbage(t *testing.T) {
 }
 
 func TestReaderAcceptsWhitespaceAndCRLF(t *testing.T) {
-	r := NewReader(strings.NewReader(" [ \"a\" , \"b\" ] \r\n[]\n"))
+	r := newMessageReader(strings.NewReader(" [ \"a\" , \"b\" ] \r\n[]\n"))
 	m, err := r.Read()
 	if err != nil || len(m) != 2 || m[0] != "a" || m[1] != "b" {
 		t.Fatalf("Read = %q, %v", m, err)
@@ -125,25 +125,25 @@ func TestReaderAcceptsWhitespaceAndCRLF(t *testing.T) {
 }
 
 func TestReaderLongLines(t *testing.T) {
-	// A message of exactly MaxMessage bytes is fine.
-	body := `["` + strings.Repeat("x", MaxMessage-4) + `"]`
-	r := NewReader(strings.NewReader(body + "\n[\"next\"]\n"))
+	// A message of exactly maxMessage bytes is fine.
+	body := `["` + strings.Repeat("x", maxMessage-4) + `"]`
+	r := newMessageReader(strings.NewReader(body + "\n[\"next\"]\n"))
 	m, err := r.Read()
-	if err != nil || len(m) != 1 || len(m[0]) != MaxMessage-4 {
-		t.Fatalf("Read of a MaxMessage line: len %d, %v", len(m), err)
+	if err != nil || len(m) != 1 || len(m[0]) != maxMessage-4 {
+		t.Fatalf("Read of a maxMessage line: len %d, %v", len(m), err)
 	}
 	if m, err = r.Read(); err != nil || m[0] != "next" {
 		t.Fatalf("Read after it = %q, %v", m, err)
 	}
 
-	// One byte more is ErrTooLong, and the Reader stays failed.
-	body = `["` + strings.Repeat("x", MaxMessage-3) + `"]`
-	r = NewReader(strings.NewReader(body + "\n[\"next\"]\n"))
-	if _, err := r.Read(); !errors.Is(err, ErrTooLong) {
-		t.Fatalf("Read of a MaxMessage+1 line = %v, want ErrTooLong", err)
+	// One byte more is errTooLong, and the messageReader stays failed.
+	body = `["` + strings.Repeat("x", maxMessage-3) + `"]`
+	r = newMessageReader(strings.NewReader(body + "\n[\"next\"]\n"))
+	if _, err := r.Read(); !errors.Is(err, errTooLong) {
+		t.Fatalf("Read of a maxMessage+1 line = %v, want errTooLong", err)
 	}
-	if _, err := r.Read(); !errors.Is(err, ErrTooLong) {
-		t.Fatalf("second Read = %v, want ErrTooLong again", err)
+	if _, err := r.Read(); !errors.Is(err, errTooLong) {
+		t.Fatalf("second Read = %v, want errTooLong again", err)
 	}
 }
 
@@ -155,25 +155,25 @@ func (e *endless) Read(p []byte) (int, error) {
 		p[i] = 'x'
 	}
 	e.n += len(p)
-	if e.n > 100*MaxMessage {
-		return 0, errors.New("reader did not stop at MaxMessage")
+	if e.n > 100*maxMessage {
+		return 0, errors.New("reader did not stop at maxMessage")
 	}
 	return len(p), nil
 }
 
 func TestReaderFloodWithoutNewline(t *testing.T) {
 	src := &endless{}
-	r := NewReader(src)
-	if _, err := r.Read(); !errors.Is(err, ErrTooLong) {
-		t.Fatalf("Read = %v, want ErrTooLong", err)
+	r := newMessageReader(src)
+	if _, err := r.Read(); !errors.Is(err, errTooLong) {
+		t.Fatalf("Read = %v, want errTooLong", err)
 	}
-	if src.n > MaxMessage+2*readBufSize {
-		t.Fatalf("read %d bytes before giving up, want about %d", src.n, MaxMessage)
+	if src.n > maxMessage+2*readBufSize {
+		t.Fatalf("read %d bytes before giving up, want about %d", src.n, maxMessage)
 	}
 }
 
 func TestReaderUnterminatedLine(t *testing.T) {
-	r := NewReader(strings.NewReader(`["a"]` + "\n" + `["b"]`))
+	r := newMessageReader(strings.NewReader(`["a"]` + "\n" + `["b"]`))
 	if m, err := r.Read(); err != nil || m[0] != "a" {
 		t.Fatalf("Read = %q, %v", m, err)
 	}
@@ -191,28 +191,28 @@ func FuzzReader(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		// Each Read that returns a message or a *FrameError consumes one line.
+		// Each Read that returns a message or a *frameError consumes one line.
 		lines := bytes.SplitAfter(data, []byte("\n"))
-		r := NewReader(bytes.NewReader(data))
+		r := newMessageReader(bytes.NewReader(data))
 		for i := 0; i < len(lines); i++ {
 			m, err := r.Read()
-			var fe *FrameError
+			var fe *frameError
 			switch {
 			case err == nil:
-				if n := len(lines[i]) - 1; lines[i][n] != '\n' || n > MaxMessage {
+				if n := len(lines[i]) - 1; lines[i][n] != '\n' || n > maxMessage {
 					t.Fatalf("message %q from line %q", m, lines[i])
 				}
 				var buf bytes.Buffer
-				if err := WriteMessage(&buf, m); err != nil {
-					t.Fatalf("WriteMessage(%q): %v", m, err)
+				if err := writeMessage(&buf, m); err != nil {
+					t.Fatalf("writeMessage(%q): %v", m, err)
 				}
-				again, err := NewReader(&buf).Read()
+				again, err := newMessageReader(&buf).Read()
 				if err != nil || len(again) != len(m) {
 					t.Fatalf("round trip of %q: %q, %v", m, again, err)
 				}
 			case errors.As(err, &fe):
 				if len(fe.Line) > frameLogMax {
-					t.Fatalf("FrameError.Line has %d bytes", len(fe.Line))
+					t.Fatalf("frameError.Line has %d bytes", len(fe.Line))
 				}
 			default:
 				return
@@ -229,11 +229,11 @@ func TestReaderNeverReturnsOverlongMessage(t *testing.T) {
 	// many short strings, which is valid JSON apart from its length.
 	var b strings.Builder
 	b.WriteString("[")
-	for b.Len() < MaxMessage+10 {
+	for b.Len() < maxMessage+10 {
 		b.WriteString(`"ab",`)
 	}
 	b.WriteString(`"z"]` + "\n")
-	if _, err := NewReader(strings.NewReader(b.String())).Read(); !errors.Is(err, ErrTooLong) {
-		t.Fatalf("Read = %v, want ErrTooLong", err)
+	if _, err := newMessageReader(strings.NewReader(b.String())).Read(); !errors.Is(err, errTooLong) {
+		t.Fatalf("Read = %v, want errTooLong", err)
 	}
 }

@@ -30,11 +30,11 @@ func ValidJobName(s string) bool {
 	return true
 }
 
-// ParseHandshake checks a loader's first message, ["godv1", JOB...], and
+// parseHandshake checks a loader's first message, ["godv1", JOB...], and
 // returns the job names in the loader's order. A first element other than
 // "godv1" gives an error wrapping ErrNotGodv1; an invalid or repeated name is
 // an error naming it. A loader that defines no job is valid.
-func ParseHandshake(m Message) ([]string, error) {
+func parseHandshake(m Message) ([]string, error) {
 	if len(m) == 0 || m[0] != Version {
 		first := "nothing"
 		if len(m) > 0 {

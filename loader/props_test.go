@@ -23,23 +23,23 @@ func TestValidJobName(t *testing.T) {
 }
 
 func TestParseHandshake(t *testing.T) {
-	jobs, err := ParseHandshake(Message{"godv1", "web", "db"})
+	jobs, err := parseHandshake(Message{"godv1", "web", "db"})
 	if err != nil || !reflect.DeepEqual(jobs, []string{"web", "db"}) {
-		t.Fatalf("ParseHandshake = %q, %v", jobs, err)
+		t.Fatalf("parseHandshake = %q, %v", jobs, err)
 	}
-	jobs, err = ParseHandshake(Message{"godv1"})
+	jobs, err = parseHandshake(Message{"godv1"})
 	if err != nil || len(jobs) != 0 {
-		t.Fatalf("ParseHandshake of no jobs = %q, %v", jobs, err)
+		t.Fatalf("parseHandshake of no jobs = %q, %v", jobs, err)
 	}
 	for _, m := range []Message{nil, {}, {"godv2", "web"}, {"web"}, {"GODV1"}} {
-		if _, err := ParseHandshake(m); !errors.Is(err, ErrNotGodv1) {
-			t.Errorf("ParseHandshake(%q) = %v, want ErrNotGodv1", m, err)
+		if _, err := parseHandshake(m); !errors.Is(err, ErrNotGodv1) {
+			t.Errorf("parseHandshake(%q) = %v, want ErrNotGodv1", m, err)
 		}
 	}
 	for _, m := range []Message{{"godv1", "web", "web"}, {"godv1", "bad name"}, {"godv1", ""}} {
-		_, err := ParseHandshake(m)
+		_, err := parseHandshake(m)
 		if err == nil || errors.Is(err, ErrNotGodv1) {
-			t.Errorf("ParseHandshake(%q) = %v, want a naming error", m, err)
+			t.Errorf("parseHandshake(%q) = %v, want a naming error", m, err)
 		}
 	}
 }
@@ -294,17 +294,17 @@ func FuzzParseHandshake(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		m := split(s)
-		jobs, err := ParseHandshake(m)
+		jobs, err := parseHandshake(m)
 		if err != nil {
 			return
 		}
 		if len(jobs) != len(m)-1 {
-			t.Fatalf("ParseHandshake(%q) = %q", s, jobs)
+			t.Fatalf("parseHandshake(%q) = %q", s, jobs)
 		}
 		seen := map[string]bool{}
 		for _, j := range jobs {
 			if !ValidJobName(j) || seen[j] {
-				t.Fatalf("ParseHandshake(%q) accepted %q", s, j)
+				t.Fatalf("parseHandshake(%q) accepted %q", s, j)
 			}
 			seen[j] = true
 		}
@@ -389,10 +389,10 @@ func FuzzDefinitionReplies(f *testing.F) {
 		if c, err := parseCritical(m); err == nil && c != (len(m) == 1 && m[0] == "true") {
 			t.Fatalf("parseCritical(%q) = %v", s, c)
 		}
-		if n, err := parseLogSize(m); err == nil && n != nil && (*n < 1 || *n > MaxLogSize) {
+		if n, err := parseLogSize(m); err == nil && n != nil && (*n < 1 || *n > maxLogSize) {
 			t.Fatalf("parseLogSize(%q) = %d", s, *n)
 		}
-		if n, err := parseLogKeep(m); err == nil && n != nil && (*n < 0 || *n > MaxLogKeep) {
+		if n, err := parseLogKeep(m); err == nil && n != nil && (*n < 0 || *n > maxLogKeep) {
 			t.Fatalf("parseLogKeep(%q) = %d", s, *n)
 		}
 	})

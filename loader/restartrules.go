@@ -39,8 +39,8 @@ func ExitStatusMatches(list []int, exited bool, code int, signal int) bool {
 	return false
 }
 
-// FormatExitStatus writes a status of a list as a loader would: "75" or "SIGTERM".
-func FormatExitStatus(v int) string {
+// formatExitStatus writes a status of a list as a loader would: "75" or "SIGTERM".
+func formatExitStatus(v int) string {
 	if v >= 256 {
 		return SignalName(syscall.Signal(v - 256))
 	}

@@ -67,7 +67,7 @@ func TestExitStatusMatches(t *testing.T) {
 	if ExitStatusMatches(list, true, 15, 0) || ExitStatusMatches(list, false, 0, 75-0) {
 		t.Error("an exit code matched a signal or the other way round")
 	}
-	if FormatExitStatus(75) != "75" || FormatExitStatus(256+int(syscall.SIGTERM)) != "SIGTERM" {
-		t.Error("FormatExitStatus")
+	if formatExitStatus(75) != "75" || formatExitStatus(256+int(syscall.SIGTERM)) != "SIGTERM" {
+		t.Error("formatExitStatus")
 	}
 }

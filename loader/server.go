@@ -19,21 +19,21 @@ type Handler interface {
 // answers each request read from r by calling h, in order, until r ends.
 // It returns nil at the end of r. A malformed request (not a JSON array of
 // strings, or fewer than two elements) is answered with [] and is not fatal;
-// an invalid or repeated job name from h, a line over MaxMessage and a write
-// error are.
+// an invalid or repeated job name from h, a line over the 1 MiB limit of a
+// message and a write error are.
 func Serve(r io.Reader, w io.Writer, h Handler) error {
 	jobs := h.Jobs()
 	hs := append(Message{Version}, jobs...)
-	if _, err := ParseHandshake(hs); err != nil {
+	if _, err := parseHandshake(hs); err != nil {
 		return err // names the bad job
 	}
-	if err := WriteMessage(w, hs); err != nil {
+	if err := writeMessage(w, hs); err != nil {
 		return fmt.Errorf("loader: serve: write handshake: %w", err)
 	}
-	rd := NewReader(r)
+	rd := newMessageReader(r)
 	for {
 		m, err := rd.Read()
-		var fe *FrameError
+		var fe *frameError
 		switch {
 		case err == nil:
 		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
@@ -47,7 +47,7 @@ func Serve(r io.Reader, w io.Writer, h Handler) error {
 		if len(m) >= 2 {
 			reply = h.Answer(m[0], m[1], m[2:])
 		}
-		if err := WriteMessage(w, reply); err != nil {
+		if err := writeMessage(w, reply); err != nil {
 			return fmt.Errorf("loader: serve: write reply: %w", err)
 		}
 	}

@@ -15,11 +15,11 @@ import (
 // change between a definition and a start, and an unknown name is the job's failure to
 // start, not its loader's.
 
-// Infinity is a resource limit without bound (RLIM_INFINITY).
-const Infinity = ^uint64(0)
+// rlimInfinity is a resource limit without bound (RLIM_INFINITY).
+const rlimInfinity = ^uint64(0)
 
 // Limit is one resource limit of a job's processes: systemd's name, the resource's
-// number (RLIMIT_*) and its soft and hard values (Infinity for "infinity").
+// number (RLIMIT_*) and its soft and hard values (RLIM_INFINITY, all ones, for "infinity").
 type Limit struct {
 	Name     string
 	Resource int
@@ -117,7 +117,7 @@ func parseLimits(m Message) ([]Limit, error) {
 	out := make([]Limit, 0, len(m))
 	seen := make(map[string]bool, len(m))
 	for _, item := range m {
-		l, err := ParseLimit(item)
+		l, err := parseLimit(item)
 		if err != nil {
 			return nil, err
 		}
@@ -130,8 +130,8 @@ func parseLimits(m Message) ([]Limit, error) {
 	return out, nil
 }
 
-// ParseLimit reads one "NAME=VALUE" or "NAME=SOFT:HARD" item of "limit".
-func ParseLimit(item string) (Limit, error) {
+// parseLimit reads one "NAME=VALUE" or "NAME=SOFT:HARD" item of "limit".
+func parseLimit(item string) (Limit, error) {
 	name, val, ok := strings.Cut(item, "=")
 	if !ok {
 		return Limit{}, fmt.Errorf("limit %.80q is not NAME=VALUE", item)
@@ -161,13 +161,13 @@ func ParseLimit(item string) (Limit, error) {
 // parseLimitValue reads a decimal number (no sign, no suffix) or "infinity".
 func parseLimitValue(s string) (uint64, error) {
 	if s == "infinity" {
-		return Infinity, nil
+		return rlimInfinity, nil
 	}
 	if s == "" || strings.Trim(s, "0123456789") != "" {
 		return 0, fmt.Errorf("value %.30q: want a number or infinity", s)
 	}
 	v, err := strconv.ParseUint(s, 10, 64)
-	if err != nil || v == Infinity {
+	if err != nil || v == rlimInfinity {
 		return 0, fmt.Errorf("value %.30q: out of range", s)
 	}
 	return v, nil
@@ -176,7 +176,7 @@ func parseLimitValue(s string) (uint64, error) {
 // String gives the item back as "NAME=SOFT:HARD".
 func (l Limit) String() string {
 	f := func(v uint64) string {
-		if v == Infinity {
+		if v == rlimInfinity {
 			return "infinity"
 		}
 		return strconv.FormatUint(v, 10)
@@ -242,31 +242,31 @@ func parseFlag(prop string, m Message) (bool, error) {
 
 // Bounds of the log-size and log-keep properties.
 const (
-	MaxLogSize = 1 << 40 // log-size: a TiB per file is more than any disk wants
-	MaxLogKeep = 100000  // log-keep
+	maxLogSize = 1 << 40 // log-size: a TiB per file is more than any disk wants
+	maxLogKeep = 100000  // log-keep
 )
 
-// parseLogSize reads [BYTES], 1 <= BYTES <= MaxLogSize, in decimal digits; [] is nil (god's
+// parseLogSize reads [BYTES], 1 <= BYTES <= maxLogSize, in decimal digits; [] is nil (god's
 // --log-size).
 func parseLogSize(m Message) (*int64, error) {
 	if err := wantLen(m, 0, 1); err != nil || len(m) == 0 {
 		return nil, err
 	}
 	n, err := strconv.ParseInt(m[0], 10, 64)
-	if err != nil || !isDigits(m[0]) || n < 1 || n > MaxLogSize {
-		return nil, fmt.Errorf("log-size %.20q: want a number of bytes from 1 to %d", m[0], int64(MaxLogSize))
+	if err != nil || !isDigits(m[0]) || n < 1 || n > maxLogSize {
+		return nil, fmt.Errorf("log-size %.20q: want a number of bytes from 1 to %d", m[0], int64(maxLogSize))
 	}
 	return &n, nil
 }
 
-// parseLogKeep reads [N], 0 <= N <= MaxLogKeep; [] is nil (god's --log-keep).
+// parseLogKeep reads [N], 0 <= N <= maxLogKeep; [] is nil (god's --log-keep).
 func parseLogKeep(m Message) (*int, error) {
 	if err := wantLen(m, 0, 1); err != nil || len(m) == 0 {
 		return nil, err
 	}
 	n, err := strconv.Atoi(m[0])
-	if err != nil || !isDigits(m[0]) || n < 0 || n > MaxLogKeep {
-		return nil, fmt.Errorf("log-keep %.20q: want a number of files from 0 to %d", m[0], MaxLogKeep)
+	if err != nil || !isDigits(m[0]) || n < 0 || n > maxLogKeep {
+		return nil, fmt.Errorf("log-keep %.20q: want a number of files from 0 to %d", m[0], maxLogKeep)
 	}
 	return &n, nil
 }

@@ -66,8 +66,8 @@ func TestParseSettingsProps(t *testing.T) {
 		{pidf, `/a|/b`, nil},
 		{limits, ``, []Limit(nil)},
 		{limits, `nofile=65536`, []Limit{{"nofile", unix.RLIMIT_NOFILE, 65536, 65536}}},
-		{limits, `core=infinity|nproc=100:200`, []Limit{{"core", unix.RLIMIT_CORE, Infinity, Infinity}, {"nproc", unix.RLIMIT_NPROC, 100, 200}}},
-		{limits, `memlock=0:infinity`, []Limit{{"memlock", unix.RLIMIT_MEMLOCK, 0, Infinity}}},
+		{limits, `core=infinity|nproc=100:200`, []Limit{{"core", unix.RLIMIT_CORE, rlimInfinity, rlimInfinity}, {"nproc", unix.RLIMIT_NPROC, 100, 200}}},
+		{limits, `memlock=0:infinity`, []Limit{{"memlock", unix.RLIMIT_MEMLOCK, 0, rlimInfinity}}},
 		{limits, `nofile=2:1`, nil},
 		{limits, `nofile=infinity:1`, nil},
 		{limits, `nofile=1|nofile=2`, nil},
@@ -131,9 +131,9 @@ func TestParseSettingsProps(t *testing.T) {
 func TestLimitNames(t *testing.T) {
 	for _, n := range []string{"nofile", "nproc", "core", "memlock", "as", "stack", "cpu", "fsize", "data", "rss",
 		"locks", "sigpending", "msgqueue", "nice", "rtprio", "rttime"} {
-		l, err := ParseLimit(n + "=1:infinity")
+		l, err := parseLimit(n + "=1:infinity")
 		if err != nil || l.String() != n+"=1:infinity" {
-			t.Errorf("ParseLimit(%s) = %+v, %v", n, l, err)
+			t.Errorf("parseLimit(%s) = %+v, %v", n, l, err)
 		}
 	}
 }
@@ -170,9 +170,9 @@ func FuzzParseLimits(f *testing.F) {
 				t.Fatalf("parseLimits(%q) accepted %+v", s, l)
 			}
 			seen[l.Name] = true
-			back, err := ParseLimit(l.String())
+			back, err := parseLimit(l.String())
 			if err != nil || back != l {
-				t.Fatalf("ParseLimit(%q) = %+v, %v; want %+v", l.String(), back, err, l)
+				t.Fatalf("parseLimit(%q) = %+v, %v; want %+v", l.String(), back, err, l)
 			}
 		}
 		if u, err := parseUmask(split(s)); err == nil && u != nil && *u > 0o7777 {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/emielm/watchgod/fdpass"
+	"github.com/emielm/watchgod/internal/jobstate"
 	"github.com/emielm/watchgod/loader"
 	"github.com/emielm/watchgod/supervisor/control"
 	"github.com/emielm/watchgod/supervisor/joblog"
@@ -56,7 +57,7 @@ func (j *job) acceptStart() error {
 	a := &acceptor{j: j, ln: ln, slots: make(chan struct{}, max(def.MaxConnections, 1)),
 		done: make(chan struct{}), running: make(map[int]bool), idle: make(chan struct{})}
 	a.status = j.m.Status(j.socketList())
-	a.status.State = string(StateRun)
+	a.status.State = string(jobstate.StateRun)
 	a.status.Since = time.Now()
 	j.acc = a
 	a.publish()
@@ -121,13 +122,13 @@ func (a *acceptor) startLoop() error {
 // processes the old image ran are the acceptor's again (their exits free their slots, god stop
 // ends them) and god accepts on the job's socket again. Connections that came during the
 // hand-over waited in the kernel's queue.
-func (j *job) restoreAccept(st *AcceptState) {
+func (j *job) restoreAccept(st *acceptState) {
 	def := j.m.Def()
 	a := &acceptor{j: j, slots: make(chan struct{}, max(def.MaxConnections, 1, len(st.Conns))),
 		done: make(chan struct{}), running: make(map[int]bool), idle: make(chan struct{}), served: st.Served}
 	close(a.done) // no loop yet
 	a.status = j.m.Status(j.socketList())
-	a.status.State, a.status.Since = string(StateRun), st.Since
+	a.status.State, a.status.Since = string(jobstate.StateRun), st.Since
 	for _, pid := range st.Conns {
 		a.running[pid] = true
 		a.slots <- struct{}{}
@@ -135,7 +136,7 @@ func (j *job) restoreAccept(st *AcceptState) {
 	a.status.Connections = len(a.running)
 	j.acc = a
 	for _, pid := range st.Conns {
-		if err := j.sup.reaper.Claim(pid, func(e Exit) { go a.exited(e) }); err != nil {
+		if err := j.sup.reaper.Claim(pid, func(e jobstate.Exit) { go a.exited(e) }); err != nil {
 			j.log.Warn("upgrade: connection process not restored", "pid", pid, "err", err)
 			a.mu.Lock()
 			delete(a.running, pid)
@@ -152,10 +153,10 @@ func (j *job) restoreAccept(st *AcceptState) {
 
 // state is the acceptor's part of the upgrade state; the loop must be stopped (stopLoop), so
 // that no process is being spawned.
-func (a *acceptor) state() *AcceptState {
+func (a *acceptor) state() *acceptState {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return &AcceptState{Conns: a.connsLocked(), Served: a.served, Since: a.status.Since}
+	return &acceptState{Conns: a.connsLocked(), Served: a.served, Since: a.status.Since}
 }
 
 // dupFile gives an *os.File of its own for the socket, so that the listener's Close leaves god's copy.
@@ -230,7 +231,7 @@ func (a *acceptor) spawn(def *loader.Definition, c net.Conn) error {
 		job: a.j.name, argv: def.Exec, env: env, dir: def.Dir,
 		extraFiles: []uintptr{f.Fd()}, listenPid: true, conn: f.Fd(),
 		format: joblog.Format(def.Log), settings: settings, cgroup: def.Cgroup,
-		exited: func(e Exit) { go a.exited(e) }, // the reaper must not wait for a.mu
+		exited: func(e jobstate.Exit) { go a.exited(e) }, // the reaper must not wait for a.mu
 	})
 	if err != nil {
 		return err
@@ -242,7 +243,7 @@ func (a *acceptor) spawn(def *loader.Definition, c net.Conn) error {
 }
 
 // exited counts one connection process's end and frees its slot.
-func (a *acceptor) exited(e Exit) {
+func (a *acceptor) exited(e jobstate.Exit) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if !a.running[e.Pid] {
@@ -271,7 +272,7 @@ func (a *acceptor) publish() {
 // its status, and listed in the crash file for a god started after this one is killed).
 func (a *acceptor) publishLocked() {
 	st := a.status
-	a.j.sup.jobEvent(jobEvent{name: a.j.name, state: StateRun, status: st, conns: a.connsLocked()})
+	a.j.sup.jobEvent(jobEvent{name: a.j.name, state: jobstate.StateRun, status: st, conns: a.connsLocked()})
 }
 
 // connsLocked lists the running connection processes, sorted.
@@ -320,8 +321,9 @@ func (j *job) acceptStop(grace time.Duration) {
 	}
 }
 
-// acceptStopGrace is how long connection processes get between SIGTERM and SIGKILL.
-const acceptStopGrace = 5 * time.Second
+// acceptStopGrace is how long connection processes get between SIGTERM and SIGKILL: a job's
+// default stop.
+var acceptStopGrace = loader.DefaultStop.Timeout
 
 // acceptCommand runs start, stop, restart, reload and remove of an accept job; it returns
 // false for a command the job's machine handles.
@@ -335,8 +337,8 @@ func (j *job) acceptCommand(c jobCmd) bool {
 		if err := j.acceptStart(); err != nil {
 			j.log.Warn("accept", "err", err)
 			st := j.m.Status(j.socketList())
-			st.State, st.Reason = string(StateFailed), err.Error()
-			j.sup.jobEvent(jobEvent{name: j.name, state: StateFailed, status: st})
+			st.State, st.Reason = string(jobstate.StateFailed), err.Error()
+			j.sup.jobEvent(jobEvent{name: j.name, state: jobstate.StateFailed, status: st})
 		}
 		return true
 	case cmdStop, cmdKill:
@@ -346,8 +348,8 @@ func (j *job) acceptCommand(c jobCmd) bool {
 		}
 		j.acceptStop(grace)
 		st := j.m.Status(j.socketList())
-		st.State, st.Since = string(StateStopped), time.Now()
-		j.sup.jobEvent(jobEvent{name: j.name, state: StateStopped, status: st})
+		st.State, st.Since = string(jobstate.StateStopped), time.Now()
+		j.sup.jobEvent(jobEvent{name: j.name, state: jobstate.StateStopped, status: st})
 		return true
 	case cmdRestart:
 		j.acceptStop(acceptStopGrace)

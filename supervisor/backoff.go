@@ -6,6 +6,3 @@ import "github.com/emielm/watchgod/internal/jobstate"
 // jobstate.Backoff): availability first for processes that served, exponential back-off for quick
 // failures, a cool-down for jobs that failed.
 type Backoff = jobstate.Backoff
-
-// DefaultBackoff is the restart timing of a god started without flags.
-var DefaultBackoff = jobstate.DefaultBackoff

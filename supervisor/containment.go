@@ -14,7 +14,9 @@ import (
 	"time"
 
 	"github.com/emielm/watchgod/internal/cgroup"
+	"github.com/emielm/watchgod/internal/jobstate"
 	"github.com/emielm/watchgod/internal/procfs"
+	"github.com/emielm/watchgod/internal/reaper"
 	"github.com/emielm/watchgod/loader"
 )
 
@@ -32,7 +34,7 @@ import (
 //     that escaped its group and cleared its environment is the one that gets away.
 type containment struct {
 	root   *cgroup.Root // nil: subreaper mode
-	reaper *Reaper
+	reaper *reaper.Reaper
 	log    *slog.Logger
 
 	mu    sync.Mutex
@@ -56,10 +58,10 @@ type unit struct {
 // envUnit tags every job process's environment with its unit.
 const envUnit = "GOD_UNIT"
 
-func newContainment(root *cgroup.Root, reaper *Reaper, log *slog.Logger) *containment {
-	c := &containment{root: root, reaper: reaper, log: log, units: map[int]*unit{}, byTag: map[uint64]*unit{}}
-	if reaper != nil {
-		reaper.SetOnReap(c.scan)
+func newContainment(root *cgroup.Root, r *reaper.Reaper, log *slog.Logger) *containment {
+	c := &containment{root: root, reaper: r, log: log, units: map[int]*unit{}, byTag: map[uint64]*unit{}}
+	if r != nil {
+		r.SetOnReap(c.scan)
 	}
 	return c
 }
@@ -77,7 +79,7 @@ type placement struct {
 	tag   uint64
 	job   string
 	group *cgroup.Group
-	fd    int // for procAttr.CgroupFD; 0: none
+	fd    int // for reaper.Attr.CgroupFD; 0: none
 }
 
 // prepare makes the place for a new job process; placed or abandon must follow. In cgroup mode
@@ -267,7 +269,7 @@ func (c *containment) scan() {
 		u.escaped[pid] = true
 		c.mu.Unlock()
 		unitTag := tag
-		if !c.reaper.Watch(pid, func(e Exit) { c.escapedExit(unitTag, e.Pid) }) {
+		if !c.reaper.Watch(pid, func(e jobstate.Exit) { c.escapedExit(unitTag, e.Pid) }) {
 			c.escapedExit(tag, pid)
 			continue
 		}
@@ -366,8 +368,8 @@ func unitTagOf(pid int) (tag uint64, ok, transient bool) {
 	return tag, err == nil, false
 }
 
-// UnitState is a unit in the upgrade state: the new image goes on holding what escaped.
-type UnitState struct {
+// unitState is a unit in the upgrade state: the new image goes on holding what escaped.
+type unitState struct {
 	Tag     uint64 `json:"tag"`
 	Job     string `json:"job"`
 	Pgid    int    `json:"pgid"`
@@ -376,12 +378,12 @@ type UnitState struct {
 }
 
 // states is every unit, for the upgrade state.
-func (c *containment) states() (uint64, []UnitState) {
+func (c *containment) states() (uint64, []unitState) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var out []UnitState
+	var out []unitState
 	for _, u := range c.units {
-		us := UnitState{Tag: u.tag, Job: u.job, Pgid: u.pgid}
+		us := unitState{Tag: u.tag, Job: u.job, Pgid: u.pgid}
 		for pid := range u.escaped {
 			us.Escaped = append(us.Escaped, pid)
 		}
@@ -399,7 +401,7 @@ func (s *Supervisor) restoreUnits(st *UpgradeState) {
 	c := s.contain
 	c.mu.Lock()
 	c.seq = max(c.seq, st.UnitSeq)
-	var watch []UnitState
+	var watch []unitState
 	for _, us := range st.Units {
 		u := &unit{tag: us.Tag, job: us.Job, pgid: us.Pgid}
 		if us.Cgroup != "" {
@@ -419,7 +421,7 @@ func (s *Supervisor) restoreUnits(st *UpgradeState) {
 	for _, us := range watch {
 		tag := us.Tag
 		for _, pid := range us.Escaped {
-			if !s.reaper.Watch(pid, func(e Exit) { c.escapedExit(tag, e.Pid) }) {
+			if !s.reaper.Watch(pid, func(e jobstate.Exit) { c.escapedExit(tag, e.Pid) }) {
 				c.escapedExit(tag, pid)
 			}
 		}
@@ -444,3 +446,12 @@ func (c *containment) escapedOfJob(job string) []int {
 
 // syscallGetpgid is getpgid(2).
 func syscallGetpgid(pid int) (int, error) { return syscall.Getpgid(pid) }
+
+// groupAlive reports whether any process is left in group pgid.
+func groupAlive(pgid int) bool {
+	if pgid <= 1 {
+		return false
+	}
+	err := syscall.Kill(-pgid, 0)
+	return err == nil || err == syscall.EPERM
+}

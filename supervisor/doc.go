@@ -4,19 +4,19 @@
 // One goroutine owns each piece of state and receives every event on channels (tableflip's
 // shape): the Supervisor's loop owns the set of loaders and jobs; each job's goroutine is the
 // actor around the job's state machine (job.go around internal/jobstate, which decides
-// everything about the job's processes, generations, timers and reloads); the Reaper owns every
-// wait for a child (reaper.go). What the loop knows of a job is the status the job publishes
+// everything about the job's processes, generations, timers and reloads); the reaper owns every
+// wait for a child (internal/reaper). What the loop knows of a job is the status the job publishes
 // after each change. docs/architecture.md maps the packages and how an event flows.
 //
-// Files by concept: state.go and backoff.go (the machine's states and restart rules, as god's
-// API), job.go (the job actor), sockets.go (sockets god keeps for jobs), notifyroute.go
-// (NOTIFY_SOCKET routing; the server is internal/notify), fds.go (sockets over SCM_RIGHTS),
-// loaderpool.go and loaderfiles.go (loaders; the inotify watch is internal/dirwatch), proc.go
-// (starting a process, relaying its output), settings.go (a job's user, umask, limits and
-// env files, resolved at each start; the shim is internal/procshim), containment.go (what a job process starts:
-// cgroups, escaped daemons), crashfile.go (the file a god started after a crash reads),
-// handler.go (control commands), upgrade.go, preflight.go and upgrade_restore.go (re-exec in
-// place).
+// Files by concept: backoff.go (the restart rules, as the daemon's flags set them), job.go
+// (the job actor, around internal/jobstate), sockets.go (sockets god keeps for jobs),
+// notifyroute.go (NOTIFY_SOCKET routing; the server is internal/notify), fds.go (sockets over
+// SCM_RIGHTS), loaderpool.go and loaderfiles.go (loaders; the inotify watch is
+// internal/dirwatch), proc.go (starting a process through internal/reaper, relaying its
+// output), settings.go (a job's user, umask, limits and env files, resolved at each start; the
+// shim is internal/procshim), containment.go (what a job process starts: cgroups, escaped
+// daemons), crashfile.go (the file a god started after a crash reads), handler.go (control
+// commands), upgrade.go, preflight.go and upgrade_restore.go (re-exec in place).
 //
 // # Upgrading god
 //
@@ -27,7 +27,7 @@
 // run of the new binary must answer a handshake on the state first (preflight.go), or nothing is
 // touched; a new image that cannot take over execs the old one again. The state handed
 // over is UpgradeState, JSON in a memfd named by GOD_UPGRADE_STATE, versioned by
-// UpgradeStateVersion: a god that does not know the version refuses it in the pre-flight.
+// its "version" (upgrade.go): a god that does not know the version refuses it in the pre-flight.
 //
 //	{"version": 1, "written": "...", "from": "v1.2.0",
 //	 "control_fd": 5, "control_path": "/run/god/god.sock", "notify_fd": 9, "notify_path": "...",

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/emielm/watchgod/internal/jobstate"
 	"github.com/emielm/watchgod/supervisor/control"
 	"github.com/emielm/watchgod/supervisor/joblog"
 )
@@ -76,23 +77,23 @@ func errorPart(msg string) string {
 	return ""
 }
 
-// AllJobs is the job list that means every job (`god stop all`, as supervisorctl and pm2 take
+// allJobs is the job list that means every job (`god stop all`, as supervisorctl and pm2 take
 // it), unless a job is called that.
-const AllJobs = "all"
+const allJobs = "all"
 
 // expandAll replaces "all" in a job list by every job's name, in order.
 func (s *Supervisor) expandAll(names []string) []string {
-	if !slices.Contains(names, AllJobs) {
+	if !slices.Contains(names, allJobs) {
 		return names
 	}
 	var out []string
 	s.call(func() {
-		if _, named := s.jobs[AllJobs]; named {
+		if _, named := s.jobs[allJobs]; named {
 			out = names
 			return
 		}
 		for _, n := range names {
-			if n != AllJobs {
+			if n != allJobs {
 				out = append(out, n)
 			}
 		}
@@ -202,7 +203,7 @@ func (s *Supervisor) handleAct(ctx context.Context, req control.Request, emit fu
 			switch req.Cmd {
 			case control.CmdStart:
 				h.userStopped = false
-				if h.state.Ready() && h.state != StateDone && h.state != StateListen || h.state == StateDegrade {
+				if h.state.Ready() && h.state != jobstate.StateDone && h.state != jobstate.StateListen || h.state == jobstate.StateDegrade {
 					g.done, g.final = true, "already running"
 					continue
 				}
@@ -243,7 +244,7 @@ func (s *Supervisor) handleAct(ctx context.Context, req control.Request, emit fu
 				sub, cancel = s.subscribe()
 				jobs, _ := s.snapshot(nil)
 				for _, st := range jobs {
-					s.judge(req.Cmd, goals[st.Name], State(st.State), st, emit)
+					s.judge(req.Cmd, goals[st.Name], jobstate.State(st.State), st, emit)
 				}
 				continue
 			}
@@ -276,7 +277,7 @@ func (s *Supervisor) handleAct(ctx context.Context, req control.Request, emit fu
 }
 
 // judge updates one goal from a job's new state and reports the step.
-func (s *Supervisor) judge(cmd string, g *goal, st State, status control.JobStatus, emit func(control.Response) error) {
+func (s *Supervisor) judge(cmd string, g *goal, st jobstate.State, status control.JobStatus, emit func(control.Response) error) {
 	if g == nil || g.done {
 		return
 	}
@@ -304,9 +305,9 @@ func (s *Supervisor) judge(cmd string, g *goal, st State, status control.JobStat
 		}
 	case control.CmdStart, control.CmdRestart:
 		switch {
-		case st.Ready() && st != StateListen && (cmd == control.CmdStart || fresh):
+		case st.Ready() && st != jobstate.StateListen && (cmd == control.CmdStart || fresh):
 			g.done = true
-		case st == StateExit || st == StateBackoff || st == StateFailed:
+		case st == jobstate.StateExit || st == jobstate.StateBackoff || st == jobstate.StateFailed:
 			g.done = true
 			g.failed = string(st)
 			if status.LastExit != "" {
@@ -322,7 +323,7 @@ func (s *Supervisor) judge(cmd string, g *goal, st State, status control.JobStat
 				}
 				g.failed += "; last output:\n  " + strings.Join(lines, "\n  ")
 			}
-		case st == StateStopped && cmd == control.CmdStart:
+		case st == jobstate.StateStopped && cmd == control.CmdStart:
 			g.done, g.failed = true, "stopped before it was ready"
 		}
 	}

@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"github.com/emielm/watchgod/fdpass"
+	"github.com/emielm/watchgod/internal/jobstate"
+	"github.com/emielm/watchgod/internal/reaper"
+	"github.com/emielm/watchgod/loader"
 )
 
 // Helper is a program god runs for itself, beside its jobs. The Prometheus exporter of
@@ -21,7 +24,7 @@ import (
 // restarts it with back-off (Config.Backoff, without a limit) whenever it exits, and stops it
 // (SIGTERM, then SIGKILL after Grace) before Run returns and before god re-executes itself for an
 // upgrade; the new image starts it again. Like every child of god it is started and waited for
-// by god's Reaper, never by a wait of its own.
+// by god's reaper (internal/reaper), never by a wait of its own.
 type Helper struct {
 	// Name identifies the helper in god's log and in the upgrade state ("god-metrics"). It must
 	// be unique among the helpers of one god.
@@ -40,7 +43,8 @@ type Helper struct {
 	// Stdout and Stderr are the helper's fds 1 and 2; nil means /dev/null. Its stdin is
 	// /dev/null.
 	Stdout, Stderr *os.File
-	// Grace is how long the helper has to exit after SIGTERM before SIGKILL; 0 means 5 s.
+	// Grace is how long the helper has to exit after SIGTERM before SIGKILL; 0 means a job's
+	// default stop (loader.DefaultStop: 5 s).
 	Grace time.Duration
 }
 
@@ -147,7 +151,7 @@ func (r *helperRun) run() {
 
 // start forks the helper through the reaper with its fds 0..2 and Files as 3, 4, ... The fds
 // are read without os.File.Fd, which would put the shared socket in blocking mode.
-func (r *helperRun) start() (int, <-chan Exit, error) {
+func (r *helperRun) start() (int, <-chan jobstate.Exit, error) {
 	fd := func(f *os.File) (uintptr, error) {
 		if f == nil {
 			f = r.s.devNull
@@ -163,7 +167,7 @@ func (r *helperRun) start() (int, <-chan Exit, error) {
 		}
 		files = append(files, n)
 	}
-	pid, exitc, err := r.s.reaper.Start(procAttr{
+	pid, exitc, err := r.s.reaper.Start(reaper.Attr{
 		Path:    r.h.Path,
 		Argv:    append([]string{r.h.Path}, r.h.Args...),
 		Env:     mergeEnv(r.s.baseEnv, r.h.Env...),
@@ -178,10 +182,10 @@ func (r *helperRun) start() (int, <-chan Exit, error) {
 
 // terminate stops the helper: SIGTERM, then SIGKILL after its grace. It returns once the reaper
 // has reaped it, or after a last bounded wait that only a process stuck in the kernel outlasts.
-func (r *helperRun) terminate(pid int, exitc <-chan Exit) {
+func (r *helperRun) terminate(pid int, exitc <-chan jobstate.Exit) {
 	grace := r.h.Grace
 	if grace <= 0 {
-		grace = 5 * time.Second
+		grace = loader.DefaultStop.Timeout
 	}
 	_ = r.s.reaper.Signal(pid, syscall.SIGTERM)
 	t := time.NewTimer(grace)
@@ -203,19 +207,19 @@ func (r *helperRun) terminate(pid int, exitc <-chan Exit) {
 	}
 }
 
-// HelperState is a helper's files in the upgrade state: the fds stay open across the exec, and
+// helperState is a helper's files in the upgrade state: the fds stay open across the exec, and
 // the new image gives them to the helper it starts.
-type HelperState struct {
+type helperState struct {
 	Name string `json:"name"`
 	Fds  []int  `json:"fds"`
 }
 
 // helperStates lists the helpers' files for the upgrade state. A helper whose files are closed
 // already (god is shutting down) is left out: the new image opens them again.
-func (s *Supervisor) helperStates() []HelperState {
-	var out []HelperState
+func (s *Supervisor) helperStates() []helperState {
+	var out []helperState
 	for _, h := range s.cfg.Helpers {
-		hs := HelperState{Name: h.Name, Fds: []int{}}
+		hs := helperState{Name: h.Name, Fds: []int{}}
 		var err error
 		for _, f := range h.Files {
 			var fd int

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/emielm/watchgod/fdpass"
+	"github.com/emielm/watchgod/internal/reaper"
 	"github.com/emielm/watchgod/internal/testutil"
 )
 
@@ -25,7 +26,7 @@ func helperSup(t *testing.T, helpers ...Helper) *Supervisor {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := NewReaper(nil)
+	r := reaper.New(nil)
 	s.reaper = r
 	t.Cleanup(func() {
 		s.closeHelpers()
@@ -201,12 +202,12 @@ func TestUpgradeStateHelpers(t *testing.T) {
 		want string
 	}{
 		{UpgradeState{Version: 1}, ""},
-		{UpgradeState{Version: 2, Helpers: []HelperState{{Name: "a", Fds: []int{5}}}}, ""},
+		{UpgradeState{Version: 2, Helpers: []helperState{{Name: "a", Fds: []int{5}}}}, ""},
 		{UpgradeState{Version: 3}, "version 3, this god reads versions 1 to 2"},
 		{UpgradeState{Version: 0}, "version 0"},
-		{UpgradeState{Version: 1, Helpers: []HelperState{{Name: "a", Fds: []int{5}}}}, "version 1 carries helpers"},
-		{UpgradeState{Version: 2, Helpers: []HelperState{{Name: "a"}, {Name: "a"}}}, `repeated helper name "a"`},
-		{UpgradeState{Version: 2, Helpers: []HelperState{{Name: "a", Fds: []int{1}}}}, "bad fd 1"},
+		{UpgradeState{Version: 1, Helpers: []helperState{{Name: "a", Fds: []int{5}}}}, "version 1 carries helpers"},
+		{UpgradeState{Version: 2, Helpers: []helperState{{Name: "a"}, {Name: "a"}}}, `repeated helper name "a"`},
+		{UpgradeState{Version: 2, Helpers: []helperState{{Name: "a", Fds: []int{1}}}}, "bad fd 1"},
 	} {
 		err := c.st.Check()
 		if (c.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), c.want)) {
@@ -223,7 +224,7 @@ func TestUpgradeStateHelpers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st = &UpgradeState{Version: 2, Helpers: []HelperState{{Name: "god-metrics", Fds: []int{dup}}, {Name: "gone", Fds: []int{other}}}}
+	st = &UpgradeState{Version: 2, Helpers: []helperState{{Name: "god-metrics", Fds: []int{dup}}, {Name: "gone", Fds: []int{other}}}}
 	if files := st.TakeHelperFiles("nope"); files != nil {
 		t.Fatalf("files of an unknown helper: %v", files)
 	}

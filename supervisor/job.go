@@ -12,6 +12,7 @@ import (
 
 	"github.com/emielm/watchgod/fdpass"
 	"github.com/emielm/watchgod/internal/jobstate"
+	"github.com/emielm/watchgod/internal/procfs"
 	"github.com/emielm/watchgod/loader"
 	"github.com/emielm/watchgod/supervisor/control"
 	"github.com/emielm/watchgod/supervisor/joblog"
@@ -36,12 +37,12 @@ type job struct {
 	log    *slog.Logger
 
 	cmds   chan jobCmd
-	exits  *mailbox[Exit]        // from the reaper, which must never wait for the job
-	events chan jobstate.Event   // outcomes of the job's own goroutines: loader replies, groups gone
-	gone   chan struct{}         // closed when run returns: senders stop waiting
-	wake   timer                 // the machine's next deadline (jobstate.Arm)
-	ended  bool                  // the machine said Removed
-	groups map[int]chan struct{} // lingering process groups being watched; closed to stop a watch
+	exits  *mailbox[jobstate.Exit] // from the reaper, which must never wait for the job
+	events chan jobstate.Event     // outcomes of the job's own goroutines: loader replies, groups gone
+	gone   chan struct{}           // closed when run returns: senders stop waiting
+	wake   timer                   // the machine's next deadline (jobstate.Arm)
+	ended  bool                    // the machine said Removed
+	groups map[int]chan struct{}   // lingering process groups being watched; closed to stop a watch
 
 	socks   []*jobSocket
 	sockErr error
@@ -88,7 +89,7 @@ type jobCmd struct {
 	reload  *reloadRequest
 	notify  *notify.Message
 	freeze  *freezeReq
-	snap    chan<- JobState
+	snap    chan<- jobState
 }
 
 // reloadRequest is one `god reload JOB` waiting for its outcome.
@@ -105,7 +106,7 @@ type reloadOutcome struct {
 // jobEvent is what a job tells the supervisor after every visible change.
 type jobEvent struct {
 	name    string
-	state   State
+	state   jobstate.State
 	status  control.JobStatus
 	def     *loader.Definition // set when the job's definition changed on its own (reload)
 	groups  []int              // process groups of its processes whose leader is not one of them
@@ -130,8 +131,9 @@ func (t *timer) stop() {
 	}
 }
 
-// strictStates makes a move outside the state table panic (jobstate.Machine.Strict): the
-// integration tests run god with it, so that no test passes over such a bug.
+// strictStates makes a move outside the state table panic (jobstate.Machine.Strict), and so an
+// event the supervisor's loop does not know (unknownEvent): the integration tests run god with
+// it, so that no test passes over such a bug.
 var strictStates = os.Getenv("GOD_STRICT_STATES") != ""
 
 func newJob(s *Supervisor, loaderPath string, def loader.Definition) *job {
@@ -147,7 +149,7 @@ func newJobFor(s *Supervisor, loaderPath string, m *jobstate.Machine) *job {
 		sup:      s,
 		log:      s.log.With("job", m.Name()),
 		cmds:     make(chan jobCmd, 16),
-		exits:    newMailbox[Exit](),
+		exits:    newMailbox[jobstate.Exit](),
 		events:   make(chan jobstate.Event, 4), // senders are goroutines of the job's own (send)
 		gone:     make(chan struct{}),
 		reloads:  make(map[int]*reloadRequest),
@@ -370,7 +372,7 @@ func (j *job) command(c jobCmd) {
 
 // exited passes the end of one of the job's processes to the machine, with whether its process
 // group outlived it (a hand-over to a MAINPID=, or children to end).
-func (j *job) exited(e Exit) {
+func (j *job) exited(e jobstate.Exit) {
 	pgid := j.m.PgidOf(e.Pid)
 	if pgid == 0 {
 		return
@@ -646,7 +648,7 @@ func (j *job) publish(def *loader.Definition) {
 		defer a.mu.Unlock()
 		st.State, st.Since, st.Connections = a.status.State, a.status.Since, a.status.Connections
 		a.status = st
-		j.sup.jobEvent(jobEvent{name: j.name, state: StateRun, status: st, def: def, conns: a.connsLocked()})
+		j.sup.jobEvent(jobEvent{name: j.name, state: jobstate.StateRun, status: st, def: def, conns: a.connsLocked()})
 		return
 	}
 	j.sup.jobEvent(jobEvent{name: j.name, state: j.m.State(), status: st, def: def, groups: j.m.Groups()})
@@ -672,7 +674,7 @@ func (j *job) closeStored() {
 func (j *job) notified(msg notify.Message) {
 	pgid := 0
 	if !j.m.HasPid(msg.Pid) {
-		pgid, _ = notify.ProcessGroupOf(msg.Pid)
+		pgid, _ = procfs.ProcessGroup(msg.Pid)
 	}
 	owned := j.m.Owns(msg.Pid, pgid)
 	if msg.FdStoreRemove && owned {

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emielm/watchgod/internal/jobstate"
+	"github.com/emielm/watchgod/internal/reaper"
 	"github.com/emielm/watchgod/loader"
 	"github.com/emielm/watchgod/supervisor/control"
 )
@@ -54,7 +56,7 @@ func TestFindCycles(t *testing.T) {
 }
 
 func TestStateHookNames(t *testing.T) {
-	for s, want := range map[State]string{StateWait: "onWait", StateStart: "onStart", StateBackoff: "onBackoff", StateStopped: "onStopped"} {
+	for s, want := range map[jobstate.State]string{jobstate.StateWait: "onWait", jobstate.StateStart: "onStart", jobstate.StateBackoff: "onBackoff", jobstate.StateStopped: "onStopped"} {
 		if got := s.Hook(); got != want {
 			t.Errorf("%s.Hook() = %q, want %q", s, got, want)
 		}
@@ -80,11 +82,11 @@ func startInProcess(t *testing.T, dir string) *inProcess {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reaper := NewReaper(log)
+	r := reaper.New(log)
 	p := &inProcess{t: t, sup: sup, done: make(chan error, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
-	go func() { p.done <- sup.Run(ctx, reaper) }()
+	go func() { p.done <- sup.Run(ctx, r) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -95,7 +97,7 @@ func startInProcess(t *testing.T, dir string) *inProcess {
 		case <-time.After(20 * time.Second):
 			t.Errorf("supervisor did not stop")
 		}
-		reaper.Close()
+		r.Close()
 	})
 	// Subscribe once the loop runs.
 	deadline := time.Now().Add(5 * time.Second)
@@ -107,7 +109,7 @@ func startInProcess(t *testing.T, dir string) *inProcess {
 }
 
 // waitState waits for job name to reach state and returns its snapshot.
-func (p *inProcess) waitState(name string, st State) control.JobStatus {
+func (p *inProcess) waitState(name string, st jobstate.State) control.JobStatus {
 	p.t.Helper()
 	if jobs, err := p.sup.snapshot([]string{name}); err == nil && len(jobs) == 1 && jobs[0].State == string(st) {
 		return jobs[0]
@@ -157,7 +159,7 @@ while IFS= read -r req; do
 done
 `)
 	p := startInProcess(t, dir)
-	st := p.waitState("sleeper", StateRun)
+	st := p.waitState("sleeper", jobstate.StateRun)
 	if len(st.Processes) != 1 || st.Check != "ok" {
 		t.Fatalf("running job: %+v", st)
 	}
@@ -166,8 +168,8 @@ done
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	p.waitState("sleeper", StateExit)
-	st = p.waitState("sleeper", StateRun)
+	p.waitState("sleeper", jobstate.StateExit)
+	st = p.waitState("sleeper", jobstate.StateRun)
 	if st.Processes[0].Pid == pid || st.Restarts != 1 || st.LastExit != "signal 9 (SIGKILL)" {
 		t.Fatalf("after SIGKILL: %+v", st)
 	}
@@ -175,19 +177,19 @@ done
 	if r := p.act("stop", "sleeper"); !r.OK {
 		t.Fatalf("stop: %+v", r)
 	}
-	st = p.waitState("sleeper", StateStopped)
+	st = p.waitState("sleeper", jobstate.StateStopped)
 	if len(st.Processes) != 0 {
 		t.Fatalf("stopped job has processes: %+v", st)
 	}
 	if r := p.act("start", "sleeper"); !r.OK {
 		t.Fatalf("start: %+v", r)
 	}
-	p.waitState("sleeper", StateRun)
+	p.waitState("sleeper", jobstate.StateRun)
 
 	// A manual job that exits at once: restarted at once, then backing off, then failed. (Its
 	// start may report success: with no check nor notify, started is ready.)
 	p.act("start", "crasher")
-	st = p.waitState("crasher", StateFailed)
+	st = p.waitState("crasher", jobstate.StateFailed)
 	if !strings.Contains(st.Reason, "flapping") || st.LastExit != "exit 3" {
 		t.Fatalf("failed job: %+v", st)
 	}
@@ -216,25 +218,6 @@ func TestStatusNeverHalfMade(t *testing.T) {
 	}
 }
 
-// TestUnknownLoopEventPanics: an event the loop does not know is a bug that fails loudly.
-func TestUnknownLoopEventPanics(t *testing.T) {
-	s, err := New(Config{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.devNull.Close()
-	defer func() {
-		if recover() == nil {
-			t.Fatal("an unknown event was dropped silently")
-		}
-	}()
-	s.handleEvent(strangeEvent{})
-}
-
-type strangeEvent struct{}
-
-func (strangeEvent) loopEvent() {}
-
 // TestJudgeSaysEachStepOnce: a job publishes its status more often than its state changes (each
 // process started, each check); `god start` prints each step once.
 func TestJudgeSaysEachStepOnce(t *testing.T) {
@@ -243,10 +226,10 @@ func TestJudgeSaysEachStepOnce(t *testing.T) {
 	var said []string
 	emit := func(r control.Response) error { said = append(said, r.Message); return nil }
 	st := control.JobStatus{Name: "clock", State: "start", Processes: []control.ProcessStatus{{Pid: 13618}}}
-	s.judge(control.CmdStart, g, StateStart, st, emit)
-	s.judge(control.CmdStart, g, StateStart, st, emit)
+	s.judge(control.CmdStart, g, jobstate.StateStart, st, emit)
+	s.judge(control.CmdStart, g, jobstate.StateStart, st, emit)
 	st.State = "run"
-	s.judge(control.CmdStart, g, StateRun, st, emit)
+	s.judge(control.CmdStart, g, jobstate.StateRun, st, emit)
 	if want := []string{"start (pid 13618)", "run (pid 13618)"}; !reflect.DeepEqual(said, want) {
 		t.Fatalf("said %q, want %q", said, want)
 	}

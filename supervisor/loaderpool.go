@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/emielm/watchgod/internal/reaper"
 	"github.com/emielm/watchgod/loader"
 )
 
@@ -292,7 +293,7 @@ func (p *loaderPool) spawn(ctx context.Context, epoch int) (*loaderInst, error) 
 		outW.Close()
 		return nil, err
 	}
-	pid, exitc, err := p.sup.reaper.Start(procAttr{
+	pid, exitc, err := p.sup.reaper.Start(reaper.Attr{
 		Path: p.path, Argv: []string{p.path, loader.Version}, Env: p.sup.baseEnv,
 		Files: []uintptr{inR.Fd(), outW.Fd(), errW.Fd()}, Setpgid: true,
 	})

@@ -3,13 +3,14 @@ package supervisor
 import (
 	"sort"
 
+	"github.com/emielm/watchgod/internal/jobstate"
 	"github.com/emielm/watchgod/supervisor/control"
 )
 
 // Metrics returns god's counters and its jobs' current states. It asks the supervisor's loop for
 // the states (like god status), so it is cheap but not free: call it per scrape, not per event.
 func (s *Supervisor) Metrics() control.MetricsSnapshot {
-	states := map[string]State{}
+	states := map[string]jobstate.State{}
 	failing := map[string]bool{}
 	live := s.call(func() {
 		for name, h := range s.jobs {

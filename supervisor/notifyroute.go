@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/emielm/watchgod/internal/notify"
+	"github.com/emielm/watchgod/internal/procfs"
 )
 
 // notifyPathFor names the notify socket after the control socket, beside it: god.sock gives
@@ -66,7 +67,7 @@ func (s *Supervisor) admitNotify(uid, pid int) notify.Admission {
 	if _, ok := s.notifyPids.Load(pid); ok {
 		return notify.Admitted
 	}
-	ppid, pgrp, err := notify.ParentAndGroupOf(pid)
+	ppid, pgrp, err := procfs.ParentAndGroup(pid)
 	if err != nil {
 		return notify.DropProcess // gone: no job could be told who it was
 	}
@@ -160,7 +161,7 @@ func (s *Supervisor) retryUnrouted() {
 func (s *Supervisor) deliverNotify(m notify.Message) bool {
 	name, ok := s.pidIndex[m.Pid]
 	if !ok {
-		if pg, err := notify.ProcessGroupOf(m.Pid); err == nil {
+		if pg, err := procfs.ProcessGroup(m.Pid); err == nil {
 			name, ok = s.pidIndex[pg]
 		}
 	}

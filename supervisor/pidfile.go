@@ -14,6 +14,7 @@ import (
 	"github.com/emielm/watchgod/internal/dirwatch"
 	"github.com/emielm/watchgod/internal/jobstate"
 	"github.com/emielm/watchgod/internal/notify"
+	"github.com/emielm/watchgod/internal/procfs"
 )
 
 // A job's `pid-file` (systemd's PIDFile=): a stock program that replaces itself (tableflip's
@@ -153,7 +154,7 @@ func (j *job) pidFileChanged(r pidFileRead) {
 		j.pidLog.Log(slog.LevelWarn, "dead", "pid-file: names no live process: ignored", "path", r.path, "pid", r.pid)
 		return
 	}
-	pgid, err := notify.ProcessGroupOf(r.pid)
+	pgid, err := procfs.ProcessGroup(r.pid)
 	if err != nil || !j.m.Owns(r.pid, pgid) {
 		j.pidLog.Log(slog.LevelWarn, "stranger", "pid-file: names a process that is not the job's: ignored",
 			"path", r.path, "pid", r.pid, "pgid", pgid)

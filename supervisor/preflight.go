@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/emielm/watchgod/internal/reaper"
 )
 
 // The pre-flight of `god upgrade` proves that the new binary is a god that can take over, before
@@ -92,7 +94,7 @@ func (s *Supervisor) preflight(ctx context.Context, opts UpgradeOptions, st *Upg
 	outR, outW := pipes[1][0], pipes[1][1]
 	ansR, ansW := pipes[2][0], pipes[2][1]
 	env := append(baseEnv(), EnvUpgradePreflight+"="+nonce)
-	pid, exitc, err := s.reaper.Start(procAttr{Path: opts.Exe, Argv: append([]string{opts.Exe}, opts.Argv[1:]...), Env: env,
+	pid, exitc, err := s.reaper.Start(reaper.Attr{Path: opts.Exe, Argv: append([]string{opts.Exe}, opts.Argv[1:]...), Env: env,
 		Files: []uintptr{inR.Fd(), outW.Fd(), outW.Fd(), ansW.Fd()}, Setpgid: true})
 	inR.Close()
 	outW.Close()

@@ -16,7 +16,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/emielm/watchgod/fdpass"
+	"github.com/emielm/watchgod/internal/jobstate"
 	"github.com/emielm/watchgod/internal/procshim"
+	"github.com/emielm/watchgod/internal/reaper"
 	"github.com/emielm/watchgod/loader"
 	"github.com/emielm/watchgod/supervisor/joblog"
 )
@@ -33,7 +35,7 @@ type spawnSpec struct {
 	format     joblog.Format
 	settings   procSettings         // identity, umask, limits
 	cgroup     []loader.CgroupLimit // written into the process's cgroup before it starts
-	exited     func(Exit)           // called once by the reaper; must not block
+	exited     func(jobstate.Exit)  // called once by the reaper; must not block
 	// conn, when set, is an accepted connection: the process's stdin and stdout (accept jobs);
 	// its stdout is then not relayed to the log.
 	conn uintptr
@@ -105,7 +107,7 @@ func (s *Supervisor) spawnProcess(sp spawnSpec) (int, error) {
 		return 0, err
 	}
 	env := mergeEnv(sp.env, envUnit+"="+strconv.FormatUint(place.tag, 10))
-	pid, err := s.reaper.StartFunc(procAttr{
+	pid, err := s.reaper.StartFunc(reaper.Attr{
 		Path: path, Argv: argv, Env: env, Dir: sp.dir, Files: files, Setpgid: true, CgroupFD: place.fd,
 		Credential: cred,
 	}, sp.exited)

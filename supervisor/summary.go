@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/emielm/watchgod/internal/jobstate"
 )
 
 // Summary counts god's jobs by what they are doing. It is what god tells a service manager in
@@ -66,15 +68,15 @@ func (s *Supervisor) summarize() Summary {
 	m := Summary{Jobs: len(s.jobs), Loaders: len(s.loaders), Shutdown: s.shutting}
 	for _, h := range s.jobs {
 		switch h.state {
-		case StateRun:
+		case jobstate.StateRun:
 			m.Running++
-		case StateDegrade:
+		case jobstate.StateDegrade:
 			m.Degraded++
-		case StateStart, StateExit, StateBackoff:
+		case jobstate.StateStart, jobstate.StateExit, jobstate.StateBackoff:
 			m.Starting++
-		case StateStop:
+		case jobstate.StateStop:
 			m.Stopping++
-		case StateFailed:
+		case jobstate.StateFailed:
 			m.Failed++
 		}
 	}

@@ -45,22 +45,22 @@ import (
 // the `god upgrade` client is told why (InheritedState.FallBack). A new image that dies before it
 // can decide anything (killed, a runtime crash) is the one case left: its jobs are then orphans.
 
-// The state is JSON, versioned by UpgradeStateVersion: a new god refuses a state whose version it
+// The state is JSON, versioned by upgradeStateVersion: a new god refuses a state whose version it
 // does not know (in the pre-flight, so the old god goes on). God's helpers (the metrics exporter,
 // see Helper) are stopped after the pre-flight and started again by the new image, on the fds
 // the state hands over.
 
-// UpgradeStateVersion is the newest version of the state format handed across a re-exec; a god
+// upgradeStateVersion is the newest version of the state format handed across a re-exec; a god
 // reads every version from 1 to its own. Bump it when a change is not backward compatible.
 //
 // Version 2 adds Helpers: fds that a god from before helpers would inherit without knowing them,
 // and keep open (a metrics socket it then could not listen on again), so it must refuse such a
 // state. A state without helpers is still written as version 1, which every god reads.
-const UpgradeStateVersion = 2
+const upgradeStateVersion = 2
 
 // Environment variables of the re-exec.
 const (
-	EnvUpgradeState     = "GOD_UPGRADE_STATE"     // fd of the memfd that holds the state
+	envUpgradeState     = "GOD_UPGRADE_STATE"     // fd of the memfd that holds the state
 	EnvUpgradePreflight = "GOD_UPGRADE_PREFLIGHT" // set: read the state on stdin, check it, exit
 )
 
@@ -74,26 +74,26 @@ type UpgradeState struct {
 	NotifyFd    int              `json:"notify_fd"`
 	NotifyPath  string           `json:"notify_path"`
 	ReplyFd     int              `json:"reply_fd"` // the `god upgrade` client's connection, or -1
-	Loaders     []LoaderState    `json:"loaders"`
-	Jobs        []JobState       `json:"jobs"`
-	Pipes       []PipeState      `json:"pipes"`
-	Exits       []ExitState      `json:"exits"` // reaped by the old image, not yet seen by their job
+	Loaders     []loaderState    `json:"loaders"`
+	Jobs        []jobState       `json:"jobs"`
+	Pipes       []pipeState      `json:"pipes"`
+	Exits       []exitState      `json:"exits"` // reaped by the old image, not yet seen by their job
 	Logs        []joblog.Line    `json:"logs"`  // recent output, for god logs
 	Inherited   map[string][]int `json:"inherited,omitempty"`
-	Helpers     []HelperState    `json:"helpers,omitempty"` // version 2
+	Helpers     []helperState    `json:"helpers,omitempty"` // version 2
 	// FallbackFd is the image that wrote the state, open, or -1: a new image that cannot take
 	// over execs it again with the same state (see FallBack). Older gods do not write it (0 is
 	// read as none: fd 0 is stdin).
 	FallbackFd int `json:"fallback_fd,omitempty"`
 	// Units are the job processes' units (containment.go) and the last tag handed out; an older
 	// image ignores them.
-	Units   []UnitState       `json:"units,omitempty"`
+	Units   []unitState       `json:"units,omitempty"`
 	UnitSeq uint64            `json:"unit_seq,omitempty"`
 	Extra   map[string]string `json:"extra,omitempty"`
 }
 
-// LoaderState is a loader file god has read.
-type LoaderState struct {
+// loaderState is a loader file god has read.
+type loaderState struct {
 	Path     string   `json:"path"`
 	Ino      uint64   `json:"ino"`
 	Size     int64    `json:"size"`
@@ -103,20 +103,20 @@ type LoaderState struct {
 	NotGodv1 bool     `json:"not_godv1,omitempty"`
 }
 
-// JobState is one job: its state machine's own state (jobstate.Job, which keeps every
+// jobState is one job: its state machine's own state (jobstate.Job, which keeps every
 // deadline), and what the job's actor holds for it (sockets, stored fds).
-type JobState struct {
+type jobState struct {
 	jobstate.Job
 	UserStopped bool          `json:"user_stopped,omitempty"`
 	Reloading   bool          `json:"reloading,omitempty"`
-	Sockets     []SocketState `json:"sockets,omitempty"`
-	Stored      []StoredState `json:"stored,omitempty"`
-	Accept      *AcceptState  `json:"accept,omitempty"` // an accept job that accepts
+	Sockets     []socketState `json:"sockets,omitempty"`
+	Stored      []storedState `json:"stored,omitempty"`
+	Accept      *acceptState  `json:"accept,omitempty"` // an accept job that accepts
 }
 
-// AcceptState is an accepting accept job: its running connection processes, which god's new
+// acceptState is an accepting accept job: its running connection processes, which god's new
 // image takes over, and what its status counts.
-type AcceptState struct {
+type acceptState struct {
 	Conns  []int     `json:"conns,omitempty"`
 	Served int       `json:"served,omitempty"`
 	Since  time.Time `json:"since"`
@@ -124,7 +124,7 @@ type AcceptState struct {
 
 // pids are the processes of the job the state hands over: the machine's and the connection
 // processes of an accept job.
-func (js *JobState) pids() []int {
+func (js *jobState) pids() []int {
 	var out []int
 	for _, p := range js.Procs {
 		out = append(out, p.Pid)
@@ -135,21 +135,21 @@ func (js *JobState) pids() []int {
 	return out
 }
 
-// SocketState is a listening socket god keeps for a job.
-type SocketState struct {
+// socketState is a listening socket god keeps for a job.
+type socketState struct {
 	Spec    string `json:"spec"`
 	Fd      int    `json:"fd"`
 	Adopted bool   `json:"adopted,omitempty"`
 }
 
-// StoredState is an fd a job stored with FDSTORE=1.
-type StoredState struct {
+// storedState is an fd a job stored with FDSTORE=1.
+type storedState struct {
 	Name string `json:"name"`
 	Fd   int    `json:"fd"`
 }
 
-// PipeState is a job output pipe and the start of a line not yet delivered.
-type PipeState struct {
+// pipeState is a job output pipe and the start of a line not yet delivered.
+type pipeState struct {
 	Fd         int    `json:"fd"`
 	Job        string `json:"job"`
 	Generation int    `json:"gen"`
@@ -165,8 +165,8 @@ type PipeState struct {
 	Tag int `json:"tag,omitempty"`
 }
 
-// ExitState is a wait status.
-type ExitState struct {
+// exitState is a wait status.
+type exitState struct {
 	Pid    int       `json:"pid"`
 	Status uint32    `json:"status"`
 	Time   time.Time `json:"time"`
@@ -174,8 +174,8 @@ type ExitState struct {
 
 // Check validates a state read by a new image: the version, and that what must be there is.
 func (st *UpgradeState) Check() error {
-	if st.Version < 1 || st.Version > UpgradeStateVersion {
-		return fmt.Errorf("upgrade state version %d, this god reads versions 1 to %d", st.Version, UpgradeStateVersion)
+	if st.Version < 1 || st.Version > upgradeStateVersion {
+		return fmt.Errorf("upgrade state version %d, this god reads versions 1 to %d", st.Version, upgradeStateVersion)
 	}
 	if err := st.checkHelpers(); err != nil {
 		return err
@@ -226,21 +226,21 @@ func ReadUpgradeState(r io.Reader) (*UpgradeState, error) {
 // freezeReq stops a job's goroutine after it wrote its state, until thaw is closed (the exec
 // failed) or forever (the exec replaced the process).
 type freezeReq struct {
-	state chan<- JobState
+	state chan<- jobState
 	thaw  <-chan struct{}
 }
 
 // snapshot is the job's state, for the state file.
-func (j *job) snapshot() JobState {
-	js := JobState{Job: j.m.Snapshot(), Reloading: j.m.Reloading()}
+func (j *job) snapshot() jobState {
+	js := jobState{Job: j.m.Snapshot(), Reloading: j.m.Reloading()}
 	for _, s := range j.socks {
 		if fd, err := fdpass.RawFd(s.file); err == nil {
-			js.Sockets = append(js.Sockets, SocketState{Spec: s.spec.String(), Fd: fd, Adopted: s.adopted})
+			js.Sockets = append(js.Sockets, socketState{Spec: s.spec.String(), Fd: fd, Adopted: s.adopted})
 		}
 	}
 	for _, s := range j.stored {
 		if fd, err := fdpass.RawFd(s.file); err == nil {
-			js.Stored = append(js.Stored, StoredState{Name: s.name, Fd: fd})
+			js.Stored = append(js.Stored, storedState{Name: s.name, Fd: fd})
 		}
 	}
 	if j.acc != nil {
@@ -251,7 +251,7 @@ func (j *job) snapshot() JobState {
 
 // restoreJob rebuilds a job from its state in god's new image; it claims its processes' exits
 // from the reaper. The machine goes on with every deadline the old image had armed.
-func restoreJob(s *Supervisor, js JobState) *job {
+func restoreJob(s *Supervisor, js jobState) *job {
 	j := newJobFor(s, js.Loader, jobstate.Restore(js.Job, s.policy(), time.Now()))
 	for _, ss := range js.Sockets {
 		spec, _ := fdpass.ParseSpec(ss.Spec) // checked by UpgradeState.Check
@@ -310,13 +310,13 @@ type UpgradeOptions struct {
 	Begin, AfterFail func()
 }
 
-// ErrUpgradeRefused wraps every reason an upgrade was refused before anything was handed over.
-var ErrUpgradeRefused = errors.New("upgrade refused")
+// errUpgradeRefused wraps every reason an upgrade was refused before anything was handed over.
+var errUpgradeRefused = errors.New("upgrade refused")
 
 // Upgrade replaces god's image by opts.Exe, keeping its pid, children and fds. It returns only
-// when the upgrade did not happen: an error wrapping ErrUpgradeRefused when the pre-flight or a
-// check refused it (nothing was touched), or another error when the exec itself failed (god
-// resumed where it was).
+// when the upgrade did not happen: an error that starts "upgrade refused" (errUpgradeRefused)
+// when the pre-flight or a check refused it (nothing was touched), or another error when the
+// exec itself failed (god resumed where it was).
 func (s *Supervisor) Upgrade(ctx context.Context, opts UpgradeOptions) error {
 	if opts.Begin != nil {
 		opts.Begin()
@@ -342,7 +342,7 @@ func (s *Supervisor) upgrade(ctx context.Context, opts UpgradeOptions) error {
 		st = s.baseState(opts)
 		// A provisional state, from jobs that go on running: the pre-flight reads it.
 		for _, h := range s.jobs {
-			ch := make(chan JobState, 1)
+			ch := make(chan jobState, 1)
 			h.j.cmds <- jobCmd{kind: cmdSnapshot, snap: ch}
 			js := <-ch
 			if js.Reloading {
@@ -353,10 +353,10 @@ func (s *Supervisor) upgrade(ctx context.Context, opts UpgradeOptions) error {
 		}
 	})
 	if refuse != nil {
-		return fmt.Errorf("%w: %v", ErrUpgradeRefused, refuse)
+		return fmt.Errorf("%w: %v", errUpgradeRefused, refuse)
 	}
 	if err := s.preflight(ctx, opts, st); err != nil {
-		return fmt.Errorf("%w: new binary %s: %v", ErrUpgradeRefused, opts.Exe, err)
+		return fmt.Errorf("%w: new binary %s: %v", errUpgradeRefused, opts.Exe, err)
 	}
 	// Helpers are stopped while the loop still runs (they may ask it for state as they drain);
 	// their files stay open and go to the new image, which starts them again.
@@ -371,17 +371,17 @@ func (s *Supervisor) upgrade(ctx context.Context, opts UpgradeOptions) error {
 
 // baseState fills in what the loop owns; jobs, pipes and exits come at freeze time.
 func (s *Supervisor) baseState(opts UpgradeOptions) *UpgradeState {
-	st := &UpgradeState{Version: UpgradeStateVersion, Written: time.Now(), From: s.cfg.Version,
+	st := &UpgradeState{Version: upgradeStateVersion, Written: time.Now(), From: s.cfg.Version,
 		ControlFd: -1, NotifyFd: -1, ReplyFd: -1, ControlPath: s.cfg.Socket, NotifyPath: s.notifyPath}
 	st.Helpers = s.helperStates()
 	if s.contain != nil {
 		st.UnitSeq, st.Units = s.contain.states()
 	}
 	if len(st.Helpers) == 0 {
-		st.Version = 1 // see UpgradeStateVersion
+		st.Version = 1 // see upgradeStateVersion
 	}
 	for _, lf := range s.loaders {
-		st.Loaders = append(st.Loaders, LoaderState{Path: lf.path, Ino: lf.sig.ino, Size: lf.sig.size,
+		st.Loaders = append(st.Loaders, loaderState{Path: lf.path, Ino: lf.sig.ino, Size: lf.sig.size,
 			Mtime: lf.sig.mtime.UnixNano(), Mode: uint32(lf.sig.mode), Jobs: lf.jobs, NotGodv1: lf.notGodv1})
 	}
 	return st
@@ -402,7 +402,7 @@ func (s *Supervisor) freezeAndExec(opts UpgradeOptions) error {
 	// 1. Jobs write their state and stop.
 	frozen := 0
 	for _, h := range s.jobs {
-		ch := make(chan JobState, 1)
+		ch := make(chan jobState, 1)
 		h.j.cmds <- jobCmd{kind: cmdFreeze, freeze: &freezeReq{state: ch, thaw: thaw}}
 		js := <-ch
 		js.UserStopped = h.userStopped
@@ -410,7 +410,7 @@ func (s *Supervisor) freezeAndExec(opts UpgradeOptions) error {
 		frozen++
 		if js.Reloading {
 			close(thaw)
-			return fmt.Errorf("%w: job %s started reloading; upgrade once it is done", ErrUpgradeRefused, js.Name)
+			return fmt.Errorf("%w: job %s started reloading; upgrade once it is done", errUpgradeRefused, js.Name)
 		}
 	}
 	// 2. Output relays stop at a line boundary.
@@ -426,7 +426,7 @@ func (s *Supervisor) freezeAndExec(opts UpgradeOptions) error {
 	for _, js := range st.Jobs {
 		for _, pid := range js.pids() {
 			if e, ok := s.reaper.Reaped(pid); ok {
-				st.Exits = append(st.Exits, ExitState{Pid: pid, Status: uint32(e.Status), Time: e.Time})
+				st.Exits = append(st.Exits, exitState{Pid: pid, Status: uint32(e.Status), Time: e.Time})
 			}
 		}
 	}
@@ -435,7 +435,7 @@ func (s *Supervisor) freezeAndExec(opts UpgradeOptions) error {
 		if tag == p.Meta.Pid {
 			tag = 0
 		}
-		st.Pipes = append(st.Pipes, PipeState{Fd: p.Fd, Job: p.Meta.Job, Generation: p.Meta.Generation, Pid: p.Meta.Pid, Tag: tag,
+		st.Pipes = append(st.Pipes, pipeState{Fd: p.Fd, Job: p.Meta.Job, Generation: p.Meta.Generation, Pid: p.Meta.Pid, Tag: tag,
 			Stream: p.Meta.Stream, Format: string(p.Format), Rest: p.Rest, Cut: p.Cut})
 	}
 	st.Logs = s.hub.Tail(nil, 0)
@@ -491,7 +491,7 @@ func (s *Supervisor) freezeAndExec(opts UpgradeOptions) error {
 			}
 		}
 	}
-	env := append(baseEnvKeep(), EnvUpgradeState+"="+strconv.Itoa(mfd))
+	env := append(baseEnvKeep(), envUpgradeState+"="+strconv.Itoa(mfd))
 	s.log.Info("upgrading: re-executing", "exe", opts.Exe, "jobs", frozen, "pipes", len(st.Pipes), "state_bytes", len(data))
 	// Job lines still held in the log buffer would die with this image: the relays flushed when
 	// they paused, and this makes sure of it.
@@ -539,7 +539,7 @@ func (st *UpgradeState) fds() []int {
 func baseEnvKeep() []string {
 	var out []string
 	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, EnvUpgradeState+"=") || strings.HasPrefix(kv, envUpgradeFailed+"=") {
+		if strings.HasPrefix(kv, envUpgradeState+"=") || strings.HasPrefix(kv, envUpgradeFailed+"=") {
 			continue
 		}
 		out = append(out, kv)

@@ -12,6 +12,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/emielm/watchgod/internal/jobstate"
+	"github.com/emielm/watchgod/internal/reaper"
 	"github.com/emielm/watchgod/supervisor/control"
 	"github.com/emielm/watchgod/supervisor/joblog"
 
@@ -35,16 +37,16 @@ type InheritedState struct {
 // god was not re-executed. When the state cannot be read, it returns what it has with the error,
 // so that the caller can FallBack to the image that wrote it.
 func TakeInheritedState() (*InheritedState, error) {
-	v := os.Getenv(EnvUpgradeState)
+	v := os.Getenv(envUpgradeState)
 	if v == "" {
 		return nil, nil
 	}
-	os.Unsetenv(EnvUpgradeState)
+	os.Unsetenv(envUpgradeState)
 	in := &InheritedState{Failed: os.Getenv(envUpgradeFailed)}
 	os.Unsetenv(envUpgradeFailed)
 	var fd int
 	if _, err := fmt.Sscanf(v, "%d", &fd); err != nil || fd < 3 {
-		return in, fmt.Errorf("%s=%q: not an fd", EnvUpgradeState, v)
+		return in, fmt.Errorf("%s=%q: not an fd", envUpgradeState, v)
 	}
 	f := os.NewFile(uintptr(fd), "god-upgrade-state")
 	defer f.Close()
@@ -84,7 +86,7 @@ func (in *InheritedState) FallBack(why error) error {
 	if _, err := unix.Seek(mfd, 0, io.SeekStart); err != nil {
 		return fmt.Errorf("fall back: memfd: %w (after: %v)", err, why)
 	}
-	env := append(baseEnvKeep(), EnvUpgradeState+"="+strconv.Itoa(mfd), envUpgradeFailed+"="+why.Error())
+	env := append(baseEnvKeep(), envUpgradeState+"="+strconv.Itoa(mfd), envUpgradeFailed+"="+why.Error())
 	// The image is open as fd FallbackFd: /proc/self/fd/N execs it even when its file was
 	// replaced or removed since.
 	err = syscall.Exec(fmt.Sprintf("/proc/self/fd/%d", st.FallbackFd), os.Args, env)
@@ -93,7 +95,7 @@ func (in *InheritedState) FallBack(why error) error {
 
 // Restore prepares god's new image from the old image's state: call it instead of New, then Run.
 // The returned reaper already waits for every process the state names.
-func Restore(cfg Config, in *InheritedState) (*Supervisor, *Reaper, error) {
+func Restore(cfg Config, in *InheritedState) (*Supervisor, *reaper.Reaper, error) {
 	st := in.State
 	s, err := New(cfg)
 	if err != nil {
@@ -103,12 +105,12 @@ func Restore(cfg Config, in *InheritedState) (*Supervisor, *Reaper, error) {
 	for _, js := range st.Jobs {
 		pids = append(pids, js.pids()...)
 	}
-	var pending []Exit
+	var pending []jobstate.Exit
 	for _, e := range st.Exits {
-		pending = append(pending, Exit{Pid: e.Pid, Status: syscall.WaitStatus(e.Status), Time: e.Time})
+		pending = append(pending, jobstate.Exit{Pid: e.Pid, Status: syscall.WaitStatus(e.Status), Time: e.Time})
 	}
-	reaper := newReaperRestored(s.log, pids, pending)
-	s.reaper = reaper
+	r := reaper.NewRestored(s.log, pids, pending)
+	s.reaper = r
 	s.restoredState = st
 	s.upgradeFailed = in.Failed
 	st.closeUntakenHelperFiles() // cfg.Helpers took theirs (TakeHelperFiles) before
@@ -122,7 +124,7 @@ func Restore(cfg Config, in *InheritedState) (*Supervisor, *Reaper, error) {
 		}
 		s.inherited = &inheritedSockets{files: files}
 	}
-	return s, reaper, nil
+	return s, r, nil
 }
 
 // ControlListenerFrom returns the control socket the old image handed over, or nil.

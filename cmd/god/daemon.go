@@ -18,6 +18,8 @@ import (
 
 	"github.com/emielm/watchgod/fdpass"
 	"github.com/emielm/watchgod/internal/crashstate"
+	"github.com/emielm/watchgod/internal/reaper"
+	"github.com/emielm/watchgod/loader"
 	"github.com/emielm/watchgod/supervisor"
 	"github.com/emielm/watchgod/supervisor/control"
 	"github.com/emielm/watchgod/supervisor/joblog"
@@ -58,7 +60,7 @@ func parseDaemonFlags(args []string) (*daemonFlags, error) {
 	fs.StringVar(&f.socket, "socket", "", "control socket `PATH` (default: $GOD_SOCKET, /run/god/god.sock for root, $XDG_RUNTIME_DIR/god.sock, /tmp/god-UID/god.sock)")
 	fs.StringVar(&f.logMode, "log", "auto", "god's own log format `MODE`: auto (colour on a terminal, JSON otherwise, journal under systemd), text, color, json")
 	fs.StringVar(&f.logLevel, "log-level", "info", "lowest level logged, `LEVEL`: debug, info, warn, error")
-	fs.IntVar(&f.logLines, "log-lines", 1000, "recent output lines kept per job, `N`, for god logs")
+	fs.IntVar(&f.logLines, "log-lines", joblog.DefaultPerJob, "recent output lines kept per job, `N`, for god logs")
 	fs.StringVar(&f.logDir, "log-dir", "", "also write each job's output to `DIR`/JOB/current, rotated by size (default: off; see docs/control.md)")
 	fs.Int64Var(&f.logSize, "log-size", joblog.DefaultFileSize, "with --log-dir: rotate a job's current file before it would exceed `BYTES`")
 	fs.IntVar(&f.logKeep, "log-keep", joblog.DefaultFileKeep, "with --log-dir: rotated files kept per job, `N`, the oldest removed")
@@ -198,7 +200,7 @@ func runDaemon(args []string) int {
 		inherited = recoverCrashed(logger, stateFile, socket, inherited)
 	}
 
-	if err := supervisor.BecomeSubreaper(); err != nil {
+	if err := reaper.BecomeSubreaper(); err != nil {
 		logger.Warn("cannot become child subreaper; orphaned grandchildren will escape god", "err", err)
 	}
 	var ln *net.UnixListener
@@ -289,18 +291,18 @@ func runDaemon(args []string) int {
 		}
 	}
 	var sup *supervisor.Supervisor
-	var reaper *supervisor.Reaper
+	var rp *reaper.Reaper
 	if upgraded != nil {
-		sup, reaper, err = supervisor.Restore(cfg, inherited0)
+		sup, rp, err = supervisor.Restore(cfg, inherited0)
 		if err != nil {
 			return fallBack(logger, inherited0, fmt.Errorf("restore: %w", err))
 		}
 	} else {
-		reaper = supervisor.NewReaper(logger)
+		rp = reaper.New(logger)
 		sup, err = supervisor.New(cfg)
 	}
-	if reaper != nil {
-		defer reaper.Close()
+	if rp != nil {
+		defer rp.Close()
 	}
 	if err != nil {
 		logger.Error("start", "err", err)
@@ -347,7 +349,7 @@ func runDaemon(args []string) int {
 			}
 		}
 	}()
-	runErr := sup.Run(ctx, reaper)
+	runErr := sup.Run(ctx, rp)
 	notifyStopping() // once: a shutdown with no job to stop may not have said it yet
 	srv.Close()
 	ln.Close()
@@ -400,7 +402,7 @@ func recoverCrashed(logger *slog.Logger, path, socket string, inherited map[stri
 		return inherited // another god runs on this socket: the control socket will say so
 	}
 	logger.Warn("recovery: the previous god died without stopping its jobs; taking over", "pid", st.God.Pid, "state", path)
-	rec, err := crashstate.Recover(st, socket, 5*time.Second, logger)
+	rec, err := crashstate.Recover(st, socket, loader.DefaultStop.Timeout, logger) // a job's default stop
 	if err != nil {
 		logger.Warn("recovery", "err", err)
 		return inherited

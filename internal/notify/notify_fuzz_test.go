@@ -65,28 +65,3 @@ func FuzzParseNotify(f *testing.F) {
 		}
 	})
 }
-
-// FuzzNotifyStatPgrp checks that the /proc/PID/stat reader never panics and
-// finds the pgrp whatever the process name holds.
-func FuzzNotifyStatPgrp(f *testing.F) {
-	for _, s := range []string{
-		"123 (god) S 1 123 123 0 -1 4194560 100 0 0 0\n",
-		"77 (a) 1 2 (b) S 1 55 77 0",
-		"77 ()) R 1 9 9",
-		"", ")", "1 (x) S", "1 (x) S 1 -2 3",
-	} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, stat []byte) {
-		pgrp, err := notifyStatPgrp(stat)
-		if err == nil && pgrp < 0 {
-			t.Fatalf("%q: negative pgrp %d", stat, pgrp)
-		}
-		// As a process name, even one with ')' and spaces, it cannot hide the pgrp.
-		line := append([]byte("42 ("), stat...)
-		line = append(line, ") S 1 4242 42 0"...)
-		if got, err := notifyStatPgrp(line); err != nil || got != 4242 {
-			t.Fatalf("name %q: got %d, %v; want 4242", stat, got, err)
-		}
-	})
-}

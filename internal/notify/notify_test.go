@@ -21,6 +21,7 @@ import (
 	"github.com/coreos/go-systemd/v22/daemon"
 	"golang.org/x/sys/unix"
 
+	"github.com/emielm/watchgod/internal/procfs"
 	"github.com/emielm/watchgod/internal/testutil"
 )
 
@@ -29,7 +30,7 @@ import (
 const notifyHelperEnv = "WATCHGOD_NOTIFY_TEST_HELPER"
 
 // notifyHelperComm is the name the helper gives itself: ')' and spaces make
-// /proc/PID/stat hard to split on spaces, which ProcessGroupOf must survive.
+// /proc/PID/stat hard to split on spaces, which procfs.ProcessGroup must survive.
 const notifyHelperComm = "a) 1 2 (b"
 
 // TestNotifyHelperProcess is not a test: run by startNotifyHelper, it renames
@@ -232,12 +233,12 @@ func TestNotifyServerChild(t *testing.T) {
 	if !m.Ready || m.Status != "x" || len(m.Files) != 0 {
 		t.Errorf("got %+v, want Ready and Status x", m)
 	}
-	pgrp, err := ProcessGroupOf(cmd.Process.Pid)
+	pgrp, err := procfs.ProcessGroup(cmd.Process.Pid)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if pgrp != cmd.Process.Pid {
-		t.Errorf("ProcessGroupOf(child) = %d, want %d (it is a group leader)", pgrp, cmd.Process.Pid)
+		t.Errorf("ProcessGroup(child) = %d, want %d (it is a group leader)", pgrp, cmd.Process.Pid)
 	}
 	stat, err := os.ReadFile("/proc/" + strconv.Itoa(cmd.Process.Pid) + "/stat")
 	if err != nil {
@@ -459,52 +460,6 @@ func TestListenNotifyAbstract(t *testing.T) {
 	}
 	if err := <-served; err != nil {
 		t.Errorf("Serve after Close: %v", err)
-	}
-}
-
-func TestProcessGroupOf(t *testing.T) {
-	pgrp, err := ProcessGroupOf(os.Getpid())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := syscall.Getpgrp(); pgrp != want {
-		t.Errorf("ProcessGroupOf(self) = %d, want %d", pgrp, want)
-	}
-	if _, err := ProcessGroupOf(0); err == nil {
-		t.Error("ProcessGroupOf(0): no error")
-	}
-	// Above PID_MAX_LIMIT: never a process.
-	if _, err := ProcessGroupOf(1<<22 + 1); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("ProcessGroupOf(missing) = %v, want ErrNotExist", err)
-	}
-}
-
-func TestNotifyStatPgrp(t *testing.T) {
-	tests := []struct {
-		stat string
-		want int // -1: error
-	}{
-		{"123 (god) S 1 123 123 0 -1 4194560 ...\n", 123},
-		{"77 (a) 1 2 (b) S 1 55 77 0", 55},
-		{"77 ()) R 1 9 9", 9},
-		{"77 (x y) Z 1 0 0", 0},
-		{"77 (x) S 1", -1},
-		{"77 x S 1 2 3", -1},
-		{"77 (x) S 1 -5 3", -1},
-		{"77 (x) S 1 abc 3", -1},
-		{"", -1},
-	}
-	for _, tt := range tests {
-		got, err := notifyStatPgrp([]byte(tt.stat))
-		if tt.want < 0 {
-			if err == nil {
-				t.Errorf("%q: got %d, want an error", tt.stat, got)
-			}
-			continue
-		}
-		if err != nil || got != tt.want {
-			t.Errorf("%q: got %d, %v; want %d", tt.stat, got, err, tt.want)
-		}
 	}
 }
 

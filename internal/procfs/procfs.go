@@ -5,6 +5,7 @@ package procfs
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"strconv"
@@ -130,4 +131,74 @@ func statFields(pid int) []string {
 		return nil
 	}
 	return f
+}
+
+// ProcessGroup returns the process group of pid, read from /proc/PID/stat.
+// god uses it to accept a notify message from a job's descendant that stayed
+// in the job's process group (a shell wrapper's child sending READY=1), and a
+// MAINPID= or pid file naming one. The process name in stat may hold spaces
+// and ')', so the fields are counted from the last ')'. A pid that is gone is
+// an error wrapping fs.ErrNotExist.
+func ProcessGroup(pid int) (int, error) {
+	if pid <= 0 {
+		return 0, fmt.Errorf("process group of pid %d: invalid pid", pid)
+	}
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, fmt.Errorf("process group of pid %d: %w", pid, err)
+	}
+	pgrp, err := statPgrp(data)
+	if err != nil {
+		return 0, fmt.Errorf("process group of pid %d: /proc/%d/stat: %w", pid, pid, err)
+	}
+	return pgrp, nil
+}
+
+// ParentAndGroup returns the parent pid and the process group of pid, read
+// from /proc/PID/stat in one read: god admits a notify datagram, and adopts a
+// MAINPID=, from a process it has just started (its child, not yet recorded as
+// a job's) or from one in a job's group. A pid that is gone is an error
+// wrapping fs.ErrNotExist.
+func ParentAndGroup(pid int) (ppid, pgrp int, err error) {
+	if pid <= 0 {
+		return 0, 0, fmt.Errorf("parent of pid %d: invalid pid", pid)
+	}
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, 0, fmt.Errorf("parent of pid %d: %w", pid, err)
+	}
+	ppid, pgrp, err = statIDs(data)
+	if err != nil {
+		return 0, 0, fmt.Errorf("parent of pid %d: /proc/%d/stat: %w", pid, pid, err)
+	}
+	return ppid, pgrp, nil
+}
+
+// statPgrp reads the pgrp field from the contents of /proc/PID/stat:
+// "PID (COMM) STATE PPID PGRP ...".
+func statPgrp(stat []byte) (int, error) {
+	_, pgrp, err := statIDs(stat)
+	return pgrp, err
+}
+
+// statIDs reads the ppid and pgrp fields from the contents of
+// /proc/PID/stat.
+func statIDs(stat []byte) (ppid, pgrp int, err error) {
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, 0, errors.New("no ')' after the process name")
+	}
+	f := bytes.Fields(stat[i+1:])
+	if len(f) < 3 {
+		return 0, 0, fmt.Errorf("%d fields after the process name, want at least 3", len(f))
+	}
+	ppid, err = strconv.Atoi(string(f[1]))
+	if err != nil || ppid < 0 {
+		return 0, 0, fmt.Errorf("ppid field %.20q is not a pid", f[1])
+	}
+	pgrp, err = strconv.Atoi(string(f[2]))
+	if err != nil || pgrp < 0 {
+		return 0, 0, fmt.Errorf("pgrp field %.20q is not a process group", f[2])
+	}
+	return ppid, pgrp, nil
 }

@@ -1,4 +1,4 @@
-package supervisor
+package reaper
 
 import (
 	"errors"
@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -16,13 +15,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/emielm/watchgod/internal/jobstate"
-
-	"github.com/emielm/watchgod/internal/notify"
+	"github.com/emielm/watchgod/internal/procfs"
 )
-
-// Exit is how a process ended, as the kernel reported it to the one wait in god (the state
-// machine's type: a job's exits go straight to it).
-type Exit = jobstate.Exit
 
 // Reaper is the one place in god that waits for children. A second wait (exec.Cmd.Wait beside a
 // wait4(-1)) would steal exit statuses, and god must reap orphans it adopts as a subreaper or as
@@ -40,11 +34,11 @@ type Reaper struct {
 	// started one fork at a time took a second). Lock order: forking, then mu.
 	forking sync.RWMutex
 	mu      sync.Mutex
-	waiting map[int]func(Exit) // called under mu, so it must not block (a buffered send, mailbox.put)
-	held    map[int]Exit       // exits of restored children no job has claimed yet (Claim)
-	orphans map[int]Exit       // recently reaped unknown children, for Adopt (MAINPID races)
-	order   []int              // orphans in reap order, bounded
-	recent  map[int]Exit       // recently reaped registered children, for god's re-exec (Frozen.Reaped)
+	waiting map[int]func(jobstate.Exit) // called under mu, so it must not block (a buffered send, a mailbox put)
+	held    map[int]jobstate.Exit       // exits of restored children no job has claimed yet (Claim)
+	orphans map[int]jobstate.Exit       // recently reaped unknown children, for Adopt (MAINPID races)
+	order   []int                       // orphans in reap order, bounded
+	recent  map[int]jobstate.Exit       // recently reaped registered children, for god's re-exec (Reaped)
 	rorder  []int
 	log     *slog.Logger
 	sigc    chan os.Signal
@@ -54,8 +48,8 @@ type Reaper struct {
 
 const maxRememberedOrphans = 256
 
-// NewReaper starts reaping on SIGCHLD. Call Close to stop.
-func NewReaper(log *slog.Logger) *Reaper {
+// New starts reaping on SIGCHLD. Call Close to stop.
+func New(log *slog.Logger) *Reaper {
 	r := newReaper(log)
 	r.start()
 	return r
@@ -63,10 +57,10 @@ func NewReaper(log *slog.Logger) *Reaper {
 
 func newReaper(log *slog.Logger) *Reaper {
 	return &Reaper{
-		waiting: make(map[int]func(Exit)),
-		held:    make(map[int]Exit),
-		orphans: make(map[int]Exit),
-		recent:  make(map[int]Exit),
+		waiting: make(map[int]func(jobstate.Exit)),
+		held:    make(map[int]jobstate.Exit),
+		orphans: make(map[int]jobstate.Exit),
+		recent:  make(map[int]jobstate.Exit),
 		log:     log,
 		sigc:    make(chan os.Signal, 1),
 		done:    make(chan struct{}),
@@ -94,15 +88,15 @@ func (r *Reaper) Thaw() {
 }
 
 // Reaped returns the exit of a registered pid reaped lately. Call it between Freeze and Thaw.
-func (r *Reaper) Reaped(pid int) (Exit, bool) {
+func (r *Reaper) Reaped(pid int) (jobstate.Exit, bool) {
 	e, ok := r.recent[pid]
 	return e, ok
 }
 
-// newReaperRestored is NewReaper for god's new image after a re-exec: the children named in pids
+// NewRestored is New for god's new image after a re-exec: the children named in pids
 // are registered before the first wait, and exits reaped by the old image but not yet handled
 // are held. Each restored job then claims the exits of its processes with Claim.
-func newReaperRestored(log *slog.Logger, pids []int, pending []Exit) *Reaper {
+func NewRestored(log *slog.Logger, pids []int, pending []jobstate.Exit) *Reaper {
 	r := newReaper(log)
 	for _, pid := range pids {
 		r.waiting[pid] = r.hold
@@ -118,11 +112,11 @@ func newReaperRestored(log *slog.Logger, pids []int, pending []Exit) *Reaper {
 }
 
 // hold keeps the exit of a restored child until its job claims it. Called under mu.
-func (r *Reaper) hold(e Exit) { r.held[e.Pid] = e }
+func (r *Reaper) hold(e jobstate.Exit) { r.held[e.Pid] = e }
 
-// Claim routes the exit of a child registered by newReaperRestored to deliver: at once if it was
+// Claim routes the exit of a child registered by NewRestored to deliver: at once if it was
 // reaped already, else when it is. A pid that is not such a child is an error.
-func (r *Reaper) Claim(pid int, deliver func(Exit)) error {
+func (r *Reaper) Claim(pid int, deliver func(jobstate.Exit)) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if e, ok := r.held[pid]; ok {
@@ -178,7 +172,7 @@ func (r *Reaper) reap() {
 			r.mu.Unlock()
 			continue
 		}
-		e := Exit{Pid: pid, Status: ws, Time: time.Now()}
+		e := jobstate.Exit{Pid: pid, Status: ws, Time: time.Now()}
 		deliver, known := r.waiting[pid]
 		if known {
 			delete(r.waiting, pid)
@@ -189,7 +183,7 @@ func (r *Reaper) reap() {
 		r.mu.Unlock()
 		if f := r.onReap.Load(); f != nil {
 			// A child's death is when its own children were reparented to god: the processes
-			// that escaped its job are found before the job hears of the exit (containment.go).
+			// that escaped its job are found before the job hears of the exit (supervisor/containment.go).
 			(*f)()
 		}
 		if known {
@@ -207,7 +201,7 @@ func (r *Reaper) SetOnReap(f func()) { r.onReap.Store(&f) }
 
 // Watch registers a child god did not start (a job's daemon, reparented to god) so that its exit
 // is delivered; false when it is registered already or was reaped as an orphan before.
-func (r *Reaper) Watch(pid int, deliver func(Exit)) bool {
+func (r *Reaper) Watch(pid int, deliver func(jobstate.Exit)) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ok := r.waiting[pid]; ok {
@@ -250,7 +244,7 @@ func (r *Reaper) Known(pid int) bool {
 
 // rememberExit keeps the last exits of registered children: if god re-executes itself while an
 // exit is on its way to its job, the new image still learns of it.
-func (r *Reaper) rememberExit(e Exit) {
+func (r *Reaper) rememberExit(e jobstate.Exit) {
 	r.recent[e.Pid] = e
 	r.rorder = append(r.rorder, e.Pid)
 	if len(r.rorder) > 4096 {
@@ -259,7 +253,7 @@ func (r *Reaper) rememberExit(e Exit) {
 	}
 }
 
-func (r *Reaper) rememberOrphan(e Exit) {
+func (r *Reaper) rememberOrphan(e jobstate.Exit) {
 	r.orphans[e.Pid] = e
 	r.order = append(r.order, e.Pid)
 	if len(r.order) > maxRememberedOrphans {
@@ -268,8 +262,8 @@ func (r *Reaper) rememberOrphan(e Exit) {
 	}
 }
 
-// procAttr is what a child gets: argv, environment, working directory and its fds (0, 1, 2, 3...).
-type procAttr struct {
+// Attr is what a child gets: argv, environment, working directory and its fds (0, 1, 2, 3...).
+type Attr struct {
 	Path  string // resolved executable
 	Argv  []string
 	Env   []string
@@ -278,7 +272,7 @@ type procAttr struct {
 	// Setpgid puts the child in a process group of its own, so its whole tree can be signalled.
 	Setpgid bool
 	// CgroupFD, when not negative, starts the child in that cgroup (clone3 CLONE_INTO_CGROUP):
-	// every descendant stays in it (containment.go). Zero is "none" too: fd 0 is stdin.
+	// every descendant stays in it (supervisor/containment.go). Zero is "none" too: fd 0 is stdin.
 	CgroupFD int
 	// Credential, when set, is the identity the child runs as (a job's user, group, groups).
 	Credential *syscall.Credential
@@ -287,9 +281,9 @@ type procAttr struct {
 // Start forks and execs a child and registers it before any SIGCHLD of it can be handled.
 // The returned channel receives the child's Exit once (it is buffered). Starts run in parallel
 // with each other; reaping waits until every Start under way has registered its child.
-func (r *Reaper) Start(a procAttr) (int, <-chan Exit, error) {
-	ch := make(chan Exit, 1)
-	pid, err := r.StartFunc(a, func(e Exit) { ch <- e })
+func (r *Reaper) Start(a Attr) (int, <-chan jobstate.Exit, error) {
+	ch := make(chan jobstate.Exit, 1)
+	pid, err := r.StartFunc(a, func(e jobstate.Exit) { ch <- e })
 	if err != nil {
 		return 0, nil, err
 	}
@@ -299,7 +293,7 @@ func (r *Reaper) Start(a procAttr) (int, <-chan Exit, error) {
 // StartFunc is Start for an owner that takes exits from a mailbox rather than a channel per
 // child (a job: no goroutine waits on each of its processes). deliver is called once, from the
 // reaping loop, and must not block.
-func (r *Reaper) StartFunc(a procAttr, deliver func(Exit)) (int, error) {
+func (r *Reaper) StartFunc(a Attr, deliver func(jobstate.Exit)) (int, error) {
 	attr := &syscall.ProcAttr{
 		Dir:   a.Dir,
 		Env:   a.Env,
@@ -329,7 +323,7 @@ var errNotChild = errors.New("not a child of god")
 // named itself with MAINPID=. It must be god's child already or live in process group pgid (the
 // job's); as subreaper god becomes its parent once the old process exits, and reaps it then. If
 // that pid was already reaped, its Exit is delivered at once. deliver must not block.
-func (r *Reaper) Adopt(pid, pgid int, deliver func(Exit)) error {
+func (r *Reaper) Adopt(pid, pgid int, deliver func(jobstate.Exit)) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ok := r.waiting[pid]; ok {
@@ -340,10 +334,8 @@ func (r *Reaper) Adopt(pid, pgid int, deliver func(Exit)) error {
 		deliver(e)
 		return nil
 	}
-	if ppid, err := parentOf(pid); err != nil || ppid != os.Getpid() {
-		if pg, err := notify.ProcessGroupOf(pid); err != nil || pg != pgid {
-			return fmt.Errorf("pid %d: %w nor in the job's process group %d", pid, errNotChild, pgid)
-		}
+	if ppid, pg, err := procfs.ParentAndGroup(pid); err != nil || (ppid != os.Getpid() && pg != pgid) {
+		return fmt.Errorf("pid %d: %w nor in the job's process group %d", pid, errNotChild, pgid)
 	}
 	r.waiting[pid] = deliver
 	return nil
@@ -369,35 +361,6 @@ func (r *Reaper) SignalGroup(pgid int, sig syscall.Signal) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return syscall.Kill(-pgid, sig)
-}
-
-// groupAlive reports whether any process is left in group pgid.
-func groupAlive(pgid int) bool {
-	if pgid <= 1 {
-		return false
-	}
-	err := syscall.Kill(-pgid, 0)
-	return err == nil || err == syscall.EPERM
-}
-
-// parentOf reads a process's parent pid from /proc.
-func parentOf(pid int) (int, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	// The command name may contain spaces and parentheses: fields start after the last ')'.
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
-	}
-	var state byte
-	var ppid int
-	if _, err := fmt.Sscanf(s[i+1:], " %c %d", &state, &ppid); err != nil {
-		return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
-	}
-	return ppid, nil
 }
 
 // BecomeSubreaper makes god the parent of every orphaned descendant, so a job that forks and lets

@@ -1,12 +1,13 @@
-package supervisor
+package reaper
 
 import (
-	"log/slog"
 	"os/exec"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/emielm/watchgod/internal/jobstate"
 )
 
 // TestReaperParallelStartsLoseNoExit starts many children that exit at once from several
@@ -14,11 +15,11 @@ import (
 // registered it (the exit would go to the orphans and its waiter would wait forever).
 func TestReaperParallelStartsLoseNoExit(t *testing.T) {
 	const workers, each = 8, 40
-	r := NewReaper(nil)
+	r := New(nil)
 	t.Cleanup(r.Close)
 	type started struct {
 		pid  int
-		exit <-chan Exit
+		exit <-chan jobstate.Exit
 	}
 	var (
 		mu   sync.Mutex
@@ -29,7 +30,7 @@ func TestReaperParallelStartsLoseNoExit(t *testing.T) {
 	for range workers {
 		wg.Go(func() {
 			for range each {
-				pid, exit, err := r.Start(procAttr{Path: "/bin/sh", Argv: []string{"sh", "-c", "exit 0"}, Setpgid: true})
+				pid, exit, err := r.Start(Attr{Path: "/bin/sh", Argv: []string{"sh", "-c", "exit 0"}, Setpgid: true})
 				if err != nil {
 					errs <- err
 					return
@@ -59,7 +60,7 @@ func TestReaperParallelStartsLoseNoExit(t *testing.T) {
 	// Freeze holds back starts as well as reaping; Thaw lets them go on.
 	r.Freeze()
 	r.Thaw()
-	pid, exit, err := r.Start(procAttr{Path: "/bin/sh", Argv: []string{"sh", "-c", "exit 3"}})
+	pid, exit, err := r.Start(Attr{Path: "/bin/sh", Argv: []string{"sh", "-c", "exit 3"}})
 	if err != nil {
 		t.Fatalf("Start after Thaw: %v", err)
 	}
@@ -79,7 +80,7 @@ func TestReaperParallelStartsLoseNoExit(t *testing.T) {
 // must register it, and deliver its own exit, not the stale one (or leave it unwatched: a
 // daemon that escapes its job).
 func TestReaperStaleOrphanOfReusedPid(t *testing.T) {
-	r := NewReaper(nil)
+	r := New(nil)
 	t.Cleanup(r.Close)
 	for _, how := range []string{"watch", "adopt"} {
 		cmd := exec.Command("sleep", "1000")
@@ -88,12 +89,12 @@ func TestReaperStaleOrphanOfReusedPid(t *testing.T) {
 			t.Fatal(err)
 		}
 		pid := cmd.Process.Pid
-		stale := Exit{Pid: pid, Time: time.Now().Add(-time.Minute)} // "exit 0" of an older process
+		stale := jobstate.Exit{Pid: pid, Time: time.Now().Add(-time.Minute)} // "exit 0" of an older process
 		r.mu.Lock()
 		r.rememberOrphan(stale)
 		r.mu.Unlock()
-		got := make(chan Exit, 2)
-		deliver := func(e Exit) { got <- e }
+		got := make(chan jobstate.Exit, 2)
+		deliver := func(e jobstate.Exit) { got <- e }
 		switch how {
 		case "watch":
 			if !r.Watch(pid, deliver) {
@@ -121,44 +122,5 @@ func TestReaperStaleOrphanOfReusedPid(t *testing.T) {
 		case <-time.After(20 * time.Second):
 			t.Fatalf("%s: no exit delivered for pid %d", how, pid)
 		}
-	}
-}
-
-// TestEscapeeAdoptedAsMainPid: a process found first as one that left its job's group (its
-// parent, the job's main process, exited before god read its MAINPID=, as tableflip's upgrade
-// does under load) can still be adopted as the job's new main process, and its exit reaches
-// the job.
-func TestEscapeeAdoptedAsMainPid(t *testing.T) {
-	r := NewReaper(nil)
-	t.Cleanup(r.Close)
-	c := newContainment(nil, r, slog.New(slog.DiscardHandler))
-	cmd := exec.Command("sleep", "1000")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	pid := cmd.Process.Pid
-	defer syscall.Kill(pid, syscall.SIGKILL)
-	// What scan does when it finds the escapee.
-	c.units[4242] = &unit{tag: 7, job: "web", pgid: 4242, escaped: map[int]bool{pid: true}}
-	c.byTag[7] = c.units[4242]
-	if !r.Watch(pid, func(e Exit) { c.escapedExit(7, e.Pid) }) {
-		t.Fatal("escapee not watched")
-	}
-	c.release(pid)
-	got := make(chan Exit, 1)
-	if err := r.Adopt(pid, pid, func(e Exit) { got <- e }); err != nil {
-		t.Fatalf("adopting the escapee as MAINPID: %v", err)
-	}
-	if len(c.escapedOf(4242)) != 0 {
-		t.Errorf("still listed as escaped: %v", c.escapedOf(4242))
-	}
-	syscall.Kill(pid, syscall.SIGKILL)
-	select {
-	case e := <-got:
-		if e.Pid != pid {
-			t.Errorf("exit of %d, want %d", e.Pid, pid)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("the adopted process's exit was not delivered")
 	}
 }
