@@ -42,6 +42,8 @@ type containment struct {
 	units map[int]*unit    // by process group
 	byTag map[uint64]*unit // by GOD_UNIT
 
+	adopting map[int]bool // pids a job is adopting as its main process (release): scan leaves them
+
 	rescans       int  // rescans in a row of a child found in an exec (rescanLater)
 	rescanPending bool // a rescan is armed
 }
@@ -59,7 +61,8 @@ type unit struct {
 const envUnit = "GOD_UNIT"
 
 func newContainment(root *cgroup.Root, r *reaper.Reaper, log *slog.Logger) *containment {
-	c := &containment{root: root, reaper: r, log: log, units: map[int]*unit{}, byTag: map[uint64]*unit{}}
+	c := &containment{root: root, reaper: r, log: log, units: map[int]*unit{}, byTag: map[uint64]*unit{},
+		adopting: map[int]bool{}}
 	if r != nil {
 		r.SetOnReap(c.scan)
 	}
@@ -259,7 +262,7 @@ func (c *containment) scan() {
 		}
 		c.mu.Lock()
 		u := c.byTag[tag]
-		if u == nil || u.escaped[pid] {
+		if u == nil || u.escaped[pid] || c.adopting[pid] {
 			c.mu.Unlock()
 			continue
 		}
@@ -275,6 +278,17 @@ func (c *containment) scan() {
 		}
 		c.log.Info("a process left its job's process group; god keeps it with the job", "job", u.job, "pid", pid, "unit", u.pgid)
 	}
+}
+
+// adopted ends what release began: the job's adoption of pid succeeded (the reaper knows pid
+// from now on) or failed.
+func (c *containment) adopted(pid int) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	delete(c.adopting, pid)
+	c.mu.Unlock()
 }
 
 // rescanLater scans again in a while when a child could not be attributed because it stayed in
@@ -306,12 +320,15 @@ const (
 )
 
 // release gives up an escaped process that its job adopts as its main process (MAINPID=): the
-// job watches it from then on, so the containment's watch of it ends.
+// job watches it from then on, so the containment's watch of it ends. Until adopted(pid), scan
+// leaves pid alone: the reaper's scan may have read its tag already (a slow read of a process in
+// an exec) and would otherwise watch it between this release and the job's adoption.
 func (c *containment) release(pid int) {
 	if c == nil || c.reaper == nil {
 		return
 	}
 	c.mu.Lock()
+	c.adopting[pid] = true
 	found := false
 	for _, u := range c.units {
 		if u.escaped[pid] {

@@ -105,3 +105,34 @@ func TestEscapeeAdoptedAsMainPid(t *testing.T) {
 		t.Fatal("the adopted process's exit was not delivered")
 	}
 }
+
+// TestScanLeavesAdoptingPidAlone: a job that adopts an escaped process as its MAINPID gets it,
+// even when the reaper's scan notes the process between the job's release of it and its
+// adoption (the scan had read its tag before: a process in an exec is read slowly). Under load a
+// tableflip reload failed that way ("MAINPID: cannot follow: already watched").
+func TestScanLeavesAdoptingPidAlone(t *testing.T) {
+	r := reaper.New(nil)
+	t.Cleanup(r.Close)
+	c := newContainment(nil, r, slog.New(slog.DiscardHandler))
+	cmd := exec.Command("sleep", "1000")
+	cmd.Env = append(os.Environ(), envUnit+"=7")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := cmd.Process.Pid
+	defer syscall.Kill(pid, syscall.SIGKILL)
+	c.mu.Lock()
+	c.units[4242] = &unit{tag: 7, job: "web", pgid: 4242}
+	c.byTag[7] = c.units[4242]
+	c.mu.Unlock()
+	c.release(pid) // the job's adoption begins
+	c.scan()       // the scan notes what it read before
+	err := r.Adopt(pid, pid, func(jobstate.Exit) {})
+	c.adopted(pid)
+	if err != nil {
+		t.Fatalf("adopting the escapee as MAINPID after a scan: %v", err)
+	}
+	if len(c.escapedOf(4242)) != 0 {
+		t.Errorf("listed as escaped although its job adopted it: %v", c.escapedOf(4242))
+	}
+}

@@ -266,6 +266,7 @@ func (j *job) do(fx jobstate.Effect) jobstate.Event {
 		// (its parent exited before god read its MAINPID=): it becomes the job's own process.
 		j.sup.contain.release(fx.Pid)
 		err := j.sup.reaper.Adopt(fx.Pid, fx.Pgid, j.exits.put)
+		j.sup.contain.adopted(fx.Pid)
 		if err == nil && fx.From > 0 {
 			// A successor writes to the stdout and stderr it inherited: its lines carry its pid.
 			j.sup.retagOutput(j.name, fx.From, fx.Pid)

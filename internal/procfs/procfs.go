@@ -14,8 +14,9 @@ import (
 )
 
 // environWait bounds how long Environ waits out an exec: an exec takes well under a millisecond
-// to a few milliseconds; a process stuck longer than this in one is read as having no environment.
-const environWait = 200 * time.Millisecond
+// to a few milliseconds on an idle machine. Environ runs on god's reaper, which reaps nothing
+// meanwhile, so a longer exec (a loaded machine) is left to the caller to read again later.
+const environWait = 50 * time.Millisecond
 
 // ErrInExec is returned by Environ when a live process showed no environment for all of
 // environWait: it is still in an exec (or stopped in the middle of one).
