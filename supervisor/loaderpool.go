@@ -270,6 +270,49 @@ func (inst *loaderInst) gone() bool {
 	}
 }
 
+// loaderProcs are the loader processes of every pool, the closed ones' too, until reaped: god
+// waits for them before it exits. Not a WaitGroup: a hook may start an instance while god waits.
+type loaderProcs struct {
+	mu     sync.Mutex
+	exited map[chan struct{}]bool // each instance's exited channel
+}
+
+func (l *loaderProcs) add(c chan struct{}) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.exited == nil {
+		l.exited = map[chan struct{}]bool{}
+	}
+	l.exited[c] = true
+}
+
+func (l *loaderProcs) remove(c chan struct{}) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.exited, c)
+}
+
+// wait waits until every loader process known now is reaped, for at most timeout, and says
+// whether they were.
+func (l *loaderProcs) wait(timeout time.Duration) bool {
+	l.mu.Lock()
+	chans := make([]chan struct{}, 0, len(l.exited))
+	for c := range l.exited {
+		chans = append(chans, c)
+	}
+	l.mu.Unlock()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	for _, c := range chans {
+		select {
+		case <-c:
+		case <-t.C:
+			return false
+		}
+	}
+	return true
+}
+
 // errNotLoader marks a file whose first message was not a godv1 handshake.
 var errNotLoader = loader.ErrNotGodv1
 
@@ -308,7 +351,7 @@ func (p *loaderPool) spawn(ctx context.Context, epoch int) (*loaderInst, error) 
 	}
 	inst := &loaderInst{pid: pid, epoch: epoch, stdin: inW, stdout: outR, exited: make(chan struct{})}
 	inst.client = loader.NewClient(outR, inW)
-	p.sup.loaderProcs.Add(1)
+	p.sup.loaderProcs.add(inst.exited)
 	p.mu.Lock()
 	p.running[inst] = true
 	if p.closed {
@@ -329,7 +372,7 @@ func (p *loaderPool) spawn(ctx context.Context, epoch int) (*loaderInst, error) 
 		delete(p.running, inst)
 		report := !inst.killed && inst.ready // before its handshake, the failure says how it ended
 		p.mu.Unlock()
-		p.sup.loaderProcs.Done()
+		p.sup.loaderProcs.remove(inst.exited)
 		if report {
 			p.log.Warn("loader exited", "pid", pid, "exit", e.String())
 		}

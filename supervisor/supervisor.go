@@ -119,7 +119,7 @@ type Supervisor struct {
 	baseEnv      []string
 	relayMux     *joblog.Mux    // relays every job's stdout and stderr; made by Run, closed when it returns
 	relays       sync.WaitGroup // pipes being relayed
-	loaderProcs  sync.WaitGroup // loader processes not yet reaped (loaderpool.go)
+	loaderProcs  loaderProcs    // loader processes not yet reaped (loaderpool.go)
 	relayMu      sync.Mutex
 	relayPids    map[int]int             // pid -> relays still reading its output
 	relayWaiters map[int][]chan struct{} // pid -> closed when its output is all relayed
@@ -1023,7 +1023,7 @@ func (s *Supervisor) finishShutdown() {
 	}
 	// Closed pools killed their instances: god reaps them before it exits, so that none goes
 	// on running unsupervised for a moment (nor one a removed loader's hook was starting).
-	if !waitGroupFor(&s.loaderProcs, 5*time.Second) {
+	if !s.loaderProcs.wait(5 * time.Second) {
 		s.log.Warn("loader processes not ended within 5s of their SIGKILL; god exits without them")
 	}
 	for _, w := range s.shutWaiters {
@@ -1035,24 +1035,17 @@ func (s *Supervisor) finishShutdown() {
 	s.log.Info("every job stopped; god exits")
 }
 
-// waitGroupFor waits for wg for at most timeout, and says whether it was done.
-func waitGroupFor(wg *sync.WaitGroup, timeout time.Duration) bool {
+// waitRelays lets the output of the jobs that just stopped reach the log before god exits. A
+// pipe held open by a process that escaped its job's group ends the wait at timeout.
+func (s *Supervisor) waitRelays(timeout time.Duration) {
 	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
+	go func() { s.relays.Wait(); close(done) }()
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	select {
 	case <-done:
-		return true
 	case <-t.C:
-		return false
 	}
-}
-
-// waitRelays lets the output of the jobs that just stopped reach the log before god exits. A
-// pipe held open by a process that escaped its job's group ends the wait at timeout.
-func (s *Supervisor) waitRelays(timeout time.Duration) {
-	waitGroupFor(&s.relays, timeout)
 }
 
 // CriticalExit is the status god exits with because a critical job ended for good (the
