@@ -310,3 +310,46 @@ func TestAcceptGodKilled(t *testing.T) {
 	})
 	eventually(t, 20*time.Second, "the dead god's connection process gone", func() bool { return !alive(conn) })
 }
+
+// TestAcceptFullStops: with every max-connections slot taken, god reload, god upgrade and god
+// stop of an accept job still finish (its accept loop waits for a free slot, and must still hear
+// that it is to stop), and the waiting connection is served after the reload and the upgrade.
+func TestAcceptFullStops(t *testing.T) {
+	t.Parallel()
+	g, addr, _, held := startAcceptGod(t) // max-connections 5: this one and 4 more
+	conns := []net.Conn{held}
+	for range 4 {
+		c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		conns = append(conns, c)
+	}
+	g.waitJob("acc", 20*time.Second, "5 connections", func(st control.JobStatus) bool { return st.Connections == 5 })
+	g.mustCLI("reload", "acc")
+	g.upgrade()
+	g.waitJob("acc", 20*time.Second, "run with 5 connections", func(st control.JobStatus) bool {
+		return st.State == "run" && st.Connections == 5
+	})
+	// One connection ends: its slot serves a new one.
+	conns[0].SetDeadline(time.Now().Add(20 * time.Second))
+	fmt.Fprintln(conns[0], "first")
+	if ans, err := bufio.NewReader(conns[0]).ReadString('\n'); err != nil || !strings.HasPrefix(ans, "first pid=") {
+		t.Fatalf("first held connection: %q, %v", ans, err)
+	}
+	if ans, err := askLine(addr, "next", time.Now().Add(20*time.Second)); err != nil || !strings.HasPrefix(ans, "next pid=") {
+		t.Fatalf("a new connection once a slot is free: %q, %v", ans, err)
+	}
+	g.waitJob("acc", 20*time.Second, "4 connections", func(st control.JobStatus) bool { return st.Connections == 4 })
+	for range 1 {
+		c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+	}
+	g.waitJob("acc", 20*time.Second, "5 connections again", func(st control.JobStatus) bool { return st.Connections == 5 })
+	g.mustCLI("stop", "acc")
+	g.waitState("acc", "stopped", 20*time.Second)
+}

@@ -28,6 +28,7 @@ type acceptor struct {
 	j     *job
 	ln    net.Listener
 	slots chan struct{} // one token per running connection process: max-connections
+	quit  chan struct{} // closed to stop the accept loop (stopLoop)
 	done  chan struct{} // closed when the accept loop returned
 
 	mu       sync.Mutex
@@ -50,18 +51,17 @@ func (j *job) acceptStart() error {
 	if j.sockErr != nil {
 		return j.sockErr
 	}
-	ln, err := j.acceptListener()
-	if err != nil {
-		return err
-	}
-	a := &acceptor{j: j, ln: ln, slots: make(chan struct{}, max(def.MaxConnections, 1)),
+	a := &acceptor{j: j, slots: make(chan struct{}, max(def.MaxConnections, 1)),
 		done: make(chan struct{}), running: make(map[int]bool), idle: make(chan struct{})}
+	close(a.done) // no loop yet
 	a.status = j.m.Status(j.socketList())
 	a.status.State = string(jobstate.StateRun)
 	a.status.Since = time.Now()
+	if err := a.startLoop(); err != nil {
+		return err
+	}
 	j.acc = a
 	a.publish()
-	go a.loop(*def)
 	return nil
 }
 
@@ -101,8 +101,12 @@ func (j *job) acceptRenew() error {
 // stopLoop stops accepting and waits until the accept loop returned: no connection is being
 // accepted or spawned after it. Connections wait in the kernel's queue.
 func (a *acceptor) stopLoop() {
+	if a.quit != nil {
+		close(a.quit) // a loop waiting for a free slot
+		a.quit = nil
+	}
 	if a.ln != nil {
-		a.ln.Close()
+		a.ln.Close() // a loop in Accept
 	}
 	<-a.done
 }
@@ -113,8 +117,8 @@ func (a *acceptor) startLoop() error {
 	if err != nil {
 		return err
 	}
-	a.ln, a.done = ln, make(chan struct{})
-	go a.loop(*a.j.m.Def())
+	a.ln, a.quit, a.done = ln, make(chan struct{}), make(chan struct{})
+	go a.loop(*a.j.m.Def(), ln, a.quit, a.done)
 	return nil
 }
 
@@ -175,11 +179,15 @@ func dupFile(f *os.File) (*os.File, error) {
 
 // loop accepts while a slot is free; beyond max-connections running processes it waits, and
 // connections wait in the kernel's queue.
-func (a *acceptor) loop(def loader.Definition) {
-	defer close(a.done)
+func (a *acceptor) loop(def loader.Definition, ln net.Listener, quit <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
 	for {
-		a.slots <- struct{}{}
-		c, err := a.ln.Accept()
+		select {
+		case a.slots <- struct{}{}:
+		case <-quit:
+			return
+		}
+		c, err := ln.Accept()
 		if err != nil {
 			<-a.slots
 			if !errors.Is(err, net.ErrClosed) {
