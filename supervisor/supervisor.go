@@ -392,13 +392,14 @@ func (s *Supervisor) define(ctx context.Context, path, job string) (loader.Defin
 	return v.(*loaderPool).define(ctx, job)
 }
 
-// ask sends one request to a loader file's pool.
-func (s *Supervisor) ask(ctx context.Context, path, job, prop string, args ...string) (loader.Message, error) {
+// ask sends one request to a loader file's pool: ctx bounds the wait for an instance, within
+// the reply from the request's write (see loaderPool.ask).
+func (s *Supervisor) ask(ctx context.Context, within time.Duration, path, job, prop string, args ...string) (loader.Message, error) {
 	v, ok := s.pools.Load(path)
 	if !ok {
 		return nil, fmt.Errorf("loader %s: gone", path)
 	}
-	return v.(*loaderPool).ask(ctx, job, prop, args...)
+	return v.(*loaderPool).ask(ctx, within, job, prop, args...)
 }
 
 // rescan looks at every file in the directory; reply, if set, gets a summary once loads finish.
