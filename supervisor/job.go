@@ -230,8 +230,12 @@ func (j *job) do(fx jobstate.Effect) jobstate.Event {
 	case jobstate.Spawn:
 		pid, err := j.spawn(fx.Gen, fx.Instance, fx.Def)
 		if err != nil {
+			if noFDs(err) {
+				j.sup.noteNoFDs(j.name) // said once for every job; the machine retries quietly
+			}
 			return jobstate.SpawnFailed{Gen: fx.Gen, Instance: fx.Instance, Err: err}
 		}
+		j.sup.fdStarted(j.name)
 		return jobstate.Spawned{Gen: fx.Gen, Instance: fx.Instance, Pid: pid}
 	case jobstate.SignalGroup:
 		if err := j.sup.contain.signal(fx.Pgid, fx.Sig); err != nil && err != syscall.ESRCH {

@@ -1,12 +1,15 @@
 package supervisor
 
 import (
+	"errors"
 	"log/slog"
 	"os/exec"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestReaperParallelStartsLoseNoExit starts many children that exit at once from several
@@ -160,5 +163,25 @@ func TestEscapeeAdoptedAsMainPid(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("the adopted process's exit was not delivered")
+	}
+}
+
+// TestForkExecErrorNoFDs: Go's fork moves its exec status pipe above the highest fd the child
+// gets; when that is past the open-files limit the fork fails with EBADF, which god reports as
+// EMFILE (an fd shortage, which a job waits out) rather than as a bad fd.
+func TestForkExecErrorNoFDs(t *testing.T) {
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	top := []uintptr{0, 1, uintptr(lim.Cur - 1)}
+	if err := forkExecError(syscall.EBADF, top); !errors.Is(err, syscall.EMFILE) {
+		t.Errorf("EBADF with fds at the limit: %v, want EMFILE", err)
+	}
+	if err := forkExecError(syscall.EBADF, []uintptr{0, 1, 2}); err != syscall.EBADF {
+		t.Errorf("EBADF with low fds: %v, want EBADF as it is", err)
+	}
+	if err := forkExecError(syscall.ENOENT, top); err != syscall.ENOENT {
+		t.Errorf("ENOENT: %v, want it as it is", err)
 	}
 }

@@ -147,6 +147,8 @@ type Supervisor struct {
 	// Owned by loop.
 	loaders      map[string]*loaderFile
 	notExec      map[string]fileSig // files skipped for want of execute bits, said once each
+	fdLowSaid    bool               // the open-files limit was said to be low (fdlimit.go)
+	fdShort      fdShortage         // starts that failed for want of fds (fdlimit.go)
 	unsafe       map[string]fileSig // loaders a root god refuses (unsafeLoader), said once each
 	jobs         map[string]*jobHandle
 	subs         map[chan jobEvent]bool
@@ -590,6 +592,7 @@ func (s *Supervisor) loaderDone(ev loaderLoaded) {
 	}
 	lf.jobs = names
 	s.log.Info("loader read", "loader", lf.path, "jobs", strings.Join(names, ","))
+	s.ensureFDs(len(s.jobs)) // before they start
 	s.checkDeps()
 	s.autostart()
 }
