@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/emielm/watchgod/internal/jobstate"
 	"github.com/emielm/watchgod/loader"
 )
 
@@ -103,18 +104,23 @@ func noFDs(err error) bool {
 	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
 }
 
-// fdShortage is the record of the jobs that could not start for want of fds and have not
-// started since: a shortage is said once, when it begins, and once more when it is over.
+// fdShortage is the record of the jobs that could not start for want of fds: a shortage is said
+// once, when it begins, and once more when every job that waited has started.
 type fdShortage struct {
 	active  atomic.Bool // some job waits: spawns report their success (fdStarted)
 	mu      sync.Mutex
-	waiting map[string]bool
-	said    bool // the shortage was logged
+	waiting map[string]time.Time // job -> its last try that lacked fds
+	said    bool                 // the shortage was logged
 }
 
 // shortageSettle is how long after a shortage's first failure god says it: the starts under way
 // (an autostart of every job) fail within it, so the record counts them all.
 const shortageSettle = 250 * time.Millisecond
+
+// staleWait is how long after its last try a job no longer counts as waiting for fds: a waiting
+// job tries every jobstate.FDRetry, so one that has not tried for this long was stopped or
+// removed meanwhile (and must not keep the next shortage from being said).
+const staleWait = 10 * jobstate.FDRetry
 
 // noteNoFDs records that job could not start for want of fds. The shortage is logged once, a
 // moment after its first failure, with the fds god has open, its limit and the jobs waiting; the
@@ -123,13 +129,21 @@ func (s *Supervisor) noteNoFDs(job string) {
 	sh := &s.fdShort
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
+	now := time.Now()
 	if sh.waiting == nil {
-		sh.waiting = map[string]bool{}
+		sh.waiting = map[string]time.Time{}
 	}
-	sh.waiting[job] = true
-	if sh.active.Swap(true) {
+	for j, at := range sh.waiting {
+		if now.Sub(at) > staleWait {
+			delete(sh.waiting, j)
+		}
+	}
+	begins := len(sh.waiting) == 0
+	sh.waiting[job] = now
+	if !begins {
 		return
 	}
+	sh.active.Store(true)
 	sh.said = false
 	time.AfterFunc(shortageSettle, s.sayNoFDs)
 }
@@ -160,7 +174,7 @@ func (s *Supervisor) fdStarted(job string) {
 	}
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if !sh.waiting[job] {
+	if _, ok := sh.waiting[job]; !ok {
 		return
 	}
 	delete(sh.waiting, job)
