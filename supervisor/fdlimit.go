@@ -54,7 +54,8 @@ var startNofile = func() unix.Rlimit {
 var nofileRaised atomic.Bool
 
 // ensureFDs raises god's RLIMIT_NOFILE (soft and hard) to what jobs jobs need when the hard
-// limit is below it and god runs as root; otherwise it says once that the limit is low.
+// limit is below it and god runs as root; otherwise it says once that the limit is low. It runs
+// on god's loop after each loader read (fdLowSaid is the loop's).
 func (s *Supervisor) ensureFDs(jobs int) {
 	need := uint64(fdsBase + fdsPerJob*jobs)
 	var cur unix.Rlimit
@@ -77,7 +78,11 @@ func (s *Supervisor) ensureFDs(jobs int) {
 	// x/sys's Prlimit, not syscall.Setrlimit: the latter would also tell Go to stop restoring
 	// the soft limit in children, which jobNofile does instead now.
 	if err := unix.Prlimit(0, unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: need, Max: need}, nil); err != nil {
-		s.log.Warn("cannot raise the open-files limit", "limit", cur.Max, "need", need, "jobs", jobs, "err", err)
+		if !s.fdLowSaid { // root without CAP_SYS_RESOURCE (a container): said once, as for a user
+			s.fdLowSaid = true
+			s.log.Warn("cannot raise the open-files limit for the jobs: jobs may not start with too many open files",
+				"limit", cur.Max, "need", need, "jobs", jobs, "err", err)
+		}
 		return
 	}
 	nofileRaised.Store(true)
