@@ -119,6 +119,17 @@ func (c *Client) Handshake(ctx context.Context) ([]string, error) {
 // late reply would be taken for the answer to the next request. If ctx ends
 // while Ask waits for its turn, nothing was sent and the Client stays usable.
 func (c *Client) Ask(ctx context.Context, job, prop string, args ...string) (Message, error) {
+	return c.AskWithin(ctx, 0, job, prop, args...)
+}
+
+// AskWithin is Ask with a time limit that counts from when the request goes to the loader, not
+// from when the caller started waiting: within (when positive) bounds the write of the request
+// and then its reply. A caller that queued behind others for its turn thus still gives the
+// loader all of within to answer, and a loader is never taken for hung because requests piled
+// up in god. ctx still bounds the wait for the turn and, when it ends, the exchange (which
+// breaks the Client, as with Ask); pass a ctx without a deadline to let within alone decide.
+// A late reply wraps context.DeadlineExceeded.
+func (c *Client) AskWithin(ctx context.Context, within time.Duration, job, prop string, args ...string) (Message, error) {
 	if err := c.acquire(ctx); err != nil {
 		return nil, fmt.Errorf("loader: ask %s %s: %w", job, prop, err)
 	}
@@ -140,10 +151,17 @@ func (c *Client) Ask(ctx context.Context, job, prop string, args ...string) (Mes
 	if err != nil {
 		return nil, wrap(err)
 	}
-	if err := c.write(ctx, req); err != nil {
+	if err := c.writeWithin(ctx, within, req); err != nil {
 		return nil, c.fail(wrap(fmt.Errorf("write request: %w", err)))
 	}
-	m, err := c.receive(ctx)
+	var late <-chan time.Time
+	if within > 0 {
+		// From the write: the loader could read the request from now on.
+		t := time.NewTimer(within)
+		defer t.Stop()
+		late = t.C
+	}
+	m, err := c.receiveBy(ctx, late, within)
 	if err != nil {
 		return nil, c.fail(wrap(err))
 	}

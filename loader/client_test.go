@@ -411,3 +411,48 @@ func TestServeRejectsBadJobList(t *testing.T) {
 		t.Errorf("Serve with no jobs = %v, wrote %q", err, out.String())
 	}
 }
+
+// TestClientAskWithinCountsFromTheWrite: concurrent callers wait for their turn; each reply gets
+// within from its own write, so 20 callers of a loader that answers in 50 ms all succeed with
+// a 300 ms limit although the last waits about a second for its turn. A loader that does not
+// answer still fails within it, and breaks the Client.
+func TestClientAskWithinCountsFromTheWrite(t *testing.T) {
+	c, _ := handshaken(t, `#!/bin/bash
+exec {never}<> <(:)
+echo '["godv1","slow"]'
+while IFS= read -r req; do
+	case "$req" in
+	*'"hang"'*) ;;
+	*) read -r -t 0.05 -u "$never" _; printf '%s\n' "$req" ;;
+	esac
+done
+`)
+	ctx := ctxFor(t, time.Minute) // the wait for a turn: generous
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	for i := range 20 {
+		wg.Go(func() {
+			arg := fmt.Sprint(i)
+			m, err := c.AskWithin(ctx, 300*time.Millisecond, "slow", "ping", arg)
+			if err == nil && (len(m) != 3 || m[2] != arg) {
+				err = fmt.Errorf("AskWithin(%s) = %q", arg, m)
+			}
+			if err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	t0 := time.Now()
+	_, err := c.AskWithin(ctx, 100*time.Millisecond, "slow", "hang")
+	if !errors.Is(err, context.DeadlineExceeded) || c.Broken() == nil {
+		t.Fatalf("AskWithin of a request never answered = %v (broken: %v), want DeadlineExceeded and a broken Client", err, c.Broken())
+	}
+	if took := time.Since(t0); took > 5*time.Second {
+		t.Errorf("the unanswered request failed after %s, want about 100ms", took)
+	}
+}

@@ -53,12 +53,6 @@ type job struct {
 	reloads   map[int]*reloadRequest // reloads asked, by the id the machine knows them by
 	reloadSeq int
 
-	// on<State> notifications waiting for the loader, sent one at a time by a short-lived
-	// goroutine (hookBusy) that reports on hookDone: an idle job keeps no goroutine for them.
-	hooks    [][]string
-	hookBusy bool
-	hookDone chan struct{}
-
 	acc      *acceptor          // the accept loop of a started accept job (accept.go); nil: none
 	pidWatch *pidWatch          // the inotify watch of the job's pid-file (pidfile.go); nil: none
 	pidFiles chan pidFileRead   // readings of the pid file, from the watch's goroutine
@@ -153,7 +147,6 @@ func newJobFor(s *Supervisor, loaderPath string, m *jobstate.Machine) *job {
 		events:   make(chan jobstate.Event, 4), // senders are goroutines of the job's own (send)
 		gone:     make(chan struct{}),
 		reloads:  make(map[int]*reloadRequest),
-		hookDone: make(chan struct{}, 1),
 		pidFiles: make(chan pidFileRead),
 	}
 }
@@ -166,7 +159,6 @@ func (s *Supervisor) policy() jobstate.Policy {
 
 // run is the job's event loop; it returns once the job is removed and its processes are gone.
 func (j *job) run() {
-	defer j.flushHooks()
 	defer close(j.gone)
 	defer j.closeSockets()
 	defer j.closeStored()
@@ -199,9 +191,6 @@ func (j *job) step() bool {
 		if g, ok := ev.(jobstate.GroupGone); ok {
 			j.forgetUnit(g.Pgid)
 		}
-	case <-j.hookDone:
-		j.hookBusy = false
-		j.sendHook()
 	case <-j.wake.C():
 		j.wake.stop()
 		j.handle(jobstate.Tick{})
@@ -244,8 +233,12 @@ func (j *job) do(fx jobstate.Effect) jobstate.Event {
 	case jobstate.Spawn:
 		pid, err := j.spawn(fx.Gen, fx.Instance, fx.Def)
 		if err != nil {
+			if noFDs(err) {
+				j.sup.noteNoFDs(j.name) // said once for every job; the machine retries quietly
+			}
 			return jobstate.SpawnFailed{Gen: fx.Gen, Instance: fx.Instance, Err: err}
 		}
+		j.sup.fdStarted(j.name)
 		return jobstate.Spawned{Gen: fx.Gen, Instance: fx.Instance, Pid: pid}
 	case jobstate.SignalGroup:
 		if err := j.sup.contain.signal(fx.Pgid, fx.Sig); err != nil && err != syscall.ESRCH {
@@ -282,7 +275,8 @@ func (j *job) do(fx jobstate.Effect) jobstate.Event {
 	case jobstate.WatchSockets:
 		j.watchSockets(fx.On)
 	case jobstate.Hook:
-		j.queueHook(fx.Args)
+		// Queued on the loader's hook queue (hooks.go), in the order the job enters its states.
+		j.sup.hook(j.loader, j.name, fx.Args)
 	case jobstate.Publish:
 		j.publish(fx.Def)
 	case jobstate.Log:
@@ -467,10 +461,11 @@ func (j *job) procEnv(gen, instance int, def *loader.Definition) ([]string, proc
 // askCheck asks the loader for one process's health without blocking the loop.
 func (j *job) askCheck(pid, seq int) {
 	go func() {
+		// CheckTimeout to get an instance (others may be busy), and CheckTimeout for the reply.
 		ctx, cancel := context.WithTimeout(context.Background(), j.sup.cfg.CheckTimeout)
 		defer cancel()
 		t0 := time.Now()
-		m, err := j.sup.ask(ctx, j.loader, j.name, "check", strconv.Itoa(pid))
+		m, err := j.sup.ask(ctx, j.sup.cfg.CheckTimeout, j.loader, j.name, "check", strconv.Itoa(pid))
 		if err == nil {
 			j.sup.metrics.checkLatency(time.Since(t0))
 		}
@@ -484,7 +479,7 @@ func (j *job) askStop(pid int) {
 		ctx, cancel := context.WithTimeout(context.Background(), j.sup.cfg.LoaderTimeout)
 		defer cancel()
 		spec := loader.DefaultStop
-		m, err := j.sup.ask(ctx, j.loader, j.name, "stop", strconv.Itoa(pid))
+		m, err := j.sup.ask(ctx, j.sup.cfg.LoaderTimeout, j.loader, j.name, "stop", strconv.Itoa(pid))
 		if err == nil {
 			if s, perr := loader.ParseStop(m); perr == nil {
 				spec = s
@@ -581,59 +576,6 @@ func (j *job) reloadDone(fx jobstate.ReloadDone) {
 		}
 		done <- reloadOutcome{msg: msg}
 	}(fx.Msg, req.done)
-}
-
-// maxQueuedHooks bounds the notifications waiting for a loader that fell behind.
-const maxQueuedHooks = 64
-
-// queueHook queues on<State> for the loader; when the loader falls far behind, notifications are dropped.
-func (j *job) queueHook(args []string) {
-	if len(j.hooks) >= maxQueuedHooks {
-		j.log.Debug("loader behind: dropped", "hook", args[0])
-		return
-	}
-	j.hooks = append(j.hooks, args)
-	j.sendHook()
-}
-
-// sendHook sends the oldest queued notification unless one is on its way: they reach the loader
-// in order, and the replies are ignored.
-func (j *job) sendHook() {
-	if j.hookBusy || len(j.hooks) == 0 {
-		return
-	}
-	h := j.hooks[0]
-	j.hooks[0] = nil
-	j.hooks = j.hooks[1:]
-	j.hookBusy = true
-	go func() {
-		j.askHook(h)
-		j.hookDone <- struct{}{} // one in flight, buffered: never blocks
-	}()
-}
-
-func (j *job) askHook(h []string) {
-	ctx, cancel := context.WithTimeout(context.Background(), j.sup.cfg.LoaderTimeout)
-	defer cancel()
-	_, _ = j.sup.ask(ctx, j.loader, j.name, h[0], h[1:]...)
-}
-
-// flushHooks sends what is still queued once the job's loop has ended (onStopped of a removed
-// job), after the one on its way.
-func (j *job) flushHooks() {
-	if !j.hookBusy && len(j.hooks) == 0 {
-		return
-	}
-	busy, rest := j.hookBusy, j.hooks
-	j.hooks = nil
-	go func() {
-		if busy {
-			<-j.hookDone
-		}
-		for _, h := range rest {
-			j.askHook(h)
-		}
-	}()
 }
 
 // publish sends the job's status to the supervisor; def is set when the definition changed on

@@ -74,11 +74,15 @@ type inProcess struct {
 	done   chan error
 }
 
-func startInProcess(t *testing.T, dir string) *inProcess {
+func startInProcess(t *testing.T, dir string, opts ...func(*Config)) *inProcess {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	sock := filepath.Join(t.TempDir(), "god.sock")
-	sup, err := New(Config{Dir: dir, Socket: sock, Logger: log, Backoff: Backoff{First: 10 * time.Millisecond, Max: 50 * time.Millisecond, MinUptime: time.Hour, Limit: 3}})
+	cfg := Config{Dir: dir, Socket: sock, Logger: log, Backoff: Backoff{First: 10 * time.Millisecond, Max: 50 * time.Millisecond, MinUptime: time.Hour, Limit: 3}}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	sup, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

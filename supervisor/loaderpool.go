@@ -46,6 +46,7 @@ type loaderPool struct {
 	closed         bool
 	running        map[*loaderInst]bool
 	idleTimer      *time.Timer // armed while an instance is idle: see endIdle
+	hooks          hookQueue   // the jobs' on<State> notifications (hooks.go)
 }
 
 // loaderInst is one running `FILE godv1` process.
@@ -72,19 +73,25 @@ func newLoaderPool(s *Supervisor, path string) *loaderPool {
 		max:     s.cfg.LoaderInstances,
 		slots:   make(chan struct{}, s.cfg.LoaderInstances),
 		running: make(map[*loaderInst]bool),
+		hooks:   hookQueue{min: minHookQueue},
 	}
 }
 
 // errLoaderBackoff is returned while a failed loader waits out its restart delay.
 var errLoaderBackoff = errors.New("loader restarting after failure")
 
-// ask sends one request to an instance and returns its reply.
-func (p *loaderPool) ask(ctx context.Context, job, prop string, args ...string) (loader.Message, error) {
+// ask sends one request to an instance and returns its reply. ctx bounds the wait for an
+// instance (all of them may be busy with requests queued before this one); within bounds the
+// loader's reply from when the request is written to it, so that time spent queued in god never
+// counts against the loader (a loader killed for being slow must have been given within).
+func (p *loaderPool) ask(ctx context.Context, within time.Duration, job, prop string, args ...string) (loader.Message, error) {
 	inst, err := p.acquire(ctx, true)
 	if err != nil {
 		return nil, err
 	}
-	m, err := inst.client.Ask(ctx, job, prop, args...)
+	// The request is on its way: only within ends it now (ctx's deadline may be nearly spent
+	// by the wait; cutting the exchange short would kill a loader that is fine).
+	m, err := inst.client.AskWithin(context.WithoutCancel(ctx), within, job, prop, args...)
 	if err != nil {
 		p.fail(inst, &loaderError{path: p.path, err: err}, true)
 		return nil, fmt.Errorf("loader %s: %s %s: %w", p.path, prop, job, err)
@@ -510,6 +517,7 @@ func (p *loaderPool) load(ctx context.Context) ([]loader.Definition, error) {
 		return nil, &loaderError{path: p.path, err: err} // names the job and property
 	}
 	p.release(inst, true)
+	p.hookJobs(len(defs))
 	return defs, nil
 }
 
@@ -531,7 +539,13 @@ func (p *loaderPool) define(ctx context.Context, job string) (loader.Definition,
 		p.release(inst, true)
 		return loader.Definition{}, fmt.Errorf("loader %s no longer defines job %s", p.path, job)
 	}
-	def, err := inst.client.Define(ctx, job)
+	// Each reply has LoaderTimeout from its request's write, not from when this reload waited for
+	// an instance (ctx bounded that, and the start of a fresh one).
+	defs, err := inst.client.DefineAll(context.WithoutCancel(ctx), p.sup.cfg.LoaderTimeout, []string{job})
+	var def loader.Definition
+	if err == nil {
+		def = defs[0]
+	}
 	if err != nil {
 		if inst.client.Broken() != nil {
 			p.fail(inst, err, true)

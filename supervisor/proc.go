@@ -50,6 +50,7 @@ func (s *Supervisor) spawnProcess(sp spawnSpec) (int, error) {
 	}
 	argv := sp.argv
 	var cred *syscall.Credential
+	sp.settings.limits = jobNofile(sp.settings.limits) // the open-files limit god was started with
 	if sp.settings.needShim() {
 		// umask and limits are set by god's own binary between fork and exec, before it
 		// switches to the job's user (only root raises a hard limit); LISTEN_PID as well.

@@ -151,6 +151,8 @@ type Supervisor struct {
 	// Owned by loop.
 	loaders      map[string]*loaderFile
 	notExec      map[string]fileSig // files skipped for want of execute bits, said once each
+	fdLowSaid    bool               // the open-files limit was said to be low (fdlimit.go)
+	fdShort      fdShortage         // starts that failed for want of fds (fdlimit.go)
 	unsafe       map[string]fileSig // loaders a root god refuses (unsafeLoader), said once each
 	jobs         map[string]*jobHandle
 	subs         map[chan jobEvent]bool
@@ -410,13 +412,14 @@ func (s *Supervisor) define(ctx context.Context, path, job string) (loader.Defin
 	return v.(*loaderPool).define(ctx, job)
 }
 
-// ask sends one request to a loader file's pool.
-func (s *Supervisor) ask(ctx context.Context, path, job, prop string, args ...string) (loader.Message, error) {
+// ask sends one request to a loader file's pool: ctx bounds the wait for an instance, within
+// the reply from the request's write (see loaderPool.ask).
+func (s *Supervisor) ask(ctx context.Context, within time.Duration, path, job, prop string, args ...string) (loader.Message, error) {
 	v, ok := s.pools.Load(path)
 	if !ok {
 		return nil, fmt.Errorf("loader %s: gone", path)
 	}
-	return v.(*loaderPool).ask(ctx, job, prop, args...)
+	return v.(*loaderPool).ask(ctx, within, job, prop, args...)
 }
 
 // rescan looks at every file in the directory; reply, if set, gets a summary once loads finish.
@@ -607,6 +610,7 @@ func (s *Supervisor) loaderDone(ev loaderLoaded) {
 	}
 	lf.jobs = names
 	s.log.Info("loader read", "loader", lf.path, "jobs", strings.Join(names, ","))
+	s.ensureFDs(len(s.jobs)) // before they start
 	s.checkDeps()
 	s.autostart()
 }

@@ -28,7 +28,7 @@ var commands []*command
 
 func init() {
 	commands = []*command{
-		{name: "status", args: "[--json] [JOB...]", summary: "show jobs: state, pids, uptime, checks", setup: setupStatus},
+		{name: "status", args: "[--json] [--state STATE] [JOB...]", summary: "show jobs: state, pids, uptime, checks", setup: setupStatus},
 		{name: "is-active", args: "JOB...", summary: "exit 0 when every JOB runs (run or degrade), 4 when one does not", setup: setupIsActive},
 		{name: "start", args: "JOB...", summary: "start jobs", setup: setupJobCommand(control.CmdStart)},
 		{name: "stop", args: "JOB...", summary: "stop jobs", setup: setupJobCommand(control.CmdStop)},

@@ -17,11 +17,14 @@ func setupCompletion(fs *flag.FlagSet) func(c *cli, args []string) int {
 		for _, cmd := range commands {
 			names = append(names, cmd.name)
 		}
+		// status --state completes the states god knows.
+		states := strings.ReplaceAll(validStates(), ",", "")
+		fill := strings.NewReplacer("@COMMANDS@", strings.Join(names, " "), "@STATES@", states)
 		switch args[0] {
 		case "bash":
-			fmt.Fprint(c.stdout, strings.ReplaceAll(bashCompletion, "@COMMANDS@", strings.Join(names, " ")))
+			fmt.Fprint(c.stdout, fill.Replace(bashCompletion))
 		case "zsh":
-			fmt.Fprint(c.stdout, strings.ReplaceAll(zshCompletion, "@COMMANDS@", strings.Join(names, " ")))
+			fmt.Fprint(c.stdout, fill.Replace(zshCompletion))
 		default:
 			return c.usageError("unknown shell %q: want bash or zsh", args[0])
 		}
@@ -52,7 +55,10 @@ _god() {
 	fi
 	case $cmd in
 	"") COMPREPLY=($(compgen -W "@COMMANDS@ --socket --help" -- "$cur")) ;;
-	status) COMPREPLY=($(compgen -W "--json --socket $(_god_jobs)" -- "$cur")) ;;
+	status)
+		[[ $prev == --state ]] && { COMPREPLY=($(compgen -W "@STATES@" -- "$cur")); return; }
+		COMPREPLY=($(compgen -W "--json --state --socket $(_god_jobs)" -- "$cur"))
+		;;
 	start | stop | restart | reload) COMPREPLY=($(compgen -W "--socket $(_god_jobs)" -- "$cur")) ;;
 	logs)
 		[[ $prev == -n || $prev == --since ]] && return
@@ -94,7 +100,10 @@ _god() {
 	esac
 	case $cmd in
 	'') compadd -- $cmds --socket --help ;;
-	status) compadd -- --json --socket $names ;;
+	status)
+		[[ ${words[CURRENT-1]} == --state ]] && { compadd -- @STATES@; return; }
+		compadd -- --json --state --socket $names
+		;;
 	start | stop | restart | reload) compadd -- --socket $names ;;
 	logs)
 		[[ ${words[CURRENT-1]} == -n || ${words[CURRENT-1]} == --since ]] && return

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/emielm/watchgod/supervisor/control"
+	"golang.org/x/sys/unix"
 )
 
 // godBin is the god binary built once for all CLI tests.
@@ -51,6 +53,7 @@ type fakeGod struct {
 
 	mu   sync.Mutex
 	reqs []control.Request
+	list []control.JobStatus // when set, the jobs status answers instead of the two canned ones
 }
 
 func (f *fakeGod) lastRequest(t *testing.T) control.Request {
@@ -63,7 +66,20 @@ func (f *fakeGod) lastRequest(t *testing.T) control.Request {
 	return f.reqs[len(f.reqs)-1]
 }
 
+// setJobs makes status answer list from now on.
+func (f *fakeGod) setJobs(list []control.JobStatus) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.list = list
+}
+
 func (f *fakeGod) jobs() []control.JobStatus {
+	f.mu.Lock()
+	list := f.list
+	f.mu.Unlock()
+	if list != nil {
+		return list
+	}
 	return []control.JobStatus{
 		{
 			Name: "web", Loader: "loaders/web", State: "run", Generation: 3, Since: f.since, Restarts: 1,
@@ -389,7 +405,7 @@ func TestHelp(t *testing.T) {
 	}
 	for _, args := range [][]string{{"status", "--help"}, {"help", "status"}, {"status", "-h", "--socket", "/x"}} {
 		out, _, code := god(t, nil, args...)
-		if code != 0 || !strings.HasPrefix(out, "usage: god status [--json] [JOB...]") || !strings.Contains(out, "--json") {
+		if code != 0 || !strings.HasPrefix(out, "usage: god status [--json] [--state STATE] [JOB...]") || !strings.Contains(out, "--json") {
 			t.Errorf("god %q: exit %d, output:\n%s", args, code, out)
 		}
 	}
@@ -571,5 +587,194 @@ func TestPrintLogLineLevelOnce(t *testing.T) {
 	want := "2024-05-06 07:08:09.010 web[1] stdout: n=1\n2024-05-06 07:08:09.010 web[1] stderr: boom level=ERROR\n"
 	if b.String() != want {
 		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
+	}
+}
+
+// manyJobs is a fleet of n running jobs j00, j01, ... (in god's order, by name) with the states
+// given for some of them.
+func manyJobs(n int, states map[int]string) []control.JobStatus {
+	jobs := make([]control.JobStatus, n)
+	for i := range jobs {
+		st := states[i]
+		if st == "" {
+			st = "run"
+		}
+		jobs[i] = control.JobStatus{Name: fmt.Sprintf("j%02d", i), State: st}
+	}
+	return jobs
+}
+
+// tableNames is the first field of each table row after the header line (and the summary line,
+// when summary says there is one).
+func tableNames(t *testing.T, out string, summary bool) (first string, names []string) {
+	t.Helper()
+	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
+	if summary {
+		first, lines = lines[0], lines[1:]
+	}
+	if len(lines) == 0 || !strings.HasPrefix(lines[0], "JOB ") {
+		t.Fatalf("no table header where expected:\n%s", out)
+	}
+	for _, l := range lines[1:] {
+		names = append(names, strings.Fields(l)[0])
+	}
+	return first, names
+}
+
+// TestStatusManyJobs: more jobs than a screen (40 rows when stdout is not a terminal) get a
+// summary line of counts by state first, and the jobs that are not running before the running
+// ones; up to 40 the table is as it always was.
+func TestStatusManyJobs(t *testing.T) {
+	f := startFakeGod(t)
+	f.setJobs(manyJobs(45, map[int]string{5: "failed", 12: "backoff", 30: "backoff", 40: "stopped"}))
+	out, errOut, code := god(t, nil, "status", "--socket", f.path)
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	summary, names := tableNames(t, out, true)
+	if want := "45 jobs: 41 run, 2 backoff, 1 stopped, 1 failed"; summary != want {
+		t.Errorf("summary line %q, want %q", summary, want)
+	}
+	if len(names) != 45 {
+		t.Fatalf("%d rows, want 45:\n%s", len(names), out)
+	}
+	if want := []string{"j05", "j12", "j30", "j40", "j00", "j01"}; !reflect.DeepEqual(names[:6], want) {
+		t.Errorf("rows start %q, want %q (not running first, then by name)", names[:6], want)
+	}
+	if names[44] != "j44" {
+		t.Errorf("last row %q, want j44", names[44])
+	}
+
+	// 40 jobs fit: no summary, god's order.
+	f.setJobs(manyJobs(40, map[int]string{5: "failed"}))
+	out, _, _ = god(t, nil, "status", "--socket", f.path)
+	if _, names := tableNames(t, out, false); len(names) != 40 || names[0] != "j00" || names[5] != "j05" {
+		t.Errorf("40 jobs: rows %q\n%s", names, out)
+	}
+}
+
+// TestStatusManyJobsTerminal: on a terminal, "a screen" is its rows: 12 jobs on 10 rows get the
+// summary, 45 jobs on 60 rows do not.
+func TestStatusManyJobsTerminal(t *testing.T) {
+	f := startFakeGod(t)
+	for _, tt := range []struct {
+		jobs, rows int
+		summary    bool
+	}{{12, 10, true}, {45, 60, false}} {
+		f.setJobs(manyJobs(tt.jobs, map[int]string{7: "failed"}))
+		out := godOnTerminal(t, tt.rows, "status", "--socket", f.path)
+		first, names := tableNames(t, out, tt.summary)
+		if tt.summary && first != fmt.Sprintf("%d jobs: %d run, 1 failed", tt.jobs, tt.jobs-1) {
+			t.Errorf("%d jobs on %d rows: summary %q", tt.jobs, tt.rows, first)
+		}
+		wantFirst := "j00"
+		if tt.summary {
+			wantFirst = "j07"
+		}
+		if len(names) != tt.jobs || names[0] != wantFirst {
+			t.Errorf("%d jobs on %d rows: rows %q, want %d starting with %s", tt.jobs, tt.rows, names, tt.jobs, wantFirst)
+		}
+	}
+}
+
+// godOnTerminal runs the god binary with its stdout on a pseudo-terminal of the given rows and
+// returns what it printed there (line ends as \n).
+func godOnTerminal(t *testing.T, rows int, args ...string) string {
+	t.Helper()
+	ptmx, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Skipf("no pty: %v", err)
+	}
+	defer ptmx.Close()
+	rc, err := ptmx.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	var ierr error
+	rc.Control(func(fd uintptr) {
+		if ierr = unix.IoctlSetPointerInt(int(fd), unix.TIOCSPTLCK, 0); ierr != nil {
+			return
+		}
+		if n, ierr = unix.IoctlGetInt(int(fd), unix.TIOCGPTN); ierr != nil {
+			return
+		}
+		ierr = unix.IoctlSetWinsize(int(fd), unix.TIOCSWINSZ, &unix.Winsize{Row: uint16(rows), Col: 200})
+	})
+	if ierr != nil {
+		t.Skipf("pty setup: %v", ierr)
+	}
+	pts, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Skipf("open pts: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, godBin, args...)
+	cmd.Env = append(os.Environ(), "GOD_SOCKET=")
+	var errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = pts, &errOut
+	err = cmd.Start()
+	pts.Close() // the child holds the only copy now: the reader sees EIO once it exits
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		out.ReadFrom(ptmx) // ends with EIO when the terminal has no more writers
+	}()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("god %q: %v\nstderr: %s", args, err, errOut.String())
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+		t.Fatal("the terminal's output did not end")
+	}
+	return strings.ReplaceAll(out.String(), "\r\n", "\n")
+}
+
+// TestStatusStateFilter: --state lists only the jobs in the given states, repeated or
+// comma-separated, in the table and in --json; an unknown state is a usage error that names it
+// and the valid states, before god is asked.
+func TestStatusStateFilter(t *testing.T) {
+	f := startFakeGod(t)
+	f.setJobs(manyJobs(45, map[int]string{5: "failed", 12: "backoff", 30: "backoff", 40: "stopped"}))
+	for _, args := range [][]string{
+		{"status", "--state", "backoff,failed"},
+		{"status", "--state", "failed", "--state=backoff"},
+	} {
+		out, errOut, code := god(t, nil, append(args, "--socket", f.path)...)
+		if code != 0 {
+			t.Fatalf("%q: exit %d, stderr %q", args, code, errOut)
+		}
+		if _, names := tableNames(t, out, false); !reflect.DeepEqual(names, []string{"j05", "j12", "j30"}) {
+			t.Errorf("%q: rows %q, want j05 j12 j30:\n%s", args, names, out)
+		}
+	}
+	out, _, code := god(t, nil, "status", "--json", "--state", "run", "--socket", f.path)
+	var got []control.JobStatus
+	if err := json.Unmarshal([]byte(out), &got); err != nil || code != 0 {
+		t.Fatalf("--json --state run: exit %d, %v\n%s", code, err, out)
+	}
+	if len(got) != 41 || slices.ContainsFunc(got, func(j control.JobStatus) bool { return j.State != "run" }) {
+		t.Errorf("--json --state run: %d jobs, want the 41 running ones", len(got))
+	}
+
+	f.mu.Lock()
+	before := len(f.reqs)
+	f.mu.Unlock()
+	_, errOut, code := god(t, nil, "status", "--state", "run,runing", "--socket", f.path)
+	want := `god status: unknown state "runing" for --state (valid states: wait, listen, start, run, degrade, exit, backoff, stop, stopped, done, failed)`
+	if code != exitUsage || !strings.Contains(errOut, want) {
+		t.Errorf("bad state: exit %d, stderr %q\nwant exit 2 and %q", code, errOut, want)
+	}
+	f.mu.Lock()
+	asked := len(f.reqs) != before
+	f.mu.Unlock()
+	if asked {
+		t.Error("god was asked for a status with a bad --state")
 	}
 }

@@ -7,32 +7,173 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/emielm/watchgod/internal/jobstate"
 	"github.com/emielm/watchgod/supervisor/control"
+	"golang.org/x/sys/unix"
 )
 
-// setupStatus makes "god status [--json] [JOB...]".
+// setupStatus makes "god status [--json] [--state STATE]... [JOB...]".
 func setupStatus(fs *flag.FlagSet) func(c *cli, args []string) int {
 	asJSON := fs.Bool("json", false, "print the jobs as indented JSON")
+	var states stateFilter
+	fs.Var(&states, "state", "list only the jobs in `STATE` (repeat the flag or separate states by commas: --state failed,backoff); one of "+validStates())
 	return func(c *cli, jobs []string) int {
 		if code := c.checkJobs(jobs, false); code != exitOK {
 			return code
+		}
+		if err := states.check(); err != nil {
+			return c.usageError("%v", err)
 		}
 		res, code := c.do(context.Background(), control.Request{Cmd: control.CmdStatus, Jobs: jobs}, nil)
 		if code != exitOK {
 			return code
 		}
+		list := states.filter(res.Jobs)
 		if *asJSON {
-			return printStatusJSON(c, res.Jobs)
+			return printStatusJSON(c, list)
 		}
-		printStatusTable(c.stdout, res.Jobs, time.Now())
+		// More jobs than fit a screen: say how many are in each state first, and list the ones
+		// that need a look (not run) before the running ones, so they are not scrolled away.
+		if len(list) > tableRows(c.stdout) {
+			fmt.Fprintln(c.stdout, statusSummary(list))
+			list = notRunningFirst(list)
+		}
+		printStatusTable(c.stdout, list, time.Now())
 		return exitOK
 	}
+}
+
+// stateFilter is status's --state: the states a listed job must be in, from repeated flags and
+// comma-separated lists. Empty means every state.
+type stateFilter []string
+
+func (s *stateFilter) String() string {
+	if s == nil {
+		return ""
+	}
+	return strings.Join(*s, ",")
+}
+
+func (s *stateFilter) Set(v string) error {
+	for p := range strings.SplitSeq(v, ",") {
+		*s = append(*s, strings.TrimSpace(p))
+	}
+	return nil
+}
+
+// check refuses a state that is not one of jobstate.States, naming it and the valid ones, so a
+// typo (--state runing) is a usage error rather than a table that is silently empty.
+func (s stateFilter) check() error {
+	for _, st := range s {
+		if !slices.Contains(jobstate.States, jobstate.State(st)) {
+			return fmt.Errorf("unknown state %q for --state (valid states: %s)", st, validStates())
+		}
+	}
+	return nil
+}
+
+// filter keeps the jobs in one of the states, in their order; all of them when s is empty.
+func (s stateFilter) filter(jobs []control.JobStatus) []control.JobStatus {
+	if len(s) == 0 {
+		return jobs
+	}
+	var out []control.JobStatus
+	for _, j := range jobs {
+		if slices.Contains(s, j.State) {
+			out = append(out, j)
+		}
+	}
+	return out
+}
+
+// validStates is the list of states for help and errors: "wait, listen, start, ...".
+func validStates() string {
+	names := make([]string, len(jobstate.States))
+	for i, st := range jobstate.States {
+		names[i] = string(st)
+	}
+	return strings.Join(names, ", ")
+}
+
+// pipeRows is how many jobs the status table lists as it is when its output is not a terminal
+// (a pipe, a file, a terminal whose size is unknown): about one screen. Past it the table gets
+// the summary line and the order of tableRows.
+const pipeRows = 40
+
+// tableRows is how many jobs fit on w's screen, below the header and above the shell's next
+// prompt: the terminal's rows minus 2 when w is a terminal that knows its size, else pipeRows.
+func tableRows(w io.Writer) int {
+	f, ok := w.(*os.File)
+	if !ok {
+		return pipeRows
+	}
+	rc, err := f.SyscallConn() // not Fd, which would switch a non-blocking file to blocking mode
+	if err != nil {
+		return pipeRows
+	}
+	var ws *unix.Winsize
+	var werr error
+	if err := rc.Control(func(fd uintptr) { ws, werr = unix.IoctlGetWinsize(int(fd), unix.TIOCGWINSZ) }); err != nil || werr != nil || ws.Row == 0 {
+		return pipeRows
+	}
+	return max(int(ws.Row)-2, 1)
+}
+
+// statusSummary is the line above a long table: how many jobs, and how many in each state that
+// has any, in the order of jobstate.States ("250 jobs: 240 run, 8 backoff, 2 failed"). A state
+// this client does not know (a newer god's) is counted after the known ones.
+func statusSummary(jobs []control.JobStatus) string {
+	counts := map[string]int{}
+	var unknown []string
+	for _, j := range jobs {
+		if counts[j.State] == 0 && !slices.Contains(jobstate.States, jobstate.State(j.State)) {
+			unknown = append(unknown, j.State)
+		}
+		counts[j.State]++
+	}
+	var parts []string
+	for _, st := range jobstate.States {
+		if n := counts[string(st)]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, st))
+		}
+	}
+	slices.Sort(unknown)
+	for _, st := range unknown {
+		parts = append(parts, fmt.Sprintf("%d %s", counts[st], cell(st)))
+	}
+	noun := "jobs"
+	if len(jobs) == 1 {
+		noun = "job"
+	}
+	if len(parts) == 0 {
+		return fmt.Sprintf("%d %s", len(jobs), noun)
+	}
+	return fmt.Sprintf("%d %s: %s", len(jobs), noun, strings.Join(parts, ", "))
+}
+
+// notRunningFirst orders a long table: the jobs not in state run (what needs a look: failed,
+// backing off, starting, stopped, ...) first, then the running ones, each group in god's order
+// (by name).
+func notRunningFirst(jobs []control.JobStatus) []control.JobStatus {
+	out := slices.Clone(jobs)
+	slices.SortStableFunc(out, func(a, b control.JobStatus) int {
+		ra, rb := a.State == string(jobstate.StateRun), b.State == string(jobstate.StateRun)
+		switch {
+		case ra == rb:
+			return 0
+		case rb:
+			return -1
+		}
+		return 1
+	})
+	return out
 }
 
 // exitInactive is is-active's answer for a job that does not run (systemctl is-active says 3,

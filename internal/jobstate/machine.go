@@ -1,9 +1,11 @@
 package jobstate
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/emielm/watchgod/loader"
@@ -367,6 +369,27 @@ func (m *Machine) spawned(ev Spawned) {
 func (m *Machine) spawnFailed(ev SpawnFailed) {
 	m.spawning = nil
 	m.j.LastExit = "exec: " + ev.Err.Error()
+	if outOfFDs(ev.Err) && (m.reload == nil || ev.Gen != m.reload.newGen) {
+		// god (or the system) has no fd left: not the job's failure. No failure is counted, so
+		// it never backs off longer nor fails for it; it tries again every FDRetry, quietly (the
+		// supervisor says it once for all jobs), and starts once a stopped job freed its fds.
+		// A job that was waiting to start goes on waiting (god stop still ends it: the pending
+		// try is cleared like a back-off's); one that was restarting waits in backoff.
+		m.log(slog.LevelDebug, "cannot start: out of file descriptors; trying again", "err", ev.Err, "retry_in", FDRetry.String())
+		m.j.RespawnAt = m.now.Add(FDRetry)
+		switch {
+		case m.live() > 0:
+			m.settle()
+		case m.j.State == StateWait || m.j.State == StateBackoff:
+			if m.j.Reason != ReasonNoFDs {
+				m.j.Reason = ReasonNoFDs
+				m.publish()
+			}
+		default:
+			m.enter(StateBackoff, ReasonNoFDs)
+		}
+		return
+	}
 	m.log(slog.LevelError, "cannot start", "err", ev.Err)
 	if r := m.reload; r != nil && r.phase == phaseStart && ev.Gen == r.newGen {
 		m.failReload("cannot start the new generation: " + ev.Err.Error())
@@ -429,4 +452,17 @@ func (m *Machine) procFailed(p *Proc, why string) {
 		return
 	}
 	m.stopProc(p, why)
+}
+
+// ReasonNoFDs is the reason of a job waiting to start because god has no fd left.
+const ReasonNoFDs = "waiting for a free file descriptor (god has none left)"
+
+// FDRetry is how often a job that could not start because god had no file descriptor left tries
+// again.
+const FDRetry = time.Second
+
+// outOfFDs reports a start that failed for want of file descriptors: EMFILE (god's limit) or
+// ENFILE (the system's).
+func outOfFDs(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
 }

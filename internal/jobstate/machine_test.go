@@ -3,6 +3,8 @@ package jobstate
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
+	"log/slog"
 	"reflect"
 	"strings"
 	"syscall"
@@ -301,6 +303,71 @@ func TestCannotStart(t *testing.T) {
 	h.wantState(StateBackoff)
 	h.advance(time.Hour)
 	h.wantState(StateFailed)
+}
+
+// TestCannotStartNoFDs: a spawn that fails for want of fds (EMFILE) is not the job's failure:
+// a job waiting to start waits on, with the reason, however long it lasts (no back-off, never
+// failed, no restart counted, nothing logged above debug), tries again every FDRetry, and starts
+// once a try succeeds. A running job's restart that lacks fds waits in backoff the same way.
+func TestCannotStartNoFDs(t *testing.T) {
+	h := newHarness(t, def(), testPolicy())
+	h.spawnErr = fmt.Errorf("stdout pipe: %w", syscall.EMFILE)
+	h.take()
+	h.step(Start{})
+	h.wantState(StateWait)
+	if h.m.j.Reason != ReasonNoFDs || h.m.j.Fails != 0 {
+		t.Fatalf("reason %q, fails %d; want %q, 0", h.m.j.Reason, h.m.j.Fails, ReasonNoFDs)
+	}
+	h.advance(time.Hour)
+	h.wantState(StateWait)
+	fx := h.take()
+	if n := count[Spawn](fx); n < 3000 || n > 3700 {
+		t.Errorf("%d tries in an hour, want one every %s", n, FDRetry)
+	}
+	for _, f := range fx {
+		if l, ok := f.(Log); ok && l.Level > slog.LevelDebug {
+			t.Errorf("logged %q at %s: the supervisor says a shortage once", l.Msg, l.Level)
+		}
+	}
+	if hs := hooks(fx); len(hs) > 0 {
+		t.Errorf("hooks %v while waiting for fds", hs)
+	}
+	h.spawnErr = nil
+	h.advance(FDRetry)
+	h.answerChecks("ok")
+	h.wantState(StateRun)
+	if h.m.j.Restarts != 0 {
+		t.Errorf("%d restarts counted", h.m.j.Restarts)
+	}
+
+	// A restart that lacks fds waits in backoff, and is not counted as a failure either.
+	h.spawnErr = syscall.ENFILE
+	h.exit(h.onlyPid(), 0, syscall.SIGKILL)
+	h.advance(time.Minute)
+	h.wantState(StateBackoff)
+	if h.m.j.Reason != ReasonNoFDs || h.m.j.Fails > 1 {
+		t.Fatalf("reason %q, fails %d after a minute without fds", h.m.j.Reason, h.m.j.Fails)
+	}
+	h.spawnErr = nil
+	h.advance(FDRetry)
+	h.answerChecks("ok")
+	h.wantState(StateRun)
+
+	// god stop ends the wait.
+	h.spawnErr = syscall.EMFILE
+	pid := h.onlyPid()
+	h.step(Stop{})
+	h.exit(pid, 0, syscall.SIGTERM)
+	h.wantState(StateStopped)
+	h.step(Start{})
+	h.wantState(StateBackoff)
+	h.step(Stop{})
+	h.wantState(StateStopped)
+	h.take()
+	h.advance(time.Minute)
+	if n := count[Spawn](h.take()); n > 0 {
+		t.Errorf("%d tries after god stop", n)
+	}
 }
 
 // TestReloadOverlap: the new generation starts beside the old one, takes over when ready, and

@@ -307,13 +307,32 @@ func (r *Reaper) StartFunc(a Attr, deliver func(jobstate.Exit)) (int, error) {
 	defer r.forking.RUnlock()
 	pid, err := syscall.ForkExec(a.Path, a.Argv, attr)
 	if err != nil {
-		return 0, err
+		return 0, forkExecError(err, a.Files)
 	}
 	r.mu.Lock()
 	r.waiting[pid] = deliver
 	delete(r.orphans, pid) // an older process's: this pid is the new child's now
 	r.mu.Unlock()
 	return pid, nil
+}
+
+// forkExecError tells an fd shortage for what it is. Between fork and exec Go moves its exec
+// status pipe above the highest fd the child gets (dup3 to max+1); when those fds are the last
+// the open-files limit allows, dup3 fails with EBADF, which would read as a bug rather than as
+// "too many open files". Such an EBADF is reported as EMFILE.
+func forkExecError(err error, files []uintptr) error {
+	if !errors.Is(err, syscall.EBADF) {
+		return err
+	}
+	var top uintptr
+	for _, f := range files {
+		top = max(top, f)
+	}
+	var lim unix.Rlimit
+	if unix.Getrlimit(unix.RLIMIT_NOFILE, &lim) != nil || uint64(top)+1+uint64(len(files)) < lim.Cur {
+		return err
+	}
+	return fmt.Errorf("%w: no fd free above %d, the highest given to the child, within the limit of %d (%w)", syscall.EMFILE, top, lim.Cur, err)
 }
 
 // errNotChild is returned by Adopt for a pid that is neither a child of god nor one it reaped lately.

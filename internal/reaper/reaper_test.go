@@ -1,11 +1,14 @@
 package reaper
 
 import (
+	"errors"
 	"os/exec"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/emielm/watchgod/internal/jobstate"
 )
@@ -122,5 +125,25 @@ func TestReaperStaleOrphanOfReusedPid(t *testing.T) {
 		case <-time.After(20 * time.Second):
 			t.Fatalf("%s: no exit delivered for pid %d", how, pid)
 		}
+	}
+}
+
+// TestForkExecErrorNoFDs: Go's fork moves its exec status pipe above the highest fd the child
+// gets; when that is past the open-files limit the fork fails with EBADF, which god reports as
+// EMFILE (an fd shortage, which a job waits out) rather than as a bad fd.
+func TestForkExecErrorNoFDs(t *testing.T) {
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	top := []uintptr{0, 1, uintptr(lim.Cur - 1)}
+	if err := forkExecError(syscall.EBADF, top); !errors.Is(err, syscall.EMFILE) {
+		t.Errorf("EBADF with fds at the limit: %v, want EMFILE", err)
+	}
+	if err := forkExecError(syscall.EBADF, []uintptr{0, 1, 2}); err != syscall.EBADF {
+		t.Errorf("EBADF with low fds: %v, want EBADF as it is", err)
+	}
+	if err := forkExecError(syscall.ENOENT, top); err != syscall.ENOENT {
+		t.Errorf("ENOENT: %v, want it as it is", err)
 	}
 }
