@@ -55,3 +55,28 @@ func TestExtendTimeout(t *testing.T) {
 		t.Errorf("start timeout despite the extensions: %v", late[0].Raw)
 	}
 }
+
+// TestFdStorePoll: a stored fd that hangs up (the read end of a pipe with no writer left) is
+// dropped from the store, as systemd does, unless it was stored with FDPOLL=0: the next process
+// gets only the one stored with FDPOLL=0.
+func TestFdStorePoll(t *testing.T) {
+	t.Parallel()
+	g := newGod(t)
+	writeLoader(t, g.dir, "s", bashLoader{Jobs: map[string]bashJob{
+		"storer": {Exec: []string{sockjobBin, "notify", "-pipes", `FDSTORE=1\nFDNAME=hup`, `FDSTORE=1\nFDNAME=kept\nFDPOLL=0`},
+			Auto: autoTrue},
+	}})
+	g.start()
+	g.jobLine(0, "storer", "notified", 10*time.Second)
+	g.waitLog(10*time.Second, "the hung-up fd dropped", func(r record) bool {
+		return strings.Contains(r.Msg, "hung up; removed") && r.str("name") == "hup"
+	})
+	from := g.mark()
+	g.mustCLI("restart", "storer")
+	if line := g.jobLine(from, "storer", "fdnames=", 10*time.Second); line != "fdnames=kept" {
+		t.Errorf("next process: %q, want fdnames=kept (FDPOLL=0 keeps a hung-up fd; the other is dropped)", line)
+	}
+	if n := len(g.logs(0, func(r record) bool { return strings.Contains(r.Msg, "hung up; removed") })); n != 1 {
+		t.Errorf("%d hang-ups logged, want 1 (hup's)", n)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -56,6 +57,7 @@ type job struct {
 	acc      *acceptor          // the accept loop of a started accept job (accept.go); nil: none
 	pidWatch *pidWatch          // the inotify watch of the job's pid-file (pidfile.go); nil: none
 	pidFiles chan pidFileRead   // readings of the pid file, from the watch's goroutine
+	hangups  chan *os.File      // stored fds that hung up (FDPOLL), from the socket watcher
 	pidLog   *notify.LogLimiter // pid-file lines, at most one a second of each kind
 }
 
@@ -148,6 +150,7 @@ func newJobFor(s *Supervisor, loaderPath string, m *jobstate.Machine) *job {
 		gone:     make(chan struct{}),
 		reloads:  make(map[int]*reloadRequest),
 		pidFiles: make(chan pidFileRead),
+		hangups:  make(chan *os.File),
 	}
 }
 
@@ -196,6 +199,8 @@ func (j *job) step() bool {
 		j.handle(jobstate.Tick{})
 	case r := <-j.pidFiles:
 		j.pidFileChanged(r)
+	case f := <-j.hangups:
+		j.storedHungUp(f)
 	}
 	return !j.ended
 }
@@ -599,17 +604,66 @@ func (j *job) publish(def *loader.Definition) {
 
 // storedFile is an fd a process of the job gave god with FDSTORE=1, for its successors.
 type storedFile struct {
-	name string
-	file *os.File
+	name   string
+	file   *os.File
+	noPoll bool   // FDPOLL=0: kept even once it hangs up
+	cancel func() // ends the watch for its hang-up; nil when not watched
+}
+
+// close closes the stored fd and ends the watch of it.
+func (s storedFile) close() {
+	if s.cancel != nil {
+		s.cancel()
+	}
+	s.file.Close()
 }
 
 const maxStoredFiles = 64
 
 func (j *job) closeStored() {
 	for _, s := range j.stored {
-		s.file.Close()
+		s.close()
 	}
 	j.stored = nil
+}
+
+// pollStored watches a stored fd for a hang-up, as systemd does unless FDPOLL=0: a connection
+// whose peer closed it, or a pipe whose writers are gone, is no use to the next process and is
+// dropped from the store. An fd epoll cannot watch (a regular file, a memfd) is kept unwatched.
+func (j *job) pollStored(s *storedFile) {
+	if s.noPoll {
+		return
+	}
+	w, err := j.sup.sockWatch.get()
+	if err != nil {
+		return
+	}
+	fd, err := fdpass.RawFd(s.file)
+	if err != nil {
+		return
+	}
+	f := s.file
+	s.cancel, _ = w.WatchHangup(fd, func() { go send(j, j.hangups, f) })
+}
+
+// storedHungUp drops a stored fd that hung up (pollStored).
+func (j *job) storedHungUp(f *os.File) {
+	for i, s := range j.stored {
+		if s.file == f {
+			s.close()
+			j.stored = slices.Delete(j.stored, i, i+1)
+			j.storeLog().Log(slog.LevelInfo, "hangup", "FDSTORE: a stored fd hung up; removed (FDPOLL=0 keeps it)", "name", s.name)
+			return
+		}
+	}
+}
+
+// storeLog says what happens to stored fds, each kind at most once a second.
+func (j *job) storeLog() *notify.LogLimiter {
+	if j.fdLog == nil {
+		j.fdLog = notify.NewLogLimiter(time.Second, func() *slog.Logger { return j.log })
+	}
+	return j.fdLog
 }
 
 // notified passes a notify message to the machine. The fds it carries (FDSTORE=1) are kept when
@@ -643,18 +697,15 @@ func (j *job) notified(msg notify.Message) {
 // so that later processes no longer get them. Without a name nothing is removed (systemd
 // requires FDNAME= with it).
 func (j *job) removeStored(name string) {
-	if j.fdLog == nil {
-		j.fdLog = notify.NewLogLimiter(time.Second, func() *slog.Logger { return j.log })
-	}
 	if name == "" {
-		j.fdLog.Log(slog.LevelWarn, "remove-noname", "FDSTOREREMOVE=1 without FDNAME=: nothing removed")
+		j.storeLog().Log(slog.LevelWarn, "remove-noname", "FDSTOREREMOVE=1 without FDNAME=: nothing removed")
 		return
 	}
 	kept := j.stored[:0]
 	removed := 0
 	for _, s := range j.stored {
 		if s.name == name {
-			s.file.Close()
+			s.close()
 			removed++
 			continue
 		}
@@ -662,7 +713,7 @@ func (j *job) removeStored(name string) {
 	}
 	clear(j.stored[len(kept):])
 	j.stored = kept
-	j.fdLog.Log(slog.LevelInfo, "removed", "FDSTOREREMOVE: stored fds closed", "name", name, "count", removed)
+	j.storeLog().Log(slog.LevelInfo, "removed", "FDSTOREREMOVE: stored fds closed", "name", name, "count", removed)
 }
 
 func (j *job) storeFiles(msg notify.Message) {
@@ -677,18 +728,17 @@ func (j *job) storeFiles(msg notify.Message) {
 		if name == "" {
 			name = "stored"
 		}
-		j.stored = append(j.stored, storedFile{name: name, file: f})
+		s := storedFile{name: name, file: f, noPoll: msg.FdNoPoll}
+		j.pollStored(&s)
+		j.stored = append(j.stored, s)
 	}
 	// A job that stores fds in a loop must not cost god a log line a datagram: each kind of line
 	// goes out at most once a second, with the count of those held back.
-	if j.fdLog == nil {
-		j.fdLog = notify.NewLogLimiter(time.Second, func() *slog.Logger { return j.log })
-	}
 	if dropped > 0 {
-		j.fdLog.Log(slog.LevelWarn, "dropped", "FDSTORE: too many stored fds; dropped", "dropped", dropped, "max", maxStoredFiles)
+		j.storeLog().Log(slog.LevelWarn, "dropped", "FDSTORE: too many stored fds; dropped", "dropped", dropped, "max", maxStoredFiles)
 	}
 	if kept := len(msg.Files) - dropped; kept > 0 {
-		j.fdLog.Log(slog.LevelInfo, "kept", "FDSTORE: keeping fds for the next generation", "count", kept, "name", msg.FdName)
+		j.storeLog().Log(slog.LevelInfo, "kept", "FDSTORE: keeping fds for the next generation", "count", kept, "name", msg.FdName)
 	}
 }
 

@@ -144,8 +144,9 @@ type socketState struct {
 
 // storedState is an fd a job stored with FDSTORE=1.
 type storedState struct {
-	Name string `json:"name"`
-	Fd   int    `json:"fd"`
+	Name   string `json:"name"`
+	Fd     int    `json:"fd"`
+	NoPoll bool   `json:"no_poll,omitempty"` // FDPOLL=0
 }
 
 // pipeState is a job output pipe and the start of a line not yet delivered.
@@ -240,7 +241,7 @@ func (j *job) snapshot() jobState {
 	}
 	for _, s := range j.stored {
 		if fd, err := fdpass.RawFd(s.file); err == nil {
-			js.Stored = append(js.Stored, storedState{Name: s.name, Fd: fd})
+			js.Stored = append(js.Stored, storedState{Name: s.name, Fd: fd, NoPoll: s.noPoll})
 		}
 	}
 	if j.acc != nil {
@@ -261,7 +262,9 @@ func restoreJob(s *Supervisor, js jobState) *job {
 	}
 	for _, st := range js.Stored {
 		setCloexec(st.Fd)
-		j.stored = append(j.stored, storedFile{name: st.Name, file: os.NewFile(uintptr(st.Fd), st.Name)})
+		s := storedFile{name: st.Name, file: os.NewFile(uintptr(st.Fd), st.Name), noPoll: st.NoPoll}
+		j.pollStored(&s)
+		j.stored = append(j.stored, s)
 	}
 	for _, p := range js.Procs {
 		if err := s.reaper.Claim(p.Pid, j.exits.put); err != nil {

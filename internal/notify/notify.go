@@ -45,6 +45,7 @@ type Message struct {
 	Errno         int               // ERRNO=
 	ExtendUsec    uint64            // EXTEND_TIMEOUT_USEC=: push the running start, reload or stop timeout to now+N µs
 	FdStoreRemove bool              // FDSTOREREMOVE=1: drop the stored fds named FDNAME=
+	FdNoPoll      bool              // FDPOLL=0 (with FDSTORE=1): keep the fds even once they hang up
 	Fields        map[string]string // every KEY=VALUE, including unknown ones
 	Files         []*os.File        // fds sent with FDSTORE=1 (the receiver owns them); empty otherwise
 }
@@ -106,6 +107,8 @@ func (m *Message) set(line []byte) error {
 		m.FdStore = val == "1"
 	case "FDSTOREREMOVE":
 		m.FdStoreRemove = val == "1"
+	case "FDPOLL":
+		m.FdNoPoll = val == "0"
 	case "EXTEND_TIMEOUT_USEC":
 		if m.ExtendUsec, err = strconv.ParseUint(val, 10, 64); err != nil {
 			err = errors.New("not a decimal number of microseconds")

@@ -481,6 +481,7 @@ func TestParseNotify(t *testing.T) {
 			Fields: map[string]string{"RELOADING": "1", "MONOTONIC_USEC": "123456789"}}},
 		{"EXTEND_TIMEOUT_USEC=5000000", Message{ExtendUsec: 5000000, Fields: map[string]string{"EXTEND_TIMEOUT_USEC": "5000000"}}},
 		{"FDSTOREREMOVE=1\nFDNAME=db", Message{FdStoreRemove: true, FdName: "db", Fields: map[string]string{"FDSTOREREMOVE": "1", "FDNAME": "db"}}},
+		{"FDSTORE=1\nFDPOLL=0", Message{FdStore: true, FdNoPoll: true, Fields: map[string]string{"FDSTORE": "1", "FDPOLL": "0"}}},
 		{"STOPPING=1\nERRNO=2", Message{Stopping: true, Errno: 2,
 			Fields: map[string]string{"STOPPING": "1", "ERRNO": "2"}}},
 		{"WATCHDOG=1", Message{Watchdog: true, Fields: map[string]string{"WATCHDOG": "1"}}},

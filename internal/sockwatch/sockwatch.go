@@ -70,6 +70,17 @@ func New() (*Watcher, error) {
 // stay the caller's; the Watcher polls dups of them. cancel is idempotent; after it returns,
 // fire is not called (unless it already runs).
 func (w *Watcher) Watch(fds []int, fire func()) (cancel func(), err error) {
+	return w.watch(fds, unix.EPOLLIN, fire)
+}
+
+// WatchHangup calls fire once, like Watch, when fd hangs up or has an error (EPOLLHUP,
+// EPOLLERR: a connection whose peer closed it, a pipe whose writers are gone), not when it is
+// readable. An fd epoll cannot watch (a regular file) is an error wrapping unix.EPERM.
+func (w *Watcher) WatchHangup(fd int, fire func()) (cancel func(), err error) {
+	return w.watch([]int{fd}, 0, fire) // epoll always reports EPOLLHUP and EPOLLERR
+}
+
+func (w *Watcher) watch(fds []int, events uint32, fire func()) (cancel func(), err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
@@ -89,7 +100,7 @@ func (w *Watcher) Watch(fds []int, fire func()) (cancel func(), err error) {
 		}
 		wt.fds[key] = dup
 		w.byKey[key] = wt
-		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLONESHOT, Fd: key}
+		ev := unix.EpollEvent{Events: events | unix.EPOLLONESHOT, Fd: key}
 		if err := unix.EpollCtl(w.epfd, unix.EPOLL_CTL_ADD, dup, &ev); err != nil {
 			w.dropLocked(wt)
 			return nil, fmt.Errorf("sockwatch: watch fd %d: %w", fd, err)

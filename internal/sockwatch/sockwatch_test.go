@@ -1,7 +1,9 @@
 package sockwatch
 
 import (
+	"errors"
 	"net"
+	"os"
 	"testing"
 	"time"
 
@@ -191,5 +193,49 @@ func TestBadFd(t *testing.T) {
 	}
 	if n := len(w.byKey); n != 0 {
 		t.Fatalf("%d registrations left after a failed Watch", n)
+	}
+}
+
+// TestWatchHangup: a hang-up watch fires when the last writer of a pipe closes it, not when the
+// pipe is readable; a listening socket with a client waiting does not hang up; a regular file
+// cannot be watched (EPERM).
+func TestWatchHangup(t *testing.T) {
+	w := newWatcher(t)
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(p[0])
+	hup := make(chan struct{}, 1)
+	if _, err := w.WatchHangup(p[0], fired(hup)); err != nil {
+		t.Fatal(err)
+	}
+	fd, addr := rawListener(t)
+	lhup := make(chan struct{}, 1)
+	cancel, err := w.WatchHangup(fd, fired(lhup))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cancel()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	unix.Write(p[1], []byte("x")) // readable, not hung up
+	unix.Close(p[1])              // the last writer gone: hung up
+	waitFire(t, hup, "pipe without writers")
+	select {
+	case <-lhup:
+		t.Fatal("a listening socket with a client waiting fired a hang-up watch")
+	default:
+	}
+	f, err := os.CreateTemp(t.TempDir(), "regular")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := w.WatchHangup(int(f.Fd()), func() {}); !errors.Is(err, unix.EPERM) {
+		t.Errorf("watching a regular file: %v, want EPERM", err)
 	}
 }

@@ -308,7 +308,8 @@ func flood(args []string) error {
 // notifySeq prints "fdnames=LISTEN_FDNAMES", then sends each argument (\n written as a
 // backslash and n) as one datagram to NOTIFY_SOCKET, in order, from this very process (so god
 // knows the sender while it reads them), attaching one fd (of /dev/null) to those that say
-// FDSTORE=1; prints "notified" and waits for SIGTERM.
+// FDSTORE=1; prints "notified" and waits for SIGTERM. With -pipes the fd attached is instead the
+// read end of a new pipe whose write end it then closes: a stored fd that hangs up at once.
 // With -repeat N it sends them N times, -every apart (the slow start-up a test asks for), and
 // then the -last message if one is given.
 func notifySeq(args []string) error {
@@ -316,6 +317,7 @@ func notifySeq(args []string) error {
 	repeat := fs.Int("repeat", 1, "send the messages this many times")
 	every := fs.Duration("every", 0, "pause between rounds")
 	last := fs.String("last", "", "a message to send after the last round")
+	pipes := fs.Bool("pipes", false, "attach the read end of a pipe whose write end is closed")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -338,7 +340,17 @@ func notifySeq(args []string) error {
 		m = strings.ReplaceAll(m, `\n`, "\n")
 		var oob []byte
 		if strings.Contains(m, "FDSTORE=1") {
-			oob = syscall.UnixRights(int(null.Fd()))
+			fd := null.Fd()
+			if *pipes {
+				r, w, err := os.Pipe()
+				if err != nil {
+					return err
+				}
+				defer r.Close()
+				w.Close() // the read end hangs up: no writer is left
+				fd = r.Fd()
+			}
+			oob = syscall.UnixRights(int(fd))
 		}
 		_, _, err := c.WriteMsgUnix([]byte(m), oob, addr)
 		return err
