@@ -19,8 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emielm/watchgod/internal/testutil"
 	"github.com/emielm/watchgod/supervisor/control"
-	"golang.org/x/sys/unix"
 )
 
 // godBin is the god binary built once for all CLI tests.
@@ -681,40 +681,14 @@ func TestStatusManyJobsTerminal(t *testing.T) {
 // returns what it printed there (line ends as \n).
 func godOnTerminal(t *testing.T, rows int, args ...string) string {
 	t.Helper()
-	ptmx, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
-	if err != nil {
-		t.Skipf("no pty: %v", err)
-	}
-	defer ptmx.Close()
-	rc, err := ptmx.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n int
-	var ierr error
-	rc.Control(func(fd uintptr) {
-		if ierr = unix.IoctlSetPointerInt(int(fd), unix.TIOCSPTLCK, 0); ierr != nil {
-			return
-		}
-		if n, ierr = unix.IoctlGetInt(int(fd), unix.TIOCGPTN); ierr != nil {
-			return
-		}
-		ierr = unix.IoctlSetWinsize(int(fd), unix.TIOCSWINSZ, &unix.Winsize{Row: uint16(rows), Col: 200})
-	})
-	if ierr != nil {
-		t.Skipf("pty setup: %v", ierr)
-	}
-	pts, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
-	if err != nil {
-		t.Skipf("open pts: %v", err)
-	}
+	ptmx, pts := testutil.OpenPTY(t, rows)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, godBin, args...)
 	cmd.Env = append(os.Environ(), "GOD_SOCKET=")
 	var errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = pts, &errOut
-	err = cmd.Start()
+	err := cmd.Start()
 	pts.Close() // the child holds the only copy now: the reader sees EIO once it exits
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ package testutil
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -15,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Slack scales a test's deadline: a deadline says when to give up on something that should have
@@ -177,4 +180,40 @@ func StartPiped(tb testing.TB, argv []string, env ...string) *Piped {
 		cmd.Wait()
 	})
 	return p
+}
+
+// OpenPTY opens a pseudo-terminal pair, for tests of what a program does on a real terminal;
+// with rows > 0 the terminal has that many rows (and 200 columns). It skips tb when the machine
+// has no pseudo-terminals. Both ends are closed when tb ends.
+func OpenPTY(tb testing.TB, rows int) (ptmx, pts *os.File) {
+	tb.Helper()
+	ptmx, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		tb.Skipf("no pty: %v", err)
+	}
+	tb.Cleanup(func() { ptmx.Close() })
+	rc, err := ptmx.SyscallConn()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var n int
+	var ierr error
+	rc.Control(func(fd uintptr) {
+		if ierr = unix.IoctlSetPointerInt(int(fd), unix.TIOCSPTLCK, 0); ierr != nil {
+			return
+		}
+		if n, ierr = unix.IoctlGetInt(int(fd), unix.TIOCGPTN); ierr != nil || rows <= 0 {
+			return
+		}
+		ierr = unix.IoctlSetWinsize(int(fd), unix.TIOCSWINSZ, &unix.Winsize{Row: uint16(rows), Col: 200})
+	})
+	if ierr != nil {
+		tb.Skipf("pty setup: %v", ierr)
+	}
+	pts, err = os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		tb.Skipf("open pts: %v", err)
+	}
+	tb.Cleanup(func() { pts.Close() })
+	return ptmx, pts
 }
