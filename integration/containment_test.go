@@ -7,13 +7,15 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/emielm/watchgod/internal/procfs"
 )
 
 // sleepersWith lists the pids of `sleep ARG` processes: the daemons a test's job leaves.
 func sleepersWith(arg string) []int {
 	return procsWhere(func(pid int) bool {
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		return err == nil && string(b) == "sleep\x00"+arg+"\x00" && procState(pid) != 'Z'
+		return err == nil && string(b) == "sleep\x00"+arg+"\x00" && procfs.State(pid) != 'Z'
 	})
 }
 

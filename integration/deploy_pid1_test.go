@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/emielm/watchgod/internal/procfs"
 )
 
 // pid1God is a god that runs as PID 1 of a new pid namespace, as in a container: `unshare --pid
@@ -124,7 +126,7 @@ func (p *pid1God) members() []procInNS {
 			continue
 		}
 		cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		out = append(out, procInNS{pid: pid, ppid: st.ppid, state: procState(pid),
+		out = append(out, procInNS{pid: pid, ppid: st.ppid, state: procfs.State(pid),
 			cmdline: strings.ReplaceAll(string(bytes.TrimRight(cmd, "\x00")), "\x00", " ")})
 	}
 	return out

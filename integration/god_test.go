@@ -17,10 +17,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emielm/watchgod/supervisor/control"
-
-	"github.com/emielm/watchgod/internal/crashstate"
+	"github.com/emielm/watchgod/internal/procfs"
 	"github.com/emielm/watchgod/internal/testutil"
+	"github.com/emielm/watchgod/supervisor/control"
 )
 
 // controlJob is a job's status as `god status --json` prints it.
@@ -187,7 +186,7 @@ func (g *god) readLog(out interface{ Read([]byte) (int, error) }) {
 // Its start time is recorded with it: pids wrap (pid_max may be 32768), and cleanup must never
 // kill a stranger that has the pid now.
 func (g *god) addPid(pid int, what string) {
-	start, _ := crashstate.StartTime(pid)
+	start, _ := procfs.StartTime(pid)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if _, ok := g.pids[pid]; !ok {
@@ -207,7 +206,7 @@ func (g *god) ours(pid int) bool {
 	g.mu.Lock()
 	want, ok := g.starts[pid]
 	g.mu.Unlock()
-	start, err := crashstate.StartTime(pid)
+	start, err := procfs.StartTime(pid)
 	return ok && want != 0 && err == nil && start == want
 }
 
@@ -544,20 +543,7 @@ func alive(pid int) bool {
 	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
 		return false
 	}
-	return procState(pid) != 'Z' && procState(pid) != 0
-}
-
-// procState is the state letter of /proc/PID/stat (R, S, Z...), or 0 when pid is gone.
-func procState(pid int) byte {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 || i+2 >= len(b) {
-		return 0
-	}
-	return b[i+2]
+	return procfs.State(pid) != 'Z' && procfs.State(pid) != 0
 }
 
 // procPgid is the process group of pid from /proc/PID/stat, or 0 when pid is gone.

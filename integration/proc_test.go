@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/emielm/watchgod/internal/procfs"
 )
 
 // readPids reads a file of pids, one a line, as a job wrote them.
@@ -94,7 +96,7 @@ func TestOrphanReaped(t *testing.T) {
 	g.waitLog(10*time.Second, "the daemon kept with its job", func(r record) bool {
 		return r.str("job") == "forker" && strings.HasPrefix(r.Msg, "a process left its job's process group") && r.int("pid") == daemon
 	})
-	eventually(t, 10*time.Second, "the daemon ended with its job and reaped", func() bool { return procState(daemon) == 0 })
+	eventually(t, 10*time.Second, "the daemon ended with its job and reaped", func() bool { return procfs.State(daemon) == 0 })
 }
 
 // parentPid is the parent of pid from /proc/PID/stat, or 0 when pid is gone.

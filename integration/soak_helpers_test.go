@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emielm/watchgod/internal/procfs"
 	"github.com/emielm/watchgod/supervisor/control"
 )
 
@@ -71,7 +72,7 @@ func (g *god) vitals() vitals {
 	}
 	for _, c := range childrenOf(pid) {
 		switch {
-		case procState(c) == 'Z':
+		case procfs.State(c) == 'Z':
 			v.zombies = append(v.zombies, c)
 		case isLoader(c):
 			v.loaders++

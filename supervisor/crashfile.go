@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/emielm/watchgod/internal/crashstate"
+
+	"github.com/emielm/watchgod/internal/procfs"
 )
 
 // The crash file (internal/crashstate) lists every process of god's jobs and every socket they
@@ -58,7 +60,7 @@ func (s *Supervisor) crashProc(pid int) (crashstate.Proc, bool) {
 	if p, ok := s.crashProcs[pid]; ok {
 		return p, true
 	}
-	start, err := crashstate.StartTime(pid)
+	start, err := procfs.StartTime(pid)
 	if err != nil {
 		return crashstate.Proc{}, false
 	}

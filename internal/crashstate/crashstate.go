@@ -8,15 +8,15 @@
 package crashstate
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
+
+	"github.com/emielm/watchgod/internal/procfs"
 )
 
 // State is what a god leaves behind.
@@ -45,7 +45,7 @@ func Path(socket string) string { return strings.TrimSuffix(socket, ".sock") + "
 // Self is the calling process as a Proc.
 func Self() Proc {
 	pid := os.Getpid()
-	st, _ := StartTime(pid)
+	st, _ := procfs.StartTime(pid)
 	pgid, _ := pgidOf(pid)
 	return Proc{Pid: pid, Pgid: pgid, Start: st}
 }
@@ -95,43 +95,9 @@ func Read(path string) (*State, error) {
 // Alive reports whether p still runs: its pid exists and started when p did (so a pid the kernel
 // handed to another process since is not p).
 func (p Proc) Alive() bool {
-	st, err := StartTime(p.Pid)
+	st, err := procfs.StartTime(p.Pid)
 	return err == nil && st == p.Start && p.Start != 0
 }
 
-// StartTime is field 22 of /proc/PID/stat: when pid started, in clock ticks since boot.
-func StartTime(pid int) (uint64, error) {
-	f, err := statFields(pid)
-	if err != nil {
-		return 0, err
-	}
-	// f[0] is field 3 (state): starttime, field 22, is f[19].
-	if len(f) < 20 {
-		return 0, fmt.Errorf("/proc/%d/stat: short", pid)
-	}
-	return strconv.ParseUint(f[19], 10, 64)
-}
-
-func pgidOf(pid int) (int, error) {
-	f, err := statFields(pid)
-	if err != nil {
-		return 0, err
-	}
-	if len(f) < 3 {
-		return 0, fmt.Errorf("/proc/%d/stat: short", pid)
-	}
-	return strconv.Atoi(f[2])
-}
-
-// statFields are the fields of /proc/PID/stat after the command (which may hold spaces and ')').
-func statFields(pid int) ([]string, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return nil, err
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return nil, fmt.Errorf("/proc/%d/stat: no command", pid)
-	}
-	return strings.Fields(string(b[i+1:])), nil
-}
+// pgidOf is the process group of pid.
+func pgidOf(pid int) (int, error) { return procfs.ProcessGroup(pid) }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/emielm/watchgod/fdpass"
+
+	"github.com/emielm/watchgod/internal/procfs"
 )
 
 func TestWriteRead(t *testing.T) {
@@ -81,7 +83,7 @@ func TestRecover(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer waiting.Close()
-	start, err := StartTime(cmd.Process.Pid)
+	start, err := procfs.StartTime(cmd.Process.Pid)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -77,7 +77,7 @@ func Recover(st *State, tagged string, timeout time.Duration, log *slog.Logger) 
 	for {
 		var alive []Proc
 		for _, p := range orphans {
-			if p.Alive() && procState(p.Pid) != 'Z' {
+			if p.Alive() && procfs.State(p.Pid) != 'Z' {
 				alive = append(alive, p)
 			}
 		}
@@ -162,15 +162,6 @@ func takeSockets(pid int, specs []fdpass.Spec, taken map[string][]*os.File) map[
 	return out
 }
 
-// procState is the state letter of pid (R, S, Z, ...), 0 when it is gone.
-func procState(pid int) byte {
-	f, err := statFields(pid)
-	if err != nil || len(f) == 0 || len(f[0]) == 0 {
-		return 0
-	}
-	return f[0][0]
-}
-
 // taggedProcs lists the processes whose environment holds kv (and GOD_UNIT, which only job
 // processes and their descendants have): a dead god's descendants, wherever they went.
 func taggedProcs(kv string) []Proc {
@@ -189,7 +180,7 @@ func taggedProcs(kv string) []Proc {
 		if !strings.Contains(env, "\x00"+kv+"\x00") || !strings.Contains(env, "\x00GOD_UNIT=") {
 			continue
 		}
-		start, err := StartTime(pid)
+		start, err := procfs.StartTime(pid)
 		if err != nil {
 			continue
 		}

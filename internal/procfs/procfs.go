@@ -134,6 +134,20 @@ func statFields(pid int) []string {
 	return f
 }
 
+// StartTime is field 22 of /proc/PID/stat: when pid started, in clock ticks since boot. With the
+// pid it names one process for good: a pid that was reused has another start time.
+func StartTime(pid int) (uint64, error) {
+	f := statFields(pid)
+	if f == nil {
+		return 0, fmt.Errorf("/proc/%d/stat: %w", pid, os.ErrNotExist)
+	}
+	// f[0] is field 3 (state): starttime, field 22, is f[19].
+	if len(f) < 20 {
+		return 0, fmt.Errorf("/proc/%d/stat: short", pid)
+	}
+	return strconv.ParseUint(f[19], 10, 64)
+}
+
 // ProcessGroup returns the process group of pid, read from /proc/PID/stat.
 // god uses it to accept a notify message from a job's descendant that stayed
 // in the job's process group (a shell wrapper's child sending READY=1), and a
