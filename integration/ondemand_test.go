@@ -52,6 +52,21 @@ func startsOf(g *god, from int, job string) []record {
 	return g.logs(from, func(r record) bool { return r.str("job") == job && r.Msg == "started" })
 }
 
+// firstRequest sends the request that starts the on-demand job lazy and checks that its new
+// process answered it; it returns that process's pid.
+func firstRequest(t *testing.T, g *god, addr, what string) int {
+	t.Helper()
+	body, err := httpGet(addr, 20*time.Second)
+	if err != nil {
+		g.fatalf("%s: %v", what, err)
+	}
+	pid := pidOf(t, g.waitState("lazy", "run", 10*time.Second))
+	if servedBy(body) != pid {
+		t.Errorf("%s: answer %q, want it from pid %d", what, body, pid)
+	}
+	return pid
+}
+
 // TestOnDemandStartsOnFirstConnection: an on-demand job has no process until a client comes;
 // god status says it waits for a connection; the first request succeeds and is served by the
 // process it started. god stop makes it stopped (no connection starts it), god start runs it at
@@ -72,14 +87,7 @@ func TestOnDemandStartsOnFirstConnection(t *testing.T) {
 	if s := startsOf(g, 0, "lazy"); len(s) != 0 {
 		t.Fatalf("started before any connection: %v", s[0].Raw)
 	}
-	body, err := httpGet(addr, 20*time.Second)
-	if err != nil {
-		g.fatalf("first request: %v", err)
-	}
-	pid := pidOf(t, g.waitState("lazy", "run", 10*time.Second))
-	if servedBy(body) != pid {
-		t.Errorf("answer %q, want it from pid %d", body, pid)
-	}
+	firstRequest(t, g, addr, "first request")
 	if s := startsOf(g, 0, "lazy"); len(s) != 1 {
 		t.Errorf("%d started records, want 1", len(s))
 	}
@@ -205,14 +213,7 @@ func TestOnDemandSurvivesUpgrade(t *testing.T) {
 	if len(j.Processes) != 0 || len(startsOf(g, 0, "lazy")) != 0 {
 		t.Fatalf("after the upgrade the job started without a connection: %+v", j)
 	}
-	body, err := httpGet(addr, 20*time.Second)
-	if err != nil {
-		g.fatalf("first request after the upgrade: %v", err)
-	}
-	pid := pidOf(t, g.waitState("lazy", "run", 10*time.Second))
-	if servedBy(body) != pid {
-		t.Errorf("answer %q, want it from pid %d", body, pid)
-	}
+	firstRequest(t, g, addr, "first request after the upgrade")
 }
 
 // TestOnDemandConnectionsDuringIdleExit: requests paced around the job's idle time, so that some

@@ -49,6 +49,15 @@ func pidFileJob(t *testing.T) (g *god, addr, pidFile string) {
 	return g, addr, pidFile
 }
 
+// firstPidFile waits until the web job runs and its first process wrote its pid to the pid file,
+// and returns that pid.
+func firstPidFile(t *testing.T, g *god, pidFile string) int {
+	t.Helper()
+	pid := pidOf(t, g.waitState("web", "run", 15*time.Second))
+	eventually(t, 15*time.Second, "the first process writes its pid file", func() bool { return readPid(pidFile) == pid })
+	return pid
+}
+
 // readPid reads the pid file; 0 while it is missing or partial.
 func readPid(path string) int {
 	b, err := os.ReadFile(path)
@@ -66,9 +75,7 @@ func readPid(path string) int {
 func TestReloadPidFileTableflipStock(t *testing.T) {
 	t.Parallel()
 	g, addr, pidFile := pidFileJob(t)
-	j := g.waitState("web", "run", 15*time.Second)
-	pid := pidOf(t, j)
-	eventually(t, 15*time.Second, "the first process writes its pid file", func() bool { return readPid(pidFile) == pid })
+	pid := firstPidFile(t, g, pidFile)
 
 	l := startLoad(t, loadOpts{URL: "http://" + addr + "/"})
 	const reloads = 10
@@ -108,9 +115,7 @@ func TestReloadPidFileTableflipStock(t *testing.T) {
 func TestPidFileIgnoresStrangers(t *testing.T) {
 	t.Parallel()
 	g, _, pidFile := pidFileJob(t)
-	j := g.waitState("web", "run", 15*time.Second)
-	pid := pidOf(t, j)
-	eventually(t, 15*time.Second, "the first process writes its pid file", func() bool { return readPid(pidFile) == pid })
+	pid := firstPidFile(t, g, pidFile)
 
 	if err := os.WriteFile(pidFile, []byte("not a pid\n"), 0o644); err != nil {
 		t.Fatal(err)
