@@ -1,11 +1,9 @@
 package supervisor
 
 import (
-	"errors"
 	"os"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -101,12 +99,6 @@ func jobNofile(limits []loader.Limit) []loader.Limit {
 		}
 	}
 	return append(limits[:len(limits):len(limits)], loader.Limit{Resource: unix.RLIMIT_NOFILE, Soft: startNofile.Cur, Hard: startNofile.Max})
-}
-
-// noFDs reports an error of a start that failed because god (EMFILE) or the system (ENFILE) has
-// no file descriptor left.
-func noFDs(err error) bool {
-	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
 }
 
 // fdShortage is the record of the jobs that could not start for want of fds: a shortage is said

@@ -238,7 +238,7 @@ func (j *job) do(fx jobstate.Effect) jobstate.Event {
 	case jobstate.Spawn:
 		pid, err := j.spawn(fx.Gen, fx.Instance, fx.Def)
 		if err != nil {
-			if noFDs(err) {
+			if jobstate.OutOfFDs(err) {
 				j.sup.noteNoFDs(j.name) // said once for every job; the machine retries quietly
 			}
 			return jobstate.SpawnFailed{Gen: fx.Gen, Instance: fx.Instance, Err: err}

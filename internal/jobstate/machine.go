@@ -369,7 +369,7 @@ func (m *Machine) spawned(ev Spawned) {
 func (m *Machine) spawnFailed(ev SpawnFailed) {
 	m.spawning = nil
 	m.j.LastExit = "exec: " + ev.Err.Error()
-	if outOfFDs(ev.Err) && (m.reload == nil || ev.Gen != m.reload.newGen) {
+	if OutOfFDs(ev.Err) && (m.reload == nil || ev.Gen != m.reload.newGen) {
 		// god (or the system) has no fd left: not the job's failure. No failure is counted, so
 		// it never backs off longer nor fails for it; it tries again every FDRetry, quietly (the
 		// supervisor says it once for all jobs), and starts once a stopped job freed its fds.
@@ -461,8 +461,8 @@ const ReasonNoFDs = "waiting for a free file descriptor (god has none left)"
 // again.
 const FDRetry = time.Second
 
-// outOfFDs reports a start that failed for want of file descriptors: EMFILE (god's limit) or
-// ENFILE (the system's).
-func outOfFDs(err error) bool {
+// OutOfFDs reports a start that failed for want of file descriptors: EMFILE (god's limit) or
+// ENFILE (the system's). The machine then waits and retries; the actor says it once.
+func OutOfFDs(err error) bool {
 	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
 }
