@@ -29,6 +29,7 @@ func (s *Supervisor) crashChanged() {
 func (s *Supervisor) writeCrashFile() {
 	st := &crashstate.State{God: crashstate.Self()}
 	seen := map[int]bool{}
+	escaped := s.contain.escapedByJob()
 	for name, h := range s.jobs {
 		j := crashstate.Job{Name: name, Sockets: h.status.Sockets}
 		for _, p := range h.status.Processes {
@@ -37,7 +38,7 @@ func (s *Supervisor) writeCrashFile() {
 				j.Procs = append(j.Procs, pr)
 			}
 		}
-		for _, pid := range append(s.contain.escapedOfJob(name), h.conns...) {
+		for _, pid := range append(escaped[name], h.conns...) {
 			seen[pid] = true
 			if pr, ok := s.crashProc(pid); ok {
 				j.Procs = append(j.Procs, pr)

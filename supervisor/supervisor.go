@@ -149,14 +149,17 @@ type Supervisor struct {
 	doneCh chan struct{}
 
 	// Owned by loop.
-	loaders      map[string]*loaderFile
-	notExec      map[string]fileSig // files skipped for want of execute bits, said once each
-	fdLowSaid    bool               // the open-files limit was said to be low (fdlimit.go)
-	fdShort      fdShortage         // starts that failed for want of fds (fdlimit.go)
-	unsafe       map[string]fileSig // loaders a root god refuses (unsafeLoader), said once each
-	jobs         map[string]*jobHandle
-	subs         map[chan jobEvent]bool
-	shutting     bool
+	loaders   map[string]*loaderFile
+	notExec   map[string]fileSig // files skipped for want of execute bits, said once each
+	fdLowSaid bool               // the open-files limit was said to be low (fdlimit.go)
+	fdShort   fdShortage         // starts that failed for want of fds (fdlimit.go)
+	unsafe    map[string]fileSig // loaders a root god refuses (unsafeLoader), said once each
+	jobs      map[string]*jobHandle
+	subs      map[chan jobEvent]bool
+	shutting  bool
+	// dependents indexes Auto.After backwards: the jobs that wait for a job. nil: to be built
+	// (dependentsOf), after any definition changed.
+	dependents   map[string][]*jobHandle
 	criticalExit *int // set when a critical job ended for good: god's exit status
 	hurried      bool
 	shutWaiters  []chan struct{}
@@ -590,6 +593,7 @@ func (s *Supervisor) loaderDone(ev loaderLoaded) {
 		if h, ok := s.jobs[def.Name]; ok {
 			if !reflect.DeepEqual(h.def, def) {
 				h.def = def
+				s.dependents = nil
 				s.applyLogLimits(def)
 				h.j.cmds <- jobCmd{kind: cmdDefine, def: &def}
 				if h.state == jobstate.StateFailed && !h.userStopped {
@@ -621,6 +625,7 @@ func (s *Supervisor) addJob(loaderPath string, def loader.Definition) {
 	// The job's first status is its machine's (wait), read before its goroutine owns it: a
 	// status asked before the job published is never half-made.
 	s.jobs[def.Name] = &jobHandle{j: j, loader: loaderPath, def: def, state: j.m.State(), status: j.m.Status(nil)}
+	s.dependents = nil
 	go j.run()
 }
 
@@ -677,6 +682,7 @@ func (s *Supervisor) jobChanged(ev jobEvent) {
 			s.unindexPid(pg)
 		}
 		delete(s.jobs, ev.name)
+		s.dependents = nil
 		s.crashChanged()
 		s.hub.Forget(ev.name)
 		s.fanout(ev)
@@ -702,6 +708,9 @@ func (s *Supervisor) jobChanged(ev jobEvent) {
 		s.retryUnrouted()
 	}
 	if ev.def != nil {
+		if !slices.Equal(h.def.Auto.After, ev.def.Auto.After) {
+			s.dependents = nil
+		}
 		h.def = *ev.def
 	}
 	prev := h.state
@@ -724,7 +733,7 @@ func (s *Supervisor) jobChanged(ev jobEvent) {
 	h.status = ev.status
 	s.fanout(ev)
 	if ev.state.Ready() && !prev.Ready() {
-		s.autostart()
+		s.autostartDependents(ev.name)
 	}
 	if h.def.Critical && ev.state != prev && (ev.state == jobstate.StateFailed || ev.state == jobstate.StateDone) && !s.shutting {
 		code := exitCodeOf(ev.status.LastExit)
@@ -734,7 +743,7 @@ func (s *Supervisor) jobChanged(ev jobEvent) {
 		s.beginShutdown()
 	}
 	if s.shutting {
-		s.shutdownStep()
+		s.shutdownStepFor(h)
 	}
 }
 
@@ -856,29 +865,58 @@ func (s *Supervisor) autostart() {
 		return
 	}
 	for _, h := range s.jobs {
-		if !h.def.Auto.Start || h.startSent || h.userStopped || h.waitReason != "" {
-			continue
-		}
-		if h.state != jobstate.StateWait && !(h.retryDefined && h.state == jobstate.StateFailed) {
-			continue
-		}
-		ready := true
-		for _, d := range h.def.Auto.After {
-			if dh := s.jobs[d]; dh == nil || !dh.state.Ready() {
-				ready = false
-				break
-			}
-		}
-		if ready {
-			h.startSent = true
-			h.retryDefined = false
-			if h.def.Auto.Socket {
-				h.j.cmds <- jobCmd{kind: cmdListen} // started by its first connection
-				continue
-			}
-			h.j.cmds <- jobCmd{kind: cmdStart}
+		s.autostartOne(h)
+	}
+}
+
+// autostartDependents is autostart for the jobs that wait for job, which just became ready: the
+// only ones its readiness can let start. With thousands of jobs coming up, each one's readiness
+// costs its dependents, not a pass over every job.
+func (s *Supervisor) autostartDependents(job string) {
+	if s.shutting {
+		return
+	}
+	for _, h := range s.dependentsOf(job) {
+		s.autostartOne(h)
+	}
+}
+
+// autostartOne starts h if it is an auto job that waits and its dependencies are all ready.
+func (s *Supervisor) autostartOne(h *jobHandle) {
+	if !h.def.Auto.Start || h.startSent || h.userStopped || h.waitReason != "" {
+		return
+	}
+	if h.state != jobstate.StateWait && !(h.retryDefined && h.state == jobstate.StateFailed) {
+		return
+	}
+	for _, d := range h.def.Auto.After {
+		if dh := s.jobs[d]; dh == nil || !dh.state.Ready() {
+			return
 		}
 	}
+	h.startSent = true
+	h.retryDefined = false
+	if h.def.Auto.Socket {
+		h.j.cmds <- jobCmd{kind: cmdListen} // started by its first connection
+		return
+	}
+	h.j.cmds <- jobCmd{kind: cmdStart}
+}
+
+// dependentsOf lists the jobs whose Auto.After names job (job itself left out), from the index
+// built once after definitions change.
+func (s *Supervisor) dependentsOf(job string) []*jobHandle {
+	if s.dependents == nil {
+		s.dependents = map[string][]*jobHandle{}
+		for name, h := range s.jobs {
+			for _, d := range h.def.Auto.After {
+				if d != name {
+					s.dependents[d] = append(s.dependents[d], h)
+				}
+			}
+		}
+	}
+	return s.dependents[job]
 }
 
 // subscribe returns a channel of every job event from now on; cancel ends it.
@@ -967,38 +1005,77 @@ func (s *Supervisor) beginShutdown() {
 // needsStop: the job has a process, or a start on its way to it.
 func (h *jobHandle) needsStop() bool { return !h.state.Down() || h.startSent }
 
-// shutdownStep stops each job that no job still running depends on.
+// shutdownStep stops each job that no job still running depends on. It is the first step of a
+// shutdown; after it, shutdownStepFor looks only at what one job's event can change.
 func (s *Supervisor) shutdownStep() {
-	dependents := map[string]int{}
-	for _, h := range s.jobs {
-		if !h.needsStop() {
-			continue
-		}
-		for _, d := range h.def.Auto.After {
-			if d != h.j.name {
-				dependents[d]++
-			}
-		}
-	}
 	progress := false
-	var waiting []*jobHandle
-	for name, h := range s.jobs {
+	waiting := false
+	for _, h := range s.jobs {
 		if !h.needsStop() || h.stopSent {
 			continue
 		}
-		if dependents[name] > 0 {
-			waiting = append(waiting, h)
+		if s.dependentsRunning(h) {
+			waiting = true
 			continue
 		}
-		h.stopSent = true
+		s.shutdownStop(h)
 		progress = true
-		h.j.cmds <- jobCmd{kind: cmdStop}
 	}
-	// A cycle would wait forever: stop what is left.
-	if !progress && len(waiting) > 0 && s.nothingStopping() {
-		for _, h := range waiting {
-			h.stopSent = true
-			h.j.cmds <- jobCmd{kind: cmdStop}
+	if !progress && waiting {
+		s.breakShutdownCycle()
+	}
+}
+
+// shutdownStepFor is shutdownStep after an event of h: h itself may need a stop (it started
+// while god shut down), and once h is down, the jobs it depends on may be stopped. A shutdown of
+// thousands of jobs costs each event its dependencies, not a pass over every job.
+func (s *Supervisor) shutdownStepFor(h *jobHandle) {
+	if h.needsStop() {
+		if !h.stopSent && !s.dependentsRunning(h) {
+			s.shutdownStop(h)
+		}
+		return
+	}
+	progress := false
+	for _, d := range h.def.Auto.After {
+		dh := s.jobs[d]
+		if dh == nil || dh == h || !dh.needsStop() || dh.stopSent || s.dependentsRunning(dh) {
+			continue
+		}
+		s.shutdownStop(dh)
+		progress = true
+	}
+	if !progress {
+		s.breakShutdownCycle()
+	}
+}
+
+// dependentsRunning reports whether a job that waits for h still needs a stop: h is stopped
+// after them.
+func (s *Supervisor) dependentsRunning(h *jobHandle) bool {
+	for _, dep := range s.dependentsOf(h.j.name) {
+		if dep.needsStop() {
+			return true
+		}
+	}
+	return false
+}
+
+// shutdownStop sends h its stop, once.
+func (s *Supervisor) shutdownStop(h *jobHandle) {
+	h.stopSent = true
+	h.j.cmds <- jobCmd{kind: cmdStop}
+}
+
+// breakShutdownCycle stops what is left when nothing is stopping and jobs still wait for their
+// dependents: a cycle would wait forever.
+func (s *Supervisor) breakShutdownCycle() {
+	if !s.nothingStopping() {
+		return
+	}
+	for _, h := range s.jobs {
+		if h.needsStop() && !h.stopSent {
+			s.shutdownStop(h)
 		}
 	}
 }

@@ -48,6 +48,7 @@ type daemonFlags struct {
 	cgroup       string
 	cpuProfile   string // hidden debug flags (profile.go)
 	memProfile   string
+	traceFile    string
 }
 
 func parseDaemonFlags(args []string) (*daemonFlags, error) {
@@ -80,6 +81,7 @@ func parseDaemonFlags(args []string) (*daemonFlags, error) {
 	fs.StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics on http://`ADDR`/metrics (e.g. 127.0.0.1:9100; default off) by god-metrics, a child process found next to god or in PATH")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "debug: write a CPU profile of god to `FILE` at exit")
 	fs.StringVar(&f.memProfile, "memprofile", "", "debug: write a heap profile of god to `FILE` when shutdown begins")
+	fs.StringVar(&f.traceFile, "trace", "", "debug: write an execution trace of god to `FILE` at exit")
 	if len(args) > 0 && args[0] == "run" {
 		args = args[1:]
 	}
@@ -144,7 +146,7 @@ func runDaemon(args []string) int {
 	// Job lines may wait in the logger's buffer for their relay's flush; none is left behind.
 	defer joblog.Flush(logger)
 	tuneMemory(f.memProfile != "")
-	prof, err := startProfiles(f.cpuProfile, f.memProfile)
+	prof, err := startProfiles(f.cpuProfile, f.memProfile, f.traceFile)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "god:", err)
 		return 2

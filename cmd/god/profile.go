@@ -5,6 +5,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 )
 
 // profiler writes god's own profiles for the hidden debug flags `--cpuprofile FILE` (CPU from start
@@ -12,13 +13,27 @@ import (
 // runs). It exists to find where god spends time and memory with many jobs (see
 // integration/bench_start_test.go); both are off by default and cost nothing then.
 type profiler struct {
-	cpu *os.File
-	mem string
+	cpu   *os.File
+	trace *os.File
+	mem   string
 }
 
 // startProfiles starts the CPU profile if cpuFile is set and remembers memFile for writeHeap.
-func startProfiles(cpuFile, memFile string) (*profiler, error) {
+func startProfiles(cpuFile, memFile, traceFile string) (*profiler, error) {
 	p := &profiler{mem: memFile}
+	if traceFile != "" {
+		// An execution trace (`go tool trace`): where god's goroutines wait, which a CPU profile
+		// does not show (a start of thousands of jobs that is slow while god is mostly idle).
+		f, err := os.Create(traceFile)
+		if err != nil {
+			return nil, fmt.Errorf("--trace: %w", err)
+		}
+		if err := trace.Start(f); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("--trace %s: %w", traceFile, err)
+		}
+		p.trace = f
+	}
 	if cpuFile == "" {
 		return p, nil
 	}
@@ -57,8 +72,13 @@ func (p *profiler) writeHeap() error {
 	return nil
 }
 
-// stop ends the CPU profile and flushes it to its file.
+// stop ends the CPU profile and the trace and flushes them to their files.
 func (p *profiler) stop() error {
+	if p.trace != nil {
+		trace.Stop()
+		p.trace.Close()
+		p.trace = nil
+	}
 	if p.cpu == nil {
 		return nil
 	}

@@ -152,49 +152,69 @@ func (r *Reaper) loop() {
 	}
 }
 
-// reap collects every exited child without blocking and hands each exit to its waiter.
+// reap collects every exited child without blocking and hands each exit to its waiter. The
+// exits are taken in batches: the onReap hook runs once per batch, before any exit of the batch
+// is delivered, so a burst of exits (a shutdown of thousands of jobs) costs one look at god's
+// children per batch rather than one per exit.
 func (r *Reaper) reap() {
+	type reaped struct {
+		e       jobstate.Exit
+		deliver func(jobstate.Exit) // nil: an orphan
+	}
+	batch := make([]reaped, 0, 16)
 	for {
-		var ws syscall.WaitStatus
-		r.forking.Lock()
-		r.mu.Lock()
-		pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
-		r.forking.Unlock() // a pid it reaps was registered: Start registers before it unlocks
-		if err == syscall.EINTR {
+		batch = batch[:0]
+		more := true
+		for more && len(batch) < reapBatch {
+			var ws syscall.WaitStatus
+			r.forking.Lock()
+			r.mu.Lock()
+			pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
+			r.forking.Unlock() // a pid it reaps was registered: Start registers before it unlocks
+			switch {
+			case err == syscall.EINTR:
+			case pid <= 0 || err != nil:
+				more = false
+			case ws.Stopped() || ws.Continued():
+			default:
+				e := jobstate.Exit{Pid: pid, Status: ws, Time: time.Now()}
+				deliver, known := r.waiting[pid]
+				if known {
+					delete(r.waiting, pid)
+					r.rememberExit(e)
+				} else {
+					r.rememberOrphan(e)
+				}
+				batch = append(batch, reaped{e, deliver})
+			}
 			r.mu.Unlock()
-			continue
 		}
-		if pid <= 0 || err != nil {
-			r.mu.Unlock()
+		if len(batch) == 0 {
 			return
 		}
-		if ws.Stopped() || ws.Continued() {
-			r.mu.Unlock()
-			continue
-		}
-		e := jobstate.Exit{Pid: pid, Status: ws, Time: time.Now()}
-		deliver, known := r.waiting[pid]
-		if known {
-			delete(r.waiting, pid)
-			r.rememberExit(e)
-		} else {
-			r.rememberOrphan(e)
-		}
-		r.mu.Unlock()
 		if f := r.onReap.Load(); f != nil {
 			// A child's death is when its own children were reparented to god: the processes
 			// that escaped its job are found before the job hears of the exit (supervisor/containment.go).
 			(*f)()
 		}
-		if known {
-			deliver(e) // never blocks (see waiting); an upgrade's freeze finds it in recent
-			continue
+		for _, b := range batch {
+			if b.deliver != nil {
+				b.deliver(b.e) // never blocks (see waiting); an upgrade's freeze finds it in recent
+				continue
+			}
+			if r.log != nil {
+				r.log.Debug("reaped orphan", "pid", b.e.Pid, "exit", b.e.String())
+			}
 		}
-		if r.log != nil {
-			r.log.Debug("reaped orphan", "pid", pid, "exit", e.String())
+		if !more {
+			return
 		}
 	}
 }
+
+// reapBatch bounds the exits taken before they are delivered, so that the first of a burst is
+// not held back long.
+const reapBatch = 256
 
 // SetOnReap makes f run after every child reaped, outside the reaper's lock.
 func (r *Reaper) SetOnReap(f func()) { r.onReap.Store(&f) }
@@ -234,12 +254,18 @@ func (r *Reaper) Unwatch(pid int) {
 	r.mu.Unlock()
 }
 
-// Known reports whether god waits for pid already.
-func (r *Reaper) Known(pid int) bool {
+// Unknown keeps, of pids (reordered in place), those god does not wait for, under one lock:
+// the containment's look at thousands of children takes it once.
+func (r *Reaper) Unknown(pids []int) []int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	_, ok := r.waiting[pid]
-	return ok
+	out := pids[:0]
+	for _, pid := range pids {
+		if _, ok := r.waiting[pid]; !ok {
+			out = append(out, pid)
+		}
+	}
+	return out
 }
 
 // rememberExit keeps the last exits of registered children: if god re-executes itself while an

@@ -1,0 +1,53 @@
+// Command manyjobs is a godv1 loader of many trivial jobs for the scaling benchmark and test:
+// `manyjobs godv1 N [ARGV...]` defines jobs s00001..sN, each auto-started, running ARGV (default
+// `sleep 100000`), every other property undefined. It answers at once, so what is measured is
+// god's cost, not the loader's.
+package main
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+
+	"github.com/emielm/watchgod/loader"
+)
+
+type many struct {
+	jobs []string
+	argv []string
+}
+
+func (m many) Jobs() []string { return m.jobs }
+
+func (m many) Answer(job, prop string, args []string) []string {
+	switch prop {
+	case "exec":
+		return m.argv
+	case "auto":
+		return []string{"true"}
+	}
+	return nil
+}
+
+func main() {
+	if len(os.Args) < 3 || os.Args[1] != loader.Version {
+		fmt.Fprintln(os.Stderr, "usage: manyjobs godv1 N [ARGV...]")
+		os.Exit(2)
+	}
+	n, err := strconv.Atoi(os.Args[2])
+	if err != nil || n < 1 {
+		fmt.Fprintf(os.Stderr, "manyjobs: bad job count %q\n", os.Args[2])
+		os.Exit(2)
+	}
+	m := many{argv: []string{"sleep", "100000"}}
+	if len(os.Args) > 3 {
+		m.argv = os.Args[3:]
+	}
+	for i := 1; i <= n; i++ {
+		m.jobs = append(m.jobs, fmt.Sprintf("s%05d", i))
+	}
+	if err := loader.Serve(os.Stdin, os.Stdout, m); err != nil {
+		fmt.Fprintln(os.Stderr, "manyjobs:", err)
+		os.Exit(1)
+	}
+}
