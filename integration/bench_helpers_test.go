@@ -14,6 +14,7 @@ package integration
 import (
 	"bytes"
 	"fmt"
+	"github.com/emielm/watchgod/internal/procfs"
 	"math"
 	"os"
 	"regexp"
@@ -176,6 +177,22 @@ func procsWhere(match func(pid int) bool) []int {
 // childrenOf lists the pids whose parent is ppid, by a scan of /proc.
 func childrenOf(ppid int) []int {
 	return procsWhere(func(pid int) bool { st, ok := readProc(pid); return ok && st.ppid == ppid })
+}
+
+// childrenByParent maps each pid to its children, from one scan of /proc.
+func childrenByParent() map[int][]int {
+	out := map[int][]int{}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if ppid, _, err := procfs.ParentAndGroup(pid); err == nil {
+			out[ppid] = append(out[ppid], pid)
+		}
+	}
+	return out
 }
 
 // envValue is the value of key in pid's environment, "" when it has none.

@@ -186,6 +186,12 @@ func (g *god) readLog(out interface{ Read([]byte) (int, error) }) {
 // Its start time is recorded with it: pids wrap (pid_max may be 32768), and cleanup must never
 // kill a stranger that has the pid now.
 func (g *god) addPid(pid int, what string) {
+	g.mu.Lock()
+	_, known := g.pids[pid]
+	g.mu.Unlock()
+	if known {
+		return // a status poll of thousands of jobs reads no /proc file for what it saw before
+	}
 	start, _ := procfs.StartTime(pid)
 	g.mu.Lock()
 	defer g.mu.Unlock()

@@ -15,6 +15,8 @@ var (
 	backendBin string // examples/backend, the v0.1 README example
 	clockFile  string // examples/shell/clock, the bash loader
 	sockjobBin string // integration/testdata/sockjob, the socket tests' job (sock_*_test.go)
+	// integration/testdata/manyjobs, a Go loader of N trivial jobs (scale_test.go, bench_scale_test.go)
+	manyjobsBin string
 	unitsBin   string // cmd/god-units, the systemd-unit loader (godunits_test.go)
 )
 
@@ -47,8 +49,9 @@ func runMain(m *testing.M) int {
 	backendBin = filepath.Join(bin, "backend")
 	clockFile = filepath.Join(root, "examples", "shell", "clock")
 	sockjobBin = filepath.Join(bin, "sockjob")
+	manyjobsBin = filepath.Join(bin, "manyjobs")
 	unitsBin = filepath.Join(bin, "god-units")
-	for _, b := range []struct{ out, pkg string }{{godBin, "./cmd/god"}, {metricsBin, "./cmd/god-metrics"}, {backendBin, "./examples/backend"}, {sockjobBin, "./integration/testdata/sockjob"}, {unitsBin, "./cmd/god-units"}} {
+	for _, b := range []struct{ out, pkg string }{{godBin, "./cmd/god"}, {metricsBin, "./cmd/god-metrics"}, {backendBin, "./examples/backend"}, {sockjobBin, "./integration/testdata/sockjob"}, {manyjobsBin, "./integration/testdata/manyjobs"}, {unitsBin, "./cmd/god-units"}} {
 		args := []string{"build", "-o", b.out}
 		if raceEnabled {
 			args = append(args, "-race")

@@ -217,20 +217,32 @@ func (c *Client) receiveBy(ctx context.Context, late <-chan time.Time, within ti
 	c.startOnce.Do(func() { go c.readLoop() })
 	select {
 	case f := <-c.frames:
-		if f.err != nil {
-			if errors.Is(f.err, os.ErrClosed) {
-				// The caller closed the pipe because the loader exited: say that, not "read |0:
-				// file already closed".
-				return nil, fmt.Errorf("read reply: the loader's output was closed (it exited): %w", io.EOF)
-			}
-			return nil, fmt.Errorf("read reply: %w", f.err)
-		}
-		return f.m, nil
+		return replyOf(f)
 	case <-ctx.Done():
 		return nil, fmt.Errorf("no reply: %w", ctx.Err())
 	case <-late:
+		// A reply that arrived as the time ran out is not late: select picks among ready cases
+		// at random.
+		select {
+		case f := <-c.frames:
+			return replyOf(f)
+		default:
+		}
 		return nil, fmt.Errorf("no reply: %w (none within %s)", context.DeadlineExceeded, within)
 	}
+}
+
+// replyOf is the reply a frame read from the loader carries, or why there is none.
+func replyOf(f frame) (Message, error) {
+	if f.err != nil {
+		if errors.Is(f.err, os.ErrClosed) {
+			// The caller closed the pipe because the loader exited: say that, not "read |0:
+			// file already closed".
+			return nil, fmt.Errorf("read reply: the loader's output was closed (it exited): %w", io.EOF)
+		}
+		return nil, fmt.Errorf("read reply: %w", f.err)
+	}
+	return f.m, nil
 }
 
 // readLoop is the one goroutine that reads r, so that receive can select on

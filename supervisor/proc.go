@@ -44,6 +44,8 @@ type spawnSpec struct {
 // spawnProcess starts one job process: in its own process group (so its whole tree can be signalled),
 // stdin from /dev/null, stdout and stderr through pipes whose every line becomes a log record.
 func (s *Supervisor) spawnProcess(sp spawnSpec) (int, error) {
+	s.spawnSlots <- struct{}{}
+	defer func() { <-s.spawnSlots }()
 	path, err := lookPath(sp.argv[0], sp.dir, sp.env)
 	if err != nil {
 		return 0, err

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -157,6 +158,8 @@ type Supervisor struct {
 	jobs      map[string]*jobHandle
 	subs      map[chan jobEvent]bool
 	shutting  bool
+	// spawnSlots bounds the job processes being started at once (spawnConcurrency).
+	spawnSlots chan struct{}
 	// dependents indexes Auto.After backwards: the jobs that wait for a job. nil: to be built
 	// (dependentsOf), after any definition changed.
 	dependents   map[string][]*jobHandle
@@ -215,6 +218,13 @@ type loaderLoaded struct {
 	err  error
 }
 
+// spawnConcurrency is how many job processes god starts at once. A fork+exec holds its thread
+// for about a millisecond; with thousands of jobs starting together, each of them waiting in
+// fork would be a runnable goroutine, and the goroutines that read loaders' replies, run
+// timers and answer god status would queue behind them for seconds (a loader that answered at
+// once was killed for replies god had not read in time). Jobs past the bound wait, parked.
+func spawnConcurrency() int { return max(4, 2*runtime.GOMAXPROCS(0)) }
+
 // New prepares a supervisor; Run starts it.
 func New(cfg Config) (*Supervisor, error) {
 	cfg.defaults()
@@ -230,6 +240,7 @@ func New(cfg Config) (*Supervisor, error) {
 		baseEnv:      baseEnv(),
 		metrics:      newMetrics(),
 		inbox:        newQueue[loopEvent](),
+		spawnSlots:   make(chan struct{}, spawnConcurrency()),
 		calls:        make(chan func()),
 		doneCh:       make(chan struct{}),
 		loaders:      make(map[string]*loaderFile),

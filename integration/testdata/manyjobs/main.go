@@ -39,6 +39,13 @@ func main() {
 		fmt.Fprintf(os.Stderr, "manyjobs: bad job count %q\n", os.Args[2])
 		os.Exit(2)
 	}
+	if f := os.Getenv("GOD_TEST_PIDS"); f != "" {
+		// The tests' cleanup checks that every loader process is gone after god.
+		if pf, err := os.OpenFile(f, os.O_APPEND|os.O_WRONLY|os.O_CREATE, 0o644); err == nil {
+			fmt.Fprintln(pf, os.Getpid())
+			pf.Close()
+		}
+	}
 	m := many{argv: []string{"sleep", "100000"}}
 	if len(os.Args) > 3 {
 		m.argv = os.Args[3:]

@@ -1,0 +1,146 @@
+package integration
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// BenchmarkScale measures how god's costs grow with the number of jobs: 100, 1000, 5000 and
+// 10 000 trivial jobs (`sleep`, auto, no check) from one Go loader that answers at once
+// (testdata/manyjobs), so that what is measured is god. At each size:
+//
+//   - start: god's exec to every job in run (as `god status --json` polls see it) and to the
+//     last "started" record of god's log, and god's CPU time until then;
+//   - status: `god status --json` (every job) and `god status JOB` (one), medians, each the
+//     whole CLI run (its own start-up is about 2 ms);
+//   - memory: god's RSS and PSS once every job runs, and per job;
+//   - idle: god's CPU over a quiet window with every job running and no checks;
+//   - stop: SIGTERM to god's exit with every job stopped.
+//
+// Beside it, when runit is found (scripts/bench unpacks Debian's), runsvdir starts the same
+// number of `sleep` services: its start, memory (PSS of runsvdir and its runsv processes) and
+// stop. Targets at 10 000 jobs (printed, not asserted): all running within 5 s, status --json
+// under 200 ms and status JOB under 20 ms, RSS under 100 MiB, idle CPU 0, stop under 2 s.
+//
+// WATCHGOD_SCALE=N,N,... picks the sizes. A size needs about two fds a job in god (the job's
+// stdout and stderr pipes): where the hard open-files limit is lower, the jobs that do not fit
+// wait for fds (god says so once) and the size is reported as not reached.
+func BenchmarkScale(b *testing.B) {
+	for _, n := range scaleSizes(b) {
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			var f figures
+			asTest(b, func(t testing.TB) { measureScale(t, n, &f) })
+			f.report(b)
+		})
+	}
+}
+
+// scaleSizes reads WATCHGOD_SCALE (default 100,1000,5000,10000).
+func scaleSizes(tb testing.TB) []int {
+	spec := os.Getenv("WATCHGOD_SCALE")
+	if spec == "" {
+		spec = "100,1000,5000,10000"
+	}
+	var out []int
+	for _, f := range strings.Split(spec, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			tb.Fatalf("WATCHGOD_SCALE=%q: %q is not a job count", spec, f)
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// writeManyJobs puts the loader of n trivial jobs (s00001..) into g's directory.
+func writeManyJobs(t testing.TB, g *god, n int) {
+	t.Helper()
+	writeExecutable(t, g.dir, "many", []byte(fmt.Sprintf("#!/bin/sh\nexec %s \"$1\" %d\n", manyjobsBin, n)))
+}
+
+// manyJobsName is the name of job i (1-based) of testdata/manyjobs.
+func manyJobsName(i int) string { return fmt.Sprintf("s%05d", i) }
+
+func measureScale(t testing.TB, n int, f *figures) {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err == nil && lim.Max < uint64(2*n+200) {
+		f.notef("%d jobs: not reached here: they need about %d fds in god and the hard open-files limit is %d "+
+			"(god raises it only with CAP_SYS_RESOURCE)", n, 2*n+200, lim.Max)
+		return
+	}
+	g := newGod(t)
+	writeManyJobs(t, g, n)
+	t0 := time.Now()
+	g.start()
+	polls := 0
+	eventually(t, 60*time.Second+time.Duration(n)*10*time.Millisecond, fmt.Sprintf("%d jobs in run", n), func() bool {
+		polls++
+		return countState(g.status(), "run") == n
+	})
+	allRun := time.Since(t0)
+	godPid := g.cmd.Process.Pid
+	startCPU, _ := readProc(godPid)
+	var lastStart time.Time
+	starts := 0
+	for _, r := range g.logs(0, func(r record) bool { return r.Msg == "started" && r.str("job") != "" }) {
+		starts++
+		if r.Time.After(lastStart) {
+			lastStart = r.Time
+		}
+	}
+	if starts != n {
+		g.fatalf("%d started records, want %d", starts, n)
+	}
+	if fails := g.logs(0, func(r record) bool { return r.Level == "ERROR" }); len(fails) > 0 {
+		g.fatalf("god logged %d errors while %d jobs started, the first: %s %v", len(fails), n, fails[0].Msg, fails[0].Attrs)
+	}
+
+	var all, one []time.Duration
+	for range 5 {
+		t1 := time.Now()
+		g.mustCLI("status", "--json")
+		all = append(all, time.Since(t1))
+	}
+	for i := range 20 {
+		t1 := time.Now()
+		g.mustCLI("status", manyJobsName(1+i*(n-1)/19))
+		one = append(one, time.Since(t1))
+	}
+	mem := readMem(godPid)
+
+	// The idle window: god runs undisturbed while the benchmark waits.
+	idle0, _ := readProc(godPid)
+	const window = 5 * time.Second
+	time.Sleep(window)
+	idle1, _ := readProc(godPid)
+
+	t2 := time.Now()
+	g.signal(syscall.SIGTERM)
+	if code := g.wait(60*time.Second + time.Duration(n)*10*time.Millisecond); code != 0 {
+		g.fatalf("god exited %d after SIGTERM", code)
+	}
+	stop := time.Since(t2)
+
+	f.add("start-to-all-run-ms", inMS(allRun), fmt.Sprintf("%d jobs: god's exec to status showing all in run (%d polls; at 10 000 the target is < 5000)", n, polls))
+	f.add("start-to-last-started-ms", inMS(lastStart.Sub(t0)), "god's exec to its last \"started\" record")
+	f.add("start-god-cpu-ms", inMS(startCPU.cpu), "god's CPU time (user+system) until all ran")
+	f.addDurations("status-json", all, "god status --json, every job; at 10 000 the target is < 200 ms")
+	f.addDurations("status-job", one, "god status JOB; target < 20 ms")
+	f.add("god-rss-MiB", float64(mem.rssKB)/1024, fmt.Sprintf("god's RSS with %d jobs running (PSS %.1f MiB; %.1f KiB a job; at 10 000 the target is < 100 MiB)",
+		n, mem.pssMiB(), float64(mem.rssKB)/float64(n)))
+	f.add("idle-cpu-ms", inMS(idle1.cpu-idle0.cpu), fmt.Sprintf("god's CPU time over %s idle (target 0)", window))
+	f.add("sigterm-to-exit-ms", inMS(stop), fmt.Sprintf("SIGTERM to god's exit, all %d jobs stopped (at 10 000 the target is < 2000)", n))
+
+	if r, err := runRunit(t, n); err != nil {
+		f.notef("runit: not measured (%v)", err)
+	} else {
+		f.add("runit-start-ms", inMS(r.start), fmt.Sprintf("runsvdir's exec to all %d services running (polling /proc every 50 ms)", n))
+		f.add("runit-pss-MiB", r.mem.pssMiB(), fmt.Sprintf("runsvdir and %d runsv processes (RSS %.1f MiB)", r.procs-1, r.mem.rssMiB()))
+		f.add("runit-stop-ms", inMS(r.stop), "SIGHUP to runsvdir to every service gone")
+	}
+}
