@@ -17,7 +17,7 @@ var (
 	sockjobBin string // integration/testdata/sockjob, the socket tests' job (sock_*_test.go)
 	// integration/testdata/manyjobs, a Go loader of N trivial jobs (scale_test.go, bench_scale_test.go)
 	manyjobsBin string
-	unitsBin   string // cmd/god-units, the systemd-unit loader (godunits_test.go)
+	unitsBin    string // cmd/god-units, the systemd-unit loader (godunits_test.go)
 )
 
 // TestMain builds god, its metrics exporter, the god-units loader and the examples into a temporary directory (readable by every user, so a
