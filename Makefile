@@ -39,10 +39,11 @@ vet:
 test: vet
 	$(GO) test -race -short -count=1 -timeout 15m ./...
 
-# The long proofs that -short leaves out: 60 s of the chaos soak, and a million log lines through
-# --log-dir across an upgrade and a reload (.ci/run runs them after make test).
+# The long proofs that -short leaves out: 60 s of the chaos soak, a million log lines through
+# --log-dir across an upgrade and a reload, and 5000 jobs on one god (.ci/run runs them after
+# make test).
 test-long:
-	$(GO) test -race -count=1 -timeout 20m -run '^(TestChaosSoak|TestLogDirMillionLines)$$' ./integration/
+	$(GO) test -race -count=1 -timeout 20m -run '^(TestChaosSoak|TestLogDirMillionLines|TestManyJobs)$$' ./integration/
 
 # A short run of every fuzz target (CI runs it after make test); FUZZTIME=4000000x for a long one.
 fuzz-short:
