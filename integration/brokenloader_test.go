@@ -251,3 +251,19 @@ func TestSlowHandshakeRetried(t *testing.T) {
 		g.fatalf("the slow loader was declared not godv1")
 	}
 }
+
+// TestHandshakeTimeoutFlag: a loader known to take long to name its jobs (3 s here, as one
+// building thousands of jobs may) is given the time with --handshake-timeout, so that god reads
+// it at the first try and logs no failure.
+func TestHandshakeTimeoutFlag(t *testing.T) {
+	t.Parallel()
+	g := newGod(t)
+	l := bashLoader{Jobs: map[string]bashJob{"slowjob": {Exec: sleeper, Auto: autoTrue}}}
+	script := strings.Replace(l.script(), "\n", "\nsleep 3\n", 1) // before anything else, the handshake too
+	writeExecutable(t, g.dir, "slow", []byte(script))
+	g.start("--handshake-timeout", "30s")
+	g.waitState("slowjob", "run", 60*time.Second)
+	if fails := g.logs(0, func(r record) bool { return r.Level == "ERROR" || r.Level == "WARN" }); len(fails) > 0 {
+		g.fatalf("a loader given 30 s for its handshake logged %q", fails[0].Raw)
+	}
+}

@@ -41,6 +41,7 @@ type daemonFlags struct {
 	minUptime    time.Duration
 	coolDown     time.Duration
 	loaderTO     time.Duration
+	handshakeTO  time.Duration
 	loaderIdle   time.Duration
 	checkTO      time.Duration
 	startTO      time.Duration
@@ -74,6 +75,7 @@ func parseDaemonFlags(args []string) (*daemonFlags, error) {
 	fs.DurationVar(&f.minUptime, "stay-up", supervisor.Defaults.Backoff.MinUptime, "deprecated: --min-uptime")
 	fs.DurationVar(&f.coolDown, "cool-down", supervisor.Defaults.Backoff.CoolDown, "a job failed by flapping tries again after this; 0: never (job property cool-down)")
 	fs.DurationVar(&f.loaderTO, "loader-timeout", supervisor.Defaults.LoaderTimeout, "how long a loader may take to answer (check excepted)")
+	fs.DurationVar(&f.handshakeTO, "handshake-timeout", supervisor.Defaults.HandshakeTimeout, "how long a new loader instance may take to name its jobs (doubled after each timeout, up to 8 times as long); raise it for a loader that builds thousands of jobs at start")
 	fs.DurationVar(&f.loaderIdle, "loader-idle", supervisor.Defaults.LoaderIdle, "a loader instance nobody asked anything this long exits (the next request starts one)")
 	fs.DurationVar(&f.checkTO, "check-timeout", supervisor.Defaults.CheckTimeout, "how long a check may take")
 	fs.DurationVar(&f.startTO, "start-timeout", supervisor.Defaults.StartTimeout, "a process not ready by then has failed (and a reload is rolled back)")
@@ -273,17 +275,18 @@ func runDaemon(args []string) int {
 		Backoff: supervisor.Backoff{
 			First: f.restartDelay, Max: f.backoffMax, MinUptime: f.minUptime, Limit: f.restartLimit, CoolDown: f.coolDown,
 		},
-		LoaderTimeout: f.loaderTO,
-		LoaderIdle:    f.loaderIdle,
-		CheckTimeout:  f.checkTO,
-		StartTimeout:  f.startTO,
-		Logger:        logger,
-		Hub:           hub,
-		Version:       fullVersion(),
-		Inherited:     inherited,
-		Helpers:       helpers,
-		Cgroup:        f.cgroup,
-		StateFile:     stateFile,
+		LoaderTimeout:    f.loaderTO,
+		HandshakeTimeout: f.handshakeTO,
+		LoaderIdle:       f.loaderIdle,
+		CheckTimeout:     f.checkTO,
+		StartTimeout:     f.startTO,
+		Logger:           logger,
+		Hub:              hub,
+		Version:          fullVersion(),
+		Inherited:        inherited,
+		Helpers:          helpers,
+		Cgroup:           f.cgroup,
+		StateFile:        stateFile,
 	}
 	if exe != "" {
 		cfg.Upgrade = supervisor.UpgradeOptions{Exe: exe, Argv: os.Args, Control: ln,
