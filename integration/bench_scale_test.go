@@ -22,9 +22,10 @@ import (
 //   - idle: god's CPU over a quiet window with every job running and no checks;
 //   - stop: SIGTERM to god's exit with every job stopped.
 //
-// Beside it, when runit is found (scripts/bench unpacks Debian's), runsvdir starts the same
-// number of `sleep` services: its start, memory (PSS of runsvdir and its runsv processes) and
-// stop. Targets at 10 000 jobs (printed, not asserted): all running within 5 s, status --json
+// Beside it, when runit and s6 are found (scripts/bench unpacks Debian's), runsvdir and
+// s6-svscan start the same number of `sleep` services: their start, memory (PSS of the
+// supervisor tree: runsvdir and a runsv per service, s6-svscan and an s6-supervise per service)
+// and stop. Targets at 10 000 jobs (printed, not asserted): all running within 5 s, status --json
 // under 200 ms and status JOB under 20 ms, RSS under 100 MiB, idle CPU 0, stop under 2 s.
 //
 // WATCHGOD_SCALE=N,N,... picks the sizes. A size needs about two fds a job in god (the job's
@@ -126,25 +127,49 @@ func measureScale(t testing.TB, n int, f *figures) {
 	}
 	stop := time.Since(t2)
 
-	f.add("start-to-all-run-ms", inMS(allRun), fmt.Sprintf("%d jobs: god's exec to status showing all in run (%d polls; at 10 000 the target is < 5000)", n, polls))
-	f.add("start-to-last-started-ms", inMS(lastStart.Sub(t0)), "god's exec to its last \"started\" record")
-	f.add("start-god-cpu-ms", inMS(startCPU.cpu), "god's CPU time (user+system) until all ran")
-	f.addDurations("status-json", all, "god status --json, every job; at 10 000 the target is < 200 ms")
-	f.addDurations("status-job", one, "god status JOB; target < 20 ms")
-	f.add("god-rss-MiB", float64(mem.rssKB)/1024, fmt.Sprintf("god's RSS with %d jobs running (PSS %.1f MiB; %.1f KiB a job; at 10 000 the target is < 100 MiB)",
-		n, mem.pssMiB(), float64(mem.rssKB)/float64(n)))
-	f.add("idle-cpu-ms", inMS(idle1.cpu-idle0.cpu), fmt.Sprintf("god's CPU time over %s idle (target 0)", window))
-	f.add("sigterm-to-exit-ms", inMS(stop), fmt.Sprintf("SIGTERM to god's exit, all %d jobs stopped (at 10 000 the target is < 2000)", n))
+	f.metric("start-to-all-run-ms", inMS(allRun))
+	f.metric("start-to-last-started-ms", inMS(lastStart.Sub(t0)))
+	f.metric("start-god-cpu-ms", inMS(startCPU.cpu))
+	f.notef("%d jobs: start %s to all in run (%d polls of status --json), %s to the last \"started\" record; god's CPU %s (target at 10 000: all run < 5 s)",
+		n, allRun.Round(time.Millisecond), polls, lastStart.Sub(t0).Round(time.Millisecond), startCPU.cpu)
+	sa, so := statsOf(all), statsOf(one)
+	f.metric("status-json-p50-ms", inMS(sa.p50))
+	f.metric("status-job-p50-ms", inMS(so.p50))
+	f.notef("status --json (all jobs): %s; status JOB: %s (targets at 10 000: < 200 ms, < 20 ms)", sa, so)
+	f.metric("god-rss-MiB", float64(mem.rssKB)/1024)
+	f.metric("god-pss-MiB", mem.pssMiB())
+	f.metric("idle-cpu-ms", inMS(idle1.cpu-idle0.cpu))
+	f.notef("god: RSS %.1f MiB, PSS %.1f MiB, %.1f KiB a job (target at 10 000: < 100 MiB); CPU over %s idle: %s (target 0)",
+		float64(mem.rssKB)/1024, mem.pssMiB(), float64(mem.rssKB)/float64(n), window, idle1.cpu-idle0.cpu)
+	f.metric("sigterm-to-exit-ms", inMS(stop))
+	f.notef("SIGTERM to god's exit with all %d jobs stopped: %s (target at 10 000: < 2 s)", n, stop.Round(time.Millisecond))
 
 	if n > runitMaxServices {
 		f.notef("runit: not measured: runsvdir supervises at most %d services (at 5000 it ran 1000 and left the rest)", runitMaxServices)
 	} else if r, err := runRunit(t, n); err != nil {
 		f.notef("runit: not measured (%v)", err)
 	} else {
-		f.add("runit-start-ms", inMS(r.start), fmt.Sprintf("runsvdir's exec to all %d services running (polling /proc every 50 ms)", n))
-		f.add("runit-pss-MiB", r.mem.pssMiB(), fmt.Sprintf("runsvdir and %d runsv processes (RSS %.1f MiB)", r.procs-1, r.mem.rssMiB()))
-		f.add("runit-stop-ms", inMS(r.stop), "SIGHUP to runsvdir to every service gone")
+		f.metric("runit-start-ms", inMS(r.start))
+		f.metric("runit-pss-MiB", r.mem.pssMiB())
+		f.metric("runit-stop-ms", inMS(r.stop))
+		f.notef("runit: start %s (runsvdir's exec to all running, /proc polled every 50 ms), PSS %.1f MiB (runsvdir and %d runsv; RSS %.1f MiB), stop %s (SIGHUP)",
+			r.start.Round(time.Millisecond), r.mem.pssMiB(), r.procs-1, r.mem.rssMiB(), r.stop.Round(time.Millisecond))
 	}
+	if r, err := runS6(t, n); err != nil {
+		f.notef("s6: not measured (%v)", err)
+	} else {
+		f.metric("s6-start-ms", inMS(r.start))
+		f.metric("s6-pss-MiB", r.mem.pssMiB())
+		f.metric("s6-stop-ms", inMS(r.stop))
+		f.notef("s6: start %s, PSS %.1f MiB (s6-svscan and %d s6-supervise; RSS %.1f MiB), stop %s (s6-svscanctl -t)",
+			r.start.Round(time.Millisecond), r.mem.pssMiB(), r.procs-1, r.mem.rssMiB(), r.stop.Round(time.Millisecond))
+	}
+}
+
+// metric records a figure without a line of its own (the testing package shows a benchmark's
+// first 9 lines of log: the scale benchmark says several figures a line).
+func (f *figures) metric(unit string, value float64) {
+	f.metrics = append(f.metrics, metric{unit, value})
 }
 
 // runitMaxServices is runsvdir's own bound on the services of one directory (measured here:
