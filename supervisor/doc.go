@@ -11,7 +11,7 @@
 // Files by concept: backoff.go (the restart rules, as the daemon's flags set them), job.go
 // (the job actor, around internal/jobstate), sockets.go (sockets god keeps for jobs),
 // notifyroute.go (NOTIFY_SOCKET routing; the server is internal/notify), fds.go (sockets over
-// SCM_RIGHTS), loaderpool.go and loaderfiles.go (loaders; the inotify watch is
+// SCM_RIGHTS), internal/loaderpool (loaders; the inotify watch is
 // internal/dirwatch), proc.go (starting a process through internal/reaper, relaying its
 // output), settings.go (a job's user, umask, limits and env files, resolved at each start; the
 // shim is internal/procshim), containment.go (what a job process starts: cgroups, escaped

@@ -17,6 +17,7 @@ import (
 	"github.com/emielm/watchgod/internal/cgroup"
 	"github.com/emielm/watchgod/internal/crashstate"
 	"github.com/emielm/watchgod/internal/jobstate"
+	"github.com/emielm/watchgod/internal/loaderpool"
 	"github.com/emielm/watchgod/internal/reaper"
 	"github.com/emielm/watchgod/loader"
 	"github.com/emielm/watchgod/supervisor/control"
@@ -117,15 +118,15 @@ type Supervisor struct {
 	reaper       *reaper.Reaper
 	devNull      *os.File
 	baseEnv      []string
-	relayMux     *joblog.Mux    // relays every job's stdout and stderr; made by Run, closed when it returns
-	relays       sync.WaitGroup // pipes being relayed
-	loaderProcs  loaderProcs    // loader processes not yet reaped (loaderpool.go)
+	relayMux     *joblog.Mux      // relays every job's stdout and stderr; made by Run, closed when it returns
+	relays       sync.WaitGroup   // pipes being relayed
+	loaderProcs  loaderpool.Procs // loader processes not yet reaped
 	relayMu      sync.Mutex
 	relayPids    map[int]int             // pid -> relays still reading its output
 	relayWaiters map[int][]chan struct{} // pid -> closed when its output is all relayed
 	relayTags    map[int]*pipeTag        // read end -> the pid its lines carry (proc.go)
 	metrics      *metrics
-	pools        sync.Map // loader path -> *loaderPool; read by job goroutines
+	pools        sync.Map // loader path -> *loaderpool.Pool; read by job goroutines
 	inherited    *inheritedSockets
 	notify       *notify.Server
 	notifyPath   string
@@ -150,10 +151,11 @@ type Supervisor struct {
 
 	// Owned by loop.
 	loaders      map[string]*loaderFile
-	notExec      map[string]fileSig // files skipped for want of execute bits, said once each
-	fdLowSaid    bool               // the open-files limit was said to be low (fdlimit.go)
-	fdShort      fdShortage         // starts that failed for want of fds (fdlimit.go)
-	unsafe       map[string]fileSig // loaders a root god refuses (unsafeLoader), said once each
+	poolCfg      *loaderpool.Config            // what every loader pool runs with (newPool)
+	notExec      map[string]loaderpool.FileSig // files skipped for want of execute bits, said once each
+	fdLowSaid    bool                          // the open-files limit was said to be low (fdlimit.go)
+	fdShort      fdShortage                    // starts that failed for want of fds (fdlimit.go)
+	unsafe       map[string]loaderpool.FileSig // loaders a root god refuses (loaderpool.Unsafe), said once each
 	jobs         map[string]*jobHandle
 	subs         map[chan jobEvent]bool
 	shutting     bool
@@ -173,8 +175,8 @@ type Supervisor struct {
 // loaderFile is what god knows of one file in the loader directory.
 type loaderFile struct {
 	path     string
-	sig      fileSig
-	pool     *loaderPool
+	sig      loaderpool.FileSig
+	pool     *loaderpool.Pool
 	loading  bool
 	loadSeq  int
 	notGodv1 bool // reported once; ignored until the file changes
@@ -409,17 +411,27 @@ func (s *Supervisor) define(ctx context.Context, path, job string) (loader.Defin
 	if !ok {
 		return loader.Definition{}, fmt.Errorf("loader %s: gone", path)
 	}
-	return v.(*loaderPool).define(ctx, job)
+	return v.(*loaderpool.Pool).Define(ctx, job)
 }
 
 // ask sends one request to a loader file's pool: ctx bounds the wait for an instance, within
-// the reply from the request's write (see loaderPool.ask).
+// the reply from the request's write (see loaderpool.Pool.Ask).
 func (s *Supervisor) ask(ctx context.Context, within time.Duration, path, job, prop string, args ...string) (loader.Message, error) {
 	v, ok := s.pools.Load(path)
 	if !ok {
 		return nil, fmt.Errorf("loader %s: gone", path)
 	}
-	return v.(*loaderPool).ask(ctx, within, job, prop, args...)
+	return v.(*loaderpool.Pool).Ask(ctx, within, job, prop, args...)
+}
+
+// newPool makes the pool of the loader file at path, with god's settings for loaders.
+func (s *Supervisor) newPool(path string) *loaderpool.Pool {
+	if s.poolCfg == nil { // made once Run has the reaper
+		s.poolCfg = &loaderpool.Config{Reaper: s.reaper, Env: s.baseEnv, Log: s.log,
+			Instances: s.cfg.LoaderInstances, Idle: s.cfg.LoaderIdle, HandshakeTimeout: s.cfg.HandshakeTimeout,
+			Timeout: s.cfg.LoaderTimeout, Backoff: s.cfg.Backoff, Procs: &s.loaderProcs, OnFailure: s.metrics.loaderFailed}
+	}
+	return loaderpool.New(path, s.poolCfg)
 }
 
 // rescan looks at every file in the directory; reply, if set, gets a summary once loads finish.
@@ -455,7 +467,7 @@ func (s *Supervisor) rescanFile(name string) {
 	}
 	path := filepath.Join(s.cfg.Dir, name)
 	lf := s.loaders[path]
-	fi, ok := isLoaderCandidate(s.cfg.Dir, name)
+	fi, ok := loaderpool.Candidate(s.cfg.Dir, name)
 	if !ok {
 		s.noteNotExecutable(name)
 		if lf == nil {
@@ -475,13 +487,13 @@ func (s *Supervisor) rescanFile(name string) {
 		s.removeLoader(lf)
 		return
 	}
-	sig := sigOf(fi)
+	sig := loaderpool.SigOf(fi)
 	if s.euid == 0 {
-		if why := unsafeLoader(path); why != "" {
+		if why := loaderpool.Unsafe(path); why != "" {
 			// Jobs it defined keep running as they are; god runs the file again once it is safe.
 			if old, said := s.unsafe[name]; !said || old != sig {
 				if s.unsafe == nil {
-					s.unsafe = map[string]fileSig{}
+					s.unsafe = map[string]loaderpool.FileSig{}
 				}
 				s.unsafe[name] = sig
 				s.log.Error(fmt.Sprintf("%s refused: god runs loaders as root, and %s; chown root and chmod go-w to run it", path, why), "loader", path)
@@ -492,7 +504,7 @@ func (s *Supervisor) rescanFile(name string) {
 	}
 	if lf == nil {
 		lf = &loaderFile{path: path}
-		lf.pool = newLoaderPool(s, path)
+		lf.pool = s.newPool(path)
 		s.pools.Store(path, lf.pool)
 		s.loaders[path] = lf
 	} else {
@@ -502,7 +514,7 @@ func (s *Supervisor) rescanFile(name string) {
 		}
 	}
 	if lf.sig != sig {
-		lf.pool.newFileVersion()
+		lf.pool.NewFileVersion()
 	}
 	lf.sig = sig
 	lf.notGodv1 = false
@@ -512,7 +524,7 @@ func (s *Supervisor) rescanFile(name string) {
 // noteNotExecutable says once (per version of the file) that a file in the directory is not
 // run because it is not executable; rescans and events about other files stay quiet.
 func (s *Supervisor) noteNotExecutable(name string) {
-	sig, ok := notExecutable(s.cfg.Dir, name)
+	sig, ok := loaderpool.NotExecutable(s.cfg.Dir, name)
 	if !ok {
 		delete(s.notExec, name)
 		return
@@ -521,7 +533,7 @@ func (s *Supervisor) noteNotExecutable(name string) {
 		return
 	}
 	if s.notExec == nil {
-		s.notExec = map[string]fileSig{}
+		s.notExec = map[string]loaderpool.FileSig{}
 	}
 	s.notExec[name] = sig
 	path := filepath.Join(s.cfg.Dir, name)
@@ -536,7 +548,7 @@ func (s *Supervisor) startLoad(lf *loaderFile) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*s.cfg.LoaderTimeout)
 		defer cancel()
-		defs, err := pool.load(ctx)
+		defs, err := pool.Load(ctx)
 		s.inbox.push(loaderLoaded{path: lf.path, seq: seq, defs: defs, err: err})
 	}()
 }
@@ -551,8 +563,8 @@ func (s *Supervisor) loaderDone(ev loaderLoaded) {
 	defer s.answerScanWaiters()
 	if ev.err != nil {
 		lf.err = ev.err.Error()
-		slow := errors.Is(ev.err, context.DeadlineExceeded) && lf.pool.retrySlowHandshake()
-		if errors.Is(ev.err, errNotLoader) && !lf.loaded && !slow {
+		slow := errors.Is(ev.err, context.DeadlineExceeded) && lf.pool.RetrySlowHandshake()
+		if errors.Is(ev.err, loader.ErrNotGodv1) && !lf.loaded && !slow {
 			lf.notGodv1 = true
 			s.log.Warn(fmt.Sprintf("%s does not speak godv1; ignored until it changes", lf.path), "loader", lf.path, "err", ev.err)
 			return
@@ -657,7 +669,7 @@ func (s *Supervisor) removeLoader(lf *loaderFile) {
 	}
 	lf.jobs = nil
 	lf.retry.stop()
-	lf.pool.close()
+	lf.pool.Close()
 	s.pools.Delete(lf.path)
 	delete(s.loaders, lf.path)
 }
@@ -1023,11 +1035,11 @@ func (s *Supervisor) allDown() bool {
 
 func (s *Supervisor) finishShutdown() {
 	for _, lf := range s.loaders {
-		lf.pool.close()
+		lf.pool.Close()
 	}
 	// Closed pools killed their instances: god reaps them before it exits, so that none goes
 	// on running unsupervised for a moment (nor one a removed loader's hook was starting).
-	if !s.loaderProcs.wait(5 * time.Second) {
+	if !s.loaderProcs.Wait(5 * time.Second) {
 		s.log.Warn("loader processes not ended within 5s of their SIGKILL; god exits without them")
 	}
 	for _, w := range s.shutWaiters {

@@ -384,8 +384,8 @@ func (s *Supervisor) baseState(opts UpgradeOptions) *UpgradeState {
 		st.Version = 1 // see upgradeStateVersion
 	}
 	for _, lf := range s.loaders {
-		st.Loaders = append(st.Loaders, loaderState{Path: lf.path, Ino: lf.sig.ino, Size: lf.sig.size,
-			Mtime: lf.sig.mtime.UnixNano(), Mode: uint32(lf.sig.mode), Jobs: lf.jobs, NotGodv1: lf.notGodv1})
+		st.Loaders = append(st.Loaders, loaderState{Path: lf.path, Ino: lf.sig.Ino, Size: lf.sig.Size,
+			Mtime: lf.sig.Mtime.UnixNano(), Mode: uint32(lf.sig.Mode), Jobs: lf.jobs, NotGodv1: lf.notGodv1})
 	}
 	return st
 }

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/emielm/watchgod/internal/jobstate"
+	"github.com/emielm/watchgod/internal/loaderpool"
 	"github.com/emielm/watchgod/internal/reaper"
 	"github.com/emielm/watchgod/supervisor/control"
 	"github.com/emielm/watchgod/supervisor/joblog"
@@ -154,8 +155,8 @@ func (s *Supervisor) restore() {
 	st := s.restoredState
 	for _, ls := range st.Loaders {
 		lf := &loaderFile{path: ls.Path, jobs: ls.Jobs, loaded: !ls.NotGodv1, notGodv1: ls.NotGodv1,
-			sig: fileSig{ino: ls.Ino, size: ls.Size, mtime: time.Unix(0, ls.Mtime), mode: os.FileMode(ls.Mode)}}
-		lf.pool = newLoaderPool(s, ls.Path)
+			sig: loaderpool.FileSig{Ino: ls.Ino, Size: ls.Size, Mtime: time.Unix(0, ls.Mtime), Mode: os.FileMode(ls.Mode)}}
+		lf.pool = s.newPool(ls.Path)
 		s.pools.Store(ls.Path, lf.pool)
 		s.loaders[ls.Path] = lf
 	}

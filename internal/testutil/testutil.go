@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"syscall"
@@ -216,4 +217,22 @@ func OpenPTY(tb testing.TB, rows int) (ptmx, pts *os.File) {
 	}
 	tb.Cleanup(func() { pts.Close() })
 	return ptmx, pts
+}
+
+// BashPause is bash that defines pause SECONDS, for the start of a script's body: a wait without
+// a fork (read on a pipe that never has data), so that a loader's reply time is its own and not
+// that of starting sleep on a busy machine.
+const BashPause = `exec {never}<> <(:)
+pause() { read -r -t "$1" -u "$never" || true; }
+`
+
+// WriteScript writes an executable bash script dir/name with body (the lines after
+// "#!/bin/bash"), for a loader or a job a test runs, and returns its path.
+func WriteScript(tb testing.TB, dir, name, body string) string {
+	tb.Helper()
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, []byte("#!/bin/bash\n"+body), 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	return path
 }
