@@ -26,8 +26,8 @@
 // its close-on-exec flag is cleared, so no socket closes and no output line is lost. A pre-flight
 // run of the new binary must answer a handshake on the state first (preflight.go), or nothing is
 // touched; a new image that cannot take over execs the old one again. The state handed
-// over is UpgradeState, JSON in a memfd named by GOD_UPGRADE_STATE, versioned by
-// its "version" (upgrade.go): a god that does not know the version refuses it in the pre-flight.
+// over is upgradestate.State (internal/upgradestate), JSON in a memfd named by
+// GOD_UPGRADE_STATE, versioned by its "version": a god that does not know the version refuses it in the pre-flight.
 //
 //	{"version": 1, "written": "...", "from": "v1.2.0",
 //	 "control_fd": 5, "control_path": "/run/god/god.sock", "notify_fd": 9, "notify_path": "...",

@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/emielm/watchgod/fdpass"
 	"github.com/emielm/watchgod/internal/reaper"
 	"github.com/emielm/watchgod/internal/testutil"
@@ -178,7 +176,8 @@ func mustRawFd(t *testing.T, f *os.File) int {
 }
 
 // TestUpgradeStateHelpers: the state carries the helpers' fds as version 2, and only then, so a
-// god from before helpers still takes a state without them; Check and TakeHelperFiles.
+// god from before helpers still takes a state without them (upgradestate tests Check and
+// TakeHelperFiles).
 func TestUpgradeStateHelpers(t *testing.T) {
 	r, w, err := os.Pipe()
 	if err != nil {
@@ -197,47 +196,5 @@ func TestUpgradeStateHelpers(t *testing.T) {
 	if plain.Version != 1 || plain.Helpers != nil {
 		t.Fatalf("state without helpers: version %d, helpers %+v; want version 1 for older gods", plain.Version, plain.Helpers)
 	}
-	for _, c := range []struct {
-		st   UpgradeState
-		want string
-	}{
-		{UpgradeState{Version: 1}, ""},
-		{UpgradeState{Version: 2, Helpers: []helperState{{Name: "a", Fds: []int{5}}}}, ""},
-		{UpgradeState{Version: 3}, "version 3, this god reads versions 1 to 2"},
-		{UpgradeState{Version: 0}, "version 0"},
-		{UpgradeState{Version: 1, Helpers: []helperState{{Name: "a", Fds: []int{5}}}}, "version 1 carries helpers"},
-		{UpgradeState{Version: 2, Helpers: []helperState{{Name: "a"}, {Name: "a"}}}, `repeated helper name "a"`},
-		{UpgradeState{Version: 2, Helpers: []helperState{{Name: "a", Fds: []int{1}}}}, "bad fd 1"},
-	} {
-		err := c.st.Check()
-		if (c.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), c.want)) {
-			t.Errorf("Check(%+v) = %v, want %q", c.st, err, c.want)
-		}
-	}
 
-	// The new image takes the files by name, once; others are closed by Restore.
-	dup, err := syscall.Dup(mustRawFd(t, r))
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, err := syscall.Dup(mustRawFd(t, r))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st = &UpgradeState{Version: 2, Helpers: []helperState{{Name: "god-metrics", Fds: []int{dup}}, {Name: "gone", Fds: []int{other}}}}
-	if files := st.TakeHelperFiles("nope"); files != nil {
-		t.Fatalf("files of an unknown helper: %v", files)
-	}
-	files := st.TakeHelperFiles("god-metrics")
-	if len(files) != 1 || mustRawFd(t, files[0]) != dup {
-		t.Fatalf("TakeHelperFiles: %v", files)
-	}
-	files[0].Close()
-	if again := st.TakeHelperFiles("god-metrics"); again != nil {
-		t.Fatalf("taken twice: %v", again)
-	}
-	st.closeUntakenHelperFiles()
-	if _, err := unix.FcntlInt(uintptr(other), unix.F_GETFD, 0); err == nil {
-		t.Fatalf("fd %d of a helper nobody took is still open", other)
-	}
 }

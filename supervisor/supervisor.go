@@ -19,6 +19,7 @@ import (
 	"github.com/emielm/watchgod/internal/jobstate"
 	"github.com/emielm/watchgod/internal/loaderpool"
 	"github.com/emielm/watchgod/internal/reaper"
+	"github.com/emielm/watchgod/internal/upgradestate"
 	"github.com/emielm/watchgod/loader"
 	"github.com/emielm/watchgod/supervisor/control"
 	"github.com/emielm/watchgod/supervisor/joblog"
@@ -142,8 +143,8 @@ type Supervisor struct {
 	unrouted      []unroutedNotify // notify messages from pids not in pidIndex yet; owned by loop
 	unroutedTimer timer            // fires when the oldest of them has waited long enough
 
-	restoredState *UpgradeState // set by Restore: god's new image after an upgrade
-	upgradeFailed string        // set by Restore in an old image run again: why the new one gave up
+	restoredState *upgradestate.State // set by Restore: god's new image after an upgrade
+	upgradeFailed string              // set by Restore in an old image run again: why the new one gave up
 
 	inbox  *queue[loopEvent]
 	calls  chan func()
