@@ -146,7 +146,7 @@ type Supervisor struct {
 	restoredState *upgradestate.State // set by Restore: god's new image after an upgrade
 	upgradeFailed string              // set by Restore in an old image run again: why the new one gave up
 
-	inbox  *queue[loopEvent]
+	inbox  *mailbox[loopEvent]
 	calls  chan func()
 	doneCh chan struct{}
 
@@ -229,7 +229,7 @@ func New(cfg Config) (*Supervisor, error) {
 		devNull:      dn,
 		baseEnv:      baseEnv(),
 		metrics:      newMetrics(),
-		inbox:        newQueue[loopEvent](),
+		inbox:        newMailbox[loopEvent](),
 		calls:        make(chan func()),
 		doneCh:       make(chan struct{}),
 		loaders:      make(map[string]*loaderFile),
@@ -317,8 +317,14 @@ func (s *Supervisor) loop(ctx context.Context) error {
 			s.beginShutdown()
 		case f := <-s.calls:
 			f()
-		case ev := <-s.inbox.out:
-			s.handleEvent(ev)
+		case <-s.inbox.ready:
+			for _, ev := range s.inbox.take() {
+				s.handleEvent(ev)
+				if s.shutdownDone() {
+					return nil // what is left in the inbox is for a loop that has ended
+				}
+			}
+			continue
 		case m := <-s.notifyIn:
 			s.routeNotify(m)
 		case name, ok := <-names:
@@ -344,11 +350,20 @@ func (s *Supervisor) loop(ctx context.Context) error {
 			s.unroutedTimer.stop()
 			s.retryUnrouted()
 		}
-		if s.shutting && s.allDown() {
-			s.finishShutdown()
+		if s.shutdownDone() {
 			return nil
 		}
 	}
+}
+
+// shutdownDone finishes a shutdown once every job is down, and says whether it did: then the
+// loop ends. It is asked after every event.
+func (s *Supervisor) shutdownDone() bool {
+	if s.shutting && s.allDown() {
+		s.finishShutdown()
+		return true
+	}
+	return false
 }
 
 // call runs f in the loop goroutine and waits for it; false if the loop has ended.
@@ -364,7 +379,7 @@ func (s *Supervisor) call(f func()) bool {
 }
 
 // jobEvent is called by job goroutines; it never blocks.
-func (s *Supervisor) jobEvent(ev jobEvent) { s.inbox.push(ev) }
+func (s *Supervisor) jobEvent(ev jobEvent) { s.inbox.put(ev) }
 
 // loopEvent is what reaches the supervisor's loop through its inbox: a job's status
 // (jobEvent), a finished loader read (loaderLoaded), a check's command for another job
@@ -550,7 +565,7 @@ func (s *Supervisor) startLoad(lf *loaderFile) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*s.cfg.LoaderTimeout)
 		defer cancel()
 		defs, err := pool.Load(ctx)
-		s.inbox.push(loaderLoaded{path: lf.path, seq: seq, defs: defs, err: err})
+		s.inbox.put(loaderLoaded{path: lf.path, seq: seq, defs: defs, err: err})
 	}()
 }
 
@@ -579,7 +594,7 @@ func (s *Supervisor) loaderDone(ev loaderLoaded) {
 		lf.retry.set(d)
 		go func(c <-chan time.Time, seq int) {
 			<-c
-			s.inbox.push(loopFunc(func() {
+			s.inbox.put(loopFunc(func() {
 				if cur := s.loaders[lf.path]; cur == lf && lf.loadSeq == seq && !lf.loading && !s.shutting {
 					s.startLoad(lf)
 				}
@@ -758,7 +773,7 @@ type forwardCmd struct {
 }
 
 func (s *Supervisor) forward(from, target string, cmd []string) {
-	s.inbox.push(forwardCmd{from: from, target: target, cmd: cmd})
+	s.inbox.put(forwardCmd{from: from, target: target, cmd: cmd})
 }
 
 func (s *Supervisor) applyForward(f forwardCmd) {
@@ -1090,7 +1105,7 @@ func exitCodeOf(last string) int {
 
 // Shutdown stops every job in reverse dependency order, then Run returns. A second call hurries
 // it: every process still running gets SIGKILL.
-func (s *Supervisor) Shutdown() { s.inbox.push(loopFunc(s.beginShutdown)) }
+func (s *Supervisor) Shutdown() { s.inbox.put(loopFunc(s.beginShutdown)) }
 
 // samePids reports whether two process lists name the same pids in the same order.
 func samePids(a, b []control.ProcessStatus) bool {
