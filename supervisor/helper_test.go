@@ -37,18 +37,13 @@ func helperSup(t *testing.T, helpers ...Helper) *Supervisor {
 // notedFields waits until file holds at least n whitespace-separated fields and returns them.
 func notedFields(t *testing.T, file string, n int) []string {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	var fields []string
+	testutil.Eventually(t, 10*time.Second, fmt.Sprintf("%d fields in %s", n, file), func() bool {
 		b, _ := os.ReadFile(file)
-		fields := strings.Fields(string(b))
-		if len(fields) >= n {
-			return fields
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %d fields after 10 s, want %d: %q", file, len(fields), n, b)
-		}
-		time.Sleep(5 * time.Millisecond) // polling a file, bounded by the deadline
-	}
+		fields = strings.Fields(string(b))
+		return len(fields) >= n
+	})
+	return fields
 }
 
 // running reports whether pid exists and is not a zombie.

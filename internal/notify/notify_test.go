@@ -447,13 +447,8 @@ func TestListenNotifyAbstract(t *testing.T) {
 	if _, err := c.Write([]byte("READY=1")); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case m := <-done:
-		if !m.Ready || m.Pid != os.Getpid() {
-			t.Errorf("got %+v", m)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("no message on the abstract socket")
+	if m := testutil.Receive(t, done, 5*time.Second, "a message on the abstract socket"); !m.Ready || m.Pid != os.Getpid() {
+		t.Errorf("got %+v", m)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)

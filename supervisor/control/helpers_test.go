@@ -108,18 +108,6 @@ func wantResultError(t *testing.T, lines []Response, want string) {
 	}
 }
 
-// waitFor fails the test unless ch delivers within d.
-func waitFor[T any](t *testing.T, ch <-chan T, d time.Duration, what string) T {
-	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(d):
-		t.Fatalf("timed out after %v waiting for %s", d, what)
-		panic("unreachable")
-	}
-}
-
 // echoHandler answers every request with a result naming the command and
 // jobs, after one progress line per job.
 var echoHandler = HandlerFunc(func(ctx context.Context, peer Peer, req Request, emit func(Response) error) Response {
