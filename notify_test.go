@@ -24,13 +24,13 @@ type notifySocket struct {
 }
 
 // listenNotify points NOTIFY_SOCKET at a socket of the test's (see testutil.ListenNotify).
-func listenNotify(t *testing.T, abstract bool) *notifySocket {
+func listenNotify(t testing.TB, abstract bool) *notifySocket {
 	return &notifySocket{c: testutil.ListenNotify(t, abstract)}
 }
 
 // read returns the next datagram's payload and the fds that came with it as
 // files, which the test closes when it ends.
-func (n *notifySocket) read(t *testing.T) (string, []*os.File) {
+func (n *notifySocket) read(t testing.TB) (string, []*os.File) {
 	t.Helper()
 	n.c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	buf := make([]byte, 64<<10)

@@ -10,7 +10,7 @@ import (
 
 // serveIdle runs ServeHTTP with an idle exit of d on a loopback listener; the channel gets its
 // result.
-func serveIdle(t *testing.T, d time.Duration, h http.Handler) (string, <-chan error) {
+func serveIdle(t testing.TB, d time.Duration, h http.Handler) (string, <-chan error) {
 	t.Helper()
 	t.Setenv(idleExitEnv, d.String())
 	t.Setenv("NOTIFY_SOCKET", "")
@@ -23,7 +23,7 @@ func serveIdle(t *testing.T, d time.Duration, h http.Handler) (string, <-chan er
 	return ln.Addr().String(), done
 }
 
-func get(t *testing.T, addr string) string {
+func get(t testing.TB, addr string) string {
 	t.Helper()
 	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 20 * time.Second}
 	resp, err := c.Get("http://" + addr + "/")

@@ -52,7 +52,7 @@ type godv1Run struct {
 }
 
 // startGodv1 runs jobbin as "jobbin godv1" and completes the handshake.
-func startGodv1(t *testing.T) (*godv1Run, []string) {
+func startGodv1(t testing.TB) (*godv1Run, []string) {
 	t.Helper()
 	p := testutil.StartPiped(t, []string{jobbin, loader.Version})
 	r := &godv1Run{c: loader.NewClient(p.Stdout, p.Stdin), stdin: p.Stdin, cmd: p.Cmd, stderr: p.Stderr}

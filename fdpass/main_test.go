@@ -158,7 +158,7 @@ type child struct {
 // forkExec starts path with argv and env via syscall.ForkExec; stdout and
 // stderr are pipes, extra become fds 3, 4, .... The child is killed and
 // reaped at cleanup if the test did not wait for it.
-func forkExec(t *testing.T, path string, argv, env []string, extra ...*os.File) *child {
+func forkExec(t testing.TB, path string, argv, env []string, extra ...*os.File) *child {
 	t.Helper()
 	r, w, err := os.Pipe()
 	if err != nil {
@@ -218,7 +218,7 @@ func forkExec(t *testing.T, path string, argv, env []string, extra ...*os.File) 
 
 // wait waits up to 30 s for the child to exit and returns its stdout and
 // wait status; past the deadline it kills the child and fails the test.
-func (c *child) wait(t *testing.T) ([]byte, syscall.WaitStatus) {
+func (c *child) wait(t testing.TB) ([]byte, syscall.WaitStatus) {
 	t.Helper()
 	outc := make(chan []byte, 1)
 	go func() {
@@ -237,7 +237,7 @@ func (c *child) wait(t *testing.T) ([]byte, syscall.WaitStatus) {
 }
 
 // readLine reads one line of the child's stdout within 30 s.
-func (c *child) readLine(t *testing.T) []byte {
+func (c *child) readLine(t testing.TB) []byte {
 	t.Helper()
 	c.out.SetReadDeadline(time.Now().Add(30 * time.Second))
 	var line []byte
@@ -329,7 +329,7 @@ func mustOpen(t testing.TB, spec string) (Spec, *os.File) {
 func itoa(i int) string { return strconv.Itoa(i) }
 
 // dialGreeting dials addr and reads one line, with deadlines.
-func dialGreeting(t *testing.T, network, addr string) string {
+func dialGreeting(t testing.TB, network, addr string) string {
 	t.Helper()
 	c, err := net.DialTimeout(network, addr, 10*time.Second)
 	if err != nil {

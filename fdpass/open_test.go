@@ -16,7 +16,7 @@ import (
 
 // checkKept checks the properties of a socket god keeps: close-on-exec,
 // blocking, and matching its spec.
-func checkKept(t *testing.T, s Spec, f *os.File) {
+func checkKept(t testing.TB, s Spec, f *os.File) {
 	t.Helper()
 	cloexec, nonblock := fdState(t, f)
 	if !cloexec {
@@ -41,7 +41,7 @@ func checkKept(t *testing.T, s Spec, f *os.File) {
 }
 
 // setNonblock sets O_NONBLOCK on f's description, as a job's Go runtime does.
-func setNonblock(t *testing.T, f *os.File, on bool) {
+func setNonblock(t testing.TB, f *os.File, on bool) {
 	t.Helper()
 	fd, err := RawFd(f)
 	if err != nil {
@@ -55,7 +55,7 @@ func setNonblock(t *testing.T, f *os.File, on bool) {
 
 // acceptOne accepts one connection on the blocking fd of f, waiting for it
 // with poll so that the test cannot hang.
-func acceptOne(t *testing.T, f *os.File) {
+func acceptOne(t testing.TB, f *os.File) {
 	t.Helper()
 	fd, err := RawFd(f)
 	if err != nil {
@@ -122,7 +122,7 @@ func TestOpenUDP(t *testing.T) {
 }
 
 // recvOne reads one datagram from the blocking fd of f, with a deadline.
-func recvOne(t *testing.T, f *os.File) string {
+func recvOne(t testing.TB, f *os.File) string {
 	t.Helper()
 	fd, err := RawFd(f)
 	if err != nil {
@@ -205,7 +205,7 @@ func TestOpenUnixStale(t *testing.T) {
 }
 
 // makeStale leaves a socket file at path that nobody serves.
-func makeStale(t *testing.T, network, path string) {
+func makeStale(t testing.TB, network, path string) {
 	t.Helper()
 	typ := unix.SOCK_STREAM
 	if network == "unixgram" {

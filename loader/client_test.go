@@ -59,7 +59,7 @@ type loaderProc struct {
 // startLoader writes script to a file in a temp dir and runs it as
 // "FILE godv1" with piped stdin and stdout; the process is killed and
 // reaped at cleanup.
-func startLoader(t *testing.T, script string) *loaderProc {
+func startLoader(t testing.TB, script string) *loaderProc {
 	t.Helper()
 	file := testutil.WriteExecutable(t, t.TempDir(), "loader.sh", []byte(script))
 	p := testutil.StartPiped(t, []string{file, Version})
@@ -67,7 +67,7 @@ func startLoader(t *testing.T, script string) *loaderProc {
 }
 
 // handshaken starts script and completes the handshake.
-func handshaken(t *testing.T, script string) (*Client, *loaderProc) {
+func handshaken(t testing.TB, script string) (*Client, *loaderProc) {
 	t.Helper()
 	p := startLoader(t, script)
 	c := NewClient(p.out, p.stdin)

@@ -17,7 +17,7 @@ import (
 )
 
 // helperSup is a supervisor with a reaper and no loop, enough to run helpers.
-func helperSup(t *testing.T, helpers ...Helper) *Supervisor {
+func helperSup(t testing.TB, helpers ...Helper) *Supervisor {
 	t.Helper()
 	s, err := New(Config{Dir: t.TempDir(), Helpers: helpers,
 		Backoff: Backoff{First: 10 * time.Millisecond, Max: 50 * time.Millisecond, MinUptime: time.Hour}})
@@ -35,7 +35,7 @@ func helperSup(t *testing.T, helpers ...Helper) *Supervisor {
 }
 
 // notedFields waits until file holds at least n whitespace-separated fields and returns them.
-func notedFields(t *testing.T, file string, n int) []string {
+func notedFields(t testing.TB, file string, n int) []string {
 	t.Helper()
 	var fields []string
 	testutil.Eventually(t, 10*time.Second, fmt.Sprintf("%d fields in %s", n, file), func() bool {
@@ -161,7 +161,7 @@ func TestHelperCannotStart(t *testing.T) {
 	}
 }
 
-func mustRawFd(t *testing.T, f *os.File) int {
+func mustRawFd(t testing.TB, f *os.File) int {
 	t.Helper()
 	fd, err := fdpass.RawFd(f)
 	if err != nil {

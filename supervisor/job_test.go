@@ -67,14 +67,14 @@ func TestStateHookNames(t *testing.T) {
 // Tests using it must not run in parallel with tests that start children otherwise: the reaper
 // waits for every child of the process.
 type inProcess struct {
-	t      *testing.T
+	t      testing.TB
 	sup    *Supervisor
 	events chan jobEvent
 	cancel func()
 	done   chan error
 }
 
-func startInProcess(t *testing.T, dir string, opts ...func(*Config)) *inProcess {
+func startInProcess(t testing.TB, dir string, opts ...func(*Config)) *inProcess {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	sock := filepath.Join(t.TempDir(), "god.sock")

@@ -19,7 +19,7 @@ import (
 )
 
 // fakeGod serves the control protocol on a socket in a temporary directory with handle.
-func fakeGod(t *testing.T, handle control.HandlerFunc) string {
+func fakeGod(t testing.TB, handle control.HandlerFunc) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "god.sock")
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})

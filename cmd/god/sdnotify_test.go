@@ -14,7 +14,7 @@ import (
 )
 
 // nextNotify reads one datagram, failing the test after a second.
-func nextNotify(t *testing.T, c *net.UnixConn) string {
+func nextNotify(t testing.TB, c *net.UnixConn) string {
 	t.Helper()
 	if err := c.SetReadDeadline(time.Now().Add(time.Second)); err != nil {
 		t.Fatal(err)

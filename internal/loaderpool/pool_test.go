@@ -21,7 +21,7 @@ import (
 // startPool returns the pool of the loader at path, with god's default settings but timeout for
 // a reply, its own reaper, and a logger the test reads. At cleanup the pool is closed and its
 // instances reaped.
-func startPool(t *testing.T, path string, timeout time.Duration) (*Pool, *testutil.Records) {
+func startPool(t testing.TB, path string, timeout time.Duration) (*Pool, *testutil.Records) {
 	t.Helper()
 	log, recs := testutil.NewLogger()
 	r := reaper.New(log)

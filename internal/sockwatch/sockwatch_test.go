@@ -15,7 +15,7 @@ import (
 // deadline is generous: the machine is busy.
 const deadline = 20 * time.Second
 
-func newWatcher(t *testing.T) *Watcher {
+func newWatcher(t testing.TB) *Watcher {
 	t.Helper()
 	w, err := New()
 	if err != nil {
@@ -26,7 +26,7 @@ func newWatcher(t *testing.T) *Watcher {
 }
 
 // rawListener opens a blocking TCP listening socket on loopback as god does (no Go poller on it).
-func rawListener(t *testing.T) (fd int, addr string) {
+func rawListener(t testing.TB) (fd int, addr string) {
 	t.Helper()
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {

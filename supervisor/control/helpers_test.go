@@ -17,7 +17,7 @@ import (
 
 // shortDir returns a fresh directory with a short path (unix socket paths
 // are limited to 108 bytes, and t.TempDir embeds the test name).
-func shortDir(t *testing.T) string {
+func shortDir(t testing.TB) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "ctl")
 	if err != nil {
@@ -29,7 +29,7 @@ func shortDir(t *testing.T) string {
 
 // startServer serves h on a fresh socket and closes the server when the test
 // ends. tweak, if not nil, adjusts the server before it starts.
-func startServer(t *testing.T, h Handler, tweak func(*Server)) (string, *Server) {
+func startServer(t testing.TB, h Handler, tweak func(*Server)) (string, *Server) {
 	t.Helper()
 	path := filepath.Join(shortDir(t), "run", "god.sock")
 	ln, err := Listen(path)
@@ -60,7 +60,7 @@ func startServer(t *testing.T, h Handler, tweak func(*Server)) (string, *Server)
 
 // rawExchange connects to path, writes data as is, and returns every line the
 // server sends until it closes the connection (bounded by a 5 s deadline).
-func rawExchange(t *testing.T, path string, data []byte) []Response {
+func rawExchange(t testing.TB, path string, data []byte) []Response {
 	t.Helper()
 	conn, err := net.Dial("unix", path)
 	if err != nil {
@@ -75,7 +75,7 @@ func rawExchange(t *testing.T, path string, data []byte) []Response {
 }
 
 // readAll decodes response lines from conn until EOF.
-func readAll(t *testing.T, conn net.Conn) []Response {
+func readAll(t testing.TB, conn net.Conn) []Response {
 	t.Helper()
 	var out []Response
 	sc := bufio.NewScanner(conn)
@@ -97,7 +97,7 @@ func readAll(t *testing.T, conn net.Conn) []Response {
 
 // wantResultError checks that lines end in exactly one failed result whose
 // error contains want.
-func wantResultError(t *testing.T, lines []Response, want string) {
+func wantResultError(t testing.TB, lines []Response, want string) {
 	t.Helper()
 	if len(lines) == 0 {
 		t.Fatalf("no response; want result error %q", want)
