@@ -87,6 +87,21 @@ type inheritedReport struct {
 	SecondCall int
 }
 
+// inheritedChild runs argv (with env and extra as its fds from 3 on), which must be this test
+// binary in childInherited's mode, and returns its report.
+func inheritedChild(t testing.TB, path string, argv, env []string, extra ...*os.File) inheritedReport {
+	t.Helper()
+	out, ws := forkExec(t, path, argv, env, extra...).wait(t)
+	if ws.ExitStatus() != 0 {
+		t.Fatalf("child: %v, output %q", ws, out)
+	}
+	var rep inheritedReport
+	if err := json.Unmarshal(out, &rep); err != nil {
+		t.Fatalf("child output %q: %v", out, err)
+	}
+	return rep
+}
+
 // childInherited calls Inherited twice and reports what it got.
 func childInherited() {
 	specs := map[string]Spec{}
@@ -258,24 +273,21 @@ func (c *child) readLine(t testing.TB) []byte {
 	return nil
 }
 
-// countFds returns the number of open fds of this process.
-func countFds(t testing.TB) int {
+// rawFd is f's fd number (RawFd), failing t when f has none.
+func rawFd(t testing.TB, f *os.File) int {
 	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
+	fd, err := RawFd(f)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return len(ents)
+	return fd
 }
 
 // fdState reports whether fd is close-on-exec and whether it is
 // non-blocking.
 func fdState(t testing.TB, f *os.File) (cloexec, nonblock bool) {
 	t.Helper()
-	fd, err := RawFd(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	fd := rawFd(t, f)
 	defer keepAlive(f)
 	fdfl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
 	if err != nil {
@@ -291,10 +303,7 @@ func fdState(t testing.TB, f *os.File) (cloexec, nonblock bool) {
 // sockPort returns the port f is bound to.
 func sockPort(t testing.TB, f *os.File) int {
 	t.Helper()
-	fd, err := RawFd(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	fd := rawFd(t, f)
 	defer keepAlive(f)
 	sa, err := unix.Getsockname(fd)
 	if err != nil {

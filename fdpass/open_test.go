@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/emielm/watchgod/internal/testutil"
 )
 
 // checkKept checks the properties of a socket god keeps: close-on-exec,
@@ -43,10 +45,7 @@ func checkKept(t testing.TB, s Spec, f *os.File) {
 // setNonblock sets O_NONBLOCK on f's description, as a job's Go runtime does.
 func setNonblock(t testing.TB, f *os.File, on bool) {
 	t.Helper()
-	fd, err := RawFd(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	fd := rawFd(t, f)
 	if err := unix.SetNonblock(fd, on); err != nil {
 		t.Fatal(err)
 	}
@@ -57,10 +56,7 @@ func setNonblock(t testing.TB, f *os.File, on bool) {
 // with poll so that the test cannot hang.
 func acceptOne(t testing.TB, f *os.File) {
 	t.Helper()
-	fd, err := RawFd(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	fd := rawFd(t, f)
 	defer keepAlive(f)
 	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
 	n, err := unix.Poll(pfd, 10_000)
@@ -124,10 +120,7 @@ func TestOpenUDP(t *testing.T) {
 // recvOne reads one datagram from the blocking fd of f, with a deadline.
 func recvOne(t testing.TB, f *os.File) string {
 	t.Helper()
-	fd, err := RawFd(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	fd := rawFd(t, f)
 	defer keepAlive(f)
 	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
 	if n, err := unix.Poll(pfd, 10_000); err != nil || n != 1 {
@@ -415,11 +408,11 @@ func TestOpenNoLeak(t *testing.T) {
 		}
 	}
 	open() // warm up: the runtime's netpoller opens its own fds once
-	before := countFds(t)
+	before := testutil.OpenFds(t)
 	for range 50 {
 		open()
 	}
-	if after := countFds(t); after != before {
+	if after := testutil.OpenFds(t); after != before {
 		t.Errorf("open fds: %d before, %d after 50 rounds of Open/Close", before, after)
 	}
 }

@@ -19,10 +19,7 @@ import (
 // sockopt reads an int socket option of f.
 func sockopt(t testing.TB, f *os.File, level, name int) int {
 	t.Helper()
-	fd, err := RawFd(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	fd := rawFd(t, f)
 	defer keepAlive(f)
 	v, err := unix.GetsockoptInt(fd, level, name)
 	if err != nil {

@@ -214,15 +214,6 @@ func wantAllClosed(t testing.TB, readers ...*os.File) {
 	}
 }
 
-func countFds(t testing.TB) int {
-	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(ents)
-}
-
 func TestNotifyServerChild(t *testing.T) {
 	h := startNotifyServer(t, 0)
 	cmd, _ := startNotifyHelper(t, h.s.Path(), "READY=1\nSTATUS=x")
@@ -265,13 +256,13 @@ func TestNotifyServerFdStore(t *testing.T) {
 	h := startNotifyServer(t, 0)
 	r1, w1 := sentPipe(t)
 	r2, w2 := sentPipe(t)
-	before := countFds(t)
+	before := testutil.OpenFds(t)
 	h.send(t, []byte("FDSTORE=1\nFDNAME=conn"), w1, w2)
 	m := h.next(t)
 	if !m.FdStore || m.FdName != "conn" || len(m.Files) != 2 {
 		t.Fatalf("got %+v, want FDSTORE=1 with 2 files named conn", m)
 	}
-	if got := countFds(t); got != before+2 {
+	if got := testutil.OpenFds(t); got != before+2 {
 		t.Errorf("%d fds open, want %d: the 2 received ones", got, before+2)
 	}
 	// The received files are the pipes' write ends.

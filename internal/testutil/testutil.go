@@ -315,3 +315,14 @@ func ListenNotify(tb testing.TB, abstract bool) *net.UnixConn {
 	tb.Setenv("NOTIFY_SOCKET", path)
 	return c
 }
+
+// OpenFds is the number of fds this process has open: a test compares it before and after to
+// find an fd leaked.
+func OpenFds(tb testing.TB) int {
+	tb.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return len(ents)
+}
