@@ -4,11 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"syscall"
@@ -26,21 +24,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv(listenerChildEnv) != "" {
 		os.Exit(listenerChild()) // listener_test.go: this binary as a job that takes its sockets
 	}
-	dir, err := os.MkdirTemp("", "watchgod-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	jobbin = filepath.Join(dir, "jobbin")
-	build := exec.Command("go", "build", "-o", jobbin, "./testdata/jobbin")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build testdata/jobbin: %v\n%s", err, out)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	testutil.MainWithBinary(m, "./testdata/jobbin", "jobbin", &jobbin)
 }
 
 // godv1Run is jobbin running as a loader, with its stderr captured.

@@ -27,22 +27,7 @@ import (
 var godBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "godcli")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	godBin = filepath.Join(dir, "god")
-	build := exec.Command("go", "build", "-o", godBin, ".")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building god:", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	testutil.MainWithBinary(m, ".", "god", &godBin)
 }
 
 // fakeGod is a real control server in the test process whose handler

@@ -122,13 +122,8 @@ func startNotifyServerAdmit(t testing.TB, oobSize int, admit func(uid, pid int) 
 		if err := s.Close(); err != nil {
 			t.Errorf("Close: %v", err)
 		}
-		select {
-		case err := <-served:
-			if err != nil {
-				t.Errorf("Serve after Close: %v", err)
-			}
-		case <-time.After(5 * time.Second):
-			t.Errorf("Serve did not return after Close")
+		if err := testutil.Receive(t, served, 5*time.Second, "Serve's return after Close"); err != nil {
+			t.Errorf("Serve after Close: %v", err)
 		}
 		for len(h.msgs) > 0 {
 			for _, f := range (<-h.msgs).Files {

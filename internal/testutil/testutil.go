@@ -326,3 +326,23 @@ func OpenFds(tb testing.TB) int {
 	}
 	return len(ents)
 }
+
+// MainWithBinary is a TestMain that builds the Go package pkg (as the go command names it) into a
+// temporary directory as name, sets *path to it, runs the tests, removes the directory and exits
+// with the tests' status: for tests that run a program of the module as a process.
+func MainWithBinary(m *testing.M, pkg, name string, path *string) {
+	dir, err := os.MkdirTemp("", "watchgod-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	*path = filepath.Join(dir, name)
+	if out, err := exec.Command("go", "build", "-o", *path, pkg).CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build %s: %v\n%s", pkg, err, out)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/emielm/watchgod/internal/testutil"
 )
 
 // shortDir returns a fresh directory with a short path (unix socket paths
@@ -46,13 +48,8 @@ func startServer(t testing.TB, h Handler, tweak func(*Server)) (string, *Server)
 		if err := srv.Close(); err != nil {
 			t.Errorf("Close: %v", err)
 		}
-		select {
-		case err := <-served:
-			if err != nil {
-				t.Errorf("Serve: %v", err)
-			}
-		case <-time.After(5 * time.Second):
-			t.Error("Serve did not return after Close")
+		if err := testutil.Receive(t, served, 5*time.Second, "Serve's return after Close"); err != nil {
+			t.Errorf("Serve: %v", err)
 		}
 	})
 	return path, srv
