@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/emielm/watchgod/internal/testutil"
 )
 
 // BenchmarkFootprint100Jobs measures what god costs while it supervises 100 idle jobs (`sleep`):
@@ -200,20 +202,15 @@ func runitFootprint(t testing.TB, n int) (memFigures, int, error) {
 		})
 	}()
 	var svs []int
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		svs = childrenOf(top)
-		running := 0
+	running := 0
+	if !testutil.Poll(30*time.Second, func() bool {
+		svs, running = childrenOf(top), 0
 		for _, sv := range svs {
 			running += len(childrenOf(sv))
 		}
-		if len(svs) == n && running == n {
-			break
-		}
-		if time.Now().After(deadline) {
-			return m, 0, fmt.Errorf("runsvdir: %d runsv and %d services after 30 s", len(svs), running)
-		}
-		time.Sleep(50 * time.Millisecond) // polling /proc, bounded by the deadline
+		return len(svs) == n && running == n
+	}) {
+		return m, 0, fmt.Errorf("runsvdir: %d runsv and %d services after 30 s", len(svs), running)
 	}
 	m.add(readMem(top))
 	for _, sv := range svs {

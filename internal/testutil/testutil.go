@@ -43,14 +43,22 @@ var slackFactor = sync.OnceValue(func() int {
 // by another process, a pid gone); the poll is short, the deadline generous.
 func Eventually(tb testing.TB, timeout time.Duration, what string, cond func() bool) {
 	tb.Helper()
-	timeout = Slack(timeout)
-	deadline := time.Now().Add(timeout)
+	if !Poll(timeout, cond) {
+		tb.Fatalf("%s: not within %s", what, Slack(timeout))
+	}
+}
+
+// Poll is Eventually for a caller that says itself what it found instead: it polls cond until it
+// holds, for at most timeout (scaled by Slack), and reports whether it did.
+func Poll(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(Slack(timeout))
 	for wait := time.Millisecond; !cond(); wait = min(2*wait, 20*time.Millisecond) {
 		if time.Now().After(deadline) {
-			tb.Fatalf("%s: not within %s", what, timeout)
+			return false
 		}
 		time.Sleep(wait) // polling, bounded by the deadline
 	}
+	return true
 }
 
 // LockedBuffer is a bytes.Buffer that goroutines may write and read at once.
