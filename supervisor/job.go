@@ -379,6 +379,7 @@ func (j *job) exited(e jobstate.Exit) {
 		return
 	}
 	j.sup.metrics.exited(j.name, e.Code())
+	j.readPidFileAtExit(e.Pid)
 	alive := j.sup.contain.alive(pgid)
 	j.handle(jobstate.Exited{Exit: e, GroupAlive: alive})
 	j.forgetUnit(pgid)
