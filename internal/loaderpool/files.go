@@ -12,8 +12,7 @@ import (
 // Candidate applies godv1's rules: regular executable files directly in the directory
 // (symlinks followed), skipping dot-files and editor backups.
 func Candidate(dir, name string) (os.FileInfo, bool) {
-	if name == "" || strings.HasPrefix(name, ".") || strings.HasSuffix(name, "~") ||
-		strings.HasSuffix(name, ".swp") || strings.HasPrefix(name, "#") {
+	if skipped(name) {
 		return nil, false
 	}
 	fi, err := os.Stat(filepath.Join(dir, name))
@@ -23,12 +22,18 @@ func Candidate(dir, name string) (os.FileInfo, bool) {
 	return fi, true
 }
 
+// skipped says whether godv1 leaves name out of the directory whatever it holds: no name,
+// dot-files and editor backups.
+func skipped(name string) bool {
+	return name == "" || strings.HasPrefix(name, ".") || strings.HasSuffix(name, "~") ||
+		strings.HasSuffix(name, ".swp") || strings.HasPrefix(name, "#")
+}
+
 // NotExecutable returns the file's signature when dir/name would be a loader but for its
 // execute bits: a loader copied without `chmod +x`, which god names once instead of skipping it
 // without a word.
 func NotExecutable(dir, name string) (FileSig, bool) {
-	if name == "" || strings.HasPrefix(name, ".") || strings.HasSuffix(name, "~") ||
-		strings.HasSuffix(name, ".swp") || strings.HasPrefix(name, "#") {
+	if skipped(name) {
 		return FileSig{}, false
 	}
 	fi, err := os.Stat(filepath.Join(dir, name))
