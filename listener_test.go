@@ -60,7 +60,7 @@ func listenerChild() int {
 
 // runListenerChild runs listenerChild with files as fds 3.. (through the LISTEN_PID shim, as god
 // starts a job) and the given environment, and returns its report.
-func runListenerChild(t *testing.T, mode string, files []*os.File, env ...string) map[string]string {
+func runListenerChild(t testing.TB, mode string, files []*os.File, env ...string) map[string]string {
 	t.Helper()
 	self, err := os.Executable()
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/emielm/watchgod"
+	"github.com/emielm/watchgod/internal/testutil"
 )
 
 // notifySocket is a plain unixgram socket standing in for god's, set as
@@ -22,26 +23,14 @@ type notifySocket struct {
 	c *net.UnixConn
 }
 
-// listenNotify binds a unixgram socket in a temp dir (or at an abstract
-// address when abstract is set) and points NOTIFY_SOCKET at it.
-func listenNotify(t *testing.T, abstract bool) *notifySocket {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "notify.sock")
-	if abstract {
-		path = fmt.Sprintf("@watchgod-notify-test-%d-%d", os.Getpid(), time.Now().UnixNano())
-	}
-	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	t.Setenv("NOTIFY_SOCKET", path)
-	return &notifySocket{c: c}
+// listenNotify points NOTIFY_SOCKET at a socket of the test's (see testutil.ListenNotify).
+func listenNotify(t testing.TB, abstract bool) *notifySocket {
+	return &notifySocket{c: testutil.ListenNotify(t, abstract)}
 }
 
 // read returns the next datagram's payload and the fds that came with it as
 // files, which the test closes when it ends.
-func (n *notifySocket) read(t *testing.T) (string, []*os.File) {
+func (n *notifySocket) read(t testing.TB) (string, []*os.File) {
 	t.Helper()
 	n.c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	buf := make([]byte, 64<<10)

@@ -6,11 +6,13 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/emielm/watchgod/internal/testutil"
 )
 
 // serveIdle runs ServeHTTP with an idle exit of d on a loopback listener; the channel gets its
 // result.
-func serveIdle(t *testing.T, d time.Duration, h http.Handler) (string, <-chan error) {
+func serveIdle(t testing.TB, d time.Duration, h http.Handler) (string, <-chan error) {
 	t.Helper()
 	t.Setenv(idleExitEnv, d.String())
 	t.Setenv("NOTIFY_SOCKET", "")
@@ -23,7 +25,7 @@ func serveIdle(t *testing.T, d time.Duration, h http.Handler) (string, <-chan er
 	return ln.Addr().String(), done
 }
 
-func get(t *testing.T, addr string) string {
+func get(t testing.TB, addr string) string {
 	t.Helper()
 	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 20 * time.Second}
 	resp, err := c.Get("http://" + addr + "/")
@@ -46,13 +48,8 @@ func TestServeHTTPIdleExit(t *testing.T) {
 	if got := get(t, addr); got != "hi" {
 		t.Fatalf("body %q", got)
 	}
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("ServeHTTP after idle: %v, want nil", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("ServeHTTP did not exit when idle")
+	if err := testutil.Receive(t, done, 20*time.Second, "ServeHTTP's return when idle"); err != nil {
+		t.Fatalf("ServeHTTP after idle: %v, want nil", err)
 	}
 }
 
@@ -86,12 +83,7 @@ func TestServeHTTPIdleExitWaitsForBusy(t *testing.T) {
 	if err := <-slow; err != nil {
 		t.Fatalf("slow request: %v", err)
 	}
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("ServeHTTP: %v", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("ServeHTTP did not exit once idle")
+	if err := testutil.Receive(t, done, 20*time.Second, "ServeHTTP's return once idle"); err != nil {
+		t.Fatalf("ServeHTTP: %v", err)
 	}
 }

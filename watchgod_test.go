@@ -4,11 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"syscall"
@@ -26,21 +24,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv(listenerChildEnv) != "" {
 		os.Exit(listenerChild()) // listener_test.go: this binary as a job that takes its sockets
 	}
-	dir, err := os.MkdirTemp("", "watchgod-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	jobbin = filepath.Join(dir, "jobbin")
-	build := exec.Command("go", "build", "-o", jobbin, "./testdata/jobbin")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build testdata/jobbin: %v\n%s", err, out)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	testutil.MainWithBinary(m, "./testdata/jobbin", "jobbin", &jobbin)
 }
 
 // godv1Run is jobbin running as a loader, with its stderr captured.
@@ -52,27 +36,20 @@ type godv1Run struct {
 }
 
 // startGodv1 runs jobbin as "jobbin godv1" and completes the handshake.
-func startGodv1(t *testing.T) (*godv1Run, []string) {
+func startGodv1(t testing.TB) (*godv1Run, []string) {
 	t.Helper()
 	p := testutil.StartPiped(t, []string{jobbin, loader.Version})
 	r := &godv1Run{c: loader.NewClient(p.Stdout, p.Stdin), stdin: p.Stdin, cmd: p.Cmd, stderr: p.Stderr}
-	jobs, err := r.c.Handshake(ctxFor(t))
+	jobs, err := r.c.Handshake(testutil.Context(t, 20*time.Second))
 	if err != nil {
 		t.Fatalf("Handshake: %v", err)
 	}
 	return r, jobs
 }
 
-// ctxFor bounds one test's requests.
-func ctxFor(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 func TestGodv1Binary(t *testing.T) {
 	r, jobs := startGodv1(t)
-	ctx := ctxFor(t)
+	ctx := testutil.Context(t, 20*time.Second)
 	if want := []string{"backend", "postgres", "worker", "fragile"}; !reflect.DeepEqual(jobs, want) {
 		t.Fatalf("jobs = %q, want %q", jobs, want)
 	}
@@ -172,12 +149,12 @@ func TestGodv1Binary(t *testing.T) {
 
 func TestExecFuncJob(t *testing.T) {
 	r, _ := startGodv1(t)
-	def, err := r.c.Define(ctxFor(t), "worker")
+	def, err := r.c.Define(testutil.Context(t, 20*time.Second), "worker")
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Run the job as god would: its argv and god's environment plus its env.
-	cmd := exec.CommandContext(ctxFor(t), def.Exec[0], def.Exec[1:]...)
+	cmd := exec.CommandContext(testutil.Context(t, 20*time.Second), def.Exec[0], def.Exec[1:]...)
 	cmd.Env = append(os.Environ(), def.Env...)
 	out, err := cmd.CombinedOutput()
 	if err != nil || string(out) != "worker ran\n" {
@@ -186,12 +163,12 @@ func TestExecFuncJob(t *testing.T) {
 }
 
 func TestNormalRunIsUnaffected(t *testing.T) {
-	out, err := exec.CommandContext(ctxFor(t), jobbin).CombinedOutput()
+	out, err := exec.CommandContext(testutil.Context(t, 20*time.Second), jobbin).CombinedOutput()
 	if err != nil || string(out) != "main ran\n" {
 		t.Fatalf("jobbin: %v, output %q", err, out)
 	}
 	// An ExecFunc marker naming no such job falls through to main.
-	cmd := exec.CommandContext(ctxFor(t), jobbin)
+	cmd := exec.CommandContext(testutil.Context(t, 20*time.Second), jobbin)
 	cmd.Env = append(os.Environ(), "WATCHGOD_EXECFUNC=backend")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -205,7 +182,7 @@ func TestGodv1BinaryKilledMidRequest(t *testing.T) {
 	if err := r.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	_, err := r.c.Ask(ctxFor(t), "backend", "exec")
+	_, err := r.c.Ask(testutil.Context(t, 20*time.Second), "backend", "exec")
 	if err == nil || errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Ask to a killed loader = %v, want a prompt read or write error", err)
 	}

@@ -1,7 +1,6 @@
 package fdpass
 
 import (
-	"encoding/json"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -35,15 +34,7 @@ func TestInherited(t *testing.T) {
 	self := selfPath(t)
 	env := append(baseEnv(), Env([]string{"a", "a", "b"})...)
 	env = append(env, childEnv+"=inherited", "FDPASS_TEST_SPECS="+a1.String()+" "+b.String())
-	c := forkExec(t, ShimShell, ShimArgv([]string{self}), env, f1, f2, f3)
-	out, ws := c.wait(t)
-	if ws.ExitStatus() != 0 {
-		t.Fatalf("child: %v, output %q", ws, out)
-	}
-	var rep inheritedReport
-	if err := json.Unmarshal(out, &rep); err != nil {
-		t.Fatalf("child output %q: %v", out, err)
-	}
+	rep := inheritedChild(t, ShimShell, ShimArgv([]string{self}), env, f1, f2, f3)
 	if !reflect.DeepEqual(rep.Counts, map[string]int{"a": 2, "b": 1}) {
 		t.Errorf("counts %v, want a:2 b:1", rep.Counts)
 	}
@@ -79,15 +70,7 @@ func TestInheritedWrongPID(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			env := append(baseEnv(), tc.env...)
 			env = append(env, childEnv+"=inherited")
-			c := forkExec(t, tc.argv[0], tc.argv, env, f)
-			out, ws := c.wait(t)
-			if ws.ExitStatus() != 0 {
-				t.Fatalf("child: %v, output %q", ws, out)
-			}
-			var rep inheritedReport
-			if err := json.Unmarshal(out, &rep); err != nil {
-				t.Fatalf("child output %q: %v", out, err)
-			}
+			rep := inheritedChild(t, tc.argv[0], tc.argv, env, f)
 			if !reflect.DeepEqual(rep.Counts, tc.counts) {
 				t.Errorf("counts %v, want %v", rep.Counts, tc.counts)
 			}

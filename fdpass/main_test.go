@@ -87,6 +87,21 @@ type inheritedReport struct {
 	SecondCall int
 }
 
+// inheritedChild runs argv (with env and extra as its fds from 3 on), which must be this test
+// binary in childInherited's mode, and returns its report.
+func inheritedChild(t testing.TB, path string, argv, env []string, extra ...*os.File) inheritedReport {
+	t.Helper()
+	out, ws := forkExec(t, path, argv, env, extra...).wait(t)
+	if ws.ExitStatus() != 0 {
+		t.Fatalf("child: %v, output %q", ws, out)
+	}
+	var rep inheritedReport
+	if err := json.Unmarshal(out, &rep); err != nil {
+		t.Fatalf("child output %q: %v", out, err)
+	}
+	return rep
+}
+
 // childInherited calls Inherited twice and reports what it got.
 func childInherited() {
 	specs := map[string]Spec{}
@@ -158,7 +173,7 @@ type child struct {
 // forkExec starts path with argv and env via syscall.ForkExec; stdout and
 // stderr are pipes, extra become fds 3, 4, .... The child is killed and
 // reaped at cleanup if the test did not wait for it.
-func forkExec(t *testing.T, path string, argv, env []string, extra ...*os.File) *child {
+func forkExec(t testing.TB, path string, argv, env []string, extra ...*os.File) *child {
 	t.Helper()
 	r, w, err := os.Pipe()
 	if err != nil {
@@ -218,7 +233,7 @@ func forkExec(t *testing.T, path string, argv, env []string, extra ...*os.File) 
 
 // wait waits up to 30 s for the child to exit and returns its stdout and
 // wait status; past the deadline it kills the child and fails the test.
-func (c *child) wait(t *testing.T) ([]byte, syscall.WaitStatus) {
+func (c *child) wait(t testing.TB) ([]byte, syscall.WaitStatus) {
 	t.Helper()
 	outc := make(chan []byte, 1)
 	go func() {
@@ -237,7 +252,7 @@ func (c *child) wait(t *testing.T) ([]byte, syscall.WaitStatus) {
 }
 
 // readLine reads one line of the child's stdout within 30 s.
-func (c *child) readLine(t *testing.T) []byte {
+func (c *child) readLine(t testing.TB) []byte {
 	t.Helper()
 	c.out.SetReadDeadline(time.Now().Add(30 * time.Second))
 	var line []byte
@@ -258,24 +273,21 @@ func (c *child) readLine(t *testing.T) []byte {
 	return nil
 }
 
-// countFds returns the number of open fds of this process.
-func countFds(t testing.TB) int {
+// rawFd is f's fd number (RawFd), failing t when f has none.
+func rawFd(t testing.TB, f *os.File) int {
 	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
+	fd, err := RawFd(f)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return len(ents)
+	return fd
 }
 
 // fdState reports whether fd is close-on-exec and whether it is
 // non-blocking.
 func fdState(t testing.TB, f *os.File) (cloexec, nonblock bool) {
 	t.Helper()
-	fd, err := RawFd(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	fd := rawFd(t, f)
 	defer keepAlive(f)
 	fdfl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
 	if err != nil {
@@ -291,10 +303,7 @@ func fdState(t testing.TB, f *os.File) (cloexec, nonblock bool) {
 // sockPort returns the port f is bound to.
 func sockPort(t testing.TB, f *os.File) int {
 	t.Helper()
-	fd, err := RawFd(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	fd := rawFd(t, f)
 	defer keepAlive(f)
 	sa, err := unix.Getsockname(fd)
 	if err != nil {
@@ -329,7 +338,7 @@ func mustOpen(t testing.TB, spec string) (Spec, *os.File) {
 func itoa(i int) string { return strconv.Itoa(i) }
 
 // dialGreeting dials addr and reads one line, with deadlines.
-func dialGreeting(t *testing.T, network, addr string) string {
+func dialGreeting(t testing.TB, network, addr string) string {
 	t.Helper()
 	c, err := net.DialTimeout(network, addr, 10*time.Second)
 	if err != nil {

@@ -12,11 +12,13 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/emielm/watchgod/internal/testutil"
 )
 
 // checkKept checks the properties of a socket god keeps: close-on-exec,
 // blocking, and matching its spec.
-func checkKept(t *testing.T, s Spec, f *os.File) {
+func checkKept(t testing.TB, s Spec, f *os.File) {
 	t.Helper()
 	cloexec, nonblock := fdState(t, f)
 	if !cloexec {
@@ -41,12 +43,9 @@ func checkKept(t *testing.T, s Spec, f *os.File) {
 }
 
 // setNonblock sets O_NONBLOCK on f's description, as a job's Go runtime does.
-func setNonblock(t *testing.T, f *os.File, on bool) {
+func setNonblock(t testing.TB, f *os.File, on bool) {
 	t.Helper()
-	fd, err := RawFd(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	fd := rawFd(t, f)
 	if err := unix.SetNonblock(fd, on); err != nil {
 		t.Fatal(err)
 	}
@@ -55,12 +54,9 @@ func setNonblock(t *testing.T, f *os.File, on bool) {
 
 // acceptOne accepts one connection on the blocking fd of f, waiting for it
 // with poll so that the test cannot hang.
-func acceptOne(t *testing.T, f *os.File) {
+func acceptOne(t testing.TB, f *os.File) {
 	t.Helper()
-	fd, err := RawFd(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	fd := rawFd(t, f)
 	defer keepAlive(f)
 	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
 	n, err := unix.Poll(pfd, 10_000)
@@ -122,12 +118,9 @@ func TestOpenUDP(t *testing.T) {
 }
 
 // recvOne reads one datagram from the blocking fd of f, with a deadline.
-func recvOne(t *testing.T, f *os.File) string {
+func recvOne(t testing.TB, f *os.File) string {
 	t.Helper()
-	fd, err := RawFd(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	fd := rawFd(t, f)
 	defer keepAlive(f)
 	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
 	if n, err := unix.Poll(pfd, 10_000); err != nil || n != 1 {
@@ -205,7 +198,7 @@ func TestOpenUnixStale(t *testing.T) {
 }
 
 // makeStale leaves a socket file at path that nobody serves.
-func makeStale(t *testing.T, network, path string) {
+func makeStale(t testing.TB, network, path string) {
 	t.Helper()
 	typ := unix.SOCK_STREAM
 	if network == "unixgram" {
@@ -415,11 +408,11 @@ func TestOpenNoLeak(t *testing.T) {
 		}
 	}
 	open() // warm up: the runtime's netpoller opens its own fds once
-	before := countFds(t)
+	before := testutil.OpenFds(t)
 	for range 50 {
 		open()
 	}
-	if after := countFds(t); after != before {
+	if after := testutil.OpenFds(t); after != before {
 		t.Errorf("open fds: %d before, %d after 50 rounds of Open/Close", before, after)
 	}
 }

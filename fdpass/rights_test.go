@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/emielm/watchgod/internal/testutil"
 )
 
 // socketpair returns both ends of a connected unix socket pair of type typ.
@@ -136,7 +138,7 @@ func TestReceiveTruncated(t *testing.T) {
 		for i := range sent {
 			sent[i] = files[0]
 		}
-		before := countFds(t)
+		before := testutil.OpenFds(t)
 		if err := Send(a, []byte("x"), sent...); err != nil {
 			t.Fatal(err)
 		}
@@ -149,7 +151,7 @@ func TestReceiveTruncated(t *testing.T) {
 		if data != nil || got != nil {
 			t.Errorf("sent %d, max %d: data %q and %d files with error %v", tc.sent, tc.max, data, len(got), err)
 		}
-		if after := countFds(t); after != before {
+		if after := testutil.OpenFds(t); after != before {
 			t.Errorf("sent %d, max %d: %d fds before, %d after: leaked (%v)", tc.sent, tc.max, before, after, err)
 		}
 	}
@@ -201,11 +203,11 @@ func TestSendReceiveNoLeak(t *testing.T) {
 		closeAll(got)
 	}
 	round()
-	before := countFds(t)
+	before := testutil.OpenFds(t)
 	for range 100 {
 		round()
 	}
-	if after := countFds(t); after != before {
+	if after := testutil.OpenFds(t); after != before {
 		t.Errorf("open fds: %d before, %d after 100 rounds", before, after)
 	}
 }

@@ -17,12 +17,9 @@ import (
 )
 
 // sockopt reads an int socket option of f.
-func sockopt(t *testing.T, f *os.File, level, name int) int {
+func sockopt(t testing.TB, f *os.File, level, name int) int {
 	t.Helper()
-	fd, err := RawFd(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	fd := rawFd(t, f)
 	defer keepAlive(f)
 	v, err := unix.GetsockoptInt(fd, level, name)
 	if err != nil {
@@ -39,7 +36,7 @@ type wantOpt struct {
 }
 
 // checkOpts reads every option back from f.
-func checkOpts(t *testing.T, f *os.File, opts []wantOpt) {
+func checkOpts(t testing.TB, f *os.File, opts []wantOpt) {
 	t.Helper()
 	for _, o := range opts {
 		if got := sockopt(t, f, o.level, o.name); got != o.want {
@@ -49,7 +46,7 @@ func checkOpts(t *testing.T, f *os.File, opts []wantOpt) {
 }
 
 // needRoot skips a test of options that need CAP_NET_ADMIN (transparent, mark).
-func needRoot(t *testing.T) {
+func needRoot(t testing.TB) {
 	if os.Geteuid() != 0 {
 		t.Skip("transparent and mark need CAP_NET_ADMIN: run as root")
 	}
@@ -57,7 +54,7 @@ func needRoot(t *testing.T) {
 
 // ssBacklog reads a listening tcp socket's backlog as ss shows it (Send-Q of a listening
 // socket is its sk_max_ack_backlog, from the kernel's inet_diag), or skips without ss.
-func ssBacklog(t *testing.T, port int) int {
+func ssBacklog(t testing.TB, port int) int {
 	t.Helper()
 	ss, err := exec.LookPath("ss")
 	if err != nil {
@@ -209,7 +206,7 @@ func TestOpenOptionErrorNamesOption(t *testing.T) {
 
 // procUnix finds the line of /proc/net/unix for the socket f and returns its Flags, Type and
 // Path fields.
-func procUnix(t *testing.T, f *os.File) (flags, typ, path string) {
+func procUnix(t testing.TB, f *os.File) (flags, typ, path string) {
 	t.Helper()
 	fi, err := f.Stat()
 	if err != nil {
@@ -278,7 +275,7 @@ func TestOpenUnixKinds(t *testing.T) {
 // checkUnixBacklog connects without blocking until the kernel says EAGAIN: a unix listener
 // queues backlog+1 connections (unix_recvq_full: queue length > backlog), then refuses more
 // to a non-blocking client.
-func checkUnixBacklog(t *testing.T, s Spec, f *os.File) {
+func checkUnixBacklog(t testing.TB, s Spec, f *os.File) {
 	t.Helper()
 	typ := unix.SOCK_STREAM
 	if s.Network == "unixpacket" {

@@ -36,11 +36,7 @@ func TestControlAbuse(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	g.waitState("steady", "run", 10*time.Second)
-	g.waitState("other", "run", 10*time.Second)
-	pids := jobPids(g)
-	before := g.vitals()
-	t.Logf("before: %s", before)
+	pids, before := pairRunning(t, g)
 	w := watchStatus(g, 3*time.Second, 90*time.Second)
 
 	// Slow clients: one byte a second, eight at once. god's request deadline (5 s) cuts each off

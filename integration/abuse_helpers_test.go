@@ -126,6 +126,17 @@ func rawResponse(socket string, payload []byte, timeout time.Duration) (control.
 	return res, nil
 }
 
+// pairRunning waits for the two well-behaved jobs of an abuse test to run, steady (see healthy)
+// and other, and returns every job's pids and god's vitals before the abuse.
+func pairRunning(t testing.TB, g *god) (map[string][]int, vitals) {
+	t.Helper()
+	g.waitState("steady", "run", 10*time.Second)
+	g.waitState("other", "run", 10*time.Second)
+	pids, before := jobPids(g), g.vitals()
+	t.Logf("before: %s", before)
+	return pids, before
+}
+
 // jobPids maps each job to its pids, sorted, from one status.
 func jobPids(g *god) map[string][]int {
 	out := map[string][]int{}

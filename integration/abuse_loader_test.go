@@ -53,11 +53,7 @@ func TestLoaderAbuse(t *testing.T) {
 	checks := healthy(t, g)
 	writeLoader(t, g.dir, "pair", bashLoader{Jobs: map[string]bashJob{"other": {Exec: sleeper, Auto: autoTrue}}})
 	g.start("--loader-timeout", "1s")
-	g.waitState("steady", "run", 10*time.Second)
-	g.waitState("other", "run", 10*time.Second)
-	pids := jobPids(g)
-	before := g.vitals()
-	t.Logf("before: %s", before)
+	pids, before := pairRunning(t, g)
 	w := watchStatus(g, 3*time.Second, 60*time.Second)
 
 	from := g.mark()

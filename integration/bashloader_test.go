@@ -4,12 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 	"testing"
+
+	"github.com/emielm/watchgod/internal/testutil"
 )
 
 // bashJob is one job of a generated bash loader. Each []string field is the loader's reply to
@@ -120,42 +119,13 @@ func writeLoader(t testing.TB, dir, name string, l bashLoader) string {
 	return writeExecutable(t, dir, name, []byte(l.script()))
 }
 
-// writeExecutable puts content at dir/name with mode 0755 in one rename.
-// writeNoFork is os.WriteFile for a file that will be executed: no fork of this process may
-// happen while it is open for writing, or the child holds the fd until its own exec and an exec
-// of the file meanwhile (by anyone) fails with "text file busy" (ETXTBSY; golang/go#22315).
-// syscall.ForkLock is what every fork of a Go process takes.
-func writeNoFork(path string, data []byte, mode os.FileMode) error {
-	syscall.ForkLock.Lock()
-	defer syscall.ForkLock.Unlock()
-	return os.WriteFile(path, data, mode)
-}
-
-func writeExecutable(t testing.TB, dir, name string, content []byte) string {
-	t.Helper()
-	path := filepath.Join(dir, name)
-	tmp := filepath.Join(dir, ".tmp-"+name)
-	if err := writeNoFork(tmp, content, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(tmp, 0o755); err != nil { // against the umask
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
-// copyExecutable copies the file src into dir as name (executable).
-func copyExecutable(t testing.TB, src, dir, name string) string {
-	t.Helper()
-	b, err := os.ReadFile(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return writeExecutable(t, dir, name, b)
-}
+// writeNoFork, writeExecutable and copyExecutable write a file that will be executed (see
+// testutil.WriteNoFork).
+var (
+	writeNoFork     = testutil.WriteNoFork
+	writeExecutable = testutil.WriteExecutable
+	copyExecutable  = testutil.CopyExecutable
+)
 
 // shJob is an exec reply that runs script in sh after noting the shell's pid in $GOD_TEST_PIDS,
 // so the orphan check knows it. End script with `exec CMD` to keep that pid.

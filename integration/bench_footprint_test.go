@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/emielm/watchgod/internal/testutil"
 )
 
 // BenchmarkFootprint100Jobs measures what god costs while it supervises 100 idle jobs (`sleep`):
@@ -220,23 +222,18 @@ func runRunit(t testing.TB, n int) (runitRun, error) {
 	}
 	defer stop()
 	var svs []int
+	running := 0
 	limit := 30*time.Second + time.Duration(n)*5*time.Millisecond
-	deadline := time.Now().Add(limit)
-	for {
-		// One pass over /proc a poll: with 10 000 services there are 20 000 processes.
+	if !testutil.Poll(limit, func() bool {
+		// One pass over /proc a poll: with 1000 services there are 2000 processes.
 		kids := childrenByParent()
-		svs = kids[top]
-		running := 0
+		svs, running = kids[top], 0
 		for _, sv := range svs {
 			running += len(kids[sv])
 		}
-		if len(svs) == n && running == n {
-			break
-		}
-		if time.Now().After(deadline) {
-			return r, fmt.Errorf("runsvdir: %d runsv and %d services after %s", len(svs), running, limit)
-		}
-		time.Sleep(50 * time.Millisecond) // polling /proc, bounded by the deadline
+		return len(svs) == n && running == n
+	}) {
+		return r, fmt.Errorf("runsvdir: %d runsv and %d services after %s", len(svs), running, testutil.Slack(limit))
 	}
 	r.start = time.Since(t0)
 	r.mem.add(readMem(top))

@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -79,18 +78,7 @@ func logDirRun(t testing.TB, n int, flags ...string) (rate, recBytes float64, dr
 
 	// Every line once, in order, across the rotated files and current.
 	dir := filepath.Dir(current)
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range ents {
-		if e.Name() != "current" {
-			names = append(names, e.Name())
-		}
-	}
-	slices.Sort(names)
-	names = append(names, "current")
+	names := append(rotatedLogs(t, dir), "current")
 	next, total := 1, int64(0)
 	for _, name := range names {
 		fh, err := os.Open(filepath.Join(dir, name))

@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/emielm/watchgod/internal/testutil"
 )
 
 // s6Run is what runS6 measured.
@@ -78,12 +80,11 @@ func runS6(t testing.TB, n int) (s6Run, error) {
 	}
 	defer stop()
 	var svs []int
+	running := 0
 	limit := 30*time.Second + time.Duration(n)*5*time.Millisecond
-	deadline := time.Now().Add(limit)
-	for {
+	if !testutil.Poll(limit, func() bool {
 		kids := childrenByParent() // one pass over /proc a poll
-		svs = kids[top]
-		running := 0
+		svs, running = kids[top], 0
 		for _, sv := range svs {
 			for _, c := range kids[sv] {
 				if isService(c) {
@@ -91,13 +92,9 @@ func runS6(t testing.TB, n int) (s6Run, error) {
 				}
 			}
 		}
-		if len(svs) == n && running == n {
-			break
-		}
-		if time.Now().After(deadline) {
-			return r, fmt.Errorf("s6-svscan: %d s6-supervise and %d services after %s", len(svs), running, limit)
-		}
-		time.Sleep(50 * time.Millisecond) // polling /proc, bounded by the deadline
+		return len(svs) == n && running == n
+	}) {
+		return r, fmt.Errorf("s6-svscan: %d s6-supervise and %d services after %s", len(svs), running, testutil.Slack(limit))
 	}
 	r.start = time.Since(t0)
 	r.mem.add(readMem(top))

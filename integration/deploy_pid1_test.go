@@ -42,17 +42,9 @@ func startPID1God(t testing.TB, g *god, flags ...string) *pid1God {
 	}
 	args := append([]string{"--pid", "--fork", "--mount-proc", "--kill-child", godBin,
 		"--dir", g.dir, "--socket", g.socket, "--log", "json"}, flags...)
-	g.cmd = exec.Command(unshare, args...)
-	g.cmd.Env = append(append(plainEnv(), noRaceExitSleep), g.env...)
-	g.cmd.Stderr = &g.stderr
-	out, err := g.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := g.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go g.readLog(out)
+	cmd := exec.Command(unshare, args...)
+	cmd.Env = append(append(plainEnv(), noRaceExitSleep), g.env...)
+	g.launch(cmd)
 	p := &pid1God{god: g}
 	t.Cleanup(p.cleanup)
 

@@ -115,19 +115,11 @@ func (g *god) start(flags ...string) {
 	if g.bin != "" {
 		bin = g.bin
 	}
-	g.cmd = exec.Command(bin, args...)
-	g.cmd.Dir = g.workDir
-	g.cmd.Env = append(append(os.Environ(), "GOD_TEST_PIDS="+g.pidFile, noRaceExitSleep), g.env...)
-	g.cmd.Stderr = &g.stderr
-	out, err := g.cmd.StdoutPipe()
-	if err != nil {
-		g.t.Fatal(err)
-	}
-	if err := g.cmd.Start(); err != nil {
-		g.t.Fatal(err)
-	}
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = g.workDir
+	cmd.Env = append(append(os.Environ(), "GOD_TEST_PIDS="+g.pidFile, noRaceExitSleep), g.env...)
+	g.launch(cmd)
 	g.addPid(g.cmd.Process.Pid, "god")
-	go g.readLog(out)
 	g.t.Cleanup(g.cleanup)
 	if quiet(flags) {
 		// "god running" is not logged at warn or error: the control socket answers instead.
@@ -240,6 +232,22 @@ func (g *god) logs(from int, pred func(record) bool) []record {
 func (g *god) waitLog(timeout time.Duration, what string, pred func(record) bool) record {
 	g.t.Helper()
 	return g.waitLogFrom(0, timeout, what, pred)
+}
+
+// launch starts cmd, god or what runs god, as g's god: its stderr is kept, and its stdout is read
+// as god's log.
+func (g *god) launch(cmd *exec.Cmd) {
+	g.t.Helper()
+	g.cmd = cmd
+	cmd.Stderr = &g.stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		g.t.Fatal(err)
+	}
+	go g.readLog(out)
 }
 
 // waitLogFrom waits for a record matching pred among those from index from on, and fails the

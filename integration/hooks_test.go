@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/emielm/watchgod/internal/testutil"
 )
 
 // TestStateHooks: the loader is told of each state the job enters: onStart, onRun, onStop, onExit
@@ -32,14 +34,10 @@ func TestStateHooks(t *testing.T) {
 		{"hooked", "onExit", "143", pid}, // SIGTERM: 128+15
 		{"hooked", "onStopped"},
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for got := hooksIn(t, rec); !containsInOrder(got, want); got = hooksIn(t, rec) {
-		if time.Now().After(deadline) {
-			t.Fatalf("hooks the loader got:\n%v\nwant, in this order:\n%v", got, want)
-		}
-		time.Sleep(15 * time.Millisecond) // polling a file the loader writes, bounded by the deadline
+	var got [][]string
+	if !testutil.Poll(5*time.Second, func() bool { got = hooksIn(t, rec); return containsInOrder(got, want) }) {
+		t.Fatalf("hooks the loader got:\n%v\nwant, in this order:\n%v", got, want)
 	}
-	got := hooksIn(t, rec)
 	t.Logf("hooks: %v", got)
 	starts := 0
 	for _, h := range got {

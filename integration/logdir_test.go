@@ -27,6 +27,24 @@ type logRecord struct {
 }
 
 // readLogFile parses a job's log file; a line that is not a record fails the test.
+// rotatedLogs lists the files of a job's log directory but current, oldest first (their names
+// sort by time).
+func rotatedLogs(t testing.TB, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		if e.Name() != "current" {
+			names = append(names, e.Name())
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
 func readLogFile(t testing.TB, path string) []logRecord {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -138,20 +156,12 @@ func TestLogDir(t *testing.T) {
 		recs := readLogFile(t, filepath.Join(bigDir, "current"))
 		return len(recs) > 0 && recs[len(recs)-1].line == fmt.Sprintf("b=%d", big)
 	})
-	ents, err := os.ReadDir(bigDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range ents {
-		if e.Name() != "current" {
-			if !regexp.MustCompile(`^@\d{8}T\d{6}\.\d{6}Z\.log$`).MatchString(e.Name()) {
-				t.Errorf("unexpected file %s in %s", e.Name(), bigDir)
-			}
-			names = append(names, e.Name())
+	names := rotatedLogs(t, bigDir)
+	for _, name := range names {
+		if !regexp.MustCompile(`^@\d{8}T\d{6}\.\d{6}Z\.log$`).MatchString(name) {
+			t.Errorf("unexpected file %s in %s", name, bigDir)
 		}
 	}
-	slices.Sort(names)
 	if len(names) != 3 {
 		t.Errorf("rotated files %v, want 3 (--log-keep 3)", names)
 	}

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -71,18 +70,7 @@ func TestLogDirMillionLines(t *testing.T) {
 	writing := time.Since(t0)
 
 	// Read every file back: the rotated ones in name order, then current.
-	ents, err := os.ReadDir(jobDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range ents {
-		if e.Name() != "current" {
-			names = append(names, e.Name())
-		}
-	}
-	slices.Sort(names)
-	names = append(names, "current")
+	names := append(rotatedLogs(t, jobDir), "current")
 	seen := make([]bool, n+1)
 	lastOf := map[int]int{} // generation -> last number it wrote
 	var gens []int

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/emielm/watchgod/internal/testutil"
 )
 
 // god --metrics runs the Prometheus exporter as a child process (cmd/god-metrics) on a socket god
@@ -23,24 +25,20 @@ import (
 // its pid; the orphan check of the test's cleanup then knows it too.
 func exporterPid(g *god, not int, timeout time.Duration) int {
 	g.t.Helper()
-	deadline := time.Now().Add(timeout)
 	var live []int
-	for {
+	if !testutil.Poll(timeout, func() bool {
 		live = live[:0]
 		for _, pid := range childrenOf(g.cmd.Process.Pid) {
 			if pid != not && alive(pid) && procComm(pid) == "god-metrics" {
 				live = append(live, pid)
 			}
 		}
-		if len(live) == 1 {
-			g.addPid(live[0], "metrics exporter")
-			return live[0]
-		}
-		if time.Now().After(deadline) {
-			g.fatalf("god runs %d metrics exporters other than pid %d after %s, want 1: %v", len(live), not, timeout, live)
-		}
-		time.Sleep(10 * time.Millisecond) // polling from the outside, bounded by the deadline
+		return len(live) == 1
+	}) {
+		g.fatalf("god runs %d metrics exporters other than pid %d after %s, want 1: %v", len(live), not, timeout, live)
 	}
+	g.addPid(live[0], "metrics exporter")
+	return live[0]
 }
 
 // procComm is the command name of pid ("" when it is gone).

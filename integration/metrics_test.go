@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/emielm/watchgod/internal/testutil"
 )
 
 // TestMetrics runs god with --metrics and reads /metrics as Prometheus would: job states, an
@@ -192,25 +194,22 @@ func scrape(url string) (metricSet, error) {
 	return m, sc.Err()
 }
 
-// waitMetrics scrapes url until cond holds, and fails the test with the last scrape after 10 s.
+// waitMetrics scrapes url until cond holds, and fails the test with the last scrape after 10 s
+// (scaled by testutil.Slack).
 func waitMetrics(t testing.TB, g *god, url, what string, cond func(metricSet) bool) metricSet {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		m, err := scrape(url)
-		if err == nil && cond(m) {
-			return m
-		}
-		if time.Now().After(deadline) {
-			var god []string
-			for k, v := range m {
-				if strings.HasPrefix(k, "god_") {
-					god = append(god, fmt.Sprintf("%s %v", k, v))
-				}
-			}
-			sort.Strings(god)
-			g.fatalf("metrics: not %s within 10 s (err %v); last scrape:\n%s", what, err, strings.Join(god, "\n"))
-		}
-		time.Sleep(20 * time.Millisecond) // polling from the outside, bounded by the deadline
+	var m metricSet
+	var err error
+	if testutil.Poll(10*time.Second, func() bool { m, err = scrape(url); return err == nil && cond(m) }) {
+		return m
 	}
+	var god []string
+	for k, v := range m {
+		if strings.HasPrefix(k, "god_") {
+			god = append(god, fmt.Sprintf("%s %v", k, v))
+		}
+	}
+	sort.Strings(god)
+	g.fatalf("metrics: not %s within %s (err %v); last scrape:\n%s", what, testutil.Slack(10*time.Second), err, strings.Join(god, "\n"))
+	return nil
 }

@@ -23,6 +23,19 @@ func onDemandJob(addr, idleMS string) bashJob {
 	return j
 }
 
+// startLazy starts a god (the binary bin; "" for godBin) whose one job, lazy, is onDemandJob on a
+// free port with idle exit idleMS, and returns it with the job's address and its status once it
+// listens.
+func startLazy(t testing.TB, idleMS, bin string) (*god, string, controlJob) {
+	t.Helper()
+	addr := freePort(t)
+	g := newGod(t)
+	g.bin = bin
+	writeLoader(t, g.dir, "lazy", bashLoader{Jobs: map[string]bashJob{"lazy": onDemandJob(addr, idleMS)}})
+	g.start()
+	return g, addr, g.waitState("lazy", "listen", 10*time.Second)
+}
+
 // httpGet makes one request on a new connection and returns the body ("ok PID\n").
 func httpGet(addr string, timeout time.Duration) (string, error) {
 	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: timeout}
@@ -73,11 +86,7 @@ func firstRequest(t *testing.T, g *god, addr, what string) int {
 // once.
 func TestOnDemandStartsOnFirstConnection(t *testing.T) {
 	t.Parallel()
-	addr := freePort(t)
-	g := newGod(t)
-	writeLoader(t, g.dir, "lazy", bashLoader{Jobs: map[string]bashJob{"lazy": onDemandJob(addr, "")}})
-	g.start()
-	j := g.waitState("lazy", "listen", 10*time.Second)
+	g, addr, j := startLazy(t, "", "")
 	if len(j.Processes) != 0 || !strings.Contains(j.Reason, "waiting for a connection") {
 		t.Fatalf("listening job: processes %v, reason %q", j.Processes, j.Reason)
 	}
@@ -116,11 +125,7 @@ func TestOnDemandStartsOnFirstConnection(t *testing.T) {
 func TestOnDemandParallelFirstConnections(t *testing.T) {
 	t.Parallel()
 	const clients = 200
-	addr := freePort(t)
-	g := newGod(t)
-	writeLoader(t, g.dir, "lazy", bashLoader{Jobs: map[string]bashJob{"lazy": onDemandJob(addr, "")}})
-	g.start()
-	g.waitState("lazy", "listen", 10*time.Second)
+	g, addr, _ := startLazy(t, "", "")
 	var wg sync.WaitGroup
 	errs := make(chan error, clients)
 	pids := make(chan int, clients)
@@ -170,11 +175,7 @@ func TestOnDemandSleepsWhenIdle(t *testing.T) {
 		rounds = 6
 		pause  = idle + 1500*time.Millisecond // the workload's shape: quiet for longer than idle
 	)
-	addr := freePort(t)
-	g := newGod(t)
-	writeLoader(t, g.dir, "lazy", bashLoader{Jobs: map[string]bashJob{"lazy": onDemandJob(addr, strconv.Itoa(int(idle/time.Millisecond)))}})
-	g.start()
-	g.waitState("lazy", "listen", 10*time.Second)
+	g, addr, _ := startLazy(t, strconv.Itoa(int(idle/time.Millisecond)), "")
 	for round := range rounds {
 		for i := range 3 {
 			if _, err := httpGet(addr, 20*time.Second); err != nil {
@@ -200,12 +201,7 @@ func TestOnDemandSleepsWhenIdle(t *testing.T) {
 // (god re-executes itself), and its first connection starts it.
 func TestOnDemandSurvivesUpgrade(t *testing.T) {
 	t.Parallel()
-	addr := freePort(t)
-	g := newGod(t)
-	g.bin = copyExecutable(t, godBin, t.TempDir(), "god")
-	writeLoader(t, g.dir, "lazy", bashLoader{Jobs: map[string]bashJob{"lazy": onDemandJob(addr, "")}})
-	g.start()
-	g.waitState("lazy", "listen", 10*time.Second)
+	g, addr, _ := startLazy(t, "", copyExecutable(t, godBin, t.TempDir(), "god"))
 	mark := g.mark()
 	g.mustCLI("upgrade")
 	g.waitLogFrom(mark, 15*time.Second, "the upgraded image", func(r record) bool { return strings.HasPrefix(r.Msg, "upgraded") })
@@ -225,11 +221,7 @@ func TestOnDemandConnectionsDuringIdleExit(t *testing.T) {
 		idle     = 100 * time.Millisecond
 		requests = 40
 	)
-	addr := freePort(t)
-	g := newGod(t)
-	writeLoader(t, g.dir, "lazy", bashLoader{Jobs: map[string]bashJob{"lazy": onDemandJob(addr, strconv.Itoa(int(idle/time.Millisecond)))}})
-	g.start()
-	g.waitState("lazy", "listen", 10*time.Second)
+	g, addr, _ := startLazy(t, strconv.Itoa(int(idle/time.Millisecond)), "")
 	for i := range requests {
 		if _, err := httpGet(addr, 20*time.Second); err != nil {
 			g.fatalf("request %d: %v", i, err)

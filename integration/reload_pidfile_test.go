@@ -159,10 +159,19 @@ func TestSuccessorLinesTagged(t *testing.T) {
 		Props: map[string]string{"pid-file": "echo " + sq(jsonArray(pidFile))},
 	}}})
 	g.start()
+	// The first process names itself in the pid file before its successor does: the successor is
+	// the pid there once it is not the first's.
+	firstLine := g.waitLog(30*time.Second, "the first process's line", func(r record) bool {
+		return r.str("job") == "web" && strings.HasPrefix(r.Msg, "first ")
+	})
+	first, err := strconv.Atoi(strings.TrimPrefix(firstLine.Msg, "first "))
+	if err != nil {
+		t.Fatalf("first line %q: %v", firstLine.Msg, err)
+	}
 	succ := 0
 	j := g.waitJob("web", 30*time.Second, "following the successor", func(j controlJob) bool {
 		succ = readPid(pidFile)
-		return j.State == "run" && len(j.Processes) == 1 && j.Processes[0].Pid == succ && succ != 0
+		return j.State == "run" && len(j.Processes) == 1 && j.Processes[0].Pid == succ && succ != 0 && succ != first
 	})
 	mark := g.mark()
 	prefix := fmt.Sprintf("succ %d ", succ)

@@ -153,17 +153,9 @@ func TestGodUnderSocketActivation(t *testing.T) {
 func (g *god) startWrapped(wrapper []string, flags ...string) {
 	g.t.Helper()
 	args := append(append(wrapper[1:len(wrapper):len(wrapper)], godBin, "--dir", g.dir, "--socket", g.socket, "--log", "json"), flags...)
-	g.cmd = exec.Command(wrapper[0], args...)
-	g.cmd.Env = append(append(plainEnv(), "GOD_TEST_PIDS="+g.pidFile, noRaceExitSleep), g.env...)
-	g.cmd.Stderr = &g.stderr
-	out, err := g.cmd.StdoutPipe()
-	if err != nil {
-		g.t.Fatal(err)
-	}
-	if err := g.cmd.Start(); err != nil {
-		g.t.Fatal(err)
-	}
+	cmd := exec.Command(wrapper[0], args...)
+	cmd.Env = append(append(plainEnv(), "GOD_TEST_PIDS="+g.pidFile, noRaceExitSleep), g.env...)
+	g.launch(cmd)
 	g.addPid(g.cmd.Process.Pid, "god's wrapper "+wrapper[0])
-	go g.readLog(out)
 	g.t.Cleanup(g.cleanup)
 }

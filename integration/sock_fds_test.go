@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/emielm/watchgod/internal/testutil"
 )
 
 // TestSocketFdsStable: god's fds are the same after 100 restarts of a job with sockets (60
@@ -37,11 +39,7 @@ func TestSocketFdsStable(t *testing.T) {
 	}
 	// The control connections of the status polls close on god's side a little later.
 	var after fdSummary
-	deadline := time.Now().Add(5 * time.Second)
-	for after = godFds(t, godPid); !after.same(before) && time.Now().Before(deadline); after = godFds(t, godPid) {
-		time.Sleep(20 * time.Millisecond) // polling from the outside, bounded by the deadline
-	}
-	if !after.same(before) {
+	if !testutil.Poll(5*time.Second, func() bool { after = godFds(t, godPid); return after.same(before) }) {
 		t.Fatalf("god's fds before 100 restarts: %+v\nafter: %+v\n%s", before, after, strings.Join(after.links, "\n"))
 	}
 	t.Logf("god's fds before and after 100 restarts: %d sockets, %d others, pipes %d before and %d after (no new pipe without a live child holding it)",

@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
@@ -60,29 +59,19 @@ type loaderProc struct {
 // startLoader writes script to a file in a temp dir and runs it as
 // "FILE godv1" with piped stdin and stdout; the process is killed and
 // reaped at cleanup.
-func startLoader(t *testing.T, script string) *loaderProc {
+func startLoader(t testing.TB, script string) *loaderProc {
 	t.Helper()
-	file := filepath.Join(t.TempDir(), "loader.sh")
-	if err := os.WriteFile(file, []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	file := testutil.WriteExecutable(t, t.TempDir(), "loader.sh", []byte(script))
 	p := testutil.StartPiped(t, []string{file, Version})
 	return &loaderProc{cmd: p.Cmd, stdin: p.Stdin, out: p.Stdout}
 }
 
-// ctxFor is a context that ends with the test or after d.
-func ctxFor(t *testing.T, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(t.Context(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 // handshaken starts script and completes the handshake.
-func handshaken(t *testing.T, script string) (*Client, *loaderProc) {
+func handshaken(t testing.TB, script string) (*Client, *loaderProc) {
 	t.Helper()
 	p := startLoader(t, script)
 	c := NewClient(p.out, p.stdin)
-	if _, err := c.Handshake(ctxFor(t, 10*time.Second)); err != nil {
+	if _, err := c.Handshake(testutil.Context(t, 10*time.Second)); err != nil {
 		t.Fatalf("Handshake: %v", err)
 	}
 	return c, p
@@ -91,7 +80,7 @@ func handshaken(t *testing.T, script string) (*Client, *loaderProc) {
 func TestClientAgainstLoaderProcess(t *testing.T) {
 	p := startLoader(t, testLoader)
 	c := NewClient(p.out, p.stdin)
-	ctx := ctxFor(t, 10*time.Second)
+	ctx := testutil.Context(t, 10*time.Second)
 	if _, err := c.Ask(ctx, "web", "exec"); err == nil {
 		t.Fatal("Ask before Handshake succeeded")
 	}
@@ -162,7 +151,7 @@ func TestClientAgainstLoaderProcess(t *testing.T) {
 
 func TestClientConcurrentAsks(t *testing.T) {
 	c, _ := handshaken(t, echoLoader)
-	ctx := ctxFor(t, 20*time.Second)
+	ctx := testutil.Context(t, 20*time.Second)
 	var wg sync.WaitGroup
 	errs := make(chan error, 40)
 	for i := range 40 {
@@ -203,7 +192,7 @@ while IFS= read -r req; do :; done
 		t.Fatal("client not broken after a timeout")
 	}
 	// Later calls fail at once even with plenty of time.
-	_, err = c.Ask(ctxFor(t, time.Hour), "mute", "exec")
+	_, err = c.Ask(testutil.Context(t, time.Hour), "mute", "exec")
 	if !errors.Is(err, errBroken) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Ask on a broken client = %v, want errBroken wrapping the cause", err)
 	}
@@ -219,7 +208,7 @@ func TestClientCanceledBeforeSendingStaysUsable(t *testing.T) {
 	if err := c.Broken(); err != nil {
 		t.Fatalf("client broken by a request never sent: %v", err)
 	}
-	if m, err := c.Ask(ctxFor(t, 10*time.Second), "echo", "y"); err != nil || m[1] != "y" {
+	if m, err := c.Ask(testutil.Context(t, 10*time.Second), "echo", "y"); err != nil || m[1] != "y" {
 		t.Fatalf("Ask = %q, %v", m, err)
 	}
 }
@@ -244,7 +233,7 @@ exec sleep 1000
 				t.Fatalf("writer %T: deadline support %v", w, ok)
 			}
 			c := NewClient(p.out, w)
-			if _, err := c.Handshake(ctxFor(t, 10*time.Second)); err != nil {
+			if _, err := c.Handshake(testutil.Context(t, 10*time.Second)); err != nil {
 				t.Fatal(err)
 			}
 			ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
@@ -305,14 +294,8 @@ echo '["unasked"]'
 while IFS= read -r req; do echo '[]'; done
 `)
 	// Wait until the reader goroutine holds the extra message.
-	deadline := time.Now().Add(10 * time.Second)
-	for len(c.frames) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("extra message never arrived")
-		}
-		time.Sleep(time.Millisecond) // polling a condition, bounded by deadline
-	}
-	_, err := c.Ask(ctxFor(t, 10*time.Second), "chatty", "exec")
+	testutil.Eventually(t, 10*time.Second, "the extra message", func() bool { return len(c.frames) > 0 })
+	_, err := c.Ask(testutil.Context(t, 10*time.Second), "chatty", "exec")
 	if err == nil || !strings.Contains(err.Error(), "unsolicited") {
 		t.Fatalf("Ask = %v, want an unsolicited-message error", err)
 	}
@@ -355,7 +338,7 @@ func TestServeRoundTripOverPipes(t *testing.T) {
 	go func() { served <- Serve(reqR, repW, h) }()
 
 	c := NewClient(repR, reqW)
-	ctx := ctxFor(t, 10*time.Second)
+	ctx := testutil.Context(t, 10*time.Second)
 	jobs, err := c.Handshake(ctx)
 	if err != nil || !reflect.DeepEqual(jobs, h.jobs) {
 		t.Fatalf("Handshake = %q, %v", jobs, err)
@@ -427,7 +410,7 @@ while IFS= read -r req; do
 	esac
 done
 `)
-	ctx := ctxFor(t, time.Minute) // the wait for a turn: generous
+	ctx := testutil.Context(t, time.Minute) // the wait for a turn: generous
 	var wg sync.WaitGroup
 	errs := make(chan error, 20)
 	for i := range 20 {

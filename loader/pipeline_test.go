@@ -8,11 +8,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/emielm/watchgod/internal/testutil"
 )
 
 func TestAskAllPipelinesInOrder(t *testing.T) {
 	c, _ := handshaken(t, echoLoader)
-	ctx := ctxFor(t, 20*time.Second)
+	ctx := testutil.Context(t, 20*time.Second)
 	// Far more than one 4 KiB batch, with a request longer than a batch on its own.
 	var reqs []Message
 	for i := range 600 {
@@ -57,7 +59,7 @@ while IFS= read -r req; do
 	esac
 done
 `)
-	ctx := ctxFor(t, 30*time.Second)
+	ctx := testutil.Context(t, 30*time.Second)
 	var reqs []Message
 	for range 80 {
 		reqs = append(reqs, Message{"slow", "check"})
@@ -83,7 +85,7 @@ done
 
 func TestDefineAll(t *testing.T) {
 	c, _ := handshaken(t, testLoader)
-	ctx := ctxFor(t, 10*time.Second)
+	ctx := testutil.Context(t, 10*time.Second)
 	one, err := c.Define(ctx, "web")
 	if err != nil {
 		t.Fatalf("Define(web): %v", err)

@@ -143,12 +143,31 @@ func TestParseCheck(t *testing.T) {
 	}
 }
 
-func TestParseStaticProps(t *testing.T) {
-	type tc struct {
-		parse func(Message) (any, error)
-		in    string
-		want  any // nil: want an error
+// propCase is an answer to a property and what its parser should make of it.
+type propCase struct {
+	parse func(Message) (any, error)
+	in    string
+	want  any // nil: want an error
+}
+
+// checkParses runs each case's parser on its answer.
+func checkParses(t testing.TB, cases []propCase) {
+	t.Helper()
+	for _, c := range cases {
+		got, err := c.parse(split(c.in))
+		if c.want == nil {
+			if err == nil {
+				t.Errorf("parse(%q) = %#v, want error", c.in, got)
+			}
+			continue
+		}
+		if err != nil || !reflect.DeepEqual(got, c.want) {
+			t.Errorf("parse(%q) = %#v, %v; want %#v", c.in, got, err, c.want)
+		}
 	}
+}
+
+func TestParseStaticProps(t *testing.T) {
 	exec := func(m Message) (any, error) { return parseExec(m) }
 	env := func(m Message) (any, error) { return parseEnv(m) }
 	auto := func(m Message) (any, error) { return parseAuto(m) }
@@ -160,7 +179,7 @@ func TestParseStaticProps(t *testing.T) {
 	dir := func(m Message) (any, error) { return parseDir(m) }
 	logf := func(m Message) (any, error) { return parseLog(m) }
 	wd := func(m Message) (any, error) { return parseWatchdog(m) }
-	for _, c := range []tc{
+	checkParses(t, []propCase{
 		{exec, ``, []string(nil)},
 		{exec, `/bin/sleep|10`, []string{"/bin/sleep", "10"}},
 		{exec, `|x`, nil},
@@ -223,18 +242,7 @@ func TestParseStaticProps(t *testing.T) {
 		{wd, `30000`, 30 * time.Second},
 		{wd, `-1`, nil},
 		{wd, `1|2`, nil},
-	} {
-		got, err := c.parse(split(c.in))
-		if c.want == nil {
-			if err == nil {
-				t.Errorf("parse(%q) = %#v, want error", c.in, got)
-			}
-			continue
-		}
-		if err != nil || !reflect.DeepEqual(got, c.want) {
-			t.Errorf("parse(%q) = %#v, %v; want %#v", c.in, got, err, c.want)
-		}
-	}
+	})
 }
 
 // split turns "a|b" into a Message; "" is the empty reply.

@@ -2,7 +2,6 @@ package loader
 
 import (
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 
@@ -11,11 +10,6 @@ import (
 
 func TestParseSettingsProps(t *testing.T) {
 	u := func(v uint32) *uint32 { return &v }
-	type tc struct {
-		parse func(Message) (any, error)
-		in    string
-		want  any // nil: want an error
-	}
 	ident := func(m Message) (any, error) { return parseIdentity(m) }
 	groups := func(m Message) (any, error) { return parseGroups(m) }
 	umask := func(m Message) (any, error) { return parseUmask(m) }
@@ -27,7 +21,7 @@ func TestParseSettingsProps(t *testing.T) {
 	lkeep := func(m Message) (any, error) { return parseLogKeep(m) }
 	i64 := func(v int64) *int64 { return &v }
 	in := func(v int) *int { return &v }
-	for _, c := range []tc{
+	checkParses(t, []propCase{
 		{ident, ``, ""},
 		{ident, `nobody`, "nobody"},
 		{ident, `65534`, "65534"},
@@ -114,18 +108,7 @@ func TestParseSettingsProps(t *testing.T) {
 		{lkeep, `-1`, nil},
 		{lkeep, `3x`, nil},
 		{lkeep, `3|4`, nil},
-	} {
-		got, err := c.parse(split(c.in))
-		if c.want == nil {
-			if err == nil {
-				t.Errorf("parse(%q) = %#v, want error", c.in, got)
-			}
-			continue
-		}
-		if err != nil || !reflect.DeepEqual(got, c.want) {
-			t.Errorf("parse(%q) = %#v, %v; want %#v", c.in, got, err, c.want)
-		}
-	}
+	})
 }
 
 func TestLimitNames(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/emielm/watchgod/fdpass"
 	"github.com/emielm/watchgod/internal/jobstate"
+	"github.com/emielm/watchgod/internal/upgradestate"
 	"github.com/emielm/watchgod/loader"
 	"github.com/emielm/watchgod/supervisor/control"
 	"github.com/emielm/watchgod/supervisor/joblog"
@@ -126,7 +127,7 @@ func (a *acceptor) startLoop() error {
 // processes the old image ran are the acceptor's again (their exits free their slots, god stop
 // ends them) and god accepts on the job's socket again. Connections that came during the
 // hand-over waited in the kernel's queue.
-func (j *job) restoreAccept(st *acceptState) {
+func (j *job) restoreAccept(st *upgradestate.Accept) {
 	def := j.m.Def()
 	a := &acceptor{j: j, slots: make(chan struct{}, max(def.MaxConnections, 1, len(st.Conns))),
 		done: make(chan struct{}), running: make(map[int]bool), idle: make(chan struct{}), served: st.Served}
@@ -157,10 +158,10 @@ func (j *job) restoreAccept(st *acceptState) {
 
 // state is the acceptor's part of the upgrade state; the loop must be stopped (stopLoop), so
 // that no process is being spawned.
-func (a *acceptor) state() *acceptState {
+func (a *acceptor) state() *upgradestate.Accept {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return &acceptState{Conns: a.connsLocked(), Served: a.served, Since: a.status.Since}
+	return &upgradestate.Accept{Conns: a.connsLocked(), Served: a.served, Since: a.status.Since}
 }
 
 // dupFile gives an *os.File of its own for the socket, so that the listener's Close leaves god's copy.

@@ -16,6 +16,7 @@ import (
 	"github.com/emielm/watchgod/internal/jobstate"
 	"github.com/emielm/watchgod/internal/procfs"
 	"github.com/emielm/watchgod/internal/reaper"
+	"github.com/emielm/watchgod/internal/upgradestate"
 	"github.com/emielm/watchgod/loader"
 )
 
@@ -453,22 +454,13 @@ func unitTagOf(pid int) (tag uint64, ok, transient bool) {
 	return tag, err == nil, false
 }
 
-// unitState is a unit in the upgrade state: the new image goes on holding what escaped.
-type unitState struct {
-	Tag     uint64 `json:"tag"`
-	Job     string `json:"job"`
-	Pgid    int    `json:"pgid"`
-	Escaped []int  `json:"escaped,omitempty"`
-	Cgroup  string `json:"cgroup,omitempty"`
-}
-
 // states is every unit, for the upgrade state.
-func (c *containment) states() (uint64, []unitState) {
+func (c *containment) states() (uint64, []upgradestate.Unit) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var out []unitState
+	var out []upgradestate.Unit
 	for _, u := range c.units {
-		us := unitState{Tag: u.tag, Job: u.job, Pgid: u.pgid}
+		us := upgradestate.Unit{Tag: u.tag, Job: u.job, Pgid: u.pgid}
 		for pid := range u.escaped {
 			us.Escaped = append(us.Escaped, pid)
 		}
@@ -482,11 +474,11 @@ func (c *containment) states() (uint64, []unitState) {
 
 // restoreUnits takes the units over from god's old image; escaped processes are god's children
 // and are watched again.
-func (s *Supervisor) restoreUnits(st *UpgradeState) {
+func (s *Supervisor) restoreUnits(st *upgradestate.State) {
 	c := s.contain
 	c.mu.Lock()
 	c.seq = max(c.seq, st.UnitSeq)
-	var watch []unitState
+	var watch []upgradestate.Unit
 	for _, us := range st.Units {
 		u := &unit{tag: us.Tag, job: us.Job, pgid: us.Pgid}
 		if us.Cgroup != "" {

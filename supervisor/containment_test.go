@@ -11,6 +11,7 @@ import (
 
 	"github.com/emielm/watchgod/internal/jobstate"
 	"github.com/emielm/watchgod/internal/reaper"
+	"github.com/emielm/watchgod/internal/testutil"
 )
 
 // TestUnitTagReadDuringExec: a daemon that execs just as its parent dies is attributed to its
@@ -23,9 +24,7 @@ func TestUnitTagReadDuringExec(t *testing.T) {
 	last := script + ".last"
 	// Each link execs the next, so the process is in an exec much of its life; the last link
 	// says so and execs sleep (a process that exits shows no environment, rightly).
-	if err := os.WriteFile(script, []byte("#!/bin/sh\n[ \"$1\" -gt 0 ] && exec \"$0\" $(( $1 - 1 ))\n: > \"$0.last\"\nexec sleep 60\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	testutil.WriteExecutable(t, dir, "chain", []byte("#!/bin/sh\n[ \"$1\" -gt 0 ] && exec \"$0\" $(( $1 - 1 ))\n: > \"$0.last\"\nexec sleep 60\n"))
 	cmd := exec.Command(script, "300")
 	cmd.Env = append(os.Environ(), envUnit+"=42")
 	if err := cmd.Start(); err != nil {
@@ -96,13 +95,8 @@ func TestEscapeeAdoptedAsMainPid(t *testing.T) {
 		t.Errorf("still listed as escaped: %v", c.escapedOf(4242))
 	}
 	syscall.Kill(pid, syscall.SIGKILL)
-	select {
-	case e := <-got:
-		if e.Pid != pid {
-			t.Errorf("exit of %d, want %d", e.Pid, pid)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("the adopted process's exit was not delivered")
+	if e := testutil.Receive(t, got, 20*time.Second, "the adopted process's exit"); e.Pid != pid {
+		t.Errorf("exit of %d, want %d", e.Pid, pid)
 	}
 }
 

@@ -11,7 +11,7 @@
 // Files by concept: backoff.go (the restart rules, as the daemon's flags set them), job.go
 // (the job actor, around internal/jobstate), sockets.go (sockets god keeps for jobs),
 // notifyroute.go (NOTIFY_SOCKET routing; the server is internal/notify), fds.go (sockets over
-// SCM_RIGHTS), loaderpool.go and loaderfiles.go (loaders; the inotify watch is
+// SCM_RIGHTS), internal/loaderpool (loaders; the inotify watch is
 // internal/dirwatch), proc.go (starting a process through internal/reaper, relaying its
 // output), settings.go (a job's user, umask, limits and env files, resolved at each start; the
 // shim is internal/procshim), containment.go (what a job process starts: cgroups, escaped
@@ -26,8 +26,8 @@
 // its close-on-exec flag is cleared, so no socket closes and no output line is lost. A pre-flight
 // run of the new binary must answer a handshake on the state first (preflight.go), or nothing is
 // touched; a new image that cannot take over execs the old one again. The state handed
-// over is UpgradeState, JSON in a memfd named by GOD_UPGRADE_STATE, versioned by
-// its "version" (upgrade.go): a god that does not know the version refuses it in the pre-flight.
+// over is upgradestate.State (internal/upgradestate), JSON in a memfd named by
+// GOD_UPGRADE_STATE, versioned by its "version": a god that does not know the version refuses it in the pre-flight.
 //
 //	{"version": 1, "written": "...", "from": "v1.2.0",
 //	 "control_fd": 5, "control_path": "/run/god/god.sock", "notify_fd": 9, "notify_path": "...",

@@ -11,6 +11,7 @@ import (
 	"github.com/emielm/watchgod/fdpass"
 	"github.com/emielm/watchgod/internal/jobstate"
 	"github.com/emielm/watchgod/internal/reaper"
+	"github.com/emielm/watchgod/internal/upgradestate"
 	"github.com/emielm/watchgod/loader"
 )
 
@@ -36,7 +37,7 @@ type Helper struct {
 	Env []string
 	// Files are the helper's fds 3, 4, ... god keeps them open for as long as it runs, through
 	// the helper's restarts and god's upgrades (the old image hands them to the new one, see
-	// UpgradeState.Helpers, TakeHelperFiles), and closes them when Run returns. A listening
+	// upgradestate.State.Helpers, TakeHelperFiles), and closes them when Run returns. A listening
 	// socket among them never closes while god runs: connections that arrive while no helper
 	// runs wait in its queue.
 	Files []*os.File
@@ -207,19 +208,12 @@ func (r *helperRun) terminate(pid int, exitc <-chan jobstate.Exit) {
 	}
 }
 
-// helperState is a helper's files in the upgrade state: the fds stay open across the exec, and
-// the new image gives them to the helper it starts.
-type helperState struct {
-	Name string `json:"name"`
-	Fds  []int  `json:"fds"`
-}
-
 // helperStates lists the helpers' files for the upgrade state. A helper whose files are closed
 // already (god is shutting down) is left out: the new image opens them again.
-func (s *Supervisor) helperStates() []helperState {
-	var out []helperState
+func (s *Supervisor) helperStates() []upgradestate.Helper {
+	var out []upgradestate.Helper
 	for _, h := range s.cfg.Helpers {
-		hs := helperState{Name: h.Name, Fds: []int{}}
+		hs := upgradestate.Helper{Name: h.Name, Fds: []int{}}
 		var err error
 		for _, f := range h.Files {
 			var fd int
@@ -235,58 +229,4 @@ func (s *Supervisor) helperStates() []helperState {
 		out = append(out, hs)
 	}
 	return out
-}
-
-// TakeHelperFiles returns the files god's old image kept for the helper called name
-// (Helper.Files, in their order), close-on-exec, and removes them from the state: the caller
-// owns them. It returns nil when the old image had no such helper (it ran without it, or it is
-// a god from before helpers). Restore closes the files of every helper not taken.
-func (st *UpgradeState) TakeHelperFiles(name string) []*os.File {
-	if st == nil {
-		return nil
-	}
-	for i := range st.Helpers {
-		hs := &st.Helpers[i]
-		if hs.Name != name || hs.Fds == nil {
-			continue
-		}
-		files := make([]*os.File, 0, len(hs.Fds))
-		for _, fd := range hs.Fds {
-			setCloexec(fd)
-			files = append(files, os.NewFile(uintptr(fd), name))
-		}
-		hs.Fds = nil
-		return files
-	}
-	return nil
-}
-
-// closeUntakenHelperFiles closes what an old image kept for a helper this image does not run.
-func (st *UpgradeState) closeUntakenHelperFiles() {
-	for i := range st.Helpers {
-		for _, fd := range st.Helpers[i].Fds {
-			syscall.Close(fd)
-		}
-		st.Helpers[i].Fds = nil
-	}
-}
-
-// checkHelpers validates the helpers of an upgrade state: names unique, fds above stdio.
-func (st *UpgradeState) checkHelpers() error {
-	if len(st.Helpers) > 0 && st.Version < 2 {
-		return fmt.Errorf("upgrade state version %d carries helpers (version 2 and later do)", st.Version)
-	}
-	seen := map[string]bool{}
-	for _, hs := range st.Helpers {
-		if hs.Name == "" || seen[hs.Name] {
-			return fmt.Errorf("upgrade state: empty or repeated helper name %q", hs.Name)
-		}
-		seen[hs.Name] = true
-		for _, fd := range hs.Fds {
-			if fd < 3 {
-				return fmt.Errorf("upgrade state: helper %s: bad fd %d", hs.Name, fd)
-			}
-		}
-	}
-	return nil
 }

@@ -1,28 +1,16 @@
 package supervisor
 
 import (
-	"context"
-	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/emielm/watchgod/internal/jobstate"
 	"github.com/emielm/watchgod/internal/testutil"
 )
-
-// pauseFn is bash that defines pause SECONDS: a wait without a fork (read on a pipe that never
-// has data), so that a loader's reply time is its own and not that of starting sleep on a busy
-// machine.
-const pauseFn = `exec {never}<> <(:)
-pause() { read -r -t "$1" -u "$never" || true; }
-`
 
 // loggingTo makes the supervisor log into recs.
 func loggingTo(log *slog.Logger) func(*Config) {
@@ -34,65 +22,6 @@ func isLoaderFailure(r slog.Record) bool {
 	return strings.HasPrefix(r.Message, "loader failed") || r.Message == "loader exited"
 }
 
-// TestLoaderQueuedRequestsTimedFromWrite: 500 requests at once to a loader that answers each in
-// 20 ms, with a 1 s timeout. They queue for the loader's 4 instances for about 2.5 s, but each
-// reply is timed from when its request was written: all succeed, and no instance is killed.
-// (Timed from the call, as before, those queued past 1 s failed and killed the loader.)
-func TestLoaderQueuedRequestsTimedFromWrite(t *testing.T) {
-	dir := t.TempDir()
-	writeScript(t, dir, "slow", pauseFn+`
-echo '["godv1","q"]'
-while IFS= read -r req; do
-	case "$req" in
-	'["q","ping",'*) pause 0.02; echo "[\"pong\",${req#*\"ping\",}" ;;
-	*) echo '[]' ;;
-	esac
-done
-`)
-	log, recs := testutil.NewLogger()
-	p := startInProcess(t, dir, loggingTo(log), func(c *Config) { c.LoaderTimeout = time.Second })
-	p.waitState("q", jobstate.StateWait)
-	v, ok := p.sup.pools.Load(filepath.Join(dir, "slow"))
-	if !ok {
-		t.Fatal("no pool for the loader")
-	}
-	pool := v.(*loaderPool)
-
-	const n = 500
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // the wait for an instance: generous
-	defer cancel()
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	t0 := time.Now()
-	for i := range n {
-		wg.Go(func() {
-			m, err := pool.ask(ctx, time.Second, "q", "ping", strconv.Itoa(i))
-			if err == nil && (len(m) != 2 || m[0] != "pong" || m[1] != strconv.Itoa(i)) {
-				err = fmt.Errorf("reply %q", m)
-			}
-			errs[i] = err
-		})
-	}
-	wg.Wait()
-	took := time.Since(t0)
-	failed := 0
-	for i, err := range errs {
-		if err != nil {
-			if failed < 5 {
-				t.Errorf("request %d: %v", i, err)
-			}
-			failed++
-		}
-	}
-	if failed > 0 {
-		t.Errorf("%d of %d requests failed (all took %s)", failed, n, took)
-	}
-	if k := recs.Count(isLoaderFailure); k > 0 {
-		t.Errorf("a healthy loader was killed %d times", k)
-	}
-	t.Logf("%d requests in %s", n, took)
-}
-
 // TestLoaderHookBurst: 500 jobs of one loader enter wait at once, so god has 500 onWait hooks
 // for a loader that answers each in 10 ms, with a loader timeout of 1 s. The loader gets every
 // one and is never killed. (Each hook timed from when it was asked, as before, the last ones
@@ -101,7 +30,7 @@ func TestLoaderHookBurst(t *testing.T) {
 	dir := t.TempDir()
 	rec := filepath.Join(t.TempDir(), "hooks")
 	const n = 500
-	writeScript(t, dir, "many", pauseFn+`
+	testutil.WriteScript(t, dir, "many", testutil.BashPause+`
 jobs='"godv1"'
 for i in $(seq 0 `+strconv.Itoa(n-1)+`); do jobs+=",\"j$i\""; done
 echo "[$jobs]"
@@ -129,87 +58,5 @@ done
 	}
 	if k := recs.Count(func(r slog.Record) bool { return strings.Contains(r.Message, "dropped") }); k > 0 {
 		t.Errorf("hooks dropped though the queue had room")
-	}
-}
-
-// TestLoaderHookQueueBound: a loader that stops answering while god has many hooks for it loses
-// those past the queue's bound; god says so in one record with the count once the burst is over
-// (not one per hook), and the hooks it kept reach the loader in order. The loader is not killed:
-// it answers within its timeout once it goes on.
-func TestLoaderHookQueueBound(t *testing.T) {
-	dir := t.TempDir()
-	rec := filepath.Join(t.TempDir(), "hooks")
-	gate := filepath.Join(t.TempDir(), "gate")
-	if err := syscall.Mkfifo(gate, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	writeScript(t, dir, "stuck", `
-exec {g}<> "$GATE"
-echo '["godv1","q"]'
-held=
-while IFS= read -r req; do
-	case "$req" in
-	'["q","onPing",'*)
-		[ -z "$held" ] && { held=1; read -r -u "$g" _; }
-		echo "$req" >>"$REC"; echo '[]' ;;
-	*) echo '[]' ;;
-	esac
-done
-`)
-	t.Setenv("REC", rec)
-	t.Setenv("GATE", gate)
-	log, recs := testutil.NewLogger()
-	p := startInProcess(t, dir, loggingTo(log))
-	p.waitState("q", jobstate.StateWait)
-	v, _ := p.sup.pools.Load(filepath.Join(dir, "stuck"))
-	pool := v.(*loaderPool)
-	const bound, sent = 8, 100
-	pool.mu.Lock()
-	pool.hooks.min = bound
-	pool.mu.Unlock()
-	for i := range sent {
-		pool.hook("q", []string{"onPing", strconv.Itoa(i)})
-	}
-	// The loader is held on the first: let it go on.
-	w, err := os.OpenFile(gate, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	if _, err := w.WriteString("go\n"); err != nil {
-		t.Fatal(err)
-	}
-	isDrop := func(r slog.Record) bool { return strings.HasPrefix(r.Message, "loader too slow for its jobs") }
-	recs.Wait(t, time.Minute, 1, "the record of the dropped hooks", isDrop)
-	var dropped int
-	recs.Count(func(r slog.Record) bool {
-		if isDrop(r) {
-			dropped, _ = strconv.Atoi(testutil.Attr(r, "dropped"))
-		}
-		return false
-	})
-	kept := sent - dropped
-	testutil.Eventually(t, time.Minute, "the kept hooks reach the loader", func() bool {
-		b, _ := os.ReadFile(rec)
-		return strings.Count(string(b), "\n") >= kept
-	})
-	b, _ := os.ReadFile(rec)
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	// The queue held the bound, less the job's own onWait when it was still there, and the
-	// first batch was taken out of it before it filled.
-	if dropped < sent-bound-hookBatch || dropped > sent-bound+1 || len(lines) != kept {
-		t.Errorf("dropped %d, delivered %d of %d (bound %d)", dropped, len(lines), sent, bound)
-	}
-	for i, l := range lines {
-		if want := fmt.Sprintf(`["q","onPing","%d"]`, i); l != want {
-			t.Errorf("hook %d: %s, want %s (in order, the first ones kept)", i, l, want)
-			break
-		}
-	}
-	if k := recs.Count(isDrop); k != 1 {
-		t.Errorf("%d records of dropped hooks, want 1", k)
-	}
-	if k := recs.Count(isLoaderFailure); k > 0 {
-		t.Errorf("the loader was killed %d times", k)
 	}
 }

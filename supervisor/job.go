@@ -14,6 +14,7 @@ import (
 	"github.com/emielm/watchgod/fdpass"
 	"github.com/emielm/watchgod/internal/jobstate"
 	"github.com/emielm/watchgod/internal/procfs"
+	"github.com/emielm/watchgod/internal/upgradestate"
 	"github.com/emielm/watchgod/loader"
 	"github.com/emielm/watchgod/supervisor/control"
 	"github.com/emielm/watchgod/supervisor/joblog"
@@ -85,7 +86,7 @@ type jobCmd struct {
 	reload  *reloadRequest
 	notify  *notify.Message
 	freeze  *freezeReq
-	snap    chan<- jobState
+	snap    chan<- upgradestate.Job
 }
 
 // reloadRequest is one `god reload JOB` waiting for its outcome.
@@ -378,6 +379,7 @@ func (j *job) exited(e jobstate.Exit) {
 		return
 	}
 	j.sup.metrics.exited(j.name, e.Code())
+	j.readPidFileAtExit(e.Pid)
 	alive := j.sup.contain.alive(pgid)
 	j.handle(jobstate.Exited{Exit: e, GroupAlive: alive})
 	j.forgetUnit(pgid)

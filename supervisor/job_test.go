@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/emielm/watchgod/internal/jobstate"
 	"github.com/emielm/watchgod/internal/reaper"
+	"github.com/emielm/watchgod/internal/testutil"
 	"github.com/emielm/watchgod/loader"
 	"github.com/emielm/watchgod/supervisor/control"
 )
@@ -67,14 +67,14 @@ func TestStateHookNames(t *testing.T) {
 // Tests using it must not run in parallel with tests that start children otherwise: the reaper
 // waits for every child of the process.
 type inProcess struct {
-	t      *testing.T
+	t      testing.TB
 	sup    *Supervisor
 	events chan jobEvent
 	cancel func()
 	done   chan error
 }
 
-func startInProcess(t *testing.T, dir string, opts ...func(*Config)) *inProcess {
+func startInProcess(t testing.TB, dir string, opts ...func(*Config)) *inProcess {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	sock := filepath.Join(t.TempDir(), "god.sock")
@@ -103,12 +103,7 @@ func startInProcess(t *testing.T, dir string, opts ...func(*Config)) *inProcess 
 		}
 		r.Close()
 	})
-	// Subscribe once the loop runs.
-	deadline := time.Now().Add(5 * time.Second)
-	for p.events == nil && time.Now().Before(deadline) {
-		ch, _ := sup.subscribe()
-		p.events = ch
-	}
+	p.events, _ = sup.subscribe() // through the loop: returns once it runs
 	return p
 }
 
@@ -138,19 +133,12 @@ func (p *inProcess) act(cmd string, jobs ...string) control.Response {
 		func(control.Response) error { return nil })
 }
 
-func writeScript(t *testing.T, dir, name, body string) {
-	t.Helper()
-	if err := os.WriteFile(filepath.Join(dir, name), []byte("#!/bin/bash\n"+body), 0o755); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // TestJobLifecycle drives one job through the machine with real processes: wait → start → run;
 // SIGKILL → exit → start at once (first restart) → run; stop → stopped; start → run; and a job
 // that keeps exiting goes backoff → failed after the restart limit.
 func TestJobLifecycle(t *testing.T) {
 	dir := t.TempDir()
-	writeScript(t, dir, "loader", `
+	testutil.WriteScript(t, dir, "loader", `
 echo '["godv1","sleeper","crasher"]'
 while IFS= read -r req; do
 	case "$req" in

@@ -101,6 +101,20 @@ func (j *job) readPidFiles(path string, w *dirwatch.Watch) {
 	}
 }
 
+// readPidFileAtExit reads the job's pid file when one of its processes exits, before the exit
+// is judged, as systemd reads PIDFile= when the main process exits: a process that hands over
+// to a successor and exits at once (as soon as the successor wrote its pid) may be gone before
+// the watch's settled reading arrives (pidFileSettle), and the job would be taken for ended.
+// A pid the job has already, or no readable pid, changes nothing.
+func (j *job) readPidFileAtExit(pid int) {
+	if j.pidWatch == nil || j.pidWatch.w == nil {
+		return
+	}
+	if named, err := readPidFile(j.pidWatch.path); err == nil && named != pid {
+		j.pidFileChanged(pidFileRead{path: j.pidWatch.path, pid: named})
+	}
+}
+
 // readPidFile reads a pid file strictly: decimal digits, a positive pid, optional white space
 // around it (a trailing newline, as every program writes).
 func readPidFile(path string) (int, error) {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/emielm/watchgod/internal/reaper"
+	"github.com/emielm/watchgod/internal/upgradestate"
 )
 
 // The pre-flight of `god upgrade` proves that the new binary is a god that can take over, before
@@ -42,8 +43,8 @@ const legacyPreflight = "1"
 
 // AnswerPreflight is the new binary's side: st is the state it read and accepted. It writes the
 // answer when the running god asked for one, and does nothing for an older god.
-func AnswerPreflight(st *UpgradeState, version string) error {
-	nonce := os.Getenv(EnvUpgradePreflight)
+func AnswerPreflight(st *upgradestate.State, version string) error {
+	nonce := os.Getenv(upgradestate.EnvPreflight)
 	if nonce == "" || nonce == legacyPreflight {
 		return nil
 	}
@@ -71,7 +72,7 @@ func newNonce() (string, error) {
 
 // preflight runs the new binary on the state: it must answer the handshake and exit 0. The
 // error says what the binary did instead, with the end of its output.
-func (s *Supervisor) preflight(ctx context.Context, opts UpgradeOptions, st *UpgradeState) error {
+func (s *Supervisor) preflight(ctx context.Context, opts UpgradeOptions, st *upgradestate.State) error {
 	data, err := json.Marshal(st)
 	if err != nil {
 		return err
@@ -93,7 +94,7 @@ func (s *Supervisor) preflight(ctx context.Context, opts UpgradeOptions, st *Upg
 	inR, inW := pipes[0][0], pipes[0][1]
 	outR, outW := pipes[1][0], pipes[1][1]
 	ansR, ansW := pipes[2][0], pipes[2][1]
-	env := append(baseEnv(), EnvUpgradePreflight+"="+nonce)
+	env := append(baseEnv(), upgradestate.EnvPreflight+"="+nonce)
 	pid, exitc, err := s.reaper.Start(reaper.Attr{Path: opts.Exe, Argv: append([]string{opts.Exe}, opts.Argv[1:]...), Env: env,
 		Files: []uintptr{inR.Fd(), outW.Fd(), outW.Fd(), ansW.Fd()}, Setpgid: true})
 	inR.Close()
@@ -133,7 +134,7 @@ func (s *Supervisor) preflight(ctx context.Context, opts UpgradeOptions, st *Upg
 }
 
 // checkPreflightAnswer accepts only the answer of a god that read this very state.
-func checkPreflightAnswer(line, nonce string, st *UpgradeState, out []byte) error {
+func checkPreflightAnswer(line, nonce string, st *upgradestate.State, out []byte) error {
 	said := ""
 	if o := strings.TrimSpace(trimOutput(out)); o != "" {
 		said = "; its output: " + o

@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/emielm/watchgod/internal/testutil"
 	"github.com/emielm/watchgod/supervisor/joblog"
 )
 
@@ -44,13 +45,7 @@ func TestRelayPauseResume(t *testing.T) {
 	if _, err := w.WriteString("one\ntw"); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for len(msgs()) < 1 {
-		if time.Now().After(deadline) {
-			t.Fatal("line one not relayed within 5 s")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testutil.Eventually(t, 5*time.Second, "line one relayed", func() bool { return len(msgs()) >= 1 })
 
 	paused := s.pauseRelays()
 	if len(paused) != 1 || string(paused[0].Rest) != "tw" {

@@ -18,7 +18,9 @@ import (
 	"github.com/emielm/watchgod/internal/cgroup"
 	"github.com/emielm/watchgod/internal/crashstate"
 	"github.com/emielm/watchgod/internal/jobstate"
+	"github.com/emielm/watchgod/internal/loaderpool"
 	"github.com/emielm/watchgod/internal/reaper"
+	"github.com/emielm/watchgod/internal/upgradestate"
 	"github.com/emielm/watchgod/loader"
 	"github.com/emielm/watchgod/supervisor/control"
 	"github.com/emielm/watchgod/supervisor/joblog"
@@ -118,15 +120,15 @@ type Supervisor struct {
 	reaper       *reaper.Reaper
 	devNull      *os.File
 	baseEnv      []string
-	relayMux     *joblog.Mux    // relays every job's stdout and stderr; made by Run, closed when it returns
-	relays       sync.WaitGroup // pipes being relayed
-	loaderProcs  loaderProcs    // loader processes not yet reaped (loaderpool.go)
+	relayMux     *joblog.Mux      // relays every job's stdout and stderr; made by Run, closed when it returns
+	relays       sync.WaitGroup   // pipes being relayed
+	loaderProcs  loaderpool.Procs // loader processes not yet reaped
 	relayMu      sync.Mutex
 	relayPids    map[int]int             // pid -> relays still reading its output
 	relayWaiters map[int][]chan struct{} // pid -> closed when its output is all relayed
 	relayTags    map[int]*pipeTag        // read end -> the pid its lines carry (proc.go)
 	metrics      *metrics
-	pools        sync.Map // loader path -> *loaderPool; read by job goroutines
+	pools        sync.Map // loader path -> *loaderpool.Pool; read by job goroutines
 	inherited    *inheritedSockets
 	notify       *notify.Server
 	notifyPath   string
@@ -142,19 +144,20 @@ type Supervisor struct {
 	unrouted      []unroutedNotify // notify messages from pids not in pidIndex yet; owned by loop
 	unroutedTimer timer            // fires when the oldest of them has waited long enough
 
-	restoredState *UpgradeState // set by Restore: god's new image after an upgrade
-	upgradeFailed string        // set by Restore in an old image run again: why the new one gave up
+	restoredState *upgradestate.State // set by Restore: god's new image after an upgrade
+	upgradeFailed string              // set by Restore in an old image run again: why the new one gave up
 
-	inbox  *queue[loopEvent]
+	inbox  *mailbox[loopEvent]
 	calls  chan func()
 	doneCh chan struct{}
 
 	// Owned by loop.
 	loaders   map[string]*loaderFile
-	notExec   map[string]fileSig // files skipped for want of execute bits, said once each
-	fdLowSaid bool               // the open-files limit was said to be low (fdlimit.go)
-	fdShort   fdShortage         // starts that failed for want of fds (fdlimit.go)
-	unsafe    map[string]fileSig // loaders a root god refuses (unsafeLoader), said once each
+	poolCfg   *loaderpool.Config            // what every loader pool runs with (newPool)
+	notExec   map[string]loaderpool.FileSig // files skipped for want of execute bits, said once each
+	fdLowSaid bool                          // the open-files limit was said to be low (fdlimit.go)
+	fdShort   fdShortage                    // starts that failed for want of fds (fdlimit.go)
+	unsafe    map[string]loaderpool.FileSig // loaders a root god refuses (loaderpool.Unsafe), said once each
 	jobs      map[string]*jobHandle
 	subs      map[chan jobEvent]bool
 	shutting  bool
@@ -179,8 +182,8 @@ type Supervisor struct {
 // loaderFile is what god knows of one file in the loader directory.
 type loaderFile struct {
 	path     string
-	sig      fileSig
-	pool     *loaderPool
+	sig      loaderpool.FileSig
+	pool     *loaderpool.Pool
 	loading  bool
 	loadSeq  int
 	notGodv1 bool // reported once; ignored until the file changes
@@ -239,7 +242,7 @@ func New(cfg Config) (*Supervisor, error) {
 		devNull:      dn,
 		baseEnv:      baseEnv(),
 		metrics:      newMetrics(),
-		inbox:        newQueue[loopEvent](),
+		inbox:        newMailbox[loopEvent](),
 		spawnSlots:   make(chan struct{}, spawnConcurrency()),
 		calls:        make(chan func()),
 		doneCh:       make(chan struct{}),
@@ -328,8 +331,14 @@ func (s *Supervisor) loop(ctx context.Context) error {
 			s.beginShutdown()
 		case f := <-s.calls:
 			f()
-		case ev := <-s.inbox.out:
-			s.handleEvent(ev)
+		case <-s.inbox.ready:
+			for _, ev := range s.inbox.take() {
+				s.handleEvent(ev)
+				if s.shutdownDone() {
+					return nil // what is left in the inbox is for a loop that has ended
+				}
+			}
+			continue
 		case m := <-s.notifyIn:
 			s.routeNotify(m)
 		case name, ok := <-names:
@@ -355,11 +364,20 @@ func (s *Supervisor) loop(ctx context.Context) error {
 			s.unroutedTimer.stop()
 			s.retryUnrouted()
 		}
-		if s.shutting && s.allDown() {
-			s.finishShutdown()
+		if s.shutdownDone() {
 			return nil
 		}
 	}
+}
+
+// shutdownDone finishes a shutdown once every job is down, and says whether it did: then the
+// loop ends. It is asked after every event.
+func (s *Supervisor) shutdownDone() bool {
+	if s.shutting && s.allDown() {
+		s.finishShutdown()
+		return true
+	}
+	return false
 }
 
 // call runs f in the loop goroutine and waits for it; false if the loop has ended.
@@ -375,7 +393,7 @@ func (s *Supervisor) call(f func()) bool {
 }
 
 // jobEvent is called by job goroutines; it never blocks.
-func (s *Supervisor) jobEvent(ev jobEvent) { s.inbox.push(ev) }
+func (s *Supervisor) jobEvent(ev jobEvent) { s.inbox.put(ev) }
 
 // loopEvent is what reaches the supervisor's loop through its inbox: a job's status
 // (jobEvent), a finished loader read (loaderLoaded), a check's command for another job
@@ -423,17 +441,27 @@ func (s *Supervisor) define(ctx context.Context, path, job string) (loader.Defin
 	if !ok {
 		return loader.Definition{}, fmt.Errorf("loader %s: gone", path)
 	}
-	return v.(*loaderPool).define(ctx, job)
+	return v.(*loaderpool.Pool).Define(ctx, job)
 }
 
 // ask sends one request to a loader file's pool: ctx bounds the wait for an instance, within
-// the reply from the request's write (see loaderPool.ask).
+// the reply from the request's write (see loaderpool.Pool.Ask).
 func (s *Supervisor) ask(ctx context.Context, within time.Duration, path, job, prop string, args ...string) (loader.Message, error) {
 	v, ok := s.pools.Load(path)
 	if !ok {
 		return nil, fmt.Errorf("loader %s: gone", path)
 	}
-	return v.(*loaderPool).ask(ctx, within, job, prop, args...)
+	return v.(*loaderpool.Pool).Ask(ctx, within, job, prop, args...)
+}
+
+// newPool makes the pool of the loader file at path, with god's settings for loaders.
+func (s *Supervisor) newPool(path string) *loaderpool.Pool {
+	if s.poolCfg == nil { // made once Run has the reaper
+		s.poolCfg = &loaderpool.Config{Reaper: s.reaper, Env: s.baseEnv, Log: s.log,
+			Instances: s.cfg.LoaderInstances, Idle: s.cfg.LoaderIdle, HandshakeTimeout: s.cfg.HandshakeTimeout,
+			Timeout: s.cfg.LoaderTimeout, Backoff: s.cfg.Backoff, Procs: &s.loaderProcs, OnFailure: s.metrics.loaderFailed}
+	}
+	return loaderpool.New(path, s.poolCfg)
 }
 
 // rescan looks at every file in the directory; reply, if set, gets a summary once loads finish.
@@ -469,7 +497,7 @@ func (s *Supervisor) rescanFile(name string) {
 	}
 	path := filepath.Join(s.cfg.Dir, name)
 	lf := s.loaders[path]
-	fi, ok := isLoaderCandidate(s.cfg.Dir, name)
+	fi, ok := loaderpool.Candidate(s.cfg.Dir, name)
 	if !ok {
 		s.noteNotExecutable(name)
 		if lf == nil {
@@ -489,13 +517,13 @@ func (s *Supervisor) rescanFile(name string) {
 		s.removeLoader(lf)
 		return
 	}
-	sig := sigOf(fi)
+	sig := loaderpool.SigOf(fi)
 	if s.euid == 0 {
-		if why := unsafeLoader(path); why != "" {
+		if why := loaderpool.Unsafe(path); why != "" {
 			// Jobs it defined keep running as they are; god runs the file again once it is safe.
 			if old, said := s.unsafe[name]; !said || old != sig {
 				if s.unsafe == nil {
-					s.unsafe = map[string]fileSig{}
+					s.unsafe = map[string]loaderpool.FileSig{}
 				}
 				s.unsafe[name] = sig
 				s.log.Error(fmt.Sprintf("%s refused: god runs loaders as root, and %s; chown root and chmod go-w to run it", path, why), "loader", path)
@@ -506,7 +534,7 @@ func (s *Supervisor) rescanFile(name string) {
 	}
 	if lf == nil {
 		lf = &loaderFile{path: path}
-		lf.pool = newLoaderPool(s, path)
+		lf.pool = s.newPool(path)
 		s.pools.Store(path, lf.pool)
 		s.loaders[path] = lf
 	} else {
@@ -516,7 +544,7 @@ func (s *Supervisor) rescanFile(name string) {
 		}
 	}
 	if lf.sig != sig {
-		lf.pool.newFileVersion()
+		lf.pool.NewFileVersion()
 	}
 	lf.sig = sig
 	lf.notGodv1 = false
@@ -526,7 +554,7 @@ func (s *Supervisor) rescanFile(name string) {
 // noteNotExecutable says once (per version of the file) that a file in the directory is not
 // run because it is not executable; rescans and events about other files stay quiet.
 func (s *Supervisor) noteNotExecutable(name string) {
-	sig, ok := notExecutable(s.cfg.Dir, name)
+	sig, ok := loaderpool.NotExecutable(s.cfg.Dir, name)
 	if !ok {
 		delete(s.notExec, name)
 		return
@@ -535,7 +563,7 @@ func (s *Supervisor) noteNotExecutable(name string) {
 		return
 	}
 	if s.notExec == nil {
-		s.notExec = map[string]fileSig{}
+		s.notExec = map[string]loaderpool.FileSig{}
 	}
 	s.notExec[name] = sig
 	path := filepath.Join(s.cfg.Dir, name)
@@ -550,8 +578,8 @@ func (s *Supervisor) startLoad(lf *loaderFile) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*s.cfg.LoaderTimeout)
 		defer cancel()
-		defs, err := pool.load(ctx)
-		s.inbox.push(loaderLoaded{path: lf.path, seq: seq, defs: defs, err: err})
+		defs, err := pool.Load(ctx)
+		s.inbox.put(loaderLoaded{path: lf.path, seq: seq, defs: defs, err: err})
 	}()
 }
 
@@ -565,8 +593,8 @@ func (s *Supervisor) loaderDone(ev loaderLoaded) {
 	defer s.answerScanWaiters()
 	if ev.err != nil {
 		lf.err = ev.err.Error()
-		slow := errors.Is(ev.err, context.DeadlineExceeded) && lf.pool.retrySlowHandshake()
-		if errors.Is(ev.err, errNotLoader) && !lf.loaded && !slow {
+		slow := errors.Is(ev.err, context.DeadlineExceeded) && lf.pool.RetrySlowHandshake()
+		if errors.Is(ev.err, loader.ErrNotGodv1) && !lf.loaded && !slow {
 			lf.notGodv1 = true
 			s.log.Warn(fmt.Sprintf("%s does not speak godv1; ignored until it changes", lf.path), "loader", lf.path, "err", ev.err)
 			return
@@ -580,7 +608,7 @@ func (s *Supervisor) loaderDone(ev loaderLoaded) {
 		lf.retry.set(d)
 		go func(c <-chan time.Time, seq int) {
 			<-c
-			s.inbox.push(loopFunc(func() {
+			s.inbox.put(loopFunc(func() {
 				if cur := s.loaders[lf.path]; cur == lf && lf.loadSeq == seq && !lf.loading && !s.shutting {
 					s.startLoad(lf)
 				}
@@ -673,7 +701,7 @@ func (s *Supervisor) removeLoader(lf *loaderFile) {
 	}
 	lf.jobs = nil
 	lf.retry.stop()
-	lf.pool.close()
+	lf.pool.Close()
 	s.pools.Delete(lf.path)
 	delete(s.loaders, lf.path)
 }
@@ -765,7 +793,7 @@ type forwardCmd struct {
 }
 
 func (s *Supervisor) forward(from, target string, cmd []string) {
-	s.inbox.push(forwardCmd{from: from, target: target, cmd: cmd})
+	s.inbox.put(forwardCmd{from: from, target: target, cmd: cmd})
 }
 
 func (s *Supervisor) applyForward(f forwardCmd) {
@@ -1111,11 +1139,11 @@ func (s *Supervisor) allDown() bool {
 
 func (s *Supervisor) finishShutdown() {
 	for _, lf := range s.loaders {
-		lf.pool.close()
+		lf.pool.Close()
 	}
 	// Closed pools killed their instances: god reaps them before it exits, so that none goes
 	// on running unsupervised for a moment (nor one a removed loader's hook was starting).
-	if !s.loaderProcs.wait(5 * time.Second) {
+	if !s.loaderProcs.Wait(5 * time.Second) {
 		s.log.Warn("loader processes not ended within 5s of their SIGKILL; god exits without them")
 	}
 	for _, w := range s.shutWaiters {
@@ -1165,7 +1193,7 @@ func exitCodeOf(last string) int {
 
 // Shutdown stops every job in reverse dependency order, then Run returns. A second call hurries
 // it: every process still running gets SIGKILL.
-func (s *Supervisor) Shutdown() { s.inbox.push(loopFunc(s.beginShutdown)) }
+func (s *Supervisor) Shutdown() { s.inbox.put(loopFunc(s.beginShutdown)) }
 
 // samePids reports whether two process lists name the same pids in the same order.
 func samePids(a, b []control.ProcessStatus) bool {

@@ -5,11 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -17,8 +14,7 @@ import (
 
 	"github.com/emielm/watchgod/fdpass"
 	"github.com/emielm/watchgod/internal/jobstate"
-	"github.com/emielm/watchgod/loader"
-	"github.com/emielm/watchgod/supervisor/joblog"
+	"github.com/emielm/watchgod/internal/upgradestate"
 )
 
 // God upgrades itself by re-executing in place (execve of the binary now at its path, same pid),
@@ -41,207 +37,34 @@ import (
 // reaper (exits from then on stay zombies for the new image) and exec, with the state in a memfd
 // named by GOD_UPGRADE_STATE. An exec that fails puts everything back and god goes on. A new image
 // that starts but cannot take over (its state unreadable, its restore failed) execs the old image
-// again, which god held open from its start (UpgradeState.FallbackFd): same pid, same state, and
-// the `god upgrade` client is told why (InheritedState.FallBack). A new image that dies before it
-// can decide anything (killed, a runtime crash) is the one case left: its jobs are then orphans.
+// again, which god held open from its start (upgradestate.State.FallbackFd): same pid, same
+// state, and the `god upgrade` client is told why (upgradestate.Inherited.FallBack). A new image
+// that dies before it can decide anything (killed, a runtime crash) is the one case left: its
+// jobs are then orphans.
 
-// The state is JSON, versioned by upgradeStateVersion: a new god refuses a state whose version it
-// does not know (in the pre-flight, so the old god goes on). God's helpers (the metrics exporter,
-// see Helper) are stopped after the pre-flight and started again by the new image, on the fds
-// the state hands over.
-
-// upgradeStateVersion is the newest version of the state format handed across a re-exec; a god
-// reads every version from 1 to its own. Bump it when a change is not backward compatible.
-//
-// Version 2 adds Helpers: fds that a god from before helpers would inherit without knowing them,
-// and keep open (a metrics socket it then could not listen on again), so it must refuse such a
-// state. A state without helpers is still written as version 1, which every god reads.
-const upgradeStateVersion = 2
-
-// Environment variables of the re-exec.
-const (
-	envUpgradeState     = "GOD_UPGRADE_STATE"     // fd of the memfd that holds the state
-	EnvUpgradePreflight = "GOD_UPGRADE_PREFLIGHT" // set: read the state on stdin, check it, exit
-)
-
-// UpgradeState is everything god's new image needs to go on where the old one stopped.
-type UpgradeState struct {
-	Version     int              `json:"version"`
-	Written     time.Time        `json:"written"`
-	From        string           `json:"from"` // version of the god that wrote it
-	ControlFd   int              `json:"control_fd"`
-	ControlPath string           `json:"control_path"`
-	NotifyFd    int              `json:"notify_fd"`
-	NotifyPath  string           `json:"notify_path"`
-	ReplyFd     int              `json:"reply_fd"` // the `god upgrade` client's connection, or -1
-	Loaders     []loaderState    `json:"loaders"`
-	Jobs        []jobState       `json:"jobs"`
-	Pipes       []pipeState      `json:"pipes"`
-	Exits       []exitState      `json:"exits"` // reaped by the old image, not yet seen by their job
-	Logs        []joblog.Line    `json:"logs"`  // recent output, for god logs
-	Inherited   map[string][]int `json:"inherited,omitempty"`
-	Helpers     []helperState    `json:"helpers,omitempty"` // version 2
-	// FallbackFd is the image that wrote the state, open, or -1: a new image that cannot take
-	// over execs it again with the same state (see FallBack). Older gods do not write it (0 is
-	// read as none: fd 0 is stdin).
-	FallbackFd int `json:"fallback_fd,omitempty"`
-	// Units are the job processes' units (containment.go) and the last tag handed out; an older
-	// image ignores them.
-	Units   []unitState       `json:"units,omitempty"`
-	UnitSeq uint64            `json:"unit_seq,omitempty"`
-	Extra   map[string]string `json:"extra,omitempty"`
-}
-
-// loaderState is a loader file god has read.
-type loaderState struct {
-	Path     string   `json:"path"`
-	Ino      uint64   `json:"ino"`
-	Size     int64    `json:"size"`
-	Mtime    int64    `json:"mtime_ns"`
-	Mode     uint32   `json:"mode"`
-	Jobs     []string `json:"jobs"`
-	NotGodv1 bool     `json:"not_godv1,omitempty"`
-}
-
-// jobState is one job: its state machine's own state (jobstate.Job, which keeps every
-// deadline), and what the job's actor holds for it (sockets, stored fds).
-type jobState struct {
-	jobstate.Job
-	UserStopped bool          `json:"user_stopped,omitempty"`
-	Reloading   bool          `json:"reloading,omitempty"`
-	Sockets     []socketState `json:"sockets,omitempty"`
-	Stored      []storedState `json:"stored,omitempty"`
-	Accept      *acceptState  `json:"accept,omitempty"` // an accept job that accepts
-}
-
-// acceptState is an accepting accept job: its running connection processes, which god's new
-// image takes over, and what its status counts.
-type acceptState struct {
-	Conns  []int     `json:"conns,omitempty"`
-	Served int       `json:"served,omitempty"`
-	Since  time.Time `json:"since"`
-}
-
-// pids are the processes of the job the state hands over: the machine's and the connection
-// processes of an accept job.
-func (js *jobState) pids() []int {
-	var out []int
-	for _, p := range js.Procs {
-		out = append(out, p.Pid)
-	}
-	if js.Accept != nil {
-		out = append(out, js.Accept.Conns...)
-	}
-	return out
-}
-
-// socketState is a listening socket god keeps for a job.
-type socketState struct {
-	Spec    string `json:"spec"`
-	Fd      int    `json:"fd"`
-	Adopted bool   `json:"adopted,omitempty"`
-}
-
-// storedState is an fd a job stored with FDSTORE=1.
-type storedState struct {
-	Name   string `json:"name"`
-	Fd     int    `json:"fd"`
-	NoPoll bool   `json:"no_poll,omitempty"` // FDPOLL=0
-}
-
-// pipeState is a job output pipe and the start of a line not yet delivered.
-type pipeState struct {
-	Fd         int    `json:"fd"`
-	Job        string `json:"job"`
-	Generation int    `json:"gen"`
-	Pid        int    `json:"pid"`
-	Stream     string `json:"stream"`
-	Format     string `json:"format"`
-	Rest       []byte `json:"rest,omitempty"`
-	// Cut: Rest is the tail of a line already cut at joblog.MaxLine (an empty end of it is no
-	// line). Older images neither write nor read it: at worst one empty line more.
-	Cut bool `json:"cut,omitempty"`
-	// Tag is the pid its lines carry when it is not Pid: a successor that inherited the pipe
-	// (see pipeTag). Older images neither write nor read it.
-	Tag int `json:"tag,omitempty"`
-}
-
-// exitState is a wait status.
-type exitState struct {
-	Pid    int       `json:"pid"`
-	Status uint32    `json:"status"`
-	Time   time.Time `json:"time"`
-}
-
-// Check validates a state read by a new image: the version, and that what must be there is.
-func (st *UpgradeState) Check() error {
-	if st.Version < 1 || st.Version > upgradeStateVersion {
-		return fmt.Errorf("upgrade state version %d, this god reads versions 1 to %d", st.Version, upgradeStateVersion)
-	}
-	if err := st.checkHelpers(); err != nil {
-		return err
-	}
-	for _, u := range st.Units {
-		if u.Pgid <= 1 || u.Tag == 0 {
-			return fmt.Errorf("upgrade state: bad unit %+v", u)
-		}
-		for _, pid := range u.Escaped {
-			if pid <= 1 {
-				return fmt.Errorf("upgrade state: unit %d: bad pid %d", u.Tag, pid)
-			}
-		}
-	}
-	seen := map[string]bool{}
-	for _, js := range st.Jobs {
-		if !loader.ValidJobName(js.Name) || seen[js.Name] {
-			return fmt.Errorf("upgrade state: bad or repeated job name %q", js.Name)
-		}
-		seen[js.Name] = true
-		for _, s := range js.Sockets {
-			if _, err := fdpass.ParseSpec(s.Spec); err != nil {
-				return fmt.Errorf("upgrade state: job %s: %w", js.Name, err)
-			}
-		}
-		for _, p := range js.Procs {
-			if p.Pid <= 1 {
-				return fmt.Errorf("upgrade state: job %s: bad pid %d", js.Name, p.Pid)
-			}
-		}
-	}
-	return nil
-}
-
-// ReadUpgradeState decodes a state and checks it.
-func ReadUpgradeState(r io.Reader) (*UpgradeState, error) {
-	var st UpgradeState
-	dec := json.NewDecoder(io.LimitReader(r, 1<<30))
-	if err := dec.Decode(&st); err != nil {
-		return nil, fmt.Errorf("upgrade state: %w", err)
-	}
-	if err := st.Check(); err != nil {
-		return nil, err
-	}
-	return &st, nil
-}
+// The state (internal/upgradestate) is JSON, versioned by upgradestate.Version: a new god refuses
+// a state whose version it does not know (in the pre-flight, so the old god goes on). God's
+// helpers (the metrics exporter, see Helper) are stopped after the pre-flight and started again
+// by the new image, on the fds the state hands over.
 
 // freezeReq stops a job's goroutine after it wrote its state, until thaw is closed (the exec
 // failed) or forever (the exec replaced the process).
 type freezeReq struct {
-	state chan<- jobState
+	state chan<- upgradestate.Job
 	thaw  <-chan struct{}
 }
 
 // snapshot is the job's state, for the state file.
-func (j *job) snapshot() jobState {
-	js := jobState{Job: j.m.Snapshot(), Reloading: j.m.Reloading()}
+func (j *job) snapshot() upgradestate.Job {
+	js := upgradestate.Job{Job: j.m.Snapshot(), Reloading: j.m.Reloading()}
 	for _, s := range j.socks {
 		if fd, err := fdpass.RawFd(s.file); err == nil {
-			js.Sockets = append(js.Sockets, socketState{Spec: s.spec.String(), Fd: fd, Adopted: s.adopted})
+			js.Sockets = append(js.Sockets, upgradestate.Socket{Spec: s.spec.String(), Fd: fd, Adopted: s.adopted})
 		}
 	}
 	for _, s := range j.stored {
 		if fd, err := fdpass.RawFd(s.file); err == nil {
-			js.Stored = append(js.Stored, storedState{Name: s.name, Fd: fd, NoPoll: s.noPoll})
+			js.Stored = append(js.Stored, upgradestate.Stored{Name: s.name, Fd: fd, NoPoll: s.noPoll})
 		}
 	}
 	if j.acc != nil {
@@ -252,10 +75,10 @@ func (j *job) snapshot() jobState {
 
 // restoreJob rebuilds a job from its state in god's new image; it claims its processes' exits
 // from the reaper. The machine goes on with every deadline the old image had armed.
-func restoreJob(s *Supervisor, js jobState) *job {
+func restoreJob(s *Supervisor, js upgradestate.Job) *job {
 	j := newJobFor(s, js.Loader, jobstate.Restore(js.Job, s.policy(), time.Now()))
 	for _, ss := range js.Sockets {
-		spec, _ := fdpass.ParseSpec(ss.Spec) // checked by UpgradeState.Check
+		spec, _ := fdpass.ParseSpec(ss.Spec) // checked by upgradestate.State.Check
 		f := os.NewFile(uintptr(ss.Fd), ss.Spec)
 		setCloexec(ss.Fd)
 		j.socks = append(j.socks, &jobSocket{spec: spec, file: f, adopted: ss.Adopted})
@@ -278,11 +101,6 @@ func restoreJob(s *Supervisor, js jobState) *job {
 }
 
 func setCloexec(fd int) { unix.CloseOnExec(fd) }
-
-func clearCloexec(fd int) error {
-	_, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, 0)
-	return err
-}
 
 // rawFdOf returns the fd number of a socket without duplicating it or changing its mode.
 func rawFdOf(c syscall.Conn) (int, error) {
@@ -336,7 +154,7 @@ func (s *Supervisor) upgrade(ctx context.Context, opts UpgradeOptions) error {
 		opts.Preflight = 10 * time.Second
 	}
 	var refuse error
-	var st *UpgradeState
+	var st *upgradestate.State
 	s.call(func() {
 		if s.shutting {
 			refuse = errors.New("god is shutting down")
@@ -345,7 +163,7 @@ func (s *Supervisor) upgrade(ctx context.Context, opts UpgradeOptions) error {
 		st = s.baseState(opts)
 		// A provisional state, from jobs that go on running: the pre-flight reads it.
 		for _, h := range s.jobs {
-			ch := make(chan jobState, 1)
+			ch := make(chan upgradestate.Job, 1)
 			h.j.cmds <- jobCmd{kind: cmdSnapshot, snap: ch}
 			js := <-ch
 			if js.Reloading {
@@ -373,19 +191,19 @@ func (s *Supervisor) upgrade(ctx context.Context, opts UpgradeOptions) error {
 }
 
 // baseState fills in what the loop owns; jobs, pipes and exits come at freeze time.
-func (s *Supervisor) baseState(opts UpgradeOptions) *UpgradeState {
-	st := &UpgradeState{Version: upgradeStateVersion, Written: time.Now(), From: s.cfg.Version,
+func (s *Supervisor) baseState(opts UpgradeOptions) *upgradestate.State {
+	st := &upgradestate.State{Version: upgradestate.Version, Written: time.Now(), From: s.cfg.Version,
 		ControlFd: -1, NotifyFd: -1, ReplyFd: -1, ControlPath: s.cfg.Socket, NotifyPath: s.notifyPath}
 	st.Helpers = s.helperStates()
 	if s.contain != nil {
 		st.UnitSeq, st.Units = s.contain.states()
 	}
 	if len(st.Helpers) == 0 {
-		st.Version = 1 // see upgradeStateVersion
+		st.Version = 1 // see upgradestate.Version
 	}
 	for _, lf := range s.loaders {
-		st.Loaders = append(st.Loaders, loaderState{Path: lf.path, Ino: lf.sig.ino, Size: lf.sig.size,
-			Mtime: lf.sig.mtime.UnixNano(), Mode: uint32(lf.sig.mode), Jobs: lf.jobs, NotGodv1: lf.notGodv1})
+		st.Loaders = append(st.Loaders, upgradestate.Loader{Path: lf.path, Ino: lf.sig.Ino, Size: lf.sig.Size,
+			Mtime: lf.sig.Mtime.UnixNano(), Mode: uint32(lf.sig.Mode), Jobs: lf.jobs, NotGodv1: lf.notGodv1})
 	}
 	return st
 }
@@ -405,7 +223,7 @@ func (s *Supervisor) freezeAndExec(opts UpgradeOptions) error {
 	// 1. Jobs write their state and stop.
 	frozen := 0
 	for _, h := range s.jobs {
-		ch := make(chan jobState, 1)
+		ch := make(chan upgradestate.Job, 1)
 		h.j.cmds <- jobCmd{kind: cmdFreeze, freeze: &freezeReq{state: ch, thaw: thaw}}
 		js := <-ch
 		js.UserStopped = h.userStopped
@@ -427,9 +245,9 @@ func (s *Supervisor) freezeAndExec(opts UpgradeOptions) error {
 		return err
 	}
 	for _, js := range st.Jobs {
-		for _, pid := range js.pids() {
+		for _, pid := range js.Pids() {
 			if e, ok := s.reaper.Reaped(pid); ok {
-				st.Exits = append(st.Exits, exitState{Pid: pid, Status: uint32(e.Status), Time: e.Time})
+				st.Exits = append(st.Exits, upgradestate.Exit{Pid: pid, Status: uint32(e.Status), Time: e.Time})
 			}
 		}
 	}
@@ -438,7 +256,7 @@ func (s *Supervisor) freezeAndExec(opts UpgradeOptions) error {
 		if tag == p.Meta.Pid {
 			tag = 0
 		}
-		st.Pipes = append(st.Pipes, pipeState{Fd: p.Fd, Job: p.Meta.Job, Generation: p.Meta.Generation, Pid: p.Meta.Pid, Tag: tag,
+		st.Pipes = append(st.Pipes, upgradestate.Pipe{Fd: p.Fd, Job: p.Meta.Job, Generation: p.Meta.Generation, Pid: p.Meta.Pid, Tag: tag,
 			Stream: p.Meta.Stream, Format: string(p.Format), Rest: p.Rest, Cut: p.Cut})
 	}
 	st.Logs = s.hub.Tail(nil, 0)
@@ -462,7 +280,7 @@ func (s *Supervisor) freezeAndExec(opts UpgradeOptions) error {
 		}
 	}
 	st.Inherited = s.inherited.fds()
-	keep = st.fds()
+	keep = st.Fds()
 	if opts.Fallback != nil {
 		// The image that runs now, for the new one to exec again if it cannot take over.
 		if fd, err := fdpass.RawFd(opts.Fallback); err == nil {
@@ -474,27 +292,15 @@ func (s *Supervisor) freezeAndExec(opts UpgradeOptions) error {
 	if err != nil {
 		return undo(err)
 	}
-	mfd, err := unix.MemfdCreate("god-upgrade-state", 0)
+	mfd, err := upgradestate.Memfd(data)
 	if err != nil {
-		return undo(fmt.Errorf("memfd: %w", err))
+		return undo(err)
 	}
-	if _, err := unix.Write(mfd, data); err != nil {
-		unix.Close(mfd)
-		return undo(fmt.Errorf("memfd: %w", err))
-	}
-	if _, err := unix.Seek(mfd, 0, io.SeekStart); err != nil {
+	if err := upgradestate.KeepOpen(keep); err != nil {
 		unix.Close(mfd)
 		return undo(err)
 	}
-	for _, fd := range keep {
-		if fd >= 0 {
-			if err := clearCloexec(fd); err != nil {
-				unix.Close(mfd)
-				return undo(fmt.Errorf("fd %d: %w", fd, err))
-			}
-		}
-	}
-	env := append(baseEnvKeep(), envUpgradeState+"="+strconv.Itoa(mfd))
+	env := upgradestate.ExecEnv(mfd, "")
 	s.log.Info("upgrading: re-executing", "exe", opts.Exe, "jobs", frozen, "pipes", len(st.Pipes), "state_bytes", len(data))
 	// Job lines still held in the log buffer would die with this image: the relays flushed when
 	// they paused, and this makes sure of it.
@@ -505,49 +311,9 @@ func (s *Supervisor) freezeAndExec(opts UpgradeOptions) error {
 	err = syscall.Exec(opts.Exe, append([]string{opts.Exe}, opts.Argv[1:]...), env)
 	// Still here: the exec failed. Put everything back as it was.
 	unix.Close(mfd)
-	for _, fd := range keep {
-		if fd >= 0 {
-			setCloexec(fd)
-		}
-	}
+	upgradestate.CloseOnExec(keep)
 	s.log.Error("upgrade: exec failed; god goes on as it was", "exe", opts.Exe, "err", err)
 	return undo(fmt.Errorf("exec %s: %w", opts.Exe, err))
-}
-
-// fds lists every fd the state hands over, to keep open across an exec.
-func (st *UpgradeState) fds() []int {
-	keep := []int{st.ControlFd, st.ReplyFd, st.NotifyFd}
-	for _, js := range st.Jobs {
-		for _, so := range js.Sockets {
-			keep = append(keep, so.Fd)
-		}
-		for _, so := range js.Stored {
-			keep = append(keep, so.Fd)
-		}
-	}
-	for _, p := range st.Pipes {
-		keep = append(keep, p.Fd)
-	}
-	for _, fds := range st.Inherited {
-		keep = append(keep, fds...)
-	}
-	for _, h := range st.Helpers {
-		keep = append(keep, h.Fds...)
-	}
-	return keep
-}
-
-// baseEnvKeep is god's own environment for its new image: unlike a job's, it keeps systemd's
-// variables (NOTIFY_SOCKET, WATCHDOG_USEC, ...), which belong to god.
-func baseEnvKeep() []string {
-	var out []string
-	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, envUpgradeState+"=") || strings.HasPrefix(kv, envUpgradeFailed+"=") {
-			continue
-		}
-		out = append(out, kv)
-	}
-	return out
 }
 
 // fds lists the inherited sockets not taken by any job, for the new image.

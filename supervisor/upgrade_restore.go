@@ -1,101 +1,25 @@
 package supervisor
 
 import (
-	"bytes"
 	"fmt"
-	"io"
 	"net"
 	"os"
-	"strconv"
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/emielm/watchgod/internal/jobstate"
+	"github.com/emielm/watchgod/internal/loaderpool"
 	"github.com/emielm/watchgod/internal/reaper"
+	"github.com/emielm/watchgod/internal/upgradestate"
 	"github.com/emielm/watchgod/supervisor/control"
 	"github.com/emielm/watchgod/supervisor/joblog"
 
 	"github.com/emielm/watchgod/internal/notify"
 )
 
-// envUpgradeFailed is set when an old image runs again because the new one could not take
-// over: it says why, for the `god upgrade` client and the log.
-const envUpgradeFailed = "GOD_UPGRADE_FAILED"
-
-// InheritedState is what god's previous image left across the re-exec.
-type InheritedState struct {
-	State *UpgradeState // nil when it could not be read
-	// Failed is set in an old image that runs again after its new image gave up: why.
-	Failed string
-	raw    []byte
-}
-
-// TakeInheritedState reads the state god's old image left in the memfd named by
-// GOD_UPGRADE_STATE, and unsets the variables (no job must see them). It returns nil, nil when
-// god was not re-executed. When the state cannot be read, it returns what it has with the error,
-// so that the caller can FallBack to the image that wrote it.
-func TakeInheritedState() (*InheritedState, error) {
-	v := os.Getenv(envUpgradeState)
-	if v == "" {
-		return nil, nil
-	}
-	os.Unsetenv(envUpgradeState)
-	in := &InheritedState{Failed: os.Getenv(envUpgradeFailed)}
-	os.Unsetenv(envUpgradeFailed)
-	var fd int
-	if _, err := fmt.Sscanf(v, "%d", &fd); err != nil || fd < 3 {
-		return in, fmt.Errorf("%s=%q: not an fd", envUpgradeState, v)
-	}
-	f := os.NewFile(uintptr(fd), "god-upgrade-state")
-	defer f.Close()
-	raw, err := io.ReadAll(io.LimitReader(f, 1<<30))
-	if err != nil {
-		return in, fmt.Errorf("upgrade state: %w", err)
-	}
-	in.raw = raw
-	in.State, err = ReadUpgradeState(bytes.NewReader(raw))
-	return in, err
-}
-
-// FallBack is for a new image that cannot take over (its state unreadable, its restore failed):
-// it execs the image that wrote the state again, same pid, with the same state and fds, and says
-// why in GOD_UPGRADE_FAILED. It returns only when that is impossible (an older god left no image
-// to go back to, or the exec failed): god then has nothing left but to exit.
-func (in *InheritedState) FallBack(why error) error {
-	if in == nil || in.State == nil || in.State.FallbackFd < 3 || in.Failed != "" {
-		// No image to go back to; or this is it, run again, and failing too: no loop.
-		return fmt.Errorf("no image to fall back to: %w", why)
-	}
-	st := in.State
-	for _, fd := range append(st.fds(), st.FallbackFd) {
-		if fd >= 0 {
-			if err := clearCloexec(fd); err != nil {
-				return fmt.Errorf("fall back: fd %d: %w (after: %v)", fd, err, why)
-			}
-		}
-	}
-	mfd, err := unix.MemfdCreate("god-upgrade-state", 0)
-	if err != nil {
-		return fmt.Errorf("fall back: memfd: %w (after: %v)", err, why)
-	}
-	if _, err := unix.Write(mfd, in.raw); err != nil {
-		return fmt.Errorf("fall back: memfd: %w (after: %v)", err, why)
-	}
-	if _, err := unix.Seek(mfd, 0, io.SeekStart); err != nil {
-		return fmt.Errorf("fall back: memfd: %w (after: %v)", err, why)
-	}
-	env := append(baseEnvKeep(), envUpgradeState+"="+strconv.Itoa(mfd), envUpgradeFailed+"="+why.Error())
-	// The image is open as fd FallbackFd: /proc/self/fd/N execs it even when its file was
-	// replaced or removed since.
-	err = syscall.Exec(fmt.Sprintf("/proc/self/fd/%d", st.FallbackFd), os.Args, env)
-	return fmt.Errorf("fall back: exec the old image: %w (after: %v)", err, why)
-}
-
 // Restore prepares god's new image from the old image's state: call it instead of New, then Run.
 // The returned reaper already waits for every process the state names.
-func Restore(cfg Config, in *InheritedState) (*Supervisor, *reaper.Reaper, error) {
+func Restore(cfg Config, in *upgradestate.Inherited) (*Supervisor, *reaper.Reaper, error) {
 	st := in.State
 	s, err := New(cfg)
 	if err != nil {
@@ -103,7 +27,7 @@ func Restore(cfg Config, in *InheritedState) (*Supervisor, *reaper.Reaper, error
 	}
 	var pids []int
 	for _, js := range st.Jobs {
-		pids = append(pids, js.pids()...)
+		pids = append(pids, js.Pids()...)
 	}
 	var pending []jobstate.Exit
 	for _, e := range st.Exits {
@@ -113,7 +37,7 @@ func Restore(cfg Config, in *InheritedState) (*Supervisor, *reaper.Reaper, error
 	s.reaper = r
 	s.restoredState = st
 	s.upgradeFailed = in.Failed
-	st.closeUntakenHelperFiles() // cfg.Helpers took theirs (TakeHelperFiles) before
+	st.CloseUntakenHelperFiles() // cfg.Helpers took theirs (TakeHelperFiles) before
 	if len(st.Inherited) > 0 {
 		files := map[string][]*os.File{}
 		for name, fds := range st.Inherited {
@@ -128,7 +52,7 @@ func Restore(cfg Config, in *InheritedState) (*Supervisor, *reaper.Reaper, error
 }
 
 // ControlListenerFrom returns the control socket the old image handed over, or nil.
-func ControlListenerFrom(st *UpgradeState) (*net.UnixListener, error) {
+func ControlListenerFrom(st *upgradestate.State) (*net.UnixListener, error) {
 	if st == nil || st.ControlFd < 0 {
 		return nil, nil
 	}
@@ -154,8 +78,8 @@ func (s *Supervisor) restore() {
 	st := s.restoredState
 	for _, ls := range st.Loaders {
 		lf := &loaderFile{path: ls.Path, jobs: ls.Jobs, loaded: !ls.NotGodv1, notGodv1: ls.NotGodv1,
-			sig: fileSig{ino: ls.Ino, size: ls.Size, mtime: time.Unix(0, ls.Mtime), mode: os.FileMode(ls.Mode)}}
-		lf.pool = newLoaderPool(s, ls.Path)
+			sig: loaderpool.FileSig{Ino: ls.Ino, Size: ls.Size, Mtime: time.Unix(0, ls.Mtime), Mode: os.FileMode(ls.Mode)}}
+		lf.pool = s.newPool(ls.Path)
 		s.pools.Store(ls.Path, lf.pool)
 		s.loaders[ls.Path] = lf
 	}

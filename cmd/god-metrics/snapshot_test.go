@@ -14,11 +14,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emielm/watchgod/internal/testutil"
 	"github.com/emielm/watchgod/supervisor/control"
 )
 
 // fakeGod serves the control protocol on a socket in a temporary directory with handle.
-func fakeGod(t *testing.T, handle control.HandlerFunc) string {
+func fakeGod(t testing.TB, handle control.HandlerFunc) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "god.sock")
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
@@ -124,22 +125,11 @@ func TestSnapshotShared(t *testing.T) {
 			errs <- err
 		}()
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testutil.Eventually(t, 5*time.Second, "every scrape waits for the one request", func() bool {
 		c.mu.Lock()
-		n := 0
-		if c.cur != nil {
-			n = c.cur.waiters
-		}
-		c.mu.Unlock()
-		if n == scrapes {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d scrapes wait for the request", n, scrapes)
-		}
-		time.Sleep(time.Millisecond) // polling a condition, bounded by the deadline
-	}
+		defer c.mu.Unlock()
+		return c.cur != nil && c.cur.waiters == scrapes
+	})
 	close(release)
 	wg.Wait()
 	close(errs)

@@ -11,7 +11,7 @@ import (
 )
 
 // loadFiles writes files (name -> content) into a fresh unit directory and loads it.
-func loadFiles(t *testing.T, files map[string]string) (*units, string) {
+func loadFiles(t testing.TB, files map[string]string) (*units, string) {
 	t.Helper()
 	dir := t.TempDir()
 	for name, content := range files {
@@ -325,7 +325,7 @@ func TestDependencies(t *testing.T) {
 }
 
 // wantAuto checks each job's auto property, and that loading warned about nothing.
-func wantAuto(t *testing.T, us *units, want map[string][]string) {
+func wantAuto(t testing.TB, us *units, want map[string][]string) {
 	t.Helper()
 	for job, w := range want {
 		if got := us.Answer(job, "auto", nil); !reflect.DeepEqual(got, w) {

@@ -19,6 +19,7 @@ import (
 	"github.com/emielm/watchgod/fdpass"
 	"github.com/emielm/watchgod/internal/crashstate"
 	"github.com/emielm/watchgod/internal/reaper"
+	"github.com/emielm/watchgod/internal/upgradestate"
 	"github.com/emielm/watchgod/loader"
 	"github.com/emielm/watchgod/supervisor"
 	"github.com/emielm/watchgod/supervisor/control"
@@ -120,7 +121,7 @@ func runDaemon(args []string) int {
 	// names the old, deleted file.
 	exe, exeErr := os.Executable()
 	// This image itself, open, for `god upgrade` to hand to the next image: one that cannot take
-	// over execs this one again (supervisor.InheritedState.FallBack).
+	// over execs this one again (upgradestate.Inherited.FallBack).
 	self, selfErr := os.Open("/proc/self/exe")
 	if selfErr == nil {
 		defer self.Close()
@@ -177,14 +178,14 @@ func runDaemon(args []string) int {
 
 	// After `god upgrade` this is god's new image: the old one left its state in a memfd. An
 	// image that cannot take over goes back to the old one (fallBack) rather than orphan the jobs.
-	inherited0, err := supervisor.TakeInheritedState()
+	inherited0, err := upgradestate.TakeInherited()
 	if err == nil {
 		err = testFailUpgrade(inherited0)
 	}
 	if err != nil {
 		return fallBack(logger, inherited0, fmt.Errorf("cannot read the state of god's previous image: %w", err))
 	}
-	var upgraded *supervisor.UpgradeState
+	var upgraded *upgradestate.State
 	if inherited0 != nil {
 		upgraded = inherited0.State
 	}
@@ -371,7 +372,7 @@ func runDaemon(args []string) int {
 // fallBack is the end of a new image that cannot take over after `god upgrade`: it execs the
 // old image again with the same state (the jobs stay supervised); only when that is impossible
 // does god exit.
-func fallBack(logger *slog.Logger, in *supervisor.InheritedState, why error) int {
+func fallBack(logger *slog.Logger, in *upgradestate.Inherited, why error) int {
 	logger.Error("upgrade: this image cannot take over; going back to the old one", "err", why)
 	joblog.Flush(logger)
 	err := in.FallBack(why) // returns only on failure
@@ -382,7 +383,7 @@ func fallBack(logger *slog.Logger, in *supervisor.InheritedState, why error) int
 // testFailUpgrade lets the integration tests make a new image fail right after it read the
 // state (GOD_TEST_FAIL_UPGRADE=1, set by a wrapper only for the real exec): the one way to show
 // the fall-back with a binary that passed the pre-flight. It is unset at once.
-func testFailUpgrade(in *supervisor.InheritedState) error {
+func testFailUpgrade(in *upgradestate.Inherited) error {
 	v := os.Getenv("GOD_TEST_FAIL_UPGRADE")
 	os.Unsetenv("GOD_TEST_FAIL_UPGRADE")
 	if in == nil || v == "" {

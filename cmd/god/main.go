@@ -7,6 +7,7 @@ package main
 import (
 	"github.com/emielm/watchgod/fdpass"
 	"github.com/emielm/watchgod/internal/procshim"
+	"github.com/emielm/watchgod/internal/upgradestate"
 	"github.com/emielm/watchgod/supervisor"
 
 	"fmt"
@@ -35,7 +36,7 @@ func main() {
 	// Likewise for jobs with a umask or limits: god sets them up in its own binary, then execs.
 	procshim.RunIfRequested()
 	// A running god asks this binary whether it can take over before re-executing it.
-	if os.Getenv(supervisor.EnvUpgradePreflight) != "" {
+	if os.Getenv(upgradestate.EnvPreflight) != "" {
 		os.Exit(upgradePreflight())
 	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -170,7 +171,7 @@ Exit codes: 0 done, 1 failed, 2 usage error, 3 god not reachable.
 // It also checks what god's flags need of this binary's surroundings (the metrics exporter next
 // to it), which the new image could not do without once it has replaced the old one.
 func upgradePreflight() int {
-	st, err := supervisor.ReadUpgradeState(os.Stdin)
+	st, err := upgradestate.Read(os.Stdin)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "god", fullVersion()+":", err)
 		return 1

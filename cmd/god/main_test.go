@@ -27,22 +27,7 @@ import (
 var godBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "godcli")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	godBin = filepath.Join(dir, "god")
-	build := exec.Command("go", "build", "-o", godBin, ".")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building god:", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	testutil.MainWithBinary(m, ".", "god", &godBin)
 }
 
 // fakeGod is a real control server in the test process whose handler
@@ -56,7 +41,7 @@ type fakeGod struct {
 	list []control.JobStatus // when set, the jobs status answers instead of the two canned ones
 }
 
-func (f *fakeGod) lastRequest(t *testing.T) control.Request {
+func (f *fakeGod) lastRequest(t testing.TB) control.Request {
 	t.Helper()
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -120,7 +105,7 @@ func (f *fakeGod) Handle(ctx context.Context, peer control.Peer, req control.Req
 }
 
 // startFakeGod serves a fakeGod on a fresh socket until the test ends.
-func startFakeGod(t *testing.T) *fakeGod {
+func startFakeGod(t testing.TB) *fakeGod {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "godcli")
 	if err != nil {
@@ -139,7 +124,7 @@ func startFakeGod(t *testing.T) *fakeGod {
 }
 
 // god runs the god binary with args and returns its output and exit code.
-func god(t *testing.T, env []string, args ...string) (stdout, stderr string, code int) {
+func god(t testing.TB, env []string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -606,7 +591,7 @@ func manyJobs(n int, states map[int]string) []control.JobStatus {
 
 // tableNames is the first field of each table row after the header line (and the summary line,
 // when summary says there is one).
-func tableNames(t *testing.T, out string, summary bool) (first string, names []string) {
+func tableNames(t testing.TB, out string, summary bool) (first string, names []string) {
 	t.Helper()
 	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
 	if summary {
@@ -679,7 +664,7 @@ func TestStatusManyJobsTerminal(t *testing.T) {
 
 // godOnTerminal runs the god binary with its stdout on a pseudo-terminal of the given rows and
 // returns what it printed there (line ends as \n).
-func godOnTerminal(t *testing.T, rows int, args ...string) string {
+func godOnTerminal(t testing.TB, rows int, args ...string) string {
 	t.Helper()
 	ptmx, pts := testutil.OpenPTY(t, rows)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/emielm/watchgod/fdpass"
+	"github.com/emielm/watchgod/internal/upgradestate"
 	"github.com/emielm/watchgod/supervisor"
 )
 
@@ -27,7 +28,7 @@ const exporterName = "god-metrics"
 // --metrics, or is a god from before the exporter). A missing exporter fails a fresh start; in
 // an upgraded god, which must not exit, it is logged and the helper retries with back-off. The
 // pre-flight of an upgrade checks for it first (checkMetricsFlags).
-func metricsHelper(f *daemonFlags, exe, socket string, upgraded *supervisor.UpgradeState, logger *slog.Logger) (supervisor.Helper, error) {
+func metricsHelper(f *daemonFlags, exe, socket string, upgraded *upgradestate.State, logger *slog.Logger) (supervisor.Helper, error) {
 	path, findErr := findExporter(exe)
 	if findErr != nil && upgraded == nil {
 		return supervisor.Helper{}, fmt.Errorf("--metrics %s: %w", f.metrics, findErr)

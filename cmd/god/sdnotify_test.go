@@ -9,23 +9,12 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/emielm/watchgod/internal/testutil"
 )
 
-// listenNotify is a NOTIFY_SOCKET for the test process, set in its environment until the test ends.
-func listenNotify(t *testing.T) *net.UnixConn {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "notify.sock")
-	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	t.Setenv("NOTIFY_SOCKET", path)
-	return c
-}
-
 // nextNotify reads one datagram, failing the test after a second.
-func nextNotify(t *testing.T, c *net.UnixConn) string {
+func nextNotify(t testing.TB, c *net.UnixConn) string {
 	t.Helper()
 	if err := c.SetReadDeadline(time.Now().Add(time.Second)); err != nil {
 		t.Fatal(err)
@@ -40,7 +29,7 @@ func nextNotify(t *testing.T, c *net.UnixConn) string {
 
 // TestNotifyMessages checks each message god sends its service manager, as the manager reads it.
 func TestNotifyMessages(t *testing.T) {
-	c := listenNotify(t)
+	c := testutil.ListenNotify(t, false)
 
 	notifyReady()
 	if got := nextNotify(t, c); got != "READY=1" {

@@ -14,7 +14,7 @@ import (
 )
 
 // testRoot makes a cgroup v2 directory of the test's own, or skips with the reason.
-func testRoot(t *testing.T) *Root {
+func testRoot(t testing.TB) *Root {
 	t.Helper()
 	base := os.Getenv("GOD_TEST_CGROUP")
 	if base == "" {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/emielm/watchgod/fdpass"
+	"github.com/emielm/watchgod/internal/testutil"
 
 	"github.com/emielm/watchgod/internal/procfs"
 )
@@ -99,11 +100,7 @@ func TestRecover(t *testing.T) {
 	if len(rec.Ended) != 1 || len(rec.Sockets["http"]) != 1 {
 		t.Fatalf("recovered %+v, want one orphan ended and the socket http", rec)
 	}
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the orphan still runs")
-	}
+	testutil.Receive(t, done, 10*time.Second, "the orphan's end")
 	spec, _ := fdpass.ParseSpec("http=tcp://" + addr)
 	kept := rec.Sockets["http"][0]
 	if !fdpass.Matches(kept, spec) {

@@ -5,19 +5,9 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
-)
 
-// next waits for the next name, or fails after a generous deadline.
-func next(t *testing.T, w *Watch) string {
-	t.Helper()
-	select {
-	case n := <-w.Names():
-		return n
-	case <-time.After(10 * time.Second):
-		t.Fatal("no event")
-		return ""
-	}
-}
+	"github.com/emielm/watchgod/internal/testutil"
+)
 
 // TestWatchFollowsThePath: a file written is named; the directory removed and created again is
 // watched again, said on Events, and what the new one holds is reported: by its name, or by a
@@ -35,7 +25,7 @@ func TestWatchFollowsThePath(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "a"), nil, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if n := next(t, w); n != "a" {
+	if n := testutil.Receive(t, w.Names(), 10*time.Second, "a name"); n != "a" {
 		t.Fatalf("event %q, want a", n)
 	}
 	if err := os.RemoveAll(dir); err != nil {
@@ -53,7 +43,7 @@ func TestWatchFollowsThePath(t *testing.T) {
 		t.Fatal(err)
 	}
 	for {
-		if n := next(t, w); n == "b" || n == "" {
+		if n := testutil.Receive(t, w.Names(), 10*time.Second, "a name"); n == "b" || n == "" {
 			return
 		}
 	}

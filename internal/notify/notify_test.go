@@ -57,7 +57,7 @@ func TestNotifyHelperProcess(t *testing.T) {
 
 // startNotifyHelper runs the test binary as a job process in its own process
 // group that sends payload to socket. Closing the returned writer lets it exit.
-func startNotifyHelper(t *testing.T, socket, payload string) (*exec.Cmd, io.WriteCloser) {
+func startNotifyHelper(t testing.TB, socket, payload string) (*exec.Cmd, io.WriteCloser) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestNotifyHelperProcess$")
 	// GORACE: a race-enabled binary otherwise sleeps 1 s at exit.
@@ -98,13 +98,13 @@ type notifyHarness struct {
 
 // startNotifyServer listens in a temp dir and serves until the test ends;
 // oobSize, when not 0, replaces the control buffer size.
-func startNotifyServer(t *testing.T, oobSize int) *notifyHarness {
+func startNotifyServer(t testing.TB, oobSize int) *notifyHarness {
 	t.Helper()
 	return startNotifyServerAdmit(t, oobSize, nil)
 }
 
 // startNotifyServerAdmit is startNotifyServer with an Admit function.
-func startNotifyServerAdmit(t *testing.T, oobSize int, admit func(uid, pid int) Admission) *notifyHarness {
+func startNotifyServerAdmit(t testing.TB, oobSize int, admit func(uid, pid int) Admission) *notifyHarness {
 	t.Helper()
 	s, err := Listen(filepath.Join(t.TempDir(), "notify.sock"))
 	if err != nil {
@@ -122,13 +122,8 @@ func startNotifyServerAdmit(t *testing.T, oobSize int, admit func(uid, pid int) 
 		if err := s.Close(); err != nil {
 			t.Errorf("Close: %v", err)
 		}
-		select {
-		case err := <-served:
-			if err != nil {
-				t.Errorf("Serve after Close: %v", err)
-			}
-		case <-time.After(5 * time.Second):
-			t.Errorf("Serve did not return after Close")
+		if err := testutil.Receive(t, served, 5*time.Second, "Serve's return after Close"); err != nil {
+			t.Errorf("Serve after Close: %v", err)
 		}
 		for len(h.msgs) > 0 {
 			for _, f := range (<-h.msgs).Files {
@@ -143,7 +138,7 @@ func startNotifyServerAdmit(t *testing.T, oobSize int, admit func(uid, pid int) 
 }
 
 // next waits for the next delivered message.
-func (h *notifyHarness) next(t *testing.T) Message {
+func (h *notifyHarness) next(t testing.TB) Message {
 	t.Helper()
 	select {
 	case m := <-h.msgs:
@@ -156,7 +151,7 @@ func (h *notifyHarness) next(t *testing.T) Message {
 
 // send writes one datagram with files attached, from this process, over an
 // unconnected socket as sd_pid_notify_with_fds does.
-func (h *notifyHarness) send(t *testing.T, payload []byte, files ...*os.File) {
+func (h *notifyHarness) send(t testing.TB, payload []byte, files ...*os.File) {
 	t.Helper()
 	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Net: "unixgram"}) // autobind
 	if err != nil {
@@ -182,7 +177,7 @@ func (h *notifyHarness) send(t *testing.T, payload []byte, files ...*os.File) {
 
 // sync sends a marker message and waits for it: every datagram sent before
 // has then been handled, since one socket keeps datagrams in order.
-func (h *notifyHarness) sync(t *testing.T) {
+func (h *notifyHarness) sync(t testing.TB) {
 	t.Helper()
 	h.send(t, []byte("X_SYNC=1"))
 	if m := h.next(t); m.Fields["X_SYNC"] != "1" {
@@ -192,7 +187,7 @@ func (h *notifyHarness) sync(t *testing.T) {
 
 // sentPipe returns the read end of a pipe and its write end, which the test
 // sends; once every copy of the write end is closed the read end sees EOF.
-func sentPipe(t *testing.T) (r, w *os.File) {
+func sentPipe(t testing.TB) (r, w *os.File) {
 	t.Helper()
 	r, w, err := os.Pipe()
 	if err != nil {
@@ -204,7 +199,7 @@ func sentPipe(t *testing.T) (r, w *os.File) {
 
 // wantAllClosed checks that no copy of the pipes' write ends is open any more
 // (the test's own copies must be closed first), so nothing leaked.
-func wantAllClosed(t *testing.T, readers ...*os.File) {
+func wantAllClosed(t testing.TB, readers ...*os.File) {
 	t.Helper()
 	for i, r := range readers {
 		r.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -212,15 +207,6 @@ func wantAllClosed(t *testing.T, readers ...*os.File) {
 			t.Errorf("pipe %d: read = %d, %v; want EOF (a received fd was not closed)", i, n, err)
 		}
 	}
-}
-
-func countFds(t *testing.T) int {
-	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(ents)
 }
 
 func TestNotifyServerChild(t *testing.T) {
@@ -265,13 +251,13 @@ func TestNotifyServerFdStore(t *testing.T) {
 	h := startNotifyServer(t, 0)
 	r1, w1 := sentPipe(t)
 	r2, w2 := sentPipe(t)
-	before := countFds(t)
+	before := testutil.OpenFds(t)
 	h.send(t, []byte("FDSTORE=1\nFDNAME=conn"), w1, w2)
 	m := h.next(t)
 	if !m.FdStore || m.FdName != "conn" || len(m.Files) != 2 {
 		t.Fatalf("got %+v, want FDSTORE=1 with 2 files named conn", m)
 	}
-	if got := countFds(t); got != before+2 {
+	if got := testutil.OpenFds(t); got != before+2 {
 		t.Errorf("%d fds open, want %d: the 2 received ones", got, before+2)
 	}
 	// The received files are the pipes' write ends.
@@ -447,13 +433,8 @@ func TestListenNotifyAbstract(t *testing.T) {
 	if _, err := c.Write([]byte("READY=1")); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case m := <-done:
-		if !m.Ready || m.Pid != os.Getpid() {
-			t.Errorf("got %+v", m)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("no message on the abstract socket")
+	if m := testutil.Receive(t, done, 5*time.Second, "a message on the abstract socket"); !m.Ready || m.Pid != os.Getpid() {
+		t.Errorf("got %+v", m)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)

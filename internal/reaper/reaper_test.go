@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/emielm/watchgod/internal/jobstate"
+	"github.com/emielm/watchgod/internal/testutil"
 )
 
 // TestReaperParallelStartsLoseNoExit starts many children that exit at once from several
@@ -67,13 +68,8 @@ func TestReaperParallelStartsLoseNoExit(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Start after Thaw: %v", err)
 	}
-	select {
-	case e := <-exit:
-		if e.Pid != pid || e.Code() != 3 {
-			t.Fatalf("exit %+v, want pid %d code 3", e, pid)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("no exit after Thaw")
+	if e := testutil.Receive(t, exit, 20*time.Second, "the exit after Thaw"); e.Pid != pid || e.Code() != 3 {
+		t.Fatalf("exit %+v, want pid %d code 3", e, pid)
 	}
 }
 

@@ -8,12 +8,14 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/emielm/watchgod/internal/testutil"
 )
 
 // deadline is generous: the machine is busy.
 const deadline = 20 * time.Second
 
-func newWatcher(t *testing.T) *Watcher {
+func newWatcher(t testing.TB) *Watcher {
 	t.Helper()
 	w, err := New()
 	if err != nil {
@@ -24,7 +26,7 @@ func newWatcher(t *testing.T) *Watcher {
 }
 
 // rawListener opens a blocking TCP listening socket on loopback as god does (no Go poller on it).
-func rawListener(t *testing.T) (fd int, addr string) {
+func rawListener(t testing.TB) (fd int, addr string) {
 	t.Helper()
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -46,15 +48,6 @@ func rawListener(t *testing.T) (fd int, addr string) {
 
 func fired(ch chan struct{}) func() { return func() { ch <- struct{}{} } }
 
-func waitFire(t *testing.T, ch chan struct{}, what string) {
-	t.Helper()
-	select {
-	case <-ch:
-	case <-time.After(deadline):
-		t.Fatalf("%s: no fire within %s", what, deadline)
-	}
-}
-
 // TestFiresOnConnectionWithoutAccepting: a connection fires the watch once; it is still in the
 // queue afterwards (accept gets it), and the socket stays blocking.
 func TestFiresOnConnectionWithoutAccepting(t *testing.T) {
@@ -69,7 +62,7 @@ func TestFiresOnConnectionWithoutAccepting(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	waitFire(t, ch, "connection")
+	testutil.Receive(t, ch, deadline, "connection")
 	fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
 	if err != nil || fl&unix.O_NONBLOCK != 0 {
 		t.Fatalf("socket flags %#x (%v): the watch made it non-blocking", fl, err)
@@ -89,7 +82,7 @@ func TestFiresOnConnectionWithoutAccepting(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c2.Close()
-	waitFire(t, ch2, "second connection")
+	testutil.Receive(t, ch2, deadline, "second connection")
 	if len(ch) != 0 {
 		t.Fatalf("the first watch fired %d more times", len(ch))
 	}
@@ -109,7 +102,7 @@ func TestPendingFiresAtOnce(t *testing.T) {
 	if _, err := w.Watch([]int{fd}, fired(ch)); err != nil {
 		t.Fatal(err)
 	}
-	waitFire(t, ch, "pending connection")
+	testutil.Receive(t, ch, deadline, "pending connection")
 }
 
 // TestCancelAndCallerClose: a cancelled watch never fires; a watch whose caller closed its own
@@ -149,7 +142,7 @@ func TestCancelAndCallerClose(t *testing.T) {
 	if _, err := c.Write([]byte("x")); err != nil {
 		t.Fatal(err)
 	}
-	waitFire(t, ch, "datagram")
+	testutil.Receive(t, ch, deadline, "datagram")
 	tc, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -161,7 +154,7 @@ func TestCancelAndCallerClose(t *testing.T) {
 	if _, err := w.Watch([]int{fd}, fired(after)); err != nil {
 		t.Fatal(err)
 	}
-	waitFire(t, after, "connection after the datagram")
+	testutil.Receive(t, after, deadline, "connection after the datagram")
 	if len(cancelled) != 0 || len(ch) != 0 {
 		t.Fatalf("cancelled watch fired %d times, fired watch %d more times", len(cancelled), len(ch))
 	}
@@ -224,7 +217,7 @@ func TestWatchHangup(t *testing.T) {
 	defer c.Close()
 	unix.Write(p[1], []byte("x")) // readable, not hung up
 	unix.Close(p[1])              // the last writer gone: hung up
-	waitFire(t, hup, "pipe without writers")
+	testutil.Receive(t, hup, deadline, "pipe without writers")
 	select {
 	case <-lhup:
 		t.Fatal("a listening socket with a client waiting fired a hang-up watch")

@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"syscall"
@@ -41,14 +43,22 @@ var slackFactor = sync.OnceValue(func() int {
 // by another process, a pid gone); the poll is short, the deadline generous.
 func Eventually(tb testing.TB, timeout time.Duration, what string, cond func() bool) {
 	tb.Helper()
-	timeout = Slack(timeout)
-	deadline := time.Now().Add(timeout)
+	if !Poll(timeout, cond) {
+		tb.Fatalf("%s: not within %s", what, Slack(timeout))
+	}
+}
+
+// Poll is Eventually for a caller that says itself what it found instead: it polls cond until it
+// holds, for at most timeout (scaled by Slack), and reports whether it did.
+func Poll(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(Slack(timeout))
 	for wait := time.Millisecond; !cond(); wait = min(2*wait, 20*time.Millisecond) {
 		if time.Now().After(deadline) {
-			tb.Fatalf("%s: not within %s", what, timeout)
+			return false
 		}
 		time.Sleep(wait) // polling, bounded by the deadline
 	}
+	return true
 }
 
 // LockedBuffer is a bytes.Buffer that goroutines may write and read at once.
@@ -216,4 +226,131 @@ func OpenPTY(tb testing.TB, rows int) (ptmx, pts *os.File) {
 	}
 	tb.Cleanup(func() { pts.Close() })
 	return ptmx, pts
+}
+
+// BashPause is bash that defines pause SECONDS, for the start of a script's body: a wait without
+// a fork (read on a pipe that never has data), so that a loader's reply time is its own and not
+// that of starting sleep on a busy machine.
+const BashPause = `exec {never}<> <(:)
+pause() { read -r -t "$1" -u "$never" || true; }
+`
+
+// WriteScript writes an executable bash script dir/name with body (the lines after
+// "#!/bin/bash"), for a loader or a job a test runs, and returns its path (see WriteExecutable).
+func WriteScript(tb testing.TB, dir, name, body string) string {
+	tb.Helper()
+	return WriteExecutable(tb, dir, name, []byte("#!/bin/bash\n"+body))
+}
+
+// WriteExecutable puts content at dir/name with mode 0755 in one rename (a dot-file renamed into
+// place: god skips it until it has its name) and returns its path.
+func WriteExecutable(tb testing.TB, dir, name string, content []byte) string {
+	tb.Helper()
+	path := filepath.Join(dir, name)
+	tmp := filepath.Join(dir, ".tmp-"+name)
+	if err := WriteNoFork(tmp, content, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.Chmod(tmp, 0o755); err != nil { // against the umask
+		tb.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		tb.Fatal(err)
+	}
+	return path
+}
+
+// CopyExecutable copies the file src into dir as name, executable (see WriteExecutable), and
+// returns its path.
+func CopyExecutable(tb testing.TB, src, dir, name string) string {
+	tb.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return WriteExecutable(tb, dir, name, b)
+}
+
+// WriteNoFork is os.WriteFile for a file that will be executed: no fork of this process may
+// happen while it is open for writing, or the child holds the fd until its own exec and an exec
+// of the file meanwhile (by anyone) fails with "text file busy" (ETXTBSY; golang/go#22315).
+// syscall.ForkLock is what every fork of a Go process takes.
+func WriteNoFork(path string, data []byte, mode os.FileMode) error {
+	syscall.ForkLock.Lock()
+	defer syscall.ForkLock.Unlock()
+	return os.WriteFile(path, data, mode)
+}
+
+// Receive returns the next value on ch, and fails tb when none comes within timeout (scaled by
+// Slack). what says what was waited for. It is the wait for an event: a process's exit, a
+// watch's report, a server's answer.
+func Receive[T any](tb testing.TB, ch <-chan T, timeout time.Duration, what string) T {
+	tb.Helper()
+	timeout = Slack(timeout)
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case v := <-ch:
+		return v
+	case <-t.C:
+		tb.Fatalf("%s: not within %s", what, timeout)
+		panic("unreachable") // Fatalf ends the test's goroutine
+	}
+}
+
+// Context returns a context that ends with tb or after d (scaled by Slack), whichever is first:
+// the bound of a test's requests.
+func Context(tb testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(tb.Context(), Slack(d))
+	tb.Cleanup(cancel)
+	return ctx
+}
+
+// ListenNotify binds a unixgram socket (in a temporary directory, or at an abstract address when
+// abstract is set) and points NOTIFY_SOCKET at it until tb ends: the service manager's end of
+// sd_notify, for a test that reads what a program says to it.
+func ListenNotify(tb testing.TB, abstract bool) *net.UnixConn {
+	tb.Helper()
+	path := filepath.Join(tb.TempDir(), "notify.sock")
+	if abstract {
+		path = fmt.Sprintf("@watchgod-notify-test-%d-%d", os.Getpid(), time.Now().UnixNano())
+	}
+	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { c.Close() })
+	tb.Setenv("NOTIFY_SOCKET", path)
+	return c
+}
+
+// OpenFds is the number of fds this process has open: a test compares it before and after to
+// find an fd leaked.
+func OpenFds(tb testing.TB) int {
+	tb.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return len(ents)
+}
+
+// MainWithBinary is a TestMain that builds the Go package pkg (as the go command names it) into a
+// temporary directory as name, sets *path to it, runs the tests, removes the directory and exits
+// with the tests' status: for tests that run a program of the module as a process.
+func MainWithBinary(m *testing.M, pkg, name string, path *string) {
+	dir, err := os.MkdirTemp("", "watchgod-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	*path = filepath.Join(dir, name)
+	if out, err := exec.Command("go", "build", "-o", *path, pkg).CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build %s: %v\n%s", pkg, err, out)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
 }

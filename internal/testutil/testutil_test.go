@@ -2,6 +2,7 @@ package testutil
 
 import (
 	"log/slog"
+	"os/exec"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -37,5 +38,22 @@ func TestLockedBuffer(t *testing.T) {
 	<-done
 	if s := b.String(); len(s) != 2 {
 		t.Fatalf("%q", s)
+	}
+}
+
+func TestReceive(t *testing.T) {
+	ch := make(chan int)
+	go func() { ch <- 7 }()
+	if v := Receive(t, ch, 10*time.Second, "the value"); v != 7 {
+		t.Fatalf("Receive = %d, want 7", v)
+	}
+}
+
+// TestWriteScript: the script is in place, executable, and runs.
+func TestWriteScript(t *testing.T) {
+	path := WriteScript(t, t.TempDir(), "s", "echo hi\n")
+	out, err := exec.Command(path).Output()
+	if err != nil || string(out) != "hi\n" {
+		t.Fatalf("%s: %q, %v", path, out, err)
 	}
 }

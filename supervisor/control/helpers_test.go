@@ -13,11 +13,13 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/emielm/watchgod/internal/testutil"
 )
 
 // shortDir returns a fresh directory with a short path (unix socket paths
 // are limited to 108 bytes, and t.TempDir embeds the test name).
-func shortDir(t *testing.T) string {
+func shortDir(t testing.TB) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "ctl")
 	if err != nil {
@@ -29,7 +31,7 @@ func shortDir(t *testing.T) string {
 
 // startServer serves h on a fresh socket and closes the server when the test
 // ends. tweak, if not nil, adjusts the server before it starts.
-func startServer(t *testing.T, h Handler, tweak func(*Server)) (string, *Server) {
+func startServer(t testing.TB, h Handler, tweak func(*Server)) (string, *Server) {
 	t.Helper()
 	path := filepath.Join(shortDir(t), "run", "god.sock")
 	ln, err := Listen(path)
@@ -46,13 +48,8 @@ func startServer(t *testing.T, h Handler, tweak func(*Server)) (string, *Server)
 		if err := srv.Close(); err != nil {
 			t.Errorf("Close: %v", err)
 		}
-		select {
-		case err := <-served:
-			if err != nil {
-				t.Errorf("Serve: %v", err)
-			}
-		case <-time.After(5 * time.Second):
-			t.Error("Serve did not return after Close")
+		if err := testutil.Receive(t, served, 5*time.Second, "Serve's return after Close"); err != nil {
+			t.Errorf("Serve: %v", err)
 		}
 	})
 	return path, srv
@@ -60,7 +57,7 @@ func startServer(t *testing.T, h Handler, tweak func(*Server)) (string, *Server)
 
 // rawExchange connects to path, writes data as is, and returns every line the
 // server sends until it closes the connection (bounded by a 5 s deadline).
-func rawExchange(t *testing.T, path string, data []byte) []Response {
+func rawExchange(t testing.TB, path string, data []byte) []Response {
 	t.Helper()
 	conn, err := net.Dial("unix", path)
 	if err != nil {
@@ -75,7 +72,7 @@ func rawExchange(t *testing.T, path string, data []byte) []Response {
 }
 
 // readAll decodes response lines from conn until EOF.
-func readAll(t *testing.T, conn net.Conn) []Response {
+func readAll(t testing.TB, conn net.Conn) []Response {
 	t.Helper()
 	var out []Response
 	sc := bufio.NewScanner(conn)
@@ -97,7 +94,7 @@ func readAll(t *testing.T, conn net.Conn) []Response {
 
 // wantResultError checks that lines end in exactly one failed result whose
 // error contains want.
-func wantResultError(t *testing.T, lines []Response, want string) {
+func wantResultError(t testing.TB, lines []Response, want string) {
 	t.Helper()
 	if len(lines) == 0 {
 		t.Fatalf("no response; want result error %q", want)
@@ -105,18 +102,6 @@ func wantResultError(t *testing.T, lines []Response, want string) {
 	last := lines[len(lines)-1]
 	if last.Type != TypeResult || last.V != Version || last.OK || !strings.Contains(last.Error, want) {
 		t.Fatalf("last line %+v; want a failed v%d result containing %q", last, Version, want)
-	}
-}
-
-// waitFor fails the test unless ch delivers within d.
-func waitFor[T any](t *testing.T, ch <-chan T, d time.Duration, what string) T {
-	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(d):
-		t.Fatalf("timed out after %v waiting for %s", d, what)
-		panic("unreachable")
 	}
 }
 

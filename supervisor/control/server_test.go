@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/emielm/watchgod/internal/testutil"
 )
 
 func TestRoundTrip(t *testing.T) {
@@ -159,7 +161,7 @@ func TestSlowClientIsCutOff(t *testing.T) {
 
 	trickle.SetReadDeadline(time.Now().Add(5 * time.Second))
 	wantResultError(t, readAll(t, trickle), "request not received within 200ms")
-	waitFor(t, trickleDone, 5*time.Second, "the trickler to be cut off")
+	testutil.Receive(t, trickleDone, 5*time.Second, "the trickler to be cut off")
 }
 
 func TestCancelOnDisconnect(t *testing.T) {
@@ -188,11 +190,11 @@ func TestCancelOnDisconnect(t *testing.T) {
 		_, err := c.Do(ctx, Request{Cmd: CmdLogs, Follow: true}, func(Response) { cancel() })
 		done <- err
 	}()
-	waitFor(t, started, 5*time.Second, "the handler to start")
-	if err := waitFor(t, done, 5*time.Second, "Do to end"); !errors.Is(err, context.Canceled) {
+	testutil.Receive(t, started, 5*time.Second, "the handler to start")
+	if err := testutil.Receive(t, done, 5*time.Second, "Do to end"); !errors.Is(err, context.Canceled) {
 		t.Errorf("Do after ctx cancel: %v, want context.Canceled", err)
 	}
-	if err := waitFor(t, cancelled, 15*time.Second, "the handler's ctx"); !errors.Is(err, context.Canceled) {
+	if err := testutil.Receive(t, cancelled, 15*time.Second, "the handler's ctx"); !errors.Is(err, context.Canceled) {
 		t.Fatal(err)
 	}
 }
@@ -225,24 +227,24 @@ func TestCloseWaitsForHandlers(t *testing.T) {
 	}
 	defer conn.Close()
 	conn.Write([]byte(`{"v":1,"cmd":"stop","jobs":["web"]}` + "\n"))
-	waitFor(t, started, 5*time.Second, "the handler to start")
+	testutil.Receive(t, started, 5*time.Second, "the handler to start")
 
 	closed := make(chan error, 1)
 	go func() { closed <- srv.Close() }()
-	waitFor(t, sawCancel, 5*time.Second, "the handler's ctx to be cancelled by Close")
+	testutil.Receive(t, sawCancel, 5*time.Second, "the handler's ctx to be cancelled by Close")
 	select {
 	case <-closed:
 		t.Fatal("Close returned while a handler was still running")
 	default:
 	}
 	close(release)
-	if err := waitFor(t, closed, 5*time.Second, "Close"); err != nil {
+	if err := testutil.Receive(t, closed, 5*time.Second, "Close"); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
 	if !finished.Load() {
 		t.Fatal("Close returned before the handler")
 	}
-	if err := waitFor(t, served, 5*time.Second, "Serve"); err != nil {
+	if err := testutil.Receive(t, served, 5*time.Second, "Serve"); err != nil {
 		t.Fatalf("Serve after Close: %v", err)
 	}
 	// The client still got the handler's result, then EOF.
@@ -274,7 +276,7 @@ func TestBusy(t *testing.T) {
 		held = append(held, conn)
 	}
 	for range max {
-		waitFor(t, entered, 5*time.Second, "a held request to reach the handler")
+		testutil.Receive(t, entered, 5*time.Second, "a held request to reach the handler")
 	}
 	c, err := Dial(path)
 	if err != nil {
@@ -322,7 +324,7 @@ func TestWriteStallDropsFollower(t *testing.T) {
 	defer conn.Close()
 	conn.Write([]byte(`{"v":1,"cmd":"logs","follow":true}` + "\n"))
 	// Never read.
-	err = waitFor(t, stopped, 10*time.Second, "the stalled follower to be dropped")
+	err = testutil.Receive(t, stopped, 10*time.Second, "the stalled follower to be dropped")
 	if !strings.Contains(err.Error(), "client stopped reading for 200ms") {
 		t.Fatalf("emit error %v, want it to report the write stall", err)
 	}
@@ -354,7 +356,7 @@ func TestEmitRules(t *testing.T) {
 	if want := fmt.Sprintf("peer uid %d", os.Geteuid()); lines[1].Message != want {
 		t.Errorf("result %q, want %q", lines[1].Message, want)
 	}
-	emit := waitFor(t, emitted, 5*time.Second, "the handler's emit")
+	emit := testutil.Receive(t, emitted, 5*time.Second, "the handler's emit")
 	if err := emit(Response{Message: "late"}); err == nil {
 		t.Error("emit after the handler returned succeeded")
 	}
@@ -522,17 +524,14 @@ func TestPeerRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin := filepath.Join(dir, "client.test")
-	if err := copyFile(self, bin, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	bin := testutil.CopyExecutable(t, self, dir, "client.test")
 	path := filepath.Join(dir, "god.sock")
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	os.Chmod(path, 0o666) // only SO_PEERCRED keeps nobody out
-	var logs syncBuffer
+	var logs testutil.LockedBuffer
 	var handled atomic.Bool
 	h := HandlerFunc(func(ctx context.Context, peer Peer, req Request, emit func(Response) error) Response {
 		handled.Store(true)
@@ -581,30 +580,4 @@ func TestHelperClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	fmt.Printf("RESULT ok=%v error=%s\n", res.OK, res.Error)
-}
-
-func copyFile(from, to string, mode os.FileMode) error {
-	data, err := os.ReadFile(from)
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(to, data, mode)
-}
-
-// syncBuffer is a bytes.Buffer safe for the server's logger and the test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

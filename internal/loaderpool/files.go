@@ -1,4 +1,4 @@
-package supervisor
+package loaderpool
 
 import (
 	"fmt"
@@ -9,11 +9,10 @@ import (
 	"time"
 )
 
-// isLoaderCandidate applies godv1's rules: regular executable files directly in the directory
+// Candidate applies godv1's rules: regular executable files directly in the directory
 // (symlinks followed), skipping dot-files and editor backups.
-func isLoaderCandidate(dir, name string) (os.FileInfo, bool) {
-	if name == "" || strings.HasPrefix(name, ".") || strings.HasSuffix(name, "~") ||
-		strings.HasSuffix(name, ".swp") || strings.HasPrefix(name, "#") {
+func Candidate(dir, name string) (os.FileInfo, bool) {
+	if skipped(name) {
 		return nil, false
 	}
 	fi, err := os.Stat(filepath.Join(dir, name))
@@ -23,26 +22,32 @@ func isLoaderCandidate(dir, name string) (os.FileInfo, bool) {
 	return fi, true
 }
 
-// notExecutable returns the file's signature when dir/name would be a loader but for its
+// skipped says whether godv1 leaves name out of the directory whatever it holds: no name,
+// dot-files and editor backups.
+func skipped(name string) bool {
+	return name == "" || strings.HasPrefix(name, ".") || strings.HasSuffix(name, "~") ||
+		strings.HasSuffix(name, ".swp") || strings.HasPrefix(name, "#")
+}
+
+// NotExecutable returns the file's signature when dir/name would be a loader but for its
 // execute bits: a loader copied without `chmod +x`, which god names once instead of skipping it
 // without a word.
-func notExecutable(dir, name string) (fileSig, bool) {
-	if name == "" || strings.HasPrefix(name, ".") || strings.HasSuffix(name, "~") ||
-		strings.HasSuffix(name, ".swp") || strings.HasPrefix(name, "#") {
-		return fileSig{}, false
+func NotExecutable(dir, name string) (FileSig, bool) {
+	if skipped(name) {
+		return FileSig{}, false
 	}
 	fi, err := os.Stat(filepath.Join(dir, name))
 	if err != nil || !fi.Mode().IsRegular() || fi.Mode()&0o111 != 0 {
-		return fileSig{}, false
+		return FileSig{}, false
 	}
-	return sigOf(fi), true
+	return SigOf(fi), true
 }
 
-// unsafeLoader says why a root god must not run path as a loader ("" when it may): the file, or
+// Unsafe says why a root god must not run path as a loader ("" when it may): the file, or
 // the directory that holds it, can be changed by a user other than root (it is owned by one, or
 // is writable by group or others), and god would run what they wrote as root. It is the rule
 // cron and sudo apply to the files they run.
-func unsafeLoader(path string) string {
+func Unsafe(path string) string {
 	for _, p := range []string{path, filepath.Dir(path)} {
 		fi, err := os.Stat(p)
 		if err != nil {
@@ -66,18 +71,19 @@ func unsafeLoader(path string) string {
 	return ""
 }
 
-// fileSig identifies a version of a loader file: a rebuild or an atomic replace changes it.
-type fileSig struct {
-	ino   uint64
-	size  int64
-	mtime time.Time
-	mode  os.FileMode
+// FileSig identifies a version of a loader file: a rebuild or an atomic replace changes it.
+type FileSig struct {
+	Ino   uint64
+	Size  int64
+	Mtime time.Time
+	Mode  os.FileMode
 }
 
-func sigOf(fi os.FileInfo) fileSig {
-	s := fileSig{size: fi.Size(), mtime: fi.ModTime(), mode: fi.Mode()}
+// SigOf is the signature of the file fi describes.
+func SigOf(fi os.FileInfo) FileSig {
+	s := FileSig{Size: fi.Size(), Mtime: fi.ModTime(), Mode: fi.Mode()}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		s.ino = st.Ino
+		s.Ino = st.Ino
 	}
 	return s
 }

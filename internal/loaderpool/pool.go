@@ -1,4 +1,9 @@
-package supervisor
+// Package loaderpool runs the loader files of god's directory: a pool of `FILE godv1` instances
+// per file that answers the jobs' requests (definitions, checks, stops, hooks), and the rules for
+// which files in the directory are loaders at all. The supervisor's loop decides when a file is
+// read, replaced or removed; a pool only runs its instances, and its own goroutines never reach
+// into the loop.
+package loaderpool
 
 import (
 	"bufio"
@@ -14,28 +19,29 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/emielm/watchgod/internal/jobstate"
 	"github.com/emielm/watchgod/internal/reaper"
 	"github.com/emielm/watchgod/loader"
 )
 
-// loaderPool runs the instances of one loader file and hands each request to an idle one. Loaders
+// Pool runs the instances of one loader file and hands each request to an idle one. Loaders
 // are stateless, so a long check on one instance never holds up another job's check or a control
 // command: the pool starts another instance, up to max. An instance that breaks the protocol,
 // answers late or exits is killed, and the next one starts after a back-off; the jobs it serves are
 // never touched by that.
-type loaderPool struct {
+type Pool struct {
 	path  string
 	name  string
-	sup   *Supervisor
+	cfg   *Config
 	log   *slog.Logger
 	max   int
 	slots chan struct{} // one token per instance that may run at once
 	mu    sync.Mutex
-	idle  []*loaderInst
+	idle  []*instance
 	epoch int // bumped when the file changes: instances of an older epoch are retired
 	// epochSig is the file as it was when the epoch's first instance started (epochSigOK): a
 	// reload whose loader file is unchanged since may ask a running instance.
-	epochSig   fileSig
+	epochSig   FileSig
 	epochSigOK bool
 	fails      int
 	retryAt    time.Time
@@ -44,13 +50,13 @@ type loaderPool struct {
 	// speak godv1. A loader may be slow to start on a loaded machine.
 	slowHandshakes int
 	closed         bool
-	running        map[*loaderInst]bool
+	running        map[*instance]bool
 	idleTimer      *time.Timer // armed while an instance is idle: see endIdle
 	hooks          hookQueue   // the jobs' on<State> notifications (hooks.go)
 }
 
-// loaderInst is one running `FILE godv1` process.
-type loaderInst struct {
+// instance is one running `FILE godv1` process.
+type instance struct {
 	pid    int
 	epoch  int
 	jobs   []string
@@ -64,15 +70,31 @@ type loaderInst struct {
 	idleAt time.Time // when it was last released
 }
 
-func newLoaderPool(s *Supervisor, path string) *loaderPool {
-	return &loaderPool{
+// Config is what the pools of one god share: its settings for loaders and what they run with.
+// A pool reads it and never changes it.
+type Config struct {
+	Reaper           *reaper.Reaper    // starts every instance and reaps it
+	Env              []string          // an instance's environment (god's, less its own variables)
+	Log              *slog.Logger      // each pool logs with loader=PATH
+	Instances        int               // instances of one file at once
+	Idle             time.Duration     // an instance idle this long exits
+	HandshakeTimeout time.Duration     // a new instance's first line (doubled per slow handshake)
+	Timeout          time.Duration     // a reply to anything but a check (hooks, definitions)
+	Backoff          jobstate.Backoff  // the delay before the next start after failures
+	Procs            *Procs            // every instance of every pool, until reaped
+	OnFailure        func(path string) // counts a failed instance (metrics); may be nil
+}
+
+// New returns the pool of the loader file at path. It starts no instance: the first request does.
+func New(path string, cfg *Config) *Pool {
+	return &Pool{
 		path:    path,
 		name:    filepath.Base(path),
-		sup:     s,
-		log:     s.log.With("loader", path),
-		max:     s.cfg.LoaderInstances,
-		slots:   make(chan struct{}, s.cfg.LoaderInstances),
-		running: make(map[*loaderInst]bool),
+		cfg:     cfg,
+		log:     cfg.Log.With("loader", path),
+		max:     cfg.Instances,
+		slots:   make(chan struct{}, cfg.Instances),
+		running: make(map[*instance]bool),
 		hooks:   hookQueue{min: minHookQueue},
 	}
 }
@@ -80,11 +102,11 @@ func newLoaderPool(s *Supervisor, path string) *loaderPool {
 // errLoaderBackoff is returned while a failed loader waits out its restart delay.
 var errLoaderBackoff = errors.New("loader restarting after failure")
 
-// ask sends one request to an instance and returns its reply. ctx bounds the wait for an
+// Ask sends one request to an instance and returns its reply. ctx bounds the wait for an
 // instance (all of them may be busy with requests queued before this one); within bounds the
 // loader's reply from when the request is written to it, so that time spent queued in god never
 // counts against the loader (a loader killed for being slow must have been given within).
-func (p *loaderPool) ask(ctx context.Context, within time.Duration, job, prop string, args ...string) (loader.Message, error) {
+func (p *Pool) Ask(ctx context.Context, within time.Duration, job, prop string, args ...string) (loader.Message, error) {
 	inst, err := p.acquire(ctx, true)
 	if err != nil {
 		return nil, err
@@ -103,7 +125,7 @@ func (p *loaderPool) ask(ctx context.Context, within time.Duration, job, prop st
 // acquire returns an idle instance of the current epoch, or starts one. A start that fails is
 // logged here when logIt is set; a load's failure is logged by the supervisor (with its own
 // count and retry), so that each attempt is one record.
-func (p *loaderPool) acquire(ctx context.Context, logIt bool) (*loaderInst, error) {
+func (p *Pool) acquire(ctx context.Context, logIt bool) (*instance, error) {
 	select {
 	case p.slots <- struct{}{}:
 	case <-ctx.Done():
@@ -134,13 +156,13 @@ func (p *loaderPool) acquire(ctx context.Context, logIt bool) (*loaderInst, erro
 		// Read before the exec: if the file changes in between, the next look sees a
 		// difference and starts afresh, never the other way round.
 		if fi, err := os.Stat(p.path); err == nil {
-			p.epochSig, p.epochSigOK = sigOf(fi), true
+			p.epochSig, p.epochSigOK = SigOf(fi), true
 		}
 	}
 	p.mu.Unlock()
 	inst, err := p.spawn(ctx, epoch)
 	if err != nil {
-		if !errors.Is(err, errNotLoader) {
+		if !errors.Is(err, loader.ErrNotGodv1) {
 			p.noteFailure(err, logIt)
 		}
 		<-p.slots
@@ -150,7 +172,7 @@ func (p *loaderPool) acquire(ctx context.Context, logIt bool) (*loaderInst, erro
 }
 
 // release returns an instance to the idle list.
-func (p *loaderPool) release(inst *loaderInst, ok bool) {
+func (p *Pool) release(inst *instance, ok bool) {
 	p.mu.Lock()
 	if ok {
 		p.fails = 0
@@ -161,7 +183,7 @@ func (p *loaderPool) release(inst *loaderInst, ok bool) {
 		inst.idleAt = time.Now()
 		p.idle = append(p.idle, inst)
 		if p.idleTimer == nil {
-			p.idleTimer = time.AfterFunc(p.sup.cfg.LoaderIdle, p.endIdle)
+			p.idleTimer = time.AfterFunc(p.cfg.Idle, p.endIdle)
 		}
 	}
 	p.mu.Unlock()
@@ -172,7 +194,7 @@ func (p *loaderPool) release(inst *loaderInst, ok bool) {
 // the next request simply starts one (a few milliseconds); meanwhile a quiet god with many jobs
 // keeps no loader process around. Instances that are used stay: with checks every second, the one
 // or two instances that answer them never go idle, and those a burst started go away again.
-func (p *loaderPool) endIdle() {
+func (p *Pool) endIdle() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.idleTimer = nil
@@ -180,7 +202,7 @@ func (p *loaderPool) endIdle() {
 	keep := p.idle[:0]
 	var next time.Time
 	for _, inst := range p.idle {
-		if now.Sub(inst.idleAt) >= p.sup.cfg.LoaderIdle {
+		if now.Sub(inst.idleAt) >= p.cfg.Idle {
 			p.log.Debug("loader idle: ended", "pid", inst.pid)
 			p.killLocked(inst)
 			continue
@@ -193,13 +215,13 @@ func (p *loaderPool) endIdle() {
 	clear(p.idle[len(keep):])
 	p.idle = keep
 	if len(p.idle) > 0 && !p.closed {
-		p.idleTimer = time.AfterFunc(next.Add(p.sup.cfg.LoaderIdle).Sub(now), p.endIdle)
+		p.idleTimer = time.AfterFunc(next.Add(p.cfg.Idle).Sub(now), p.endIdle)
 	}
 }
 
 // fail kills an instance that broke the protocol or answered late and delays the next start
 // (logged when logIt is set, see acquire).
-func (p *loaderPool) fail(inst *loaderInst, err error, logIt bool) {
+func (p *Pool) fail(inst *instance, err error, logIt bool) {
 	p.mu.Lock()
 	closed := p.closed
 	p.killLocked(inst)
@@ -211,15 +233,17 @@ func (p *loaderPool) fail(inst *loaderInst, err error, logIt bool) {
 }
 
 // noteFailure counts a failure and sets the delay before the next start.
-func (p *loaderPool) noteFailure(err error, logIt bool) {
+func (p *Pool) noteFailure(err error, logIt bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
 		return
 	}
 	p.fails++
-	p.sup.metrics.loaderFailed(p.path)
-	d := p.sup.cfg.Backoff.Delay(p.fails)
+	if p.cfg.OnFailure != nil {
+		p.cfg.OnFailure(p.path)
+	}
+	d := p.cfg.Backoff.Delay(p.fails)
 	if d < 100*time.Millisecond && p.fails > 1 {
 		d = 100 * time.Millisecond
 	}
@@ -230,7 +254,7 @@ func (p *loaderPool) noteFailure(err error, logIt bool) {
 }
 
 // retire ends every instance: the file changed (or is gone), so its next request starts a fresh one.
-func (p *loaderPool) retire() {
+func (p *Pool) retire() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.epoch++
@@ -243,8 +267,8 @@ func (p *loaderPool) retire() {
 	p.idle = nil
 }
 
-// close retires every instance and refuses further requests.
-func (p *loaderPool) close() {
+// Close retires every instance and refuses further requests.
+func (p *Pool) Close() {
 	p.mu.Lock()
 	p.closed = true
 	if p.idleTimer != nil {
@@ -260,15 +284,15 @@ func (p *loaderPool) close() {
 	p.mu.Unlock()
 }
 
-func (p *loaderPool) killLocked(inst *loaderInst) {
+func (p *Pool) killLocked(inst *instance) {
 	if !inst.killed {
 		inst.killed = true
-		_ = p.sup.reaper.SignalGroup(inst.pid, syscall.SIGKILL)
+		_ = p.cfg.Reaper.SignalGroup(inst.pid, syscall.SIGKILL)
 		inst.stdin.Close()
 	}
 }
 
-func (inst *loaderInst) gone() bool {
+func (inst *instance) gone() bool {
 	select {
 	case <-inst.exited:
 		return true
@@ -277,14 +301,14 @@ func (inst *loaderInst) gone() bool {
 	}
 }
 
-// loaderProcs are the loader processes of every pool, the closed ones' too, until reaped: god
+// Procs are the loader processes of every pool, the closed ones' too, until reaped: god
 // waits for them before it exits. Not a WaitGroup: a hook may start an instance while god waits.
-type loaderProcs struct {
+type Procs struct {
 	mu     sync.Mutex
 	exited map[chan struct{}]bool // each instance's exited channel
 }
 
-func (l *loaderProcs) add(c chan struct{}) {
+func (l *Procs) add(c chan struct{}) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.exited == nil {
@@ -293,15 +317,15 @@ func (l *loaderProcs) add(c chan struct{}) {
 	l.exited[c] = true
 }
 
-func (l *loaderProcs) remove(c chan struct{}) {
+func (l *Procs) remove(c chan struct{}) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	delete(l.exited, c)
 }
 
-// wait waits until every loader process known now is reaped, for at most timeout, and says
+// Wait waits until every loader process known now is reaped, for at most timeout, and says
 // whether they were.
-func (l *loaderProcs) wait(timeout time.Duration) bool {
+func (l *Procs) Wait(timeout time.Duration) bool {
 	l.mu.Lock()
 	chans := make([]chan struct{}, 0, len(l.exited))
 	for c := range l.exited {
@@ -320,11 +344,8 @@ func (l *loaderProcs) wait(timeout time.Duration) bool {
 	return true
 }
 
-// errNotLoader marks a file whose first message was not a godv1 handshake.
-var errNotLoader = loader.ErrNotGodv1
-
 // spawn starts `FILE godv1` and reads its handshake.
-func (p *loaderPool) spawn(ctx context.Context, epoch int) (*loaderInst, error) {
+func (p *Pool) spawn(ctx context.Context, epoch int) (*instance, error) {
 	inR, inW, err := os.Pipe()
 	if err != nil {
 		return nil, err
@@ -343,8 +364,8 @@ func (p *loaderPool) spawn(ctx context.Context, epoch int) (*loaderInst, error) 
 		outW.Close()
 		return nil, err
 	}
-	pid, exitc, err := p.sup.reaper.Start(reaper.Attr{
-		Path: p.path, Argv: []string{p.path, loader.Version}, Env: p.sup.baseEnv,
+	pid, exitc, err := p.cfg.Reaper.Start(reaper.Attr{
+		Path: p.path, Argv: []string{p.path, loader.Version}, Env: p.cfg.Env,
 		Files: []uintptr{inR.Fd(), outW.Fd(), errW.Fd()}, Setpgid: true,
 	})
 	inR.Close()
@@ -356,9 +377,9 @@ func (p *loaderPool) spawn(ctx context.Context, epoch int) (*loaderInst, error) 
 		errR.Close()
 		return nil, fmt.Errorf("loader %s: start: %w", p.path, err)
 	}
-	inst := &loaderInst{pid: pid, epoch: epoch, stdin: inW, stdout: outR, exited: make(chan struct{})}
+	inst := &instance{pid: pid, epoch: epoch, stdin: inW, stdout: outR, exited: make(chan struct{})}
 	inst.client = loader.NewClient(outR, inW)
-	p.sup.loaderProcs.add(inst.exited)
+	p.cfg.Procs.add(inst.exited)
 	p.mu.Lock()
 	p.running[inst] = true
 	if p.closed {
@@ -379,13 +400,13 @@ func (p *loaderPool) spawn(ctx context.Context, epoch int) (*loaderInst, error) 
 		delete(p.running, inst)
 		report := !inst.killed && inst.ready // before its handshake, the failure says how it ended
 		p.mu.Unlock()
-		p.sup.loaderProcs.remove(inst.exited)
+		p.cfg.Procs.remove(inst.exited)
 		if report {
 			p.log.Warn("loader exited", "pid", pid, "exit", e.String())
 		}
 	}()
 	p.mu.Lock()
-	hto := p.sup.cfg.HandshakeTimeout << min(p.slowHandshakes, maxSlowHandshakes)
+	hto := p.cfg.HandshakeTimeout << min(p.slowHandshakes, maxSlowHandshakes)
 	p.mu.Unlock()
 	hctx, cancel := context.WithTimeout(ctx, hto)
 	defer cancel()
@@ -415,16 +436,16 @@ func (p *loaderPool) spawn(ctx context.Context, epoch int) (*loaderInst, error) 
 // maxSlowHandshakes bounds the doubling of the handshake timeout (2 s: 4, 8, 16 s).
 const maxSlowHandshakes = 3
 
-// retrySlowHandshake says whether a file whose handshake timed out gets another try, with a
+// RetrySlowHandshake says whether a file whose handshake timed out gets another try, with a
 // longer timeout, before it is taken for a program that does not speak godv1.
-func (p *loaderPool) retrySlowHandshake() bool {
+func (p *Pool) RetrySlowHandshake() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.slowHandshakes <= maxSlowHandshakes
 }
 
-// newFileVersion forgets the slow handshakes of an older version of the file.
-func (p *loaderPool) newFileVersion() {
+// NewFileVersion forgets the slow handshakes of an older version of the file.
+func (p *Pool) NewFileVersion() {
 	p.mu.Lock()
 	p.slowHandshakes = 0
 	p.mu.Unlock()
@@ -433,7 +454,7 @@ func (p *loaderPool) newFileVersion() {
 // endedBeforeHandshake says how a loader whose output ended before its handshake ended, "ended
 // before its handshake: exit 3 (EOF)", waiting a moment for its exit; "" for another error. The
 // read error alone (EOF, or a closed pipe when the exit won the race) would not say why.
-func (p *loaderPool) endedBeforeHandshake(inst *loaderInst, err error) string {
+func (p *Pool) endedBeforeHandshake(inst *instance, err error) string {
 	if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, os.ErrClosed) {
 		return ""
 	}
@@ -464,7 +485,7 @@ func (e *loaderError) Unwrap() error { return e.err }
 // stderr relays a loader's stderr into god's log, one record a line, tagged with the loader. A
 // loader that writes without end must not flood god's log (or the journal): past a burst of
 // stderrBurst lines it gets stderrRate lines a second, and god says how many it left out.
-func (p *loaderPool) stderr(r *os.File, pid int) {
+func (p *Pool) stderr(r *os.File, pid int) {
 	defer r.Close()
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 4096), 64*1024)
@@ -498,8 +519,8 @@ const (
 	stderrRate  = 50  // lines a second after that
 )
 
-// load starts a fresh instance and reads every job definition it announces.
-func (p *loaderPool) load(ctx context.Context) ([]loader.Definition, error) {
+// Load starts a fresh instance and reads every job definition it announces.
+func (p *Pool) Load(ctx context.Context) ([]loader.Definition, error) {
 	p.retire()
 	inst, err := p.acquire(ctx, false)
 	if err != nil {
@@ -507,7 +528,7 @@ func (p *loaderPool) load(ctx context.Context) ([]loader.Definition, error) {
 	}
 	// Every job's properties in one pipelined set: a loader of 1000 jobs is read in a few dozen
 	// round trips instead of 11000. Each reply still has LoaderTimeout.
-	defs, err := inst.client.DefineAll(ctx, p.sup.cfg.LoaderTimeout, inst.jobs)
+	defs, err := inst.client.DefineAll(ctx, p.cfg.Timeout, inst.jobs)
 	if err != nil {
 		if inst.client.Broken() != nil {
 			p.fail(inst, err, false)
@@ -521,9 +542,9 @@ func (p *loaderPool) load(ctx context.Context) ([]loader.Definition, error) {
 	return defs, nil
 }
 
-// define reads one job's definition from a fresh instance (a reload: the file may have been
+// Define reads one job's definition from a fresh instance (a reload: the file may have been
 // replaced since the instances now running were started).
-func (p *loaderPool) define(ctx context.Context, job string) (loader.Definition, error) {
+func (p *Pool) Define(ctx context.Context, job string) (loader.Definition, error) {
 	if !p.unchanged() {
 		p.retire()
 	}
@@ -541,7 +562,7 @@ func (p *loaderPool) define(ctx context.Context, job string) (loader.Definition,
 	}
 	// Each reply has LoaderTimeout from its request's write, not from when this reload waited for
 	// an instance (ctx bounded that, and the start of a fresh one).
-	defs, err := inst.client.DefineAll(context.WithoutCancel(ctx), p.sup.cfg.LoaderTimeout, []string{job})
+	defs, err := inst.client.DefineAll(context.WithoutCancel(ctx), p.cfg.Timeout, []string{job})
 	var def loader.Definition
 	if err == nil {
 		def = defs[0]
@@ -560,12 +581,12 @@ func (p *loaderPool) define(ctx context.Context, job string) (loader.Definition,
 
 // unchanged reports whether the loader file is the one the running instances were started from:
 // then a reload can ask one of them (loaders are stateless) instead of paying for a fresh start.
-func (p *loaderPool) unchanged() bool {
+func (p *Pool) unchanged() bool {
 	fi, err := os.Stat(p.path)
 	if err != nil {
 		return false
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.epochSigOK && p.epochSig == sigOf(fi)
+	return p.epochSigOK && p.epochSig == SigOf(fi)
 }
