@@ -148,7 +148,6 @@ type Supervisor struct {
 	upgradeFailed string              // set by Restore in an old image run again: why the new one gave up
 
 	inbox  *mailbox[loopEvent]
-	calls  chan func()
 	doneCh chan struct{}
 
 	// Owned by loop.
@@ -244,7 +243,6 @@ func New(cfg Config) (*Supervisor, error) {
 		metrics:      newMetrics(),
 		inbox:        newMailbox[loopEvent](),
 		spawnSlots:   make(chan struct{}, spawnConcurrency()),
-		calls:        make(chan func()),
 		doneCh:       make(chan struct{}),
 		loaders:      make(map[string]*loaderFile),
 		jobs:         make(map[string]*jobHandle),
@@ -329,8 +327,6 @@ func (s *Supervisor) loop(ctx context.Context) error {
 		case <-ctxDone:
 			ctxDone = nil
 			s.beginShutdown()
-		case f := <-s.calls:
-			f()
 		case <-s.inbox.ready:
 			for _, ev := range s.inbox.take() {
 				s.handleEvent(ev)
@@ -380,15 +376,21 @@ func (s *Supervisor) shutdownDone() bool {
 	return false
 }
 
-// call runs f in the loop goroutine and waits for it; false if the loop has ended.
+// call runs f in the loop goroutine and waits for it; false if the loop has ended. It goes
+// through the inbox like every other event, so the loop has one way in for work.
 func (s *Supervisor) call(f func()) bool {
 	done := make(chan struct{})
+	s.inbox.put(loopFunc(func() { f(); close(done) }))
 	select {
-	case s.calls <- func() { f(); close(done) }:
-		<-done
+	case <-done:
 		return true
 	case <-s.doneCh:
-		return false
+		select {
+		case <-done: // run as the loop's last event
+			return true
+		default:
+			return false
+		}
 	}
 }
 
