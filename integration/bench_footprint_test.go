@@ -10,8 +10,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/emielm/watchgod/internal/testutil"
 )
 
 // BenchmarkFootprint100Jobs measures what god costs while it supervises 100 idle jobs (`sleep`):
@@ -153,100 +151,6 @@ func readMem(pid int) memFigures {
 	m.fileKB = field("status", "RssFile")
 	return m
 }
-
-// runitFootprint runs n `sleep` services under runit's runsvdir and measures runsvdir and its
-// runsv children once every service runs. It returns the sum and the number of processes.
-func runitFootprint(t testing.TB, n int) (memFigures, int, error) {
-	r, err := runRunit(t, n)
-	return r.mem, r.procs, err
-}
-
-// runitRun is what runRunit measured.
-type runitRun struct {
-	start time.Duration // runsvdir's exec to every service running
-	stop  time.Duration // SIGHUP to runsvdir to every service gone
-	mem   memFigures    // runsvdir and its runsv processes, once every service runs
-	procs int           // runsvdir and its runsv processes
-}
-
-// runRunit runs n `sleep` services under runit's runsvdir, measures it, and stops it.
-func runRunit(t testing.TB, n int) (runitRun, error) {
-	var r runitRun
-	runsvdir, err := findRunit("runsvdir")
-	if err != nil {
-		return r, err
-	}
-	if _, err := findRunit("runsv"); err != nil {
-		return r, err
-	}
-	sleep, err := exec.LookPath("sleep")
-	if err != nil {
-		return r, err
-	}
-	dir := t.TempDir()
-	for i := 1; i <= n; i++ {
-		sv := filepath.Join(dir, fmt.Sprintf("s%05d", i))
-		if err := os.Mkdir(sv, 0o755); err != nil {
-			return r, err
-		}
-		run := "#!/bin/sh\nexec " + sleep + " " + runitSleep + "\n"
-		if err := writeNoFork(filepath.Join(sv, "run"), []byte(run), 0o755); err != nil {
-			return r, err
-		}
-	}
-	cmd := exec.Command(runsvdir, dir)
-	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(runsvdir)+":"+os.Getenv("PATH"))
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	t0 := time.Now()
-	if err := cmd.Start(); err != nil {
-		return r, err
-	}
-	top := cmd.Process.Pid
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		// SIGHUP: runsvdir sends TERM to every runsv, which stops its service and exits.
-		t1 := time.Now()
-		_ = syscall.Kill(top, syscall.SIGHUP)
-		_ = cmd.Wait()
-		eventually(t, 10*time.Second+time.Duration(n)*time.Millisecond, "runit's services stopped", func() bool {
-			return len(procsWhere(func(pid int) bool {
-				b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-				return string(b) == sleep+"\x00"+runitSleep+"\x00"
-			})) == 0
-		})
-		r.stop = time.Since(t1)
-	}
-	defer stop()
-	var svs []int
-	running := 0
-	limit := 30*time.Second + time.Duration(n)*5*time.Millisecond
-	if !testutil.Poll(limit, func() bool {
-		// One pass over /proc a poll: with 1000 services there are 2000 processes.
-		kids := childrenByParent()
-		svs, running = kids[top], 0
-		for _, sv := range svs {
-			running += len(kids[sv])
-		}
-		return len(svs) == n && running == n
-	}) {
-		return r, fmt.Errorf("runsvdir: %d runsv and %d services after %s", len(svs), running, testutil.Slack(limit))
-	}
-	r.start = time.Since(t0)
-	r.mem.add(readMem(top))
-	for _, sv := range svs {
-		r.mem.add(readMem(sv))
-	}
-	r.procs = len(svs) + 1
-	stop()
-	return r, nil
-}
-
-// runitSleep is the argument of the services under runit, so the clean-up tells them apart.
-const runitSleep = "100002"
 
 // findRunit finds one of runit's programs in WATCHGOD_RUNIT_BIN or PATH.
 func findRunit(name string) (string, error) {
