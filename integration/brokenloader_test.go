@@ -241,11 +241,7 @@ func TestWritableLoaderRefused(t *testing.T) {
 // timeout instead of being ignored as "does not speak godv1" until it changes.
 func TestSlowHandshakeRetried(t *testing.T) {
 	t.Parallel()
-	g := newGod(t)
-	l := bashLoader{Jobs: map[string]bashJob{"slowjob": {Exec: sleeper, Auto: autoTrue}}}
-	script := strings.Replace(l.script(), "\n", "\nsleep 3\n", 1) // before anything else, the handshake too
-	writeExecutable(t, g.dir, "slow", []byte(script))
-	g.start()
+	g := startSlowLoader(t)
 	g.waitState("slowjob", "run", 60*time.Second)
 	if n := len(g.logs(0, func(r record) bool { return strings.Contains(r.Msg, "does not speak godv1") })); n > 0 {
 		g.fatalf("the slow loader was declared not godv1")
@@ -257,13 +253,19 @@ func TestSlowHandshakeRetried(t *testing.T) {
 // it at the first try and logs no failure.
 func TestHandshakeTimeoutFlag(t *testing.T) {
 	t.Parallel()
-	g := newGod(t)
-	l := bashLoader{Jobs: map[string]bashJob{"slowjob": {Exec: sleeper, Auto: autoTrue}}}
-	script := strings.Replace(l.script(), "\n", "\nsleep 3\n", 1) // before anything else, the handshake too
-	writeExecutable(t, g.dir, "slow", []byte(script))
-	g.start("--handshake-timeout", "30s")
+	g := startSlowLoader(t, "--handshake-timeout", "30s")
 	g.waitState("slowjob", "run", 60*time.Second)
 	if fails := g.logs(0, func(r record) bool { return r.Level == "ERROR" || r.Level == "WARN" }); len(fails) > 0 {
 		g.fatalf("a loader given 30 s for its handshake logged %q", fails[0].Raw)
 	}
+}
+
+// startSlowLoader starts god with flags and a loader of one job, slowjob, that sleeps 3 s before
+// anything else, its handshake too.
+func startSlowLoader(t *testing.T, flags ...string) *god {
+	g := newGod(t)
+	l := bashLoader{Jobs: map[string]bashJob{"slowjob": {Exec: sleeper, Auto: autoTrue}}}
+	writeExecutable(t, g.dir, "slow", []byte(strings.Replace(l.script(), "\n", "\nsleep 3\n", 1)))
+	g.start(flags...)
+	return g
 }
