@@ -35,7 +35,7 @@ func (s *Supervisor) HandleConn(ctx context.Context, peer control.Peer, req cont
 	s.call(func() {
 		if h, ok := s.jobs[name]; ok {
 			found = true
-			h.j.cmds <- jobCmd{kind: cmdSockets, sockets: reply}
+			h.j.cmds.put(jobCmd{kind: cmdSockets, sockets: reply})
 		}
 	})
 	if !found {

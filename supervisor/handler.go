@@ -208,18 +208,18 @@ func (s *Supervisor) handleAct(ctx context.Context, req control.Request, emit fu
 					continue
 				}
 				h.startSent = true
-				h.j.cmds <- jobCmd{kind: cmdStart}
+				h.j.cmds.put(jobCmd{kind: cmdStart})
 			case control.CmdStop:
 				h.userStopped = true
 				if h.state.Down() && !h.startSent {
 					g.done, g.final = true, "already "+string(h.state)
 					continue
 				}
-				h.j.cmds <- jobCmd{kind: cmdStop}
+				h.j.cmds.put(jobCmd{kind: cmdStop})
 			case control.CmdRestart:
 				h.userStopped = false
 				h.startSent = !h.state.Running()
-				h.j.cmds <- jobCmd{kind: cmdRestart}
+				h.j.cmds.put(jobCmd{kind: cmdRestart})
 			}
 		}
 	}) {
@@ -488,7 +488,7 @@ func (s *Supervisor) handleReload(ctx context.Context, req control.Request, emit
 		for _, n := range req.Jobs {
 			p := &pending{name: n, progress: make(chan string, 64), done: make(chan reloadOutcome, 1)}
 			jobs = append(jobs, p)
-			s.jobs[n].j.cmds <- jobCmd{kind: cmdReload, reload: &reloadRequest{progress: p.progress, done: p.done}}
+			s.jobs[n].j.cmds.put(jobCmd{kind: cmdReload, reload: &reloadRequest{progress: p.progress, done: p.done}})
 		}
 	}) {
 		return control.Response{Error: "god is shutting down"}

@@ -38,7 +38,7 @@ type job struct {
 	sup    *Supervisor
 	log    *slog.Logger
 
-	cmds   chan jobCmd
+	cmds   *mailbox[jobCmd]        // from the loop, which must never wait for a job (one busy starting, say)
 	exits  *mailbox[jobstate.Exit] // from the reaper, which must never wait for the job
 	events chan jobstate.Event     // outcomes of the job's own goroutines: loader replies, groups gone
 	gone   chan struct{}           // closed when run returns: senders stop waiting
@@ -145,7 +145,7 @@ func newJobFor(s *Supervisor, loaderPath string, m *jobstate.Machine) *job {
 		m:        m,
 		sup:      s,
 		log:      s.log.With("job", m.Name()),
-		cmds:     make(chan jobCmd, 16),
+		cmds:     newMailbox[jobCmd](),
 		exits:    newMailbox[jobstate.Exit](),
 		events:   make(chan jobstate.Event, 4), // senders are goroutines of the job's own (send)
 		gone:     make(chan struct{}),
@@ -184,8 +184,13 @@ func (j *job) run() {
 //go:noinline
 func (j *job) step() bool {
 	select {
-	case c := <-j.cmds:
-		j.command(c)
+	case <-j.cmds.ready:
+		for _, c := range j.cmds.take() {
+			if j.ended {
+				break // removed: what was sent after is for a job that is gone
+			}
+			j.command(c)
+		}
 	case <-j.exits.ready:
 		for _, e := range j.exits.take() {
 			j.exited(e)

@@ -169,7 +169,7 @@ func (s *Supervisor) deliverNotify(m notify.Message) bool {
 	if !ok || h == nil {
 		return false
 	}
-	h.j.cmds <- jobCmd{kind: cmdNotify, notify: &m}
+	h.j.cmds.put(jobCmd{kind: cmdNotify, notify: &m})
 	return true
 }
 

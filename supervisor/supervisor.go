@@ -636,7 +636,7 @@ func (s *Supervisor) loaderDone(ev loaderLoaded) {
 				h.def = def
 				s.dependents = nil
 				s.applyLogLimits(def)
-				h.j.cmds <- jobCmd{kind: cmdDefine, def: &def}
+				h.j.cmds.put(jobCmd{kind: cmdDefine, def: &def})
 				if h.state == jobstate.StateFailed && !h.userStopped {
 					// A new definition deserves a new try: autostart starts it like a waiting
 					// job. The job's own machine moves its state; the loop only asks.
@@ -693,7 +693,7 @@ func (s *Supervisor) removeJob(name string) {
 		return
 	}
 	s.log.Info("job no longer defined; stopping and forgetting it", "job", name, "loader", h.loader)
-	h.j.cmds <- jobCmd{kind: cmdRemove}
+	h.j.cmds.put(jobCmd{kind: cmdRemove})
 }
 
 func (s *Supervisor) removeLoader(lf *loaderFile) {
@@ -807,12 +807,12 @@ func (s *Supervisor) applyForward(f forwardCmd) {
 	switch f.cmd[0] {
 	case "start":
 		h.userStopped = false
-		h.j.cmds <- jobCmd{kind: cmdStart}
+		h.j.cmds.put(jobCmd{kind: cmdStart})
 	case "stop":
 		h.userStopped = true
-		h.j.cmds <- jobCmd{kind: cmdStop}
+		h.j.cmds.put(jobCmd{kind: cmdStop})
 	case "restart":
-		h.j.cmds <- jobCmd{kind: cmdRestart}
+		h.j.cmds.put(jobCmd{kind: cmdRestart})
 	default:
 		s.log.Warn("check forwards an unknown command", "job", f.from, "target", f.target, "cmd", f.cmd[0])
 	}
@@ -938,10 +938,10 @@ func (s *Supervisor) autostartOne(h *jobHandle) {
 	h.startSent = true
 	h.retryDefined = false
 	if h.def.Auto.Socket {
-		h.j.cmds <- jobCmd{kind: cmdListen} // started by its first connection
+		h.j.cmds.put(jobCmd{kind: cmdListen}) // started by its first connection
 		return
 	}
-	h.j.cmds <- jobCmd{kind: cmdStart}
+	h.j.cmds.put(jobCmd{kind: cmdStart})
 }
 
 // dependentsOf lists the jobs whose Auto.After names job (job itself left out), from the index
@@ -1029,8 +1029,8 @@ func (s *Supervisor) beginShutdown() {
 			s.hurried = true
 			s.log.Warn("shutdown hurried: killing every job now")
 			for _, h := range s.jobs {
-				h.j.cmds <- jobCmd{kind: cmdStop}
-				h.j.cmds <- jobCmd{kind: cmdKill}
+				h.j.cmds.put(jobCmd{kind: cmdStop})
+				h.j.cmds.put(jobCmd{kind: cmdKill})
 			}
 		}
 		return
@@ -1105,7 +1105,7 @@ func (s *Supervisor) dependentsRunning(h *jobHandle) bool {
 // shutdownStop sends h its stop, once.
 func (s *Supervisor) shutdownStop(h *jobHandle) {
 	h.stopSent = true
-	h.j.cmds <- jobCmd{kind: cmdStop}
+	h.j.cmds.put(jobCmd{kind: cmdStop})
 }
 
 // breakShutdownCycle stops what is left when nothing is stopping and jobs still wait for their

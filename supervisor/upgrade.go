@@ -164,7 +164,7 @@ func (s *Supervisor) upgrade(ctx context.Context, opts UpgradeOptions) error {
 		// A provisional state, from jobs that go on running: the pre-flight reads it.
 		for _, h := range s.jobs {
 			ch := make(chan upgradestate.Job, 1)
-			h.j.cmds <- jobCmd{kind: cmdSnapshot, snap: ch}
+			h.j.cmds.put(jobCmd{kind: cmdSnapshot, snap: ch})
 			js := <-ch
 			if js.Reloading {
 				refuse = fmt.Errorf("job %s is reloading; upgrade once it is done", js.Name)
@@ -224,7 +224,7 @@ func (s *Supervisor) freezeAndExec(opts UpgradeOptions) error {
 	frozen := 0
 	for _, h := range s.jobs {
 		ch := make(chan upgradestate.Job, 1)
-		h.j.cmds <- jobCmd{kind: cmdFreeze, freeze: &freezeReq{state: ch, thaw: thaw}}
+		h.j.cmds.put(jobCmd{kind: cmdFreeze, freeze: &freezeReq{state: ch, thaw: thaw}})
 		js := <-ch
 		js.UserStopped = h.userStopped
 		st.Jobs = append(st.Jobs, js)
