@@ -29,7 +29,12 @@ func BenchmarkLogDir(b *testing.B) {
 		f.add("logdir-dropped-lines", float64(dropped), "lines god dropped because the disk did not keep up")
 		// The files alone: god's own log at warn, so the job's lines are not also JSON records on
 		// god's stdout (what a god under systemd with --log-dir would be set to).
-		rate, bytes, _ = logDirRun(t, logDirLines, "--log-level", "warn")
+		warn := []string{"--log-level", "warn"}
+		if dir := os.Getenv("GOD_BENCH_PROFILE"); dir != "" {
+			// Profiles of god for pprof, of this run: CPU until god exits, heap when it is told to.
+			warn = append(warn, "--cpuprofile", filepath.Join(dir, "logdir.cpu"), "--memprofile", filepath.Join(dir, "logdir.heap"))
+		}
+		rate, bytes, _ = logDirRun(t, logDirLines, warn...)
 		f.add("logdir-only-lines/s", rate, fmt.Sprintf("%d lines into DIR/JOB/current, %.1f MB/s, god's own log at warn", logDirLines, rate*bytes/1e6))
 		if svlogd, err := findRunit("svlogd"); err != nil {
 			f.notef("svlogd: %v; not compared", err)

@@ -493,3 +493,53 @@ func TestFilesSetLimits(t *testing.T) {
 		t.Errorf("own back at the Files' limits: files %v, want the old rotated one and current", names)
 	}
 }
+
+// BenchmarkFiles measures the path of god --log-dir for one flooding job, as BenchmarkLogDir
+// runs it end to end but without the processes: numbered lines (seq's) in 64 KiB reads through
+// a Splitter into a Hub (ring of 1000, god's logger at warn, so the lines are not also records)
+// that writes them to files (10 MiB, 10 kept), the Hub flushed once per read as the Mux does,
+// and the time taken until every line is written.
+func BenchmarkFiles(b *testing.B) {
+	var src []byte
+	for i := 1; len(src) < 1<<20; i++ {
+		src = strconv.AppendInt(src, int64(i), 10)
+		src = append(src, '\n')
+	}
+	perChunk := 0 // lines in src
+	for _, c := range src {
+		if c == '\n' {
+			perChunk++
+		}
+	}
+	logger := slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	fs, err := NewFiles(FilesConfig{Dir: b.TempDir(), Logger: logger})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer fs.Close()
+	h := NewHub(logger, 1000)
+	h.SetFiles(fs)
+	sp := NewSplitter(Line{Job: "bench", Pid: 4242, Generation: 1, Stream: StreamStdout}, FormatText, h.AddHeld)
+	b.SetBytes(int64(len(src) / perChunk))
+	b.ReportAllocs()
+	b.ResetTimer()
+	lines := 0
+	for lines < b.N {
+		for off := 0; off < len(src) && lines < b.N; off += muxBufSize {
+			lines += sp.Feed(src[off:min(off+muxBufSize, len(src))], time.Now())
+			h.Flush()
+		}
+	}
+	fs.Sync(time.Minute)
+	b.ReportMetric(float64(lines)/b.Elapsed().Seconds(), "lines/s")
+}
+
+// BenchmarkAppendRecord measures the formatting of one record of a log file.
+func BenchmarkAppendRecord(b *testing.B) {
+	l := Line{Time: time.Now(), Job: "bench", Pid: 4242, Generation: 1, Stream: StreamStdout, Msg: "123456"}
+	var buf []byte
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = AppendRecord(buf[:0], &l)
+	}
+}
