@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -23,6 +24,7 @@ const (
 	DefaultFileFlush  = 200 * time.Millisecond // the most a line waits in memory, and what kill -9 may lose
 	fileFlushAt       = 64 << 10               // a job's buffer this full is written without waiting for the timer
 	fileMaxPending    = 4 << 20                // past this a job's lines are dropped (and counted) until the writer catches up
+	fileBlock         = 64 << 10               // records are formatted into blocks of this size (fileBlocks)
 	fileRetry         = time.Second            // a failing file is not retried more often
 	fileErrorInterval = time.Minute            // a failing file is reported at most this often
 	fileCurrent       = "current"
@@ -63,6 +65,7 @@ type Files struct {
 	jobs   map[string]*FileSink
 	dirty  []*FileSink // sinks with lines to write, or to close
 	closed bool
+	last   atomic.Pointer[FileSink] // the sink of the latest Write (nil after Forget or Close)
 
 	kick   chan struct{}      // a sink became dirty: the writer starts its timer
 	urgent chan struct{}      // write now: a full buffer, a job that ended
@@ -77,17 +80,19 @@ type FileSink struct {
 	job, dir, path string
 
 	mu      sync.Mutex
-	pend    []byte // records not written yet
-	dropped int    // lines dropped since the last write because pend was full
-	queued  bool   // in Files.dirty
-	forget  bool   // the job is gone: close once written
-	setSize int64  // SetLimits: the job's own size and keep; 0 and -1: the Files' own
+	pend    [][]byte     // records not written yet, whole records in blocks (newBlock), the last one filling
+	pendLen int          // bytes in pend
+	format  recordFormat // formats the records into pend
+	dropped int          // lines dropped since the last write because pend was full
+	queued  bool         // in Files.dirty
+	forget  bool         // the job is gone: close once written
+	setSize int64        // SetLimits: the job's own size and keep; 0 and -1: the Files' own
 	setKeep int
 
 	// The writer goroutine's.
-	maxSize   int64  // rotate before current would exceed this (setSize, or FilesConfig.Size)
-	keep      int    // rotated files kept (setKeep, or FilesConfig.Keep)
-	out       []byte // the buffer being written; swapped with pend
+	maxSize   int64    // rotate before current would exceed this (setSize, or FilesConfig.Size)
+	keep      int      // rotated files kept (setKeep, or FilesConfig.Keep)
+	out       [][]byte // the blocks being written; swapped with pend
 	f         *os.File
 	size      int64
 	failing   error     // why the file cannot be written, nil when it can
@@ -145,18 +150,30 @@ func (fs *Files) Path(job string) string {
 // Write queues l for its job's file. It never waits for the disk. A job name that is not a
 // plain file name (godv1 names always are) is not written.
 func (fs *Files) Write(l *Line) {
-	s := fs.sink(l.Job)
-	if s == nil {
-		return
+	// A flooding job writes line after line: its sink is found without fs.mu and the map.
+	s := fs.last.Load()
+	if s == nil || s.job != l.Job {
+		if s = fs.sink(l.Job); s == nil {
+			return
+		}
+		fs.last.Store(s)
 	}
 	s.mu.Lock()
-	if len(s.pend) >= fileMaxPending {
+	if s.forget { // Forget came after the lookup: a job of that name is a new sink
+		s.mu.Unlock()
+		if s = fs.sink(l.Job); s == nil {
+			return
+		}
+		fs.last.Store(s)
+		s.mu.Lock()
+	}
+	if s.pendLen >= fileMaxPending {
 		s.dropped++
 		s.mu.Unlock()
 		return
 	}
-	s.pend = AppendRecord(s.pend, l)
-	full := len(s.pend) >= fileFlushAt
+	s.appendRecord(l)
+	full := s.pendLen >= fileFlushAt
 	first := !s.queued
 	s.queued = true
 	s.mu.Unlock()
@@ -168,6 +185,43 @@ func (fs *Files) Write(l *Line) {
 	}
 	if full {
 		signal(fs.urgent)
+	}
+}
+
+// appendRecord formats l's record into the last block of s.pend, or into a new block when it
+// might not fit: a record is never split between blocks, and a block never grows (a line of up
+// to MaxLine escaped fits a block of its own). s.mu is held.
+func (s *FileSink) appendRecord(l *Line) {
+	// The most a record takes: time, fields (stream, two ints), the text escaped (a byte
+	// becomes at most 4: \x1b), newline.
+	most := len(lineTimeFormat) + len(l.Stream) + 2*len(" pid=-9223372036854775808") + 2 + 4*len(l.Text()) + 1
+	n := len(s.pend)
+	if n == 0 || cap(s.pend[n-1])-len(s.pend[n-1]) < most {
+		s.pend = append(s.pend, newBlock(most))
+		n++
+	}
+	b := s.pend[n-1]
+	k := len(b)
+	s.pend[n-1] = s.format.append(b, l)
+	s.pendLen += len(s.pend[n-1]) - k
+}
+
+// blocks is the pool of fileBlock-sized blocks that records are formatted into: a flood of lines
+// cycles through a few of them, and a quiet job holds none once its lines are written.
+var blocks = sync.Pool{New: func() any { return new([fileBlock]byte) }}
+
+// newBlock returns an empty block with room for at least most bytes.
+func newBlock(most int) []byte {
+	if most > fileBlock {
+		return make([]byte, 0, most)
+	}
+	return blocks.Get().(*[fileBlock]byte)[:0]
+}
+
+// freeBlock gives a block that was written back to the pool.
+func freeBlock(b []byte) {
+	if cap(b) == fileBlock {
+		blocks.Put((*[fileBlock]byte)(b[:fileBlock]))
 	}
 }
 
@@ -287,6 +341,7 @@ func (fs *Files) Forget(job string) {
 	if s == nil {
 		return
 	}
+	fs.last.CompareAndSwap(s, nil)
 	s.mu.Lock()
 	s.forget = true
 	first := !s.queued
@@ -310,6 +365,7 @@ func (fs *Files) Close() error {
 	fs.mu.Lock()
 	if !fs.closed {
 		fs.closed = true
+		fs.last.Store(nil)
 		close(fs.stop)
 	}
 	fs.mu.Unlock()
@@ -373,6 +429,7 @@ func (fs *Files) writeDirty() {
 	for _, s := range list {
 		s.mu.Lock()
 		s.out, s.pend = s.pend, s.out[:0]
+		s.pendLen = 0
 		dropped, forget := s.dropped, s.forget
 		s.dropped, s.queued = 0, false
 		s.maxSize, s.keep = fs.cfg.Size, fs.cfg.Keep
@@ -385,15 +442,17 @@ func (fs *Files) writeDirty() {
 		s.mu.Unlock()
 		if dropped > 0 {
 			if s.failing == nil {
-				s.out = appendGodRecord(s.out, now, fmt.Sprintf("%d lines dropped: the disk did not keep up", dropped))
+				s.out = append(s.out, appendGodRecord(nil, now, fmt.Sprintf("%d lines dropped: the disk did not keep up", dropped)))
 			} else {
 				s.lost += dropped
 			}
 		}
-		fs.write(s, s.out, now)
-		if cap(s.out) > 4*fileFlushAt {
-			s.out = nil // a burst must not keep its buffer forever
+		for i, b := range s.out {
+			fs.write(s, b, now)
+			freeBlock(b)
+			s.out[i] = nil
 		}
+		s.out = s.out[:0]
 		if forget {
 			s.closeFile()
 		}
@@ -598,6 +657,53 @@ func AppendRecord(dst []byte, l *Line) []byte {
 	dst = append(dst, " gen="...)
 	dst = strconv.AppendInt(dst, int64(l.Generation), 10)
 	dst = append(dst, ' ')
+	dst = AppendClean(dst, l.Text())
+	return append(dst, '\n')
+}
+
+// recordFormat appends the same bytes as AppendRecord, faster for a run of records of one job:
+// the time is formatted once per second and only its microseconds are written for each line
+// (a flooding job's lines share their second, and often their read, so their time), and the
+// fields after it are kept whole while stream, pid and generation stay the same. The zero
+// value is ready. It is not safe for concurrent use: each FileSink has its own, under its mu.
+type recordFormat struct {
+	stamp  []byte // the time of second sec, formatted (lineTimeFormat); nil before the first
+	sec    int64
+	stream string // fields is " STREAM pid=PID gen=GEN " of these
+	pid    int
+	gen    int
+	fields []byte
+}
+
+// stampMicros is where the microseconds start in a time formatted as lineTimeFormat.
+const stampMicros = len("2006-01-02T15:04:05.")
+
+func (rf *recordFormat) append(dst []byte, l *Line) []byte {
+	if sec := l.Time.Unix(); rf.stamp == nil || sec != rf.sec {
+		rf.stamp = l.Time.UTC().AppendFormat(rf.stamp[:0], lineTimeFormat)
+		rf.sec = sec
+	}
+	if len(rf.stamp) == len(lineTimeFormat) {
+		us := l.Time.Nanosecond() / 1000
+		for i := stampMicros + 5; i >= stampMicros; i-- {
+			rf.stamp[i] = byte('0' + us%10)
+			us /= 10
+		}
+		dst = append(dst, rf.stamp...)
+	} else { // a year outside 0000-9999: not a layout to patch
+		dst = l.Time.UTC().AppendFormat(dst, lineTimeFormat)
+	}
+	if rf.fields == nil || l.Stream != rf.stream || l.Pid != rf.pid || l.Generation != rf.gen {
+		rf.stream, rf.pid, rf.gen = l.Stream, l.Pid, l.Generation
+		f := append(rf.fields[:0], ' ')
+		f = append(f, l.Stream...)
+		f = append(f, " pid="...)
+		f = strconv.AppendInt(f, int64(l.Pid), 10)
+		f = append(f, " gen="...)
+		f = strconv.AppendInt(f, int64(l.Generation), 10)
+		rf.fields = append(f, ' ')
+	}
+	dst = append(dst, rf.fields...)
 	dst = AppendClean(dst, l.Text())
 	return append(dst, '\n')
 }

@@ -59,8 +59,13 @@ func (h *Hub) Add(l Line) { h.add(l, false) }
 // had (before it waits for more). With any other logger AddHeld is Add.
 func (h *Hub) AddHeld(l Line) { h.add(l, true) }
 
-// Flush writes out the records AddHeld left in the logger's buffer (of every caller).
+// Flush writes out the records AddHeld left in the logger's buffer (of every caller), and has
+// the log files write what the lines added so far left in their buffers: a relay that added
+// what it read gets its lines to disk now, as one write per job, not after the files' timer.
 func (h *Hub) Flush() error {
+	if h.files != nil {
+		h.files.WriteNow()
+	}
 	if h.buffered == nil {
 		return nil
 	}
