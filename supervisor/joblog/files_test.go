@@ -496,7 +496,7 @@ func TestFilesSetLimits(t *testing.T) {
 
 // BenchmarkFiles measures the path of god --log-dir for one flooding job, as BenchmarkLogDir
 // runs it end to end but without the processes: numbered lines (seq's) in 64 KiB reads through
-// a Splitter into a Hub (ring of 1000, god's logger at warn, so the lines are not also records)
+// a batch Splitter into a Hub (ring of 1000, god's logger at warn, so the lines are not also records)
 // that writes them to files (10 MiB, 10 kept), the Hub flushed once per read as the Mux does,
 // and the time taken until every line is written.
 func BenchmarkFiles(b *testing.B) {
@@ -519,7 +519,7 @@ func BenchmarkFiles(b *testing.B) {
 	defer fs.Close()
 	h := NewHub(logger, 1000)
 	h.SetFiles(fs)
-	sp := NewSplitter(Line{Job: "bench", Pid: 4242, Generation: 1, Stream: StreamStdout}, FormatText, h.AddHeld)
+	sp := NewBatchSplitter(Line{Job: "bench", Pid: 4242, Generation: 1, Stream: StreamStdout}, FormatText, h.AddHeldLines)
 	b.SetBytes(int64(len(src) / perChunk))
 	b.ReportAllocs()
 	b.ResetTimer()
