@@ -25,7 +25,7 @@ const (
 	DefaultFileFlush  = 200 * time.Millisecond // the most a line waits in memory, and what kill -9 may lose
 	fileFlushAt       = 64 << 10               // a job's buffer this full is written without waiting for the timer
 	fileMaxPending    = 4 << 20                // past this a job's lines are dropped (and counted) until the writer catches up
-	fileBlock         = 64 << 10               // records are formatted into blocks of this size (fileBlocks)
+	fileBlock         = 64 << 10               // records are formatted into blocks of this size (newBlock)
 	fileRetry         = time.Second            // a failing file is not retried more often
 	fileErrorInterval = time.Minute            // a failing file is reported at most this often
 	fileCurrent       = "current"
