@@ -682,48 +682,49 @@ func AppendRecord(dst []byte, l *Line) []byte {
 }
 
 // recordFormat appends the same bytes as AppendRecord, faster for a run of records of one job:
-// the time is formatted once per second and only its microseconds are written for each line
-// (a flooding job's lines share their second, and often their read, so their time), and the
-// fields after it are kept whole while stream, pid and generation stay the same. The zero
-// value is ready. It is not safe for concurrent use: each FileSink has its own, under its mu.
+// it keeps the record's start (time, stream, pid, generation) and copies it whole while it
+// holds. The time's text is made once per second and only its microseconds are written anew
+// when they change (a flooding job's lines share their second, and those of one read their
+// time); the fields are made again only when stream, pid or generation change. The zero value
+// is ready. It is not safe for concurrent use: each FileSink has its own, under its mu.
 type recordFormat struct {
-	stamp  []byte // the time of second sec, formatted (lineTimeFormat); nil before the first
-	sec    int64
-	stream string // fields is " STREAM pid=PID gen=GEN " of these
+	prefix []byte // "TIME STREAM pid=PID gen=GEN " for the values below; nil before the first
+	sec    int64  // the second of the time in prefix
+	usec   int    // its microseconds
+	stream string
 	pid    int
 	gen    int
-	fields []byte
 }
 
 // stampMicros is where the microseconds start in a time formatted as lineTimeFormat.
 const stampMicros = len("2006-01-02T15:04:05.")
 
 func (rf *recordFormat) append(dst []byte, l *Line) []byte {
-	if sec := l.Time.Unix(); rf.stamp == nil || sec != rf.sec {
-		rf.stamp = l.Time.UTC().AppendFormat(rf.stamp[:0], lineTimeFormat)
-		rf.sec = sec
-	}
-	if len(rf.stamp) == len(lineTimeFormat) {
-		us := l.Time.Nanosecond() / 1000
-		for i := stampMicros + 5; i >= stampMicros; i-- {
-			rf.stamp[i] = byte('0' + us%10)
-			us /= 10
+	sec, usec := l.Time.Unix(), l.Time.Nanosecond()/1000
+	switch {
+	case rf.prefix == nil || sec != rf.sec || l.Stream != rf.stream || l.Pid != rf.pid || l.Generation != rf.gen:
+		p := l.Time.UTC().AppendFormat(rf.prefix[:0], lineTimeFormat)
+		if len(p) != len(lineTimeFormat) { // a year outside 0000-9999: not a layout to patch
+			rf.prefix = nil
+			return AppendRecord(dst, l)
 		}
-		dst = append(dst, rf.stamp...)
-	} else { // a year outside 0000-9999: not a layout to patch
-		dst = l.Time.UTC().AppendFormat(dst, lineTimeFormat)
+		p = append(p, ' ')
+		p = append(p, l.Stream...)
+		p = append(p, " pid="...)
+		p = strconv.AppendInt(p, int64(l.Pid), 10)
+		p = append(p, " gen="...)
+		p = strconv.AppendInt(p, int64(l.Generation), 10)
+		rf.prefix = append(p, ' ')
+		rf.sec, rf.usec, rf.stream, rf.pid, rf.gen = sec, usec, l.Stream, l.Pid, l.Generation
+	case usec != rf.usec:
+		u := usec
+		for i := stampMicros + 5; i >= stampMicros; i-- {
+			rf.prefix[i] = byte('0' + u%10)
+			u /= 10
+		}
+		rf.usec = usec
 	}
-	if rf.fields == nil || l.Stream != rf.stream || l.Pid != rf.pid || l.Generation != rf.gen {
-		rf.stream, rf.pid, rf.gen = l.Stream, l.Pid, l.Generation
-		f := append(rf.fields[:0], ' ')
-		f = append(f, l.Stream...)
-		f = append(f, " pid="...)
-		f = strconv.AppendInt(f, int64(l.Pid), 10)
-		f = append(f, " gen="...)
-		f = strconv.AppendInt(f, int64(l.Generation), 10)
-		rf.fields = append(f, ' ')
-	}
-	dst = append(dst, rf.fields...)
+	dst = append(dst, rf.prefix...)
 	dst = AppendClean(dst, l.Text())
 	return append(dst, '\n')
 }
