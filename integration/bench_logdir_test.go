@@ -36,9 +36,15 @@ func BenchmarkLogDir(b *testing.B) {
 		s6log, s6Err := findS6Log()
 		var withLog, only, sv, s6 float64
 		var withLogBytes, onlyBytes float64
+		var rounds [4][]string // each figure of each round, in order: god, god alone, svlogd, s6-log
+		round := func(i int, rate float64) float64 {
+			rounds[i] = append(rounds[i], fmt.Sprintf("%.0f", rate))
+			return rate
+		}
 		dropped := 0
 		for range 2 {
 			rate, bytes, d := logDirRun(t, logDirLines)
+			round(0, rate)
 			dropped += d
 			if rate > withLog {
 				withLog, withLogBytes = rate, bytes
@@ -51,36 +57,37 @@ func BenchmarkLogDir(b *testing.B) {
 				warn = append(warn, "--cpuprofile", filepath.Join(dir, "logdir.cpu"), "--memprofile", filepath.Join(dir, "logdir.heap"))
 			}
 			rate, bytes, d = logDirRun(t, logDirLines, warn...)
+			round(1, rate)
 			dropped += d
 			if rate > only {
 				only, onlyBytes = rate, bytes
 			}
 			if svErr == nil {
-				sv = max(sv, pipeLoggerRun(t, "svlogd", logDirLines, func(dir string) string {
+				sv = max(sv, round(2, pipeLoggerRun(t, "svlogd", logDirLines, func(dir string) string {
 					if err := os.WriteFile(filepath.Join(dir, "config"), []byte("s10485760\nn10\n"), 0o644); err != nil {
 						t.Fatal(err)
 					}
 					return svlogd + " -tt " + dir
-				}))
+				})))
 			}
 			if s6Err == nil {
-				s6 = max(s6, pipeLoggerRun(t, "s6-log", logDirLines, func(dir string) string {
+				s6 = max(s6, round(3, pipeLoggerRun(t, "s6-log", logDirLines, func(dir string) string {
 					return s6log + " -- t s10485760 n10 " + dir
-				}))
+				})))
 			}
 		}
-		f.add("logdir-lines/s", withLog, fmt.Sprintf("%d lines into DIR/JOB/current, %.1f MB/s, god's JSON log on too (best of 2)", logDirLines, withLog*withLogBytes/1e6))
+		f.add("logdir-lines/s", withLog, fmt.Sprintf("%d lines into DIR/JOB/current, %.1f MB/s, god's JSON log on too (best of %s)", logDirLines, withLog*withLogBytes/1e6, strings.Join(rounds[0], ", ")))
 		f.add("logdir-dropped-lines", float64(dropped), "lines god dropped because the disk did not keep up (all 4 runs)")
-		f.add("logdir-only-lines/s", only, fmt.Sprintf("%d lines into DIR/JOB/current, %.1f MB/s, god's own log at warn (best of 2)", logDirLines, only*onlyBytes/1e6))
+		f.add("logdir-only-lines/s", only, fmt.Sprintf("%d lines into DIR/JOB/current, %.1f MB/s, god's own log at warn (best of %s)", logDirLines, only*onlyBytes/1e6, strings.Join(rounds[1], ", ")))
 		if svErr != nil {
 			f.notef("svlogd: %v; not compared", svErr)
 		} else {
-			f.add("svlogd-lines/s", sv, fmt.Sprintf("seq 1 %d | svlogd -tt (s10485760, n10), same disk (best of 2)", logDirLines))
+			f.add("svlogd-lines/s", sv, fmt.Sprintf("seq 1 %d | svlogd -tt (s10485760, n10), same disk (best of %s)", logDirLines, strings.Join(rounds[2], ", ")))
 		}
 		if s6Err != nil {
 			f.notef("s6-log: %v; not compared", s6Err)
 		} else {
-			f.add("s6-log-lines/s", s6, fmt.Sprintf("seq 1 %d | s6-log t s10485760 n10 (TAI64N stamps), same disk (best of 2)", logDirLines))
+			f.add("s6-log-lines/s", s6, fmt.Sprintf("seq 1 %d | s6-log t s10485760 n10 (TAI64N stamps), same disk (best of %s)", logDirLines, strings.Join(rounds[3], ", ")))
 		}
 	})
 	f.report(b)
