@@ -73,10 +73,10 @@ func (h *Hub) AddHeldLines(lines []Line) {
 		h.files.WriteLines(job, lines)
 	}
 	h.mu.Lock()
-	var fs []*follower
+	var fols []*follower
 	for _, f := range h.followers {
 		if f.wants(job) {
-			fs = append(fs, f)
+			fols = append(fols, f)
 		}
 	}
 	keepFrom := max(0, len(lines)-h.perJob) // older lines would leave the ring in this batch
@@ -86,7 +86,7 @@ func (h *Hub) AddHeldLines(lines []Line) {
 		l.Raw = "" // the ring and followers show Msg and Attrs; the raw text goes no further
 		h.seq++
 		l.Seq = h.seq
-		if i < keepFrom && len(fs) == 0 {
+		if i < keepFrom && len(fols) == 0 {
 			continue
 		}
 		kept := *l
@@ -94,7 +94,7 @@ func (h *Hub) AddHeldLines(lines []Line) {
 		if i >= keepFrom {
 			r.add(kept)
 		}
-		for _, f := range fs {
+		for _, f := range fols {
 			f.offer(kept)
 		}
 	}
