@@ -77,6 +77,7 @@ type Mux struct {
 
 	// Owned by the loop goroutine.
 	buf    []byte
+	batch  []Line // the batch Splitters' lines, lent to one at a time
 	events []unix.EpollEvent
 	ready  []readyPipe
 
@@ -149,6 +150,7 @@ func (m *Mux) Add(p Pipe) error {
 	mp := &muxPipe{Pipe: p}
 	if p.DeliverLines != nil {
 		mp.split = NewBatchSplitter(p.Meta, p.Format, p.DeliverLines)
+		mp.split.lines = &m.batch // only the loop feeds the Splitters, one at a time
 	} else {
 		mp.split = NewSplitter(p.Meta, p.Format, p.Deliver)
 	}
