@@ -60,6 +60,7 @@ type FilesConfig struct {
 // formatted into pooled blocks of 64 KiB (a quiet job holds none), the time's text is made once
 // per second with only its microseconds written per line, and a relay's lines come in batches
 // (WriteLines) under one lock.
+//
 // A file that cannot be written (disk full, directory removed, permissions) is reported through
 // Logger, its lines are dropped and counted, and it is tried again at most once a second; a
 // current that was removed or renamed away is noticed at the next write and opened anew.
@@ -165,6 +166,9 @@ func (fs *Files) Write(l *Line) {
 // WriteLines is Write for lines of job (their Job is not looked at), under one lock: what a
 // relay read at once.
 func (fs *Files) WriteLines(job string, lines []Line) {
+	if len(lines) == 0 {
+		return
+	}
 	// A flooding job writes batch after batch: its sink is found without fs.mu and the map.
 	s := fs.last.Load()
 	if s == nil || s.job != job {
@@ -188,10 +192,6 @@ func (fs *Files) WriteLines(job string, lines []Line) {
 		} else {
 			s.appendRecord(&lines[i])
 		}
-	}
-	if len(lines) == 0 {
-		s.mu.Unlock()
-		return
 	}
 	full := s.pendLen >= fileFlushAt
 	first := !s.queued
