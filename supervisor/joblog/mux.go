@@ -77,7 +77,7 @@ type Mux struct {
 
 	// Owned by the loop goroutine.
 	buf    []byte
-	batch  []Line // the batch Splitters' lines, lent to one at a time
+	batch  []Line // the batch Splitters' lines, lent to one at a time; after a flood it keeps room for up to maxBatchKept (1.6 MB for a read of seq's lines)
 	events []unix.EpollEvent
 	ready  []readyPipe
 
