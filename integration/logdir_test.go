@@ -253,6 +253,12 @@ func TestLogDirGodKilled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The state file is written shortly after the processes change, and the lines may be in
+	// current before it: wait for it, or the new god cannot know the orphan to end it.
+	eventually(t, 10*time.Second, "the state file naming the job's process", func() bool {
+		b, _ := os.ReadFile(strings.TrimSuffix(g.socket, ".sock") + "-state.json")
+		return strings.Contains(string(b), fmt.Sprintf(`"pid":%d`, pid1))
+	})
 	g2, _ := killAndReplace(t, g, nil)
 	pid2 := pidOf(t, g2.waitJob("tick", 30*time.Second, "tick run by the new god", func(j controlJob) bool {
 		return j.State == "run" && len(j.Processes) == 1 && j.Processes[0].Pid != pid1

@@ -17,7 +17,8 @@ import (
 // (200 000 under the race detector, which makes god several times slower) while god rotates its
 // file at 1 MiB; god upgrades itself after a quarter of them and the job is reloaded (a new
 // process, the next generation, going on from the number its predecessor stopped at) after half,
-// both while the job writes as fast as god reads. Every number must be in DIR/JOB/* exactly
+// both while the job writes as fast as god reads (the job waits at a gate before the last
+// quarter until the reload is done, so that the reload cannot come too late). Every number must be in DIR/JOB/* exactly
 // once, in order within each generation, with no record split or mangled.
 func TestLogDirMillionLines(t *testing.T) {
 	if testing.Short() {
@@ -31,10 +32,10 @@ func TestLogDirMillionLines(t *testing.T) {
 	g.bin = copyExecutable(t, godBin, t.TempDir(), "god") // as the upgrade tests run it
 	logDir := filepath.Join(t.TempDir(), "logs")
 	tmp := t.TempDir()
-	state, gate1, gate2 := filepath.Join(tmp, "state"), filepath.Join(tmp, "gate1"), filepath.Join(tmp, "gate2")
+	state, gate1, gate2, gate3 := filepath.Join(tmp, "state"), filepath.Join(tmp, "gate1"), filepath.Join(tmp, "gate2"), filepath.Join(tmp, "gate3")
 	writeLoader(t, g.dir, "million", bashLoader{Jobs: map[string]bashJob{
 		"count": {Exec: []string{sockjobBin, "count", "-to", strconv.Itoa(n), "-state", state,
-			"-gate", strconv.Itoa(n/4) + ":" + gate1, "-gate", strconv.Itoa(n/2) + ":" + gate2},
+			"-gate", strconv.Itoa(n/4) + ":" + gate1, "-gate", strconv.Itoa(n/2) + ":" + gate2, "-gate", strconv.Itoa(3*n/4) + ":" + gate3},
 			Auto: autoTrue, Props: map[string]string{"reload": `echo '["restart"]'`}},
 	}})
 	t0 := time.Now()
@@ -61,11 +62,17 @@ func TestLogDirMillionLines(t *testing.T) {
 	}
 	testutil.Eventually(t, 60*time.Second, "the first half written", func() bool { return hasLine("n=" + strconv.Itoa(n/2-1)) })
 
-	// Reload (stop, then a new process of the next generation) while it writes the second half.
+	// Reload (stop, then a new process of the next generation) while it writes the third quarter:
+	// god reads as fast as the job writes, so the job waits before the last quarter until the
+	// reload is done (an old process stopped there hands over at the gate, a new one that starts
+	// before it waits there), or the reload could come after the job wrote everything.
 	if err := os.WriteFile(gate2, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	g.mustCLI("reload", "count")
+	if err := os.WriteFile(gate3, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	testutil.Eventually(t, 120*time.Second, "the last line written", func() bool { return hasLine("n=" + strconv.Itoa(n)) })
 	writing := time.Since(t0)
 

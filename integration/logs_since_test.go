@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -22,13 +23,26 @@ func TestLogsSince(t *testing.T) {
 	g := newGod(t)
 	logDir := filepath.Join(t.TempDir(), "logs")
 	const n = 500
+	// The stderr line must be read first, and god reads the job's two pipes as they come (it
+	// may even register stderr after the job wrote both): the job writes its stdout lines only
+	// once the test saw the stderr line in the file and says go on the FIFO.
+	fifo := filepath.Join(t.TempDir(), "go")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	writeLoader(t, g.dir, "chatty", bashLoader{Jobs: map[string]bashJob{
-		"chatty": {Exec: shJob(`echo "first" >&2; seq -f 'n=%g' 1 ` + strconv.Itoa(n) + `; exec sleep 1000`), Auto: autoTrue},
+		"chatty": {Exec: shJob(`echo "first" >&2; read -r _ < ` + sq(fifo) + `; seq -f 'n=%g' 1 ` + strconv.Itoa(n) + `; exec sleep 1000`), Auto: autoTrue},
 	}})
 	start := time.Now()
 	g.start("--log-dir", logDir, "--log-lines", "20", "--log-size", "8192")
 	g.waitState("chatty", "run", 10*time.Second)
 	current := filepath.Join(logDir, "chatty", "current")
+	testutil.Eventually(t, 30*time.Second, "chatty's stderr line in its file", func() bool {
+		return countFileLines(t, current, "first") == 1
+	})
+	if err := os.WriteFile(fifo, []byte("go\n"), 0); err != nil { // the job has it open, waiting
+		t.Fatal(err)
+	}
 	testutil.Eventually(t, 30*time.Second, "chatty's last line in its file", func() bool {
 		return countFileLines(t, current, fmt.Sprintf("n=%d", n)) == 1
 	})

@@ -107,8 +107,8 @@ func (m *metrics) loaderFailed(path string) {
 }
 
 // countLines wraps add so that every line it gets is counted for job and stream. The counter is
-// looked up here, once per relayed pipe, so a line costs one atomic add.
-func (m *metrics) countLines(job, stream string, add func(joblog.Line)) func(joblog.Line) {
+// looked up here, once per relayed pipe, so a batch of lines costs one atomic add.
+func (m *metrics) countLines(job, stream string, add func([]joblog.Line)) func([]joblog.Line) {
 	m.mu.Lock()
 	jc := m.jobLocked(job)
 	c := jc.lines[stream]
@@ -117,9 +117,9 @@ func (m *metrics) countLines(job, stream string, add func(joblog.Line)) func(job
 		jc.lines[stream] = c
 	}
 	m.mu.Unlock()
-	return func(l joblog.Line) {
-		c.Add(1)
-		add(l)
+	return func(ls []joblog.Line) {
+		c.Add(uint64(len(ls)))
+		add(ls)
 	}
 }
 

@@ -26,10 +26,10 @@ func TestMetricsCounters(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			add := m.countLines("web", "stdout", func(joblog.Line) { added.Done() })
+			add := m.countLines("web", "stdout", func(ls []joblog.Line) { added.Add(-len(ls)) })
 			for i := 0; i < each; i++ {
 				added.Add(1)
-				add(joblog.Line{})
+				add([]joblog.Line{{}})
 			}
 			m.exited("web", 143)
 			m.restarted("web")

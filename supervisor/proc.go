@@ -145,10 +145,13 @@ func (s *Supervisor) startRelay(p joblog.Pipe, tagPid int) {
 	s.relayMu.Unlock()
 	s.relays.Add(1)
 	meta := p.Meta
-	deliver := s.metrics.countLines(meta.Job, meta.Stream, s.hub.AddHeld)
-	p.Deliver = func(l joblog.Line) {
-		l.Pid = int(tag.pid.Load())
-		deliver(l)
+	deliver := s.metrics.countLines(meta.Job, meta.Stream, s.hub.AddHeldLines)
+	p.DeliverLines = func(ls []joblog.Line) {
+		pid := int(tag.pid.Load())
+		for i := range ls {
+			ls[i].Pid = pid
+		}
+		deliver(ls)
 	}
 	p.Done = func(err error) {
 		s.hub.Ended(meta.Job) // its last lines to its log file now

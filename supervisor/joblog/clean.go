@@ -16,8 +16,21 @@ func Clean(s string) string {
 	return string(AppendClean(nil, s))
 }
 
-// isClean is Clean's fast path: most lines hold nothing to escape and cost no copy.
+// isClean is Clean's fast path: most lines hold nothing to escape and cost no copy. Printable
+// ASCII is checked a byte at a time; the runes are decoded only from the first byte above it.
 func isClean(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == 0x7f {
+			return false
+		} else if c >= utf8.RuneSelf {
+			return isCleanRunes(s[i:])
+		}
+	}
+	return true
+}
+
+// isCleanRunes is isClean for text that is not all ASCII.
+func isCleanRunes(s string) bool {
 	for _, r := range s {
 		if unicode.IsControl(r) || r == unicode.ReplacementChar {
 			return false

@@ -5,9 +5,9 @@
 //
 // A job's output flows pipe -> Mux (one goroutine, one epoll set, one read
 // buffer for every pipe) -> Splitter (the unfinished line of each pipe) ->
-// Hub.AddHeld -> (ring, followers, god's logger, and with `god --log-dir` a [Files]
-// buffer that its own goroutine writes to DIR/JOB/current), with one Hub.Flush per round
-// of the Mux. Relay is the same splitting on an io.Reader, a goroutine per
+// Hub.AddHeldLines, the lines of one read at once -> (ring, followers, god's logger, and
+// with `god --log-dir` a [Files] buffer that its own goroutine writes to DIR/JOB/current),
+// with one Hub.Flush per round of the Mux, which also wakes the files' writer. Relay is the same splitting on an io.Reader, a goroutine per
 // stream. Every stage does bounded work per line: a Splitter cuts lines longer
 // than [MaxLine], Parse is linear in the line, Add never waits for a follower,
 // and the Mux reads at most one buffer of a pipe per round.

@@ -11,7 +11,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -23,6 +25,7 @@ const (
 	DefaultFileFlush  = 200 * time.Millisecond // the most a line waits in memory, and what kill -9 may lose
 	fileFlushAt       = 64 << 10               // a job's buffer this full is written without waiting for the timer
 	fileMaxPending    = 4 << 20                // past this a job's lines are dropped (and counted) until the writer catches up
+	fileBlock         = 64 << 10               // records are formatted into blocks of this size (newBlock)
 	fileRetry         = time.Second            // a failing file is not retried more often
 	fileErrorInterval = time.Minute            // a failing file is reported at most this often
 	fileCurrent       = "current"
@@ -47,8 +50,17 @@ type FilesConfig struct {
 //
 // Write formats the line into the job's buffer in memory and returns: one writer goroutine does
 // all disk work (writes, rotation, reopening), at most Flush after a line came, or at once when a
-// job's buffer holds 64 KiB. The relay thus never waits for a slow disk; a job whose buffer
-// reaches 4 MiB because the disk does not keep up loses lines, counted and noted in its file.
+// job's buffer holds 64 KiB or WriteNow asks (a relay that delivered what it read: Hub.Flush).
+// While the writer writes, the next lines gather in the buffer, so a flooding job costs one
+// write per 64 KiB block of records, and a quiet one a write per read. The relay thus never
+// waits for a slow disk; a job whose buffer reaches 4 MiB because the disk does not keep up
+// loses lines, counted and noted in its file.
+//
+// The cost per line is kept low for jobs that write a lot (BenchmarkFiles): records are
+// formatted into pooled blocks of 64 KiB (a quiet job holds none), the time's text is made once
+// per second with only its microseconds written per line, and a relay's lines come in batches
+// (WriteLines) under one lock.
+//
 // A file that cannot be written (disk full, directory removed, permissions) is reported through
 // Logger, its lines are dropped and counted, and it is tried again at most once a second; a
 // current that was removed or renamed away is noticed at the next write and opened anew.
@@ -63,6 +75,7 @@ type Files struct {
 	jobs   map[string]*FileSink
 	dirty  []*FileSink // sinks with lines to write, or to close
 	closed bool
+	last   atomic.Pointer[FileSink] // the sink of the latest Write (nil after Forget or Close)
 
 	kick   chan struct{}      // a sink became dirty: the writer starts its timer
 	urgent chan struct{}      // write now: a full buffer, a job that ended
@@ -77,17 +90,19 @@ type FileSink struct {
 	job, dir, path string
 
 	mu      sync.Mutex
-	pend    []byte // records not written yet
-	dropped int    // lines dropped since the last write because pend was full
-	queued  bool   // in Files.dirty
-	forget  bool   // the job is gone: close once written
-	setSize int64  // SetLimits: the job's own size and keep; 0 and -1: the Files' own
+	pend    [][]byte     // records not written yet, whole records in blocks (newBlock), the last one filling
+	pendLen int          // bytes in pend
+	format  recordFormat // formats the records into pend
+	dropped int          // lines dropped since the last write because pend was full
+	queued  bool         // in Files.dirty
+	forget  bool         // the job is gone: close once written
+	setSize int64        // SetLimits: the job's own size and keep; 0 and -1: the Files' own
 	setKeep int
 
 	// The writer goroutine's.
-	maxSize   int64  // rotate before current would exceed this (setSize, or FilesConfig.Size)
-	keep      int    // rotated files kept (setKeep, or FilesConfig.Keep)
-	out       []byte // the buffer being written; swapped with pend
+	maxSize   int64    // rotate before current would exceed this (setSize, or FilesConfig.Size)
+	keep      int      // rotated files kept (setKeep, or FilesConfig.Keep)
+	out       [][]byte // the blocks being written; swapped with pend
 	f         *os.File
 	size      int64
 	failing   error     // why the file cannot be written, nil when it can
@@ -145,18 +160,40 @@ func (fs *Files) Path(job string) string {
 // Write queues l for its job's file. It never waits for the disk. A job name that is not a
 // plain file name (godv1 names always are) is not written.
 func (fs *Files) Write(l *Line) {
-	s := fs.sink(l.Job)
-	if s == nil {
+	fs.WriteLines(l.Job, unsafe.Slice(l, 1))
+}
+
+// WriteLines is Write for lines of job (their Job is not looked at), under one lock: what a
+// relay read at once.
+func (fs *Files) WriteLines(job string, lines []Line) {
+	if len(lines) == 0 {
 		return
+	}
+	// A flooding job writes batch after batch: its sink is found without fs.mu and the map.
+	s := fs.last.Load()
+	if s == nil || s.job != job {
+		if s = fs.sink(job); s == nil {
+			return
+		}
+		fs.last.Store(s)
 	}
 	s.mu.Lock()
-	if len(s.pend) >= fileMaxPending {
-		s.dropped++
+	if s.forget { // Forget came after the lookup: a job of that name is a new sink
 		s.mu.Unlock()
-		return
+		if s = fs.sink(job); s == nil {
+			return
+		}
+		fs.last.Store(s)
+		s.mu.Lock()
 	}
-	s.pend = AppendRecord(s.pend, l)
-	full := len(s.pend) >= fileFlushAt
+	for i := range lines {
+		if s.pendLen >= fileMaxPending {
+			s.dropped++
+		} else {
+			s.appendRecord(&lines[i])
+		}
+	}
+	full := s.pendLen >= fileFlushAt
 	first := !s.queued
 	s.queued = true
 	s.mu.Unlock()
@@ -168,6 +205,43 @@ func (fs *Files) Write(l *Line) {
 	}
 	if full {
 		signal(fs.urgent)
+	}
+}
+
+// appendRecord formats l's record into the last block of s.pend, or into a new block when it
+// might not fit: a record is never split between blocks, and a block never grows (a line of up
+// to MaxLine escaped fits a block of its own). s.mu is held.
+func (s *FileSink) appendRecord(l *Line) {
+	// The most a record takes: time, fields (stream, two ints), the text escaped (a byte
+	// becomes at most 4: \x1b), newline.
+	most := len(lineTimeFormat) + len(l.Stream) + 2*len(" pid=-9223372036854775808") + 2 + 4*len(l.Text()) + 1
+	n := len(s.pend)
+	if n == 0 || cap(s.pend[n-1])-len(s.pend[n-1]) < most {
+		s.pend = append(s.pend, newBlock(most))
+		n++
+	}
+	b := s.pend[n-1]
+	k := len(b)
+	s.pend[n-1] = s.format.append(b, l)
+	s.pendLen += len(s.pend[n-1]) - k
+}
+
+// blocks is the pool of fileBlock-sized blocks that records are formatted into: a flood of lines
+// cycles through a few of them, and a quiet job holds none once its lines are written.
+var blocks = sync.Pool{New: func() any { return new([fileBlock]byte) }}
+
+// newBlock returns an empty block with room for at least most bytes.
+func newBlock(most int) []byte {
+	if most > fileBlock {
+		return make([]byte, 0, most)
+	}
+	return blocks.Get().(*[fileBlock]byte)[:0]
+}
+
+// freeBlock gives a block that was written back to the pool.
+func freeBlock(b []byte) {
+	if cap(b) == fileBlock {
+		blocks.Put((*[fileBlock]byte)(b[:fileBlock]))
 	}
 }
 
@@ -256,7 +330,7 @@ func validFileName(s string) bool {
 }
 
 // WriteNow asks the writer to write what is buffered without waiting for its timer, and returns
-// at once: a job that ended has its last lines on disk promptly.
+// at once: a relay's lines, and the last lines of a job that ended, are on disk promptly.
 func (fs *Files) WriteNow() { signal(fs.urgent) }
 
 // Sync writes everything buffered and returns when it is written, or after timeout (a disk
@@ -287,6 +361,7 @@ func (fs *Files) Forget(job string) {
 	if s == nil {
 		return
 	}
+	fs.last.CompareAndSwap(s, nil)
 	s.mu.Lock()
 	s.forget = true
 	first := !s.queued
@@ -310,6 +385,7 @@ func (fs *Files) Close() error {
 	fs.mu.Lock()
 	if !fs.closed {
 		fs.closed = true
+		fs.last.Store(nil)
 		close(fs.stop)
 	}
 	fs.mu.Unlock()
@@ -373,6 +449,7 @@ func (fs *Files) writeDirty() {
 	for _, s := range list {
 		s.mu.Lock()
 		s.out, s.pend = s.pend, s.out[:0]
+		s.pendLen = 0
 		dropped, forget := s.dropped, s.forget
 		s.dropped, s.queued = 0, false
 		s.maxSize, s.keep = fs.cfg.Size, fs.cfg.Keep
@@ -385,15 +462,17 @@ func (fs *Files) writeDirty() {
 		s.mu.Unlock()
 		if dropped > 0 {
 			if s.failing == nil {
-				s.out = appendGodRecord(s.out, now, fmt.Sprintf("%d lines dropped: the disk did not keep up", dropped))
+				s.out = append(s.out, appendGodRecord(nil, now, fmt.Sprintf("%d lines dropped: the disk did not keep up", dropped)))
 			} else {
 				s.lost += dropped
 			}
 		}
-		fs.write(s, s.out, now)
-		if cap(s.out) > 4*fileFlushAt {
-			s.out = nil // a burst must not keep its buffer forever
+		for i, b := range s.out {
+			fs.write(s, b, now)
+			freeBlock(b)
+			s.out[i] = nil
 		}
+		s.out = s.out[:0]
 		if forget {
 			s.closeFile()
 		}
@@ -598,6 +677,54 @@ func AppendRecord(dst []byte, l *Line) []byte {
 	dst = append(dst, " gen="...)
 	dst = strconv.AppendInt(dst, int64(l.Generation), 10)
 	dst = append(dst, ' ')
+	dst = AppendClean(dst, l.Text())
+	return append(dst, '\n')
+}
+
+// recordFormat appends the same bytes as AppendRecord, faster for a run of records of one job:
+// it keeps the record's start (time, stream, pid, generation) and copies it whole while it
+// holds. The time's text is made once per second and only its microseconds are written anew
+// when they change (a flooding job's lines share their second, and those of one read their
+// time); the fields are made again only when stream, pid or generation change. The zero value
+// is ready. It is not safe for concurrent use: each FileSink has its own, under its mu.
+type recordFormat struct {
+	prefix []byte // "TIME STREAM pid=PID gen=GEN " for the values below; nil before the first
+	sec    int64  // the second of the time in prefix
+	usec   int    // its microseconds
+	stream string
+	pid    int
+	gen    int
+}
+
+// stampMicros is where the microseconds start in a time formatted as lineTimeFormat.
+const stampMicros = len("2006-01-02T15:04:05.")
+
+func (rf *recordFormat) append(dst []byte, l *Line) []byte {
+	sec, usec := l.Time.Unix(), l.Time.Nanosecond()/1000
+	switch {
+	case rf.prefix == nil || sec != rf.sec || l.Stream != rf.stream || l.Pid != rf.pid || l.Generation != rf.gen:
+		p := l.Time.UTC().AppendFormat(rf.prefix[:0], lineTimeFormat)
+		if len(p) != len(lineTimeFormat) { // a year outside 0000-9999: not a layout to patch
+			rf.prefix = nil
+			return AppendRecord(dst, l)
+		}
+		p = append(p, ' ')
+		p = append(p, l.Stream...)
+		p = append(p, " pid="...)
+		p = strconv.AppendInt(p, int64(l.Pid), 10)
+		p = append(p, " gen="...)
+		p = strconv.AppendInt(p, int64(l.Generation), 10)
+		rf.prefix = append(p, ' ')
+		rf.sec, rf.usec, rf.stream, rf.pid, rf.gen = sec, usec, l.Stream, l.Pid, l.Generation
+	case usec != rf.usec:
+		u := usec
+		for i := stampMicros + 5; i >= stampMicros; i-- {
+			rf.prefix[i] = byte('0' + u%10)
+			u /= 10
+		}
+		rf.usec = usec
+	}
+	dst = append(dst, rf.prefix...)
 	dst = AppendClean(dst, l.Text())
 	return append(dst, '\n')
 }

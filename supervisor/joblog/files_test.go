@@ -493,3 +493,97 @@ func TestFilesSetLimits(t *testing.T) {
 		t.Errorf("own back at the Files' limits: files %v, want the old rotated one and current", names)
 	}
 }
+
+// BenchmarkFiles measures the path of god --log-dir for one flooding job, as BenchmarkLogDir
+// runs it end to end but without the processes: numbered lines (seq's) in 64 KiB reads through
+// a batch Splitter into a Hub (ring of 1000, god's logger at warn, so the lines are not also records)
+// that writes them to files (10 MiB, 10 kept), the Hub flushed once per read as the Mux does,
+// and the time taken until every line is written.
+func BenchmarkFiles(b *testing.B) {
+	var src []byte
+	for i := 1; len(src) < 1<<20; i++ {
+		src = strconv.AppendInt(src, int64(i), 10)
+		src = append(src, '\n')
+	}
+	perChunk := 0 // lines in src
+	for _, c := range src {
+		if c == '\n' {
+			perChunk++
+		}
+	}
+	logger := slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	fs, err := NewFiles(FilesConfig{Dir: b.TempDir(), Logger: logger})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer fs.Close()
+	h := NewHub(logger, 1000)
+	h.SetFiles(fs)
+	sp := NewBatchSplitter(Line{Job: "bench", Pid: 4242, Generation: 1, Stream: StreamStdout}, FormatText, h.AddHeldLines)
+	b.SetBytes(int64(len(src) / perChunk))
+	b.ReportAllocs()
+	b.ResetTimer()
+	lines := 0
+	for lines < b.N {
+		for off := 0; off < len(src) && lines < b.N; off += muxBufSize {
+			lines += sp.Feed(src[off:min(off+muxBufSize, len(src))], time.Now())
+			h.Flush()
+		}
+	}
+	fs.Sync(time.Minute)
+	b.ReportMetric(float64(lines)/b.Elapsed().Seconds(), "lines/s")
+}
+
+// BenchmarkAppendRecord measures the formatting of one record of a log file: from scratch
+// (AppendRecord) and as a sink does it (recordFormat), for lines of one read and of a new
+// microsecond each.
+func BenchmarkAppendRecord(b *testing.B) {
+	l := Line{Time: time.Now(), Job: "bench", Pid: 4242, Generation: 1, Stream: StreamStdout, Msg: "123456"}
+	var buf []byte
+	b.Run("scratch", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			buf = AppendRecord(buf[:0], &l)
+		}
+	})
+	b.Run("sink", func(b *testing.B) {
+		var rf recordFormat
+		b.ReportAllocs()
+		for b.Loop() {
+			buf = rf.append(buf[:0], &l)
+		}
+	})
+	b.Run("sink-each-us", func(b *testing.B) {
+		var rf recordFormat
+		b.ReportAllocs()
+		for b.Loop() {
+			l.Time = l.Time.Add(time.Microsecond)
+			buf = rf.append(buf[:0], &l)
+		}
+	})
+}
+
+// TestRecordFormat: a sink's formatter, which keeps the time's second and the fields between
+// records, writes what AppendRecord writes, whatever changes from one record to the next.
+func TestRecordFormat(t *testing.T) {
+	at := time.Date(2026, 12, 31, 23, 59, 59, 999_999_000, time.UTC)
+	var rf recordFormat
+	lines := []Line{
+		{Time: at, Stream: StreamStdout, Pid: 1, Generation: 1, Msg: "a"},
+		{Time: at, Stream: StreamStdout, Pid: 1, Generation: 1, Msg: "same read"},
+		{Time: at.Add(time.Microsecond), Stream: StreamStdout, Pid: 1, Generation: 1, Msg: "next year"},
+		{Time: at.Add(time.Second + 5*time.Microsecond), Stream: StreamStderr, Pid: 1, Generation: 1, Msg: "stderr"},
+		{Time: at.Add(time.Second + 999*time.Nanosecond), Stream: StreamStderr, Pid: 22, Generation: 1, Msg: "pid"},
+		{Time: at.Add(time.Second).In(time.FixedZone("X", -3600)), Stream: StreamStderr, Pid: 22, Generation: 7, Msg: "zone, gen"},
+		{Time: at.Add(-time.Hour), Stream: StreamGod, Msg: "back in time"},
+		{Time: time.Date(12026, 1, 1, 0, 0, 0, 1000, time.UTC), Stream: StreamStdout, Msg: "a year of five digits"},
+		{Time: time.Date(12026, 1, 1, 0, 0, 0, 2000, time.UTC), Stream: StreamStdout, Msg: "again"},
+		{Time: at, Stream: StreamStdout, Msg: "back", Raw: "raw\x1b"},
+		{Stream: StreamStdout, Msg: "zero time"},
+	}
+	for _, l := range lines {
+		if got, want := string(rf.append(nil, &l)), string(AppendRecord(nil, &l)); got != want {
+			t.Errorf("recordFormat.append = %q, want %q", got, want)
+		}
+	}
+}

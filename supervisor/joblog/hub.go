@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -59,8 +60,65 @@ func (h *Hub) Add(l Line) { h.add(l, false) }
 // had (before it waits for more). With any other logger AddHeld is Add.
 func (h *Hub) AddHeld(l Line) { h.add(l, true) }
 
-// Flush writes out the records AddHeld left in the logger's buffer (of every caller).
+// AddHeldLines is AddHeld for lines of one job that a relay read at once (a batch Splitter's):
+// the Hub's lock is taken once, and of a batch longer than the ring only the lines the ring
+// can keep are put in it. The Hub may change the lines (their Seq, Raw); it copies the strings
+// of the lines it keeps (ring, followers), so they may be slices of a larger string.
+func (h *Hub) AddHeldLines(lines []Line) {
+	if len(lines) == 0 {
+		return
+	}
+	job := lines[0].Job
+	if h.files != nil && lines[0].Stream != StreamGod {
+		h.files.WriteLines(job, lines)
+	}
+	h.mu.Lock()
+	var fols []*follower
+	for _, f := range h.followers {
+		if f.wants(job) {
+			fols = append(fols, f)
+		}
+	}
+	keepFrom := max(0, len(lines)-h.perJob) // older lines would leave the ring in this batch
+	r := h.ringLocked(job)
+	for i := range lines {
+		l := &lines[i]
+		l.Raw = "" // the ring and followers show Msg and Attrs; the raw text goes no further
+		h.seq++
+		l.Seq = h.seq
+		if i < keepFrom && len(fols) == 0 {
+			continue
+		}
+		kept := *l
+		kept.Msg = strings.Clone(kept.Msg)
+		if i >= keepFrom {
+			r.add(kept)
+		}
+		for _, f := range fols {
+			f.offer(kept)
+		}
+	}
+	h.mu.Unlock()
+	if h.logger == nil {
+		return
+	}
+	// Most batches are of one level: Enabled is asked again only when it changes.
+	ctx := context.Background()
+	level, enabled := lines[0].Level, h.handler.Enabled(ctx, lines[0].Level)
+	for i := range lines {
+		if l := &lines[i]; l.Level != level || enabled || h.journal != nil {
+			h.emit(l, true)
+		}
+	}
+}
+
+// Flush writes out the records AddHeld left in the logger's buffer (of every caller), and has
+// the log files write what the lines added so far left in their buffers: a relay that added
+// what it read gets its lines to disk now, as one write per job, not after the files' timer.
 func (h *Hub) Flush() error {
+	if h.files != nil {
+		h.files.WriteNow()
+	}
 	if h.buffered == nil {
 		return nil
 	}
@@ -108,23 +166,23 @@ func (h *Hub) add(l Line, held bool) {
 		}
 	}
 	h.mu.Unlock()
-	h.emit(l, held)
+	h.emit(&l, held)
 }
 
 // emit writes l to the logger as a record with attrs job, gen, pid, stream
 // and then the line's own attrs. It checks Enabled first so that filtered
 // lines cost nothing more.
-func (h *Hub) emit(l Line, held bool) {
+func (h *Hub) emit(l *Line, held bool) {
 	if h.logger == nil {
 		return
 	}
 	ctx := context.Background()
 	hd := h.handler
 	if h.journal != nil && l.Stream != StreamGod {
-		if !hd.Enabled(ctx, h.journal.level(&l)) {
+		if !hd.Enabled(ctx, h.journal.level(l)) {
 			return
 		}
-		if h.journal.Send(&l) == nil {
+		if h.journal.Send(l) == nil {
 			return
 		}
 	}
@@ -206,11 +264,16 @@ func (h *Hub) Restore(lines []Line) {
 func (h *Hub) keepLocked(l Line) Line {
 	h.seq++
 	l.Seq = h.seq
-	r := h.rings[l.Job]
+	h.ringLocked(l.Job).add(l)
+	return l
+}
+
+// ringLocked is job's ring, made at its first line; h.mu is held.
+func (h *Hub) ringLocked(job string) *ring {
+	r := h.rings[job]
 	if r == nil {
 		r = newRing(h.perJob)
-		h.rings[l.Job] = r
+		h.rings[job] = r
 	}
-	r.add(l)
-	return l
+	return r
 }

@@ -181,3 +181,72 @@ func TestRingBytesBound(t *testing.T) {
 		t.Fatalf("after a line over the bound: %d lines kept, want just it", len(got))
 	}
 }
+
+// TestHubAddHeldLines: a batch leaves the Hub as the same lines added one by one would: the
+// ring holds the newest (a batch longer than the ring too), Seq counts every line, followers
+// get each one, the logger gets each record of its level, and the file each record.
+func TestHubAddHeldLines(t *testing.T) {
+	var one, batch bytes.Buffer
+	logger := func(w *bytes.Buffer) *slog.Logger {
+		return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{
+			Level: slog.LevelWarn,
+			ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+				if a.Key == slog.TimeKey {
+					return slog.Attr{}
+				}
+				return a
+			},
+		}))
+	}
+	h1, hb := NewHub(logger(&one), 3), NewHub(logger(&batch), 3)
+	fs1, _ := newTestFiles(t, FilesConfig{})
+	fsb, _ := newTestFiles(t, FilesConfig{})
+	h1.SetFiles(fs1)
+	hb.SetFiles(fsb)
+	f1, cancel1 := h1.Follow(nil, 100)
+	defer cancel1()
+	fb, cancelb := hb.Follow([]string{"j"}, 100)
+	defer cancelb()
+	at := time.Date(2026, 12, 7, 15, 4, 5, 0, time.UTC)
+	mk := func(from, to int) []Line {
+		var ls []Line
+		for i := from; i < to; i++ {
+			l := Line{Time: at, Job: "j", Pid: 7, Generation: 1, Stream: StreamStdout, Msg: fmt.Sprint("line ", i)}
+			if i%4 == 0 {
+				l.Level = slog.LevelError
+			}
+			ls = append(ls, l)
+		}
+		return ls
+	}
+	for _, r := range [][2]int{{0, 1}, {1, 3}, {3, 10}, {10, 10}, {10, 12}} {
+		for _, l := range mk(r[0], r[1]) {
+			h1.AddHeld(l)
+		}
+		hb.AddHeldLines(mk(r[0], r[1]))
+	}
+	h1.Flush()
+	hb.Flush()
+	if got, want := msgs(hb.Tail(nil, 0)), msgs(h1.Tail(nil, 0)); !equal(got, want) {
+		t.Errorf("ring: batches %v, one by one %v", got, want)
+	}
+	if got, want := hb.Tail(nil, 1)[0].Seq, h1.Tail(nil, 1)[0].Seq; got != want || got != 12 {
+		t.Errorf("last Seq: batches %d, one by one %d, want 12", got, want)
+	}
+	for i := range 12 {
+		a, b := <-f1, <-fb
+		if a.Msg != b.Msg || a.Seq != b.Seq || b.Msg != fmt.Sprint("line ", i) {
+			t.Fatalf("follower line %d: batches %q (seq %d), one by one %q (seq %d)", i, b.Msg, b.Seq, a.Msg, a.Seq)
+		}
+	}
+	if one.String() != batch.String() || strings.Count(batch.String(), "\n") != 3 {
+		t.Errorf("logger: batches\n%s\none by one\n%s", batch.String(), one.String())
+	}
+	fs1.Sync(10 * time.Second)
+	fsb.Sync(10 * time.Second)
+	_, l1 := jobFiles(t, fs1, "j")
+	_, lb := jobFiles(t, fsb, "j")
+	if fmt.Sprint(l1) != fmt.Sprint(lb) || len(lb) != 1 || len(lb[0]) != 12 {
+		t.Errorf("files: batches %q, one by one %q", lb, l1)
+	}
+}

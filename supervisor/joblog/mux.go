@@ -44,6 +44,9 @@ type Pipe struct {
 	Cut  bool
 	// Deliver gets each line, on the Mux's goroutine, one at a time.
 	Deliver func(Line)
+	// DeliverLines, when not nil, is used instead of Deliver: it gets the lines of each read
+	// at once, as a batch Splitter hands them (see NewBatchSplitter).
+	DeliverLines func([]Line)
 	// Done, when not nil, is called once on the Mux's goroutine when the pipe ended: nil at end
 	// of file (every writer closed it), the read error, or ErrMuxClosed. Every line of the
 	// pipe was delivered, and flushed, before. It is not called for a pipe that Pause handed
@@ -74,6 +77,7 @@ type Mux struct {
 
 	// Owned by the loop goroutine.
 	buf    []byte
+	batch  []Line // the batch Splitters' lines, lent to one at a time; after a flood it keeps room for up to maxBatchKept (1.6 MB for a read of seq's lines)
 	events []unix.EpollEvent
 	ready  []readyPipe
 
@@ -143,7 +147,13 @@ func (m *Mux) Add(p Pipe) error {
 	if p.Deliver == nil {
 		p.Deliver = func(Line) {}
 	}
-	mp := &muxPipe{Pipe: p, split: NewSplitter(p.Meta, p.Format, p.Deliver)}
+	mp := &muxPipe{Pipe: p}
+	if p.DeliverLines != nil {
+		mp.split = NewBatchSplitter(p.Meta, p.Format, p.DeliverLines)
+		mp.split.lines = &m.batch // only the loop feeds the Splitters, one at a time
+	} else {
+		mp.split = NewSplitter(p.Meta, p.Format, p.Deliver)
+	}
 	mp.split.Carry(p.Rest, p.Cut)
 	mp.Rest, mp.Cut = nil, false
 	if err := unix.SetNonblock(p.Fd, true); err != nil {

@@ -45,10 +45,25 @@ func (c *collector) got() []string {
 	return append([]string(nil), c.lines...)
 }
 
-// pipe is a Pipe for c with the read end r.
+// deliverLines is deliver for a batch, as Pipe.DeliverLines gets it.
+func (c *collector) deliverLines(ls []Line) {
+	if len(ls) == 0 {
+		panic("an empty batch")
+	}
+	for _, l := range ls {
+		c.deliver(l)
+	}
+}
+
+// pipe is a Pipe for c with the read end r. Pipes of odd i take their lines in batches
+// (DeliverLines), those of even i one at a time: every test relays both ways.
 func (c *collector) pipe(r int, i int) Pipe {
-	return Pipe{Fd: r, Meta: Line{Job: fmt.Sprint("job", i), Stream: StreamStdout, Pid: 1000 + i}, Format: FormatText,
+	p := Pipe{Fd: r, Meta: Line{Job: fmt.Sprint("job", i), Stream: StreamStdout, Pid: 1000 + i}, Format: FormatText,
 		Deliver: c.deliver, Done: func(err error) { c.done <- err }}
+	if i%2 == 1 {
+		p.Deliver, p.DeliverLines = nil, c.deliverLines
+	}
+	return p
 }
 
 // waitDone waits for c's pipe to end and returns the error it ended with.

@@ -33,7 +33,14 @@ type Splitter struct {
 	meta    Line
 	format  Format
 	deliver func(Line)
-	now     time.Time
+	// NewBatchSplitter's: the lines of one Feed or End go out together, in *lines (a Mux lends
+	// all its Splitters one slice: a pipe that flooded once keeps no batch). A text line that
+	// lies whole in the bytes fed is a slice of chunk, those bytes as one string, rather than a
+	// string of its own.
+	batch func([]Line)
+	lines *[]Line
+	chunk string
+	now   time.Time
 	// pending is the start of a line not finished yet, nil when there is none. Feed keeps it
 	// shorter than MaxLine and free of "\n"; only Carry may break that (dirty), and the next Feed
 	// or End mends it.
@@ -49,6 +56,15 @@ type Splitter struct {
 // in order, one line at a time.
 func NewSplitter(meta Line, format Format, deliver func(Line)) *Splitter {
 	return &Splitter{meta: meta, format: format, deliver: deliver}
+}
+
+// NewBatchSplitter is NewSplitter for a sink that takes lines in batches: each Feed and End
+// hands the lines it completed to deliver in one call (none when it completed none). The
+// slice is the Splitter's again once deliver returns, and deliver may change its lines. Msg
+// of text lines that were read in one piece are slices of one string per Feed: a sink that
+// keeps a few of them should copy those (strings.Clone), or it keeps the whole read.
+func NewBatchSplitter(meta Line, format Format, deliver func([]Line)) *Splitter {
+	return &Splitter{meta: meta, format: format, batch: deliver, lines: new([]Line)}
 }
 
 // Carry makes rest the start of the line the Splitter is in, as if it had
@@ -83,6 +99,13 @@ func (s *Splitter) Feed(b []byte, now time.Time) int {
 		b = append(s.pending, b...)
 		s.pending, s.dirty = nil, false
 	}
+	if s.batch != nil {
+		defer s.flushBatch()
+		if s.format == FormatText && len(b) > 0 && bytes.IndexByte(b, '\n') >= 0 {
+			s.chunk = string(b) // one copy for every line that lies whole in b
+		}
+	}
+	off := 0 // where b starts in what was fed (s.chunk)
 	n := 0
 	for len(b) > 0 {
 		if len(s.pending) > 0 {
@@ -93,6 +116,7 @@ func (s *Splitter) Feed(b []byte, now time.Time) int {
 				s.pending = nil
 				n += s.emit(line)
 				b = b[i+1:]
+				off += i + 1
 				continue
 			}
 			if len(b) < room {
@@ -108,12 +132,14 @@ func (s *Splitter) Feed(b []byte, now time.Time) int {
 				s.pending = append([]byte(nil), line[cut:]...) // a few bytes: a rune's start or a "\r"
 			}
 			b = b[room:]
+			off += room
 			continue
 		}
 		// The line begins in b: deliver it from b, without a copy.
 		if i := bytes.IndexByte(b[:min(len(b), MaxLine)], '\n'); i >= 0 {
-			n += s.emit(b[:i])
+			n += s.emitAt(b[:i], off)
 			b = b[i+1:]
+			off += i + 1
 			continue
 		}
 		if len(b) < MaxLine {
@@ -121,11 +147,32 @@ func (s *Splitter) Feed(b []byte, now time.Time) int {
 			return n
 		}
 		cut := splitPoint(b[:MaxLine])
-		n += s.emit(b[:cut])
+		n += s.emitAt(b[:cut], off)
 		s.cut = true
 		b = b[cut:]
+		off += cut
 	}
 	return n
+}
+
+// maxBatchKept is the most lines a batch slice keeps room for between Feeds: a read of
+// seq-like lines fits (about 9 000 of 64 KiB), a read of empty lines (64 Ki of them, 11 MiB of
+// Lines) is not kept.
+const maxBatchKept = 16 << 10
+
+// flushBatch hands the lines of one Feed or End to the batch sink and forgets them.
+func (s *Splitter) flushBatch() {
+	s.chunk = ""
+	lines := *s.lines
+	if len(lines) == 0 {
+		return
+	}
+	s.batch(lines)
+	clear(lines) // their strings are not kept alive by the Splitter
+	if cap(lines) > maxBatchKept {
+		lines = nil
+	}
+	*s.lines = lines[:0]
 }
 
 // End delivers the unfinished line, if any, as the stream's last (a final
@@ -135,6 +182,9 @@ func (s *Splitter) End(now time.Time) int {
 	n := 0
 	if s.dirty {
 		n = s.Feed(nil, now)
+	}
+	if s.batch != nil {
+		defer s.flushBatch()
 	}
 	s.now = now
 	if len(s.pending) > 0 {
@@ -146,7 +196,11 @@ func (s *Splitter) End(now time.Time) int {
 
 // emit delivers one line (without its "\n") and returns 1, or 0 for the empty
 // rest of a line already cut at MaxLine.
-func (s *Splitter) emit(b []byte) int {
+func (s *Splitter) emit(b []byte) int { return s.emitAt(b, -1) }
+
+// emitAt is emit for a line that is s.chunk[off:off+len(b)] when s.chunk holds what Feed was
+// given (off >= 0): its text is then a slice of s.chunk, not a copy of its own.
+func (s *Splitter) emitAt(b []byte, off int) int {
 	if len(b) > 0 && b[len(b)-1] == '\r' {
 		b = b[:len(b)-1]
 	}
@@ -155,16 +209,32 @@ func (s *Splitter) emit(b []byte) int {
 		return 0
 	}
 	s.cut = false
+	var raw string
+	if off >= 0 && s.chunk != "" {
+		raw = s.chunk[off : off+len(b)]
+	} else {
+		raw = string(b)
+	}
+	if s.batch != nil {
+		lines := append(*s.lines, s.meta)
+		*s.lines = lines
+		s.fill(&lines[len(lines)-1], raw)
+		return 1
+	}
 	l := s.meta
+	s.fill(&l, raw)
+	s.deliver(l)
+	return 1
+}
+
+// fill makes l the line raw read at s.now: l holds s.meta.
+func (s *Splitter) fill(l *Line, raw string) {
 	l.Time = s.now
-	raw := string(b)
 	l.Level, l.OwnLevel, l.Msg, l.Attrs = parseOwn(s.format, raw)
 	if s.format == FormatJSON || s.format == FormatLogfmt {
 		l.Raw = raw // for the log files; the same string, no copy
 	}
 	l.Seq = 0
-	s.deliver(l)
-	return 1
 }
 
 // splitPoint picks where to cut a full buffer that holds no newline: at the

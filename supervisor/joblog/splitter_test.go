@@ -41,11 +41,35 @@ func specLines(in []byte) []string {
 
 // splitChunks feeds in to a fresh Splitter in pieces that end at the offsets in ends (ascending),
 // pausing at the offsets in pauses: there the Splitter's Rest goes to a new Splitter (Carry),
-// as a Mux does when god re-executes itself. It returns the messages delivered.
+// as a Mux does when god re-executes itself. It returns the messages delivered. It does it
+// twice, with a Splitter that delivers each line and with a batch Splitter: when they differ,
+// what the batch one delivered comes back, with a last line that says so.
 func splitChunks(in []byte, ends []int, pauses map[int]bool) []string {
+	got := splitChunksMode(in, ends, pauses, false)
+	if batch := splitChunksMode(in, ends, pauses, true); !equalLines(batch, got) {
+		return append(batch, "\x00the batch Splitter differs: "+diffLines(batch, got))
+	}
+	return got
+}
+
+func splitChunksMode(in []byte, ends []int, pauses map[int]bool, batch bool) []string {
 	var got []string
 	add := func(l Line) { got = append(got, l.Msg) }
-	sp := NewSplitter(Line{}, FormatText, add)
+	addLines := func(ls []Line) {
+		if len(ls) == 0 {
+			got = append(got, "\x00an empty batch")
+		}
+		for _, l := range ls {
+			add(l)
+		}
+	}
+	newSplitter := func() *Splitter {
+		if batch {
+			return NewBatchSplitter(Line{}, FormatText, addLines)
+		}
+		return NewSplitter(Line{}, FormatText, add)
+	}
+	sp := newSplitter()
 	at := 0
 	for _, end := range append(ends, len(in)) {
 		if end < at || end > len(in) {
@@ -55,7 +79,7 @@ func splitChunks(in []byte, ends []int, pauses map[int]bool) []string {
 		at = end
 		if pauses[at] {
 			rest, cut := sp.Rest()
-			sp = NewSplitter(Line{}, FormatText, add)
+			sp = newSplitter()
 			sp.Carry(rest, cut)
 		}
 	}
