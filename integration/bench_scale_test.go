@@ -112,8 +112,10 @@ func measureScale(t testing.TB, n int, f *figures) {
 		g.mustCLI("status", manyJobsName(1+i*(n-1)/19))
 		one = append(one, time.Since(t1))
 	}
-	// The idle window: god runs undisturbed while the benchmark waits. god trims its memory
-	// about 7 s after its loaders were read (cmd/god/memory.go): the memory is read after it.
+	// god trims its memory about 7 s after its loaders were read (cmd/god/memory.go: four full
+	// collections): the idle window and the memory reading come after it. Then god runs
+	// undisturbed while the benchmark waits.
+	time.Sleep(time.Until(t0.Add(10 * time.Second)))
 	idle0, _ := readProc(godPid)
 	const window = 10 * time.Second
 	time.Sleep(window)
