@@ -129,10 +129,14 @@ func (g *god) start(flags ...string) {
 	g.waitLog(10*time.Second, "god serving", func(r record) bool { return r.Msg == "god running" })
 }
 
-// quiet reports whether flags set god's --log-level above info (a test that keeps a flood of
-// job lines out of god's log).
+// quiet reports whether god will not log "god running" as a JSON record: flags set its
+// --log-level above info (a test that keeps a flood of job lines out of god's log), or a --log
+// format other than json (the journal test).
 func quiet(flags []string) bool {
 	for i, f := range flags {
+		if f == "--log" && i+1 < len(flags) && flags[i+1] != "json" {
+			return true
+		}
 		v, ok := strings.CutPrefix(f, "--log-level=")
 		if !ok && f == "--log-level" && i+1 < len(flags) {
 			v, ok = flags[i+1], true
