@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/emielm/watchgod/internal/testutil"
 )
 
 // BenchmarkScale measures how god's costs grow with the number of jobs: 100, 1000, 5000 and
@@ -113,9 +115,20 @@ func measureScale(t testing.TB, n int, f *figures) {
 		one = append(one, time.Since(t1))
 	}
 	// god trims its memory about 7 s after its loaders were read (cmd/god/memory.go: four full
-	// collections): the idle window and the memory reading come after it. Then god runs
-	// undisturbed while the benchmark waits.
+	// collections), and its loader instances exit 10 s after their last request (--loader-idle):
+	// the idle window and the memory reading come after both. Then god runs undisturbed while
+	// the benchmark waits.
 	time.Sleep(time.Until(t0.Add(10 * time.Second)))
+	if !testutil.Poll(60*time.Second, func() bool {
+		for _, pid := range childrenByParent()[godPid] {
+			if isLoader(pid) {
+				return false
+			}
+		}
+		return true
+	}) {
+		f.notef("(a loader instance was still running when the idle window began)")
+	}
 	idle0, _ := readProc(godPid)
 	const window = 10 * time.Second
 	time.Sleep(window)
