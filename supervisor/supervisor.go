@@ -728,6 +728,9 @@ func (s *Supervisor) jobChanged(ev jobEvent) {
 		s.hub.Forget(ev.name)
 		s.fanout(ev)
 		s.checkDeps()
+		if s.shutting {
+			s.shutdownRelease(h)
+		}
 		return
 	}
 	for _, p := range h.status.Processes {
@@ -1077,6 +1080,12 @@ func (s *Supervisor) shutdownStepFor(h *jobHandle) {
 		}
 		return
 	}
+	s.shutdownRelease(h)
+}
+
+// shutdownRelease stops the jobs h depends on that no running job waits for any more, now that
+// h is down or gone (removed while god shut down: its dependencies must not wait for it).
+func (s *Supervisor) shutdownRelease(h *jobHandle) {
 	progress := false
 	for _, d := range h.def.Auto.After {
 		dh := s.jobs[d]
