@@ -3,9 +3,7 @@ package supervisor
 import (
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"os"
 	"slices"
 	"strconv"
 	"sync"
@@ -285,7 +283,7 @@ func (c *containment) scan() {
 func (c *containment) scanOnce() {
 	inExec := false
 	defer func() { c.rescanLater(inExec) }()
-	for _, pid := range c.reaper.Unknown(childrenOfSelf()) {
+	for _, pid := range c.reaper.Unknown(procfs.Children()) {
 		tag, ok, transient := unitTagOf(pid)
 		if transient {
 			inExec = true
@@ -381,61 +379,6 @@ func (c *containment) escapedExit(tag uint64, pid int) {
 	defer c.mu.Unlock()
 	if u := c.byTag[tag]; u != nil {
 		delete(u.escaped, pid)
-	}
-}
-
-// childrenOfSelf lists god's children, from the children file of each of its threads (a child
-// belongs to the thread that forked it). One buffer serves every file and the pids are parsed
-// in place: with 10 000 jobs this list is 10 000 pids long.
-func childrenOfSelf() []int {
-	tasks, _ := os.ReadDir("/proc/self/task")
-	var out []int
-	buf := make([]byte, 0, 64<<10)
-	for _, t := range tasks {
-		b, err := readInto(buf, "/proc/self/task/"+t.Name()+"/children")
-		if err != nil {
-			continue
-		}
-		buf = b[:0]
-		pid, in := 0, false
-		for _, ch := range b {
-			if ch >= '0' && ch <= '9' {
-				pid, in = pid*10+int(ch-'0'), true
-				continue
-			}
-			if in {
-				out = append(out, pid)
-			}
-			pid, in = 0, false
-		}
-		if in {
-			out = append(out, pid)
-		}
-	}
-	return out
-}
-
-// readInto reads the whole of a /proc file into buf, growing it as needed (such files have no
-// size to stat).
-func readInto(buf []byte, path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	buf = buf[:0]
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := f.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF || (err == nil && n == 0) {
-			return buf, nil
-		}
-		if err != nil {
-			return nil, err
-		}
 	}
 }
 
