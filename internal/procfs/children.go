@@ -7,11 +7,10 @@ import (
 
 // Children lists the calling process's children, from the children file of each of its threads
 // (/proc/self/task/TID/children: a child belongs to the thread that forked it, an orphan
-// reparented to the process to its main thread). One buffer
-// serves every file and the pids are parsed in place: god with 10 000 jobs has 10 000 children,
-// and the containment looks at them after bursts of exits. A thread that ended meanwhile is
-// passed over; a child forked during the reading may be missed (the caller looks again at the
-// next exit).
+// reparented to the process to its main thread). One buffer serves every file and the pids are
+// parsed in place: god with 10 000 jobs has 10 000 children, and the containment looks at them
+// after bursts of exits. A thread that ended meanwhile is passed over; a child forked during the
+// reading may be missed (the caller looks again at the next exit).
 func Children() []int {
 	tasks, _ := os.ReadDir("/proc/self/task")
 	var out []int
