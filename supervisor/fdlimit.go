@@ -145,6 +145,37 @@ func (s *Supervisor) noteNoFDs(job string) {
 	time.AfterFunc(shortageSettle, s.sayNoFDs)
 }
 
+// fdsFreed is called when god closed a fd of a job's (a relayed pipe ended): while jobs wait
+// for fds, the one that has waited longest since its last try is told to try now, rather than
+// at its next jobstate.FDRetry. It never blocks (the relay mux calls it): the job is reached
+// through the loop's inbox. One fd freed wakes one job; the others keep their timers.
+func (s *Supervisor) fdsFreed() {
+	sh := &s.fdShort
+	if !sh.active.Load() {
+		return
+	}
+	sh.mu.Lock()
+	var oldest string
+	var at time.Time
+	for job, t := range sh.waiting {
+		if oldest == "" || t.Before(at) {
+			oldest, at = job, t
+		}
+	}
+	if oldest != "" {
+		sh.waiting[oldest] = time.Now() // woken: the next fd goes to the next job
+	}
+	sh.mu.Unlock()
+	if oldest == "" {
+		return
+	}
+	s.inbox.put(loopFunc(func() {
+		if h := s.jobs[oldest]; h != nil {
+			h.j.cmds.put(jobCmd{kind: cmdFDsFreed})
+		}
+	}))
+}
+
 // sayNoFDs logs the shortage that began, if it still goes on.
 func (s *Supervisor) sayNoFDs() {
 	sh := &s.fdShort

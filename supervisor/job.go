@@ -77,6 +77,7 @@ const (
 	cmdNotify   // a message on the notify socket from one of the job's processes
 	cmdSnapshot // the job's state, for an upgrade's pre-flight
 	cmdFreeze   // write the state and stop until thawed: god re-executes itself (upgrade.go)
+	cmdFDsFreed // fds came free: a job waiting for them tries now (fdlimit.go)
 )
 
 type jobCmd struct {
@@ -357,6 +358,8 @@ func (j *job) command(c jobCmd) {
 		j.handle(jobstate.ReloadAsked{ID: j.reloadSeq})
 	case cmdNotify:
 		j.notified(*c.notify)
+	case cmdFDsFreed:
+		j.handle(jobstate.FDsFreed{})
 	case cmdSnapshot:
 		c.snap <- j.snapshot()
 	case cmdFreeze:

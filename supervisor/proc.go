@@ -161,6 +161,7 @@ func (s *Supervisor) startRelay(p joblog.Pipe, tagPid int) {
 		}
 		s.relayMu.Unlock()
 		s.relayEnded(meta, err)
+		s.fdsFreed() // the mux closed the pipe's read end
 	}
 	s.addRelay(p)
 }

@@ -76,6 +76,9 @@ type (
 	GroupGone struct{ Pgid int }
 	// Tick: a deadline armed with [Arm] has come.
 	Tick struct{}
+	// FDsFreed: file descriptors came free in god (a relayed pipe closed). A job waiting to
+	// start for want of them (ReasonNoFDs) tries now instead of at its next FDRetry.
+	FDsFreed struct{}
 	// ReloadAsked: god reload. ID names the request in the [ReloadStep]s and [ReloadDone] for it.
 	ReloadAsked struct{ ID int }
 	// Defined is the loader's definition asked for a reload ([AskDefine]).
@@ -113,6 +116,7 @@ func (Notified) isEvent()      {}
 func (Adopted) isEvent()       {}
 func (GroupGone) isEvent()     {}
 func (Tick) isEvent()          {}
+func (FDsFreed) isEvent()      {}
 func (ReloadAsked) isEvent()   {}
 func (Defined) isEvent()       {}
 func (SocketsSynced) isEvent() {}

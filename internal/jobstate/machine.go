@@ -159,6 +159,11 @@ func (m *Machine) Step(now time.Time, ev Event) []Effect {
 	case Tick:
 		m.armed = time.Time{} // the timer fired: whatever comes next must be armed again
 		m.tick()
+	case FDsFreed:
+		if m.j.Reason == ReasonNoFDs && !m.removed && m.j.RespawnAt.After(m.now) {
+			m.j.RespawnAt = m.now
+			m.tick()
+		}
 	case ReloadAsked:
 		m.beginReload(ev.ID)
 	case Defined:

@@ -370,6 +370,38 @@ func TestCannotStartNoFDs(t *testing.T) {
 	}
 }
 
+// TestFDsFreedWakesTheWait: a job waiting for fds tries again as soon as god says fds came free,
+// not at its next FDRetry; a job backing off for a failure of its own is not hurried by it.
+func TestFDsFreedWakesTheWait(t *testing.T) {
+	h := newHarness(t, def(), testPolicy())
+	h.spawnErr = syscall.EMFILE
+	h.take()
+	h.step(Start{})
+	h.wantState(StateWait)
+	h.take()
+	h.spawnErr = nil
+	h.step(FDsFreed{})
+	if n := count[Spawn](h.take()); n != 1 {
+		t.Fatalf("%d tries when fds came free, want 1 at once", n)
+	}
+	h.answerChecks("ok")
+	h.wantState(StateRun)
+
+	// A process that keeps exiting at once backs off for its own failures (the first restart
+	// is at once): FDsFreed leaves it waiting.
+	h.exit(h.onlyPid(), 1, 0)
+	h.exit(h.onlyPid(), 1, 0)
+	h.wantState(StateBackoff)
+	if h.m.j.Reason == ReasonNoFDs {
+		t.Fatalf("reason %q after exits 1", h.m.j.Reason)
+	}
+	h.take()
+	h.step(FDsFreed{})
+	if n := count[Spawn](h.take()); n != 0 {
+		t.Errorf("%d tries on FDsFreed during a back-off for a failure", n)
+	}
+}
+
 // TestReloadOverlap: the new generation starts beside the old one, takes over when ready, and
 // the old one is stopped.
 func TestReloadOverlap(t *testing.T) {
