@@ -670,15 +670,21 @@ func (fs *Files) fail(s *FileSink, err error, now time.Time) {
 // characters are escaped, so one record is always one line.
 func AppendRecord(dst []byte, l *Line) []byte {
 	dst = l.Time.UTC().AppendFormat(dst, lineTimeFormat)
+	dst = appendFields(dst, l)
+	dst = AppendClean(dst, l.Text())
+	return append(dst, '\n')
+}
+
+// appendFields appends what a record has between its time and its text: " STREAM pid=PID
+// gen=GEN ".
+func appendFields(dst []byte, l *Line) []byte {
 	dst = append(dst, ' ')
 	dst = append(dst, l.Stream...)
 	dst = append(dst, " pid="...)
 	dst = strconv.AppendInt(dst, int64(l.Pid), 10)
 	dst = append(dst, " gen="...)
 	dst = strconv.AppendInt(dst, int64(l.Generation), 10)
-	dst = append(dst, ' ')
-	dst = AppendClean(dst, l.Text())
-	return append(dst, '\n')
+	return append(dst, ' ')
 }
 
 // recordFormat appends the same bytes as AppendRecord, faster for a run of records of one job:
@@ -708,13 +714,7 @@ func (rf *recordFormat) append(dst []byte, l *Line) []byte {
 			rf.prefix = nil
 			return AppendRecord(dst, l)
 		}
-		p = append(p, ' ')
-		p = append(p, l.Stream...)
-		p = append(p, " pid="...)
-		p = strconv.AppendInt(p, int64(l.Pid), 10)
-		p = append(p, " gen="...)
-		p = strconv.AppendInt(p, int64(l.Generation), 10)
-		rf.prefix = append(p, ' ')
+		rf.prefix = appendFields(p, l)
 		rf.sec, rf.usec, rf.stream, rf.pid, rf.gen = sec, usec, l.Stream, l.Pid, l.Generation
 	case usec != rf.usec:
 		u := usec
