@@ -106,7 +106,7 @@ func killAndReplace(t testing.TB, g *god, between func()) (*god, time.Time) {
 	if between != nil {
 		between()
 	}
-	g2 := &god{t: t, dir: g.dir, socket: g.socket, pidFile: g.pidFile, env: g.env, bin: g.bin,
+	g2 := &god{t: t, dir: g.dir, socket: g.socket, pidFile: g.pidFile, env: g.env, bin: g.bin, noJobLines: g.noJobLines,
 		changed: make(chan struct{}), pids: map[int]string{}, starts: map[int]uint64{}, exited: make(chan struct{})}
 	t0 := time.Now()
 	g2.start(g.flags...)
