@@ -34,7 +34,7 @@ type Reaper struct {
 	// started one fork at a time took a second). Lock order: forking, then mu.
 	forking sync.RWMutex
 	mu      sync.Mutex
-	waiting map[int]func(jobstate.Exit) // called under mu, so it must not block (a buffered send, a mailbox put)
+	waiting map[int]func(jobstate.Exit) // called by reap outside mu (hold takes it); must not block (a buffered send, a mailbox put)
 	held    map[int]jobstate.Exit       // exits of restored children no job has claimed yet (Claim)
 	orphans map[int]jobstate.Exit       // recently reaped unknown children, for Adopt (MAINPID races)
 	order   []int                       // orphans in reap order, bounded
@@ -111,8 +111,14 @@ func NewRestored(log *slog.Logger, pids []int, pending []jobstate.Exit) *Reaper 
 	return r
 }
 
-// hold keeps the exit of a restored child until its job claims it. Called under mu.
-func (r *Reaper) hold(e jobstate.Exit) { r.held[e.Pid] = e }
+// hold keeps the exit of a restored child until its job claims it. It is the waiter of a
+// restored child, which reap calls outside mu like every waiter: it takes mu itself (Claim
+// reads held under it).
+func (r *Reaper) hold(e jobstate.Exit) {
+	r.mu.Lock()
+	r.held[e.Pid] = e
+	r.mu.Unlock()
+}
 
 // Claim routes the exit of a child registered by NewRestored to deliver: at once if it was
 // reaped already, else when it is. A pid that is not such a child is an error.

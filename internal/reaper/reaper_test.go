@@ -143,3 +143,40 @@ func TestForkExecErrorNoFDs(t *testing.T) {
 		t.Errorf("ENOENT: %v, want it as it is", err)
 	}
 }
+
+// TestRestoredExitHeldThenClaimed: a restored child (god's new image after a re-exec) that exits
+// before its job claims it is held, and Claim delivers it. The reaper holds it while the job's
+// restore may be claiming other children: the held exits are guarded by the reaper's lock (the
+// race detector caught a hold written without it, in the chaos soak's god upgrades).
+func TestRestoredExitHeldThenClaimed(t *testing.T) {
+	var pids []int
+	for range 8 {
+		c := exec.Command("true")
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		pids = append(pids, c.Process.Pid)
+	}
+	r := NewRestored(nil, pids, nil)
+	defer r.Close()
+	// Let some exits be reaped (held) before their claims, as a restore after a re-exec does.
+	testutil.Eventually(t, 10*time.Second, "an exit held", func() bool {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return len(r.held) > 0
+	})
+	got := make(chan jobstate.Exit, len(pids))
+	for _, pid := range pids {
+		if err := r.Claim(pid, func(e jobstate.Exit) { got <- e }); err != nil {
+			t.Fatalf("Claim(%d): %v", pid, err)
+		}
+	}
+	seen := map[int]bool{}
+	for range pids {
+		e := testutil.Receive(t, got, 10*time.Second, "a claimed exit")
+		if !e.Status.Exited() || e.Status.ExitStatus() != 0 || seen[e.Pid] {
+			t.Fatalf("exit %+v: want each child once, exit 0", e)
+		}
+		seen[e.Pid] = true
+	}
+}
