@@ -342,7 +342,11 @@ func TestChaosSoak(t *testing.T) {
 		return &chaos{t: t, g: g, sh: sh, rng: rand.New(rand.NewPCG(s, s^0x9e3779b97f4a7c15))}
 	}
 
-	l := startLoad(t, loadOpts{URL: "http://" + addr + "/", Workers: 4, MaxTime: dur + 2*time.Minute})
+	// Bounded in time and in count; the count grows with the soak (a 30-minute abuse soak sends
+	// about 9 million requests: the default million a worker ran out at half-time, and the
+	// soak's last check then waited for requests that no worker sent any more).
+	maxCount := max(1_000_000, int((dur+2*time.Minute).Seconds())*2000)
+	l := startLoad(t, loadOpts{URL: "http://" + addr + "/", Workers: 4, MaxTime: dur + 2*time.Minute, MaxCount: maxCount})
 	l.waitServed(t, 20, 20*time.Second)
 
 	// god itself is killed (kill -9) under the load, and a new god takes over what it left: the
