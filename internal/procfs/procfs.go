@@ -123,6 +123,12 @@ func statFields(pid int) []string {
 	if err != nil {
 		return nil
 	}
+	return fieldsAfterComm(b)
+}
+
+// fieldsAfterComm splits a /proc/PID/stat line into its fields after the command name (see
+// statFields); nil when it has none.
+func fieldsAfterComm(b []byte) []string {
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
 		return nil

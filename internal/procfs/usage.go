@@ -1,7 +1,6 @@
 package procfs
 
 import (
-	"bytes"
 	"strconv"
 
 	"golang.org/x/sys/unix"
@@ -25,20 +24,14 @@ func Usage(pid int, buf []byte) (cpuSeconds float64, rssPages int64) {
 	if err != nil || n <= 0 {
 		return 0, 0
 	}
-	stat := buf[:n]
-	// "PID (COMM) STATE PPID ..." with COMM free to hold spaces and ')': fields are counted from
-	// the last ')'. After it, utime and stime are the 12th and 13th fields, rss the 22nd.
-	i := bytes.LastIndexByte(stat, ')')
-	if i < 0 {
-		return 0, 0
-	}
-	f := bytes.Fields(stat[i+1:])
+	// After the command name, utime and stime are the 12th and 13th fields, rss the 22nd.
+	f := fieldsAfterComm(buf[:n])
 	if len(f) < 22 {
 		return 0, 0
 	}
-	utime, err1 := strconv.ParseUint(string(f[11]), 10, 64)
-	stime, err2 := strconv.ParseUint(string(f[12]), 10, 64)
-	rss, err3 := strconv.ParseInt(string(f[21]), 10, 64)
+	utime, err1 := strconv.ParseUint(f[11], 10, 64)
+	stime, err2 := strconv.ParseUint(f[12], 10, 64)
+	rss, err3 := strconv.ParseInt(f[21], 10, 64)
 	if err1 != nil || err2 != nil || err3 != nil {
 		return 0, 0
 	}
