@@ -51,6 +51,7 @@ type daemonFlags struct {
 	cpuProfile   string // hidden debug flags (profile.go)
 	memProfile   string
 	traceFile    string
+	forkServer   bool // hidden: --fork-server=false makes god fork every child itself (for measuring)
 }
 
 func parseDaemonFlags(args []string) (*daemonFlags, error) {
@@ -85,6 +86,7 @@ func parseDaemonFlags(args []string) (*daemonFlags, error) {
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "debug: write a CPU profile of god to `FILE` at exit")
 	fs.StringVar(&f.memProfile, "memprofile", "", "debug: write a heap profile of god to `FILE` when shutdown begins")
 	fs.StringVar(&f.traceFile, "trace", "", "debug: write an execution trace of god to `FILE` at exit")
+	fs.BoolVar(&f.forkServer, "fork-server", true, "debug: start children from a fork server once god holds many fds")
 	if len(args) > 0 && args[0] == "run" {
 		args = args[1:]
 	}
@@ -308,6 +310,11 @@ func runDaemon(args []string) int {
 		sup, err = supervisor.New(cfg)
 	}
 	if rp != nil {
+		// Once god holds many jobs' pipes, a fork of its own costs time in proportion to them:
+		// the reaper then starts children from a fork server, this binary (internal/forkserver).
+		if f.forkServer {
+			rp.UseForkServer("/proc/self/exe")
+		}
 		defer rp.Close()
 	}
 	if err != nil {

@@ -6,6 +6,7 @@ package main
 
 import (
 	"github.com/emielm/watchgod/fdpass"
+	"github.com/emielm/watchgod/internal/forkserver"
 	"github.com/emielm/watchgod/internal/procshim"
 	"github.com/emielm/watchgod/internal/upgradestate"
 	"github.com/emielm/watchgod/supervisor"
@@ -35,6 +36,8 @@ func main() {
 	fdpass.RunShimIfRequested()
 	// Likewise for jobs with a umask or limits: god sets them up in its own binary, then execs.
 	procshim.RunIfRequested()
+	// god's fork server (internal/forkserver) is this binary too.
+	forkserver.RunIfRequested()
 	// A running god asks this binary whether it can take over before re-executing it.
 	if os.Getenv(upgradestate.EnvPreflight) != "" {
 		os.Exit(upgradePreflight())

@@ -40,6 +40,7 @@ type Reaper struct {
 	order   []int                       // orphans in reap order, bounded
 	recent  map[int]jobstate.Exit       // recently reaped registered children, for god's re-exec (Reaped)
 	rorder  []int
+	remote  remote // the fork server, once god's fd table is big (remote.go)
 	log     *slog.Logger
 	sigc    chan os.Signal
 	done    chan struct{}
@@ -139,6 +140,7 @@ func (r *Reaper) Claim(pid int, deliver func(jobstate.Exit)) error {
 
 // Close stops the reaping loop.
 func (r *Reaper) Close() {
+	r.stopRemote()
 	signal.Stop(r.sigc)
 	close(r.done)
 	<-r.stopped
@@ -337,7 +339,7 @@ func (r *Reaper) StartFunc(a Attr, deliver func(jobstate.Exit)) (int, error) {
 	}
 	r.forking.RLock()
 	defer r.forking.RUnlock()
-	pid, err := syscall.ForkExec(a.Path, a.Argv, attr)
+	pid, err := r.forkExec(a, attr)
 	if err != nil {
 		return 0, forkExecError(err, a.Files)
 	}
