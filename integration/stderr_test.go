@@ -204,3 +204,38 @@ func TestStderrStdout(t *testing.T) {
 		t.Errorf("the quiet job's stderr reached god's log: %s", rs[0].Raw)
 	}
 }
+
+// TestAcceptStderr: a connection process of an accept job with stderr ["stdout"] has its stderr
+// where its stdout is, the connection (inetd's and systemd's StandardError=inherit), in the
+// order written; one with the default stderr writes its stderr to god's log, tagged stderr, and
+// only its stdout to the peer.
+func TestAcceptStderr(t *testing.T) {
+	t.Parallel()
+	script := shJob(`echo "err $$" >&2; echo "out $$"`)
+	mergedAddr, ownAddr := freePort(t), freePort(t)
+	g := newGod(t)
+	writeLoader(t, g.dir, "acc", bashLoader{Jobs: map[string]bashJob{
+		"merged": sockJob(script, []string{"conn=tcp://" + mergedAddr}, nil, map[string][]string{"accept": {"true"}, "stderr": {"stdout"}}),
+		"own":    sockJob(script, []string{"conn=tcp://" + ownAddr}, nil, map[string][]string{"accept": {"true"}}),
+	}})
+	g.start()
+	g.waitState("merged", "run", 10*time.Second)
+	g.waitState("own", "run", 10*time.Second)
+
+	ans, err := ask("tcp", mergedAddr, 20*time.Second)
+	lines := strings.Split(strings.TrimSuffix(ans, "\n"), "\n")
+	if err != nil || len(lines) != 2 || !strings.HasPrefix(lines[0], "err ") || lines[1] != "out"+strings.TrimPrefix(lines[0], "err") {
+		t.Errorf("the merged job's answer %q, %v; want its stderr line, then its stdout line", ans, err)
+	}
+	ans, err = ask("tcp", ownAddr, 20*time.Second)
+	if err != nil || !strings.HasPrefix(ans, "out ") || strings.Count(ans, "\n") != 1 {
+		t.Fatalf("the default job's answer %q, %v; want its stdout line alone", ans, err)
+	}
+	pid := strings.TrimSpace(strings.TrimPrefix(ans, "out "))
+	g.waitLog(20*time.Second, "the default job's stderr line in god's log", func(r record) bool {
+		return r.str("job") == "own" && r.str("stream") == "stderr" && r.Msg == "err "+pid
+	})
+	if rs := g.logs(0, func(r record) bool { return r.str("job") == "merged" && strings.HasPrefix(r.Msg, "err ") }); len(rs) > 0 {
+		t.Errorf("the merged job's stderr line reached god's log: %s", rs[0].Raw)
+	}
+}
