@@ -124,6 +124,8 @@ func (d *JobDef) field(prop string) (any, bool) {
 		return d.Accept, true
 	case "max-connections":
 		return d.MaxConnections, true
+	case "stderr":
+		return d.Stderr, true
 	}
 	return nil, false
 }
@@ -147,6 +149,10 @@ func (d *JobDef) answer(job, prop string, args []string) []string {
 	case "reload":
 		if sig, ok := v.(syscall.Signal); ok {
 			return []string{"signal", loader.SignalName(sig)}
+		}
+	case "stderr":
+		if m, ok := v.(loader.StderrMode); ok {
+			return []string{m.String()}
 		}
 	case "umask":
 		// A number is the mask itself, answered in octal as godv1 wants it.

@@ -64,6 +64,11 @@ type JobDef struct {
 	Accept         any // accept: true
 	MaxConnections any // max-connections: running connection processes before god stops accepting (int; default 64)
 
+	// Stderr is where the job's stderr goes: "pipe" (the default: a pipe of its own, lines
+	// tagged stderr), "stdout" (the same pipe as its stdout: lines tagged stdout, in the order
+	// written, and one open file less in god per process) or "null"; a loader.StderrMode too.
+	Stderr any
+
 	// ExecFunc, when set, is the job's body: Exec defaults to this binary
 	// (argv [os.Args[0]] made absolute) and the job's environment gets a
 	// variable that makes Init run ExecFunc and exit in that process.

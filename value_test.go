@@ -6,6 +6,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/emielm/watchgod/loader"
 )
 
 func TestReplyRules(t *testing.T) {
@@ -123,6 +125,23 @@ func TestAnswerLogFiles(t *testing.T) {
 	}
 	if got := (&JobDef{Name: "k"}).answer("k", "log-size", nil); got != nil {
 		t.Errorf("an unset log-size answers %q, want [] (god's --log-size)", got)
+	}
+}
+
+// TestAnswerStderr: stderr answers a string as it is and a loader.StderrMode by its name
+// ("pipe" for the default), [] when unset.
+func TestAnswerStderr(t *testing.T) {
+	for v, want := range map[any][]string{
+		"stdout": {"stdout"}, "null": {"null"},
+		loader.StderrStdout: {"stdout"}, loader.StderrNull: {"null"}, loader.StderrPipe: {"pipe"},
+	} {
+		d := &JobDef{Name: "j", Stderr: v}
+		if got := d.answer("j", "stderr", nil); !reflect.DeepEqual(got, want) {
+			t.Errorf("answer(stderr) of %#v = %q, want %q", v, got, want)
+		}
+	}
+	if got := (&JobDef{Name: "k"}).answer("k", "stderr", nil); got != nil {
+		t.Errorf("an unset stderr answers %q, want [] (its own pipe)", got)
 	}
 }
 

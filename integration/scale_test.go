@@ -29,7 +29,7 @@ func TestManyJobs(t *testing.T) {
 	// The race detector allows 8128 live goroutines, fewer than god has with 5000 jobs (one
 	// each, and one per check asked): under -race this test runs a god built without it.
 	g.bin = godWithoutRace(t)
-	writeManyJobs(t, g, n)
+	writeManyJobs(t, g, n, "")
 	g.start()
 	eventually(t, 3*time.Minute, fmt.Sprintf("%d jobs in run", n), func() bool {
 		return countState(g.status(), "run") == n

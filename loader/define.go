@@ -47,6 +47,9 @@ type Definition struct {
 	// PidFile is where the job's program writes its main pid (systemd's PIDFile=): god follows a
 	// new pid written there as it follows MAINPID=. "": none.
 	PidFile string
+	// Stderr is where the job's stderr goes: its own pipe (the default), stdout's pipe, or
+	// /dev/null.
+	Stderr StderrMode
 }
 
 // staticProps are the properties Define asks, in the order it asks them, each with its parser.
@@ -86,6 +89,7 @@ var staticProps = []struct {
 	{"accept", func(d *Definition, m Message) (err error) { d.Accept, err = parseAccept(m); return }},
 	{"max-connections", func(d *Definition, m Message) (err error) { d.MaxConnections, err = parseMaxConnections(m); return }},
 	{"pid-file", func(d *Definition, m Message) (err error) { d.PidFile, err = parsePidFile(m); return }},
+	{"stderr", func(d *Definition, m Message) (err error) { d.Stderr, err = parseStderr(m); return }},
 }
 
 // Define asks the loader for every static property of job (exec, env, auto,
@@ -93,7 +97,7 @@ var staticProps = []struct {
 // rules: restart-delay, restart-delay-max, restart-limit, min-uptime, cool-down,
 // success-exit-status, restart-prevent-exit-status; and the process environment:
 // user, group, groups, umask, limit, env-file, critical; cgroup; and the log files:
-// log-size, log-keep; per-connection processes: accept, max-connections; pid-file) and parses
+// log-size, log-keep; per-connection processes: accept, max-connections; pid-file; stderr) and parses
 // the replies. An unparsable reply is an error naming the job and property;
 // it does not break the Client. ctx bounds the whole set of requests, which
 // are pipelined (see [Client.AskAll]).

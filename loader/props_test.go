@@ -321,7 +321,7 @@ func FuzzParseHandshake(f *testing.F) {
 
 func FuzzDefinitionReplies(f *testing.F) {
 	for _, s := range []string{"", "true", "false", "a|b", "A=B", "web=tcp://x", "4", "delay|5", "signal|HUP",
-		"on-failure", "/tmp", "json", "1000", "check", "=", "0", "-3", "75|SIGTERM|255", "KILL", "256", "1048576", "1099511627777", "007"} {
+		"on-failure", "/tmp", "json", "1000", "check", "=", "0", "-3", "75|SIGTERM|255", "KILL", "256", "1048576", "1099511627777", "007", "stdout", "null", "pipe"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -402,6 +402,9 @@ func FuzzDefinitionReplies(f *testing.F) {
 		}
 		if n, err := parseLogKeep(m); err == nil && n != nil && (*n < 0 || *n > maxLogKeep) {
 			t.Fatalf("parseLogKeep(%q) = %d", s, *n)
+		}
+		if e, err := parseStderr(m); err == nil && e != StderrPipe && e != StderrStdout && e != StderrNull {
+			t.Fatalf("parseStderr(%q) = %q", s, e)
 		}
 	})
 }

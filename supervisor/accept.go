@@ -239,7 +239,7 @@ func (a *acceptor) spawn(def *loader.Definition, c net.Conn) error {
 	pid, err = a.j.sup.spawnProcess(spawnSpec{
 		job: a.j.name, argv: def.Exec, env: env, dir: def.Dir,
 		extraFiles: []uintptr{f.Fd()}, listenPid: true, conn: f.Fd(),
-		format: joblog.Format(def.Log), settings: settings, cgroup: def.Cgroup,
+		format: joblog.Format(def.Log), settings: settings, cgroup: def.Cgroup, stderr: def.Stderr,
 		exited: func(e jobstate.Exit) { go a.exited(e) }, // the reaper must not wait for a.mu
 	})
 	if err != nil {

@@ -19,17 +19,30 @@ import (
 // while god has room for many jobs' pipes.
 //
 // When that hard limit is too low for the jobs god was given, god raises it too if it may (as
-// root), as systemd does for itself: fdsPerJob per job and fdsBase for god itself. Go's restore
-// in the child no longer applies then (it only restores while the limit is still the one Go
-// set), so jobs get the limit god was started with from the shim instead.
+// root), as systemd does for itself: an fd for each output pipe of each process a job may run
+// (jobFDs; the read ends god holds while they run) and fdsBase for god itself. Go's restore in
+// the child no longer applies then (it only restores while the limit is still the one Go set),
+// so jobs get the limit god was started with from the shim instead.
 //
 // When fds run out anyway, a job that cannot start because of it is not to blame: god says so
 // once per shortage with the numbers, not once per attempt (noteNoFDs).
 
-const (
-	fdsPerJob = 4    // a process's stdout and stderr pipes, and their write ends while it starts
-	fdsBase   = 1024 // god's own: control connections, loaders, sockets, notify, log files
-)
+// fdsBase is god's own fds: control connections, loaders, sockets, notify, log files, and the
+// starts under way (at most spawnConcurrency at once, each with its pipes' write ends and Go's
+// exec status pipe for a moment).
+const fdsBase = 1024
+
+// jobFDs is how many fds a job's output pipes hold in god when all its processes run: its
+// instances, or an accept job's connection processes (whose stdout is their connection), each
+// with the pipes of its stderr mode (loader.StderrMode.Pipes): 2 for a job of one process by
+// default (stdout and stderr), 1 when its stderr shares stdout's pipe or goes to /dev/null.
+func jobFDs(def *loader.Definition) int {
+	procs := max(def.Instances, 1)
+	if def.Accept {
+		procs = max(def.MaxConnections, 1)
+	}
+	return procs * def.Stderr.Pipes(def.Accept)
+}
 
 // startNofile is RLIMIT_NOFILE as it was when god started, as far as it can be known: Go's
 // init raised the soft limit to hard-1 already when it was lower. It is read at package init,
@@ -51,11 +64,16 @@ var startNofile = func() unix.Rlimit {
 // through the shim (jobNofile).
 var nofileRaised atomic.Bool
 
-// ensureFDs raises god's RLIMIT_NOFILE (soft and hard) to what jobs jobs need when the hard
-// limit is below it and god runs as root; otherwise it says once that the limit is low. It runs
-// on god's loop after each loader read (fdLowSaid is the loop's).
-func (s *Supervisor) ensureFDs(jobs int) {
-	need := uint64(fdsBase + fdsPerJob*jobs)
+// ensureFDs raises god's RLIMIT_NOFILE (soft and hard) to what the jobs need (fdsBase and
+// jobFDs of each) when the hard limit is below it and god runs as root; otherwise it says once
+// that the limit is low. It runs on god's loop after each loader read (fdLowSaid and jobs are
+// the loop's).
+func (s *Supervisor) ensureFDs() {
+	jobs := len(s.jobs)
+	need := uint64(fdsBase)
+	for _, h := range s.jobs {
+		need += uint64(jobFDs(&h.def))
+	}
 	var cur unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &cur); err != nil || cur.Max == unix.RLIM_INFINITY || cur.Max >= need {
 		if err == nil && cur.Cur < need && cur.Max >= need {

@@ -82,3 +82,28 @@ func TestFDShortageSaidOnce(t *testing.T) {
 		t.Errorf("%d records of the end, want 1", n)
 	}
 }
+
+// TestJobFDs: a job holds an fd in god (the read end) for each output pipe of each process it
+// may run: two for a process with its own stderr pipe, one when its stderr shares stdout's pipe
+// or goes to /dev/null; an accept job's connection processes have no stdout pipe (their stdout
+// is the connection).
+func TestJobFDs(t *testing.T) {
+	for _, c := range []struct {
+		def  loader.Definition
+		want int
+	}{
+		{loader.Definition{Instances: 1}, 2},
+		{loader.Definition{}, 2},
+		{loader.Definition{Instances: 1, Stderr: loader.StderrStdout}, 1},
+		{loader.Definition{Instances: 1, Stderr: loader.StderrNull}, 1},
+		{loader.Definition{Instances: 3}, 6},
+		{loader.Definition{Instances: 3, Stderr: loader.StderrStdout}, 3},
+		{loader.Definition{Instances: 1, Accept: true, MaxConnections: 64}, 64},
+		{loader.Definition{Instances: 1, Accept: true, MaxConnections: 64, Stderr: loader.StderrStdout}, 0},
+	} {
+		if got := jobFDs(&c.def); got != c.want {
+			t.Errorf("jobFDs(instances %d, accept %v/%d, stderr %s) = %d, want %d",
+				c.def.Instances, c.def.Accept, c.def.MaxConnections, c.def.Stderr, got, c.want)
+		}
+	}
+}

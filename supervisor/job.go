@@ -430,6 +430,7 @@ func (j *job) spawn(gen, instance int, def *loader.Definition) (int, error) {
 		settings:   settings,
 		cgroup:     def.Cgroup,
 		exited:     j.exits.put,
+		stderr:     def.Stderr,
 	})
 }
 

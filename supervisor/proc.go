@@ -39,10 +39,14 @@ type spawnSpec struct {
 	// conn, when set, is an accepted connection: the process's stdin and stdout (accept jobs);
 	// its stdout is then not relayed to the log.
 	conn uintptr
+	// stderr is where fd 2 goes: its own pipe, fd 1 (stdout's pipe, or the connection), or
+	// /dev/null.
+	stderr loader.StderrMode
 }
 
 // spawnProcess starts one job process: in its own process group (so its whole tree can be signalled),
-// stdin from /dev/null, stdout and stderr through pipes whose every line becomes a log record.
+// stdin from /dev/null, stdout and stderr through pipes whose every line becomes a log record
+// (stderr through stdout's pipe or to /dev/null when the job's stderr property says so).
 func (s *Supervisor) spawnProcess(sp spawnSpec) (int, error) {
 	s.spawnSlots <- struct{}{}
 	defer func() { <-s.spawnSlots }()
@@ -84,29 +88,44 @@ func (s *Supervisor) spawnProcess(sp spawnSpec) (int, error) {
 	}
 	// The pipes are raw fds: the read ends go to the relay mux (which owns and closes them), the
 	// write ends to the child. An *os.File would register the read end with Go's poller as well.
-	var outP, errP [2]int
-	if err := unix.Pipe2(outP[:], unix.O_CLOEXEC); err != nil {
-		return 0, fmt.Errorf("stdout pipe: %w", err)
+	// stdout has a pipe unless it is an accept job's connection; stderr one of its own only by
+	// default (loader.StderrMode): merged, fd 2 is whatever fd 1 is, so that the job's writes to
+	// both keep their order and god holds one pipe less.
+	outP, errP := [2]int{-1, -1}, [2]int{-1, -1}
+	closePipes := func(ends ...int) {
+		for _, fd := range ends {
+			if fd >= 0 {
+				unix.Close(fd)
+			}
+		}
 	}
-	if err := unix.Pipe2(errP[:], unix.O_CLOEXEC); err != nil {
-		unix.Close(outP[0])
-		unix.Close(outP[1])
-		return 0, fmt.Errorf("stderr pipe: %w", err)
+	if sp.conn == 0 {
+		if err := unix.Pipe2(outP[:], unix.O_CLOEXEC); err != nil {
+			return 0, fmt.Errorf("job %s: stdout pipe: %w", sp.job, err)
+		}
+	}
+	if sp.stderr != loader.StderrStdout && sp.stderr != loader.StderrNull {
+		sp.stderr = loader.StderrPipe // a mode this image does not know: the default
+	}
+	if sp.stderr == loader.StderrPipe {
+		if err := unix.Pipe2(errP[:], unix.O_CLOEXEC); err != nil {
+			closePipes(outP[0], outP[1])
+			return 0, fmt.Errorf("job %s: stderr pipe: %w", sp.job, err)
+		}
 	}
 	files := append([]uintptr{s.devNull.Fd(), uintptr(outP[1]), uintptr(errP[1])}, sp.extraFiles...)
 	if sp.conn != 0 {
 		files[0], files[1] = sp.conn, sp.conn
-		unix.Close(outP[1])
-		outP[1] = -1
+	}
+	switch sp.stderr {
+	case loader.StderrStdout:
+		files[2] = files[1]
+	case loader.StderrNull:
+		files[2] = s.devNull.Fd()
 	}
 	place, err := s.contain.prepare(sp.job, sp.cgroup)
 	if err != nil {
-		unix.Close(outP[0])
-		if outP[1] >= 0 {
-			unix.Close(outP[1])
-		}
-		unix.Close(errP[0])
-		unix.Close(errP[1])
+		closePipes(outP[0], outP[1], errP[0], errP[1])
 		return 0, err
 	}
 	env := mergeEnv(sp.env, envUnit+"="+strconv.FormatUint(place.tag, 10))
@@ -114,22 +133,22 @@ func (s *Supervisor) spawnProcess(sp spawnSpec) (int, error) {
 		Path: path, Argv: argv, Env: env, Dir: sp.dir, Files: files, Setpgid: true, CgroupFD: place.fd,
 		Credential: cred,
 	}, sp.exited)
-	if outP[1] >= 0 {
-		unix.Close(outP[1])
-	}
-	unix.Close(errP[1])
+	closePipes(outP[1], errP[1])
 	if err != nil {
 		s.contain.abandon(place)
-		unix.Close(outP[0])
-		unix.Close(errP[0])
+		closePipes(outP[0], errP[0])
 		return 0, err
 	}
 	s.contain.placed(place, pid)
 	meta := joblog.Line{Job: sp.job, Generation: sp.generation, Pid: pid}
-	meta.Stream = joblog.StreamStdout
-	s.startRelay(joblog.Pipe{Fd: outP[0], Meta: meta, Format: sp.format}, pid)
-	meta.Stream = joblog.StreamStderr
-	s.startRelay(joblog.Pipe{Fd: errP[0], Meta: meta, Format: sp.format}, pid)
+	if outP[0] >= 0 {
+		meta.Stream = joblog.StreamStdout
+		s.startRelay(joblog.Pipe{Fd: outP[0], Meta: meta, Format: sp.format}, pid)
+	}
+	if errP[0] >= 0 {
+		meta.Stream = joblog.StreamStderr
+		s.startRelay(joblog.Pipe{Fd: errP[0], Meta: meta, Format: sp.format}, pid)
+	}
 	return pid, nil
 }
 

@@ -655,7 +655,7 @@ func (s *Supervisor) loaderDone(ev loaderLoaded) {
 	}
 	lf.jobs = names
 	s.log.Info("loader read", "loader", lf.path, "jobs", strings.Join(names, ","))
-	s.ensureFDs(len(s.jobs)) // before they start
+	s.ensureFDs() // before they start
 	s.checkDeps()
 	s.autostart()
 }

@@ -319,8 +319,22 @@ func (us *units) mapService(u *unitFile) *job {
 				if _, err := strconv.Atoi(o.value); err == nil {
 					j.props["restart-limit"] = []string{o.value}
 				}
-			case "StandardOutput", "StandardError":
+			case "StandardOutput":
 				if o.value != "journal" && o.value != "inherit" && o.value != "journal+console" {
+					us.warn(u.warnf(o.line, "%s=%s: god logs the job's output (ignored)", o.name, o.value))
+				}
+			case "StandardError":
+				// god's stderr property: inherit is stdout's pipe (one stream, in the order
+				// written, as systemd's one journal stream); null is /dev/null; journal keeps
+				// god's own stderr pipe (its lines tagged stderr), as does no StandardError=.
+				switch o.value {
+				case "inherit":
+					j.props["stderr"] = []string{"stdout"}
+				case "null":
+					j.props["stderr"] = []string{"null"}
+				case "journal", "journal+console", "":
+					delete(j.props, "stderr")
+				default:
 					us.warn(u.warnf(o.line, "%s=%s: god logs the job's output (ignored)", o.name, o.value))
 				}
 			case "StandardInput":

@@ -145,6 +145,13 @@ func TestMapping(t *testing.T) {
 		{"installed", "", "[Install]\nWantedBy=multi-user.target", "auto", []string{"true"}},
 		{"continuation", "ExecStart=/bin/x a \\\n  b", "", "exec", []string{"/bin/x", "a", "b"}},
 		{"unknown job prop", "", "", "nonsense", nil},
+		{"stderr default", "", "", "stderr", nil},
+		{"stderr inherit", "StandardError=inherit", "", "stderr", []string{"stdout"}},
+		{"stderr null", "StandardError=null", "", "stderr", []string{"null"}},
+		{"stderr journal", "StandardError=journal", "", "stderr", nil},
+		{"stderr later line wins", "StandardError=inherit\nStandardError=journal+console", "", "stderr", nil},
+		{"stderr reset", "StandardError=null\nStandardError=", "", "stderr", nil},
+		{"stderr file", "StandardError=file:/var/log/x", "", "stderr", nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			svc := c.service
@@ -193,6 +200,8 @@ func TestWarnings(t *testing.T) {
 			[]string{"web.service:4: Cgroup="}},
 		{"cgroup limit god cannot take", map[string]string{"web.service": "[Service]\nExecStart=/bin/x\nMemoryMax=50%\nCPUWeight=idle\n"},
 			[]string{"web.service:3: MemoryMax=50%: god's cgroup property cannot take it", "web.service:4: CPUWeight=idle"}},
+		{"stderr to a file", map[string]string{"web.service": "[Service]\nExecStart=/bin/x\nStandardError=file:/var/log/x\n"},
+			[]string{"web.service:3: StandardError=file:/var/log/x: god logs the job's output (ignored)"}},
 		{"unknown x-god", map[string]string{"web.service": "[Service]\nExecStart=/bin/x\n[X-God]\nColour=red\n"},
 			[]string{"web.service:4: Colour= is not a god-units [X-God] setting"}},
 		{"before from a manual unit", map[string]string{
@@ -232,7 +241,7 @@ func TestWarnings(t *testing.T) {
 // TestNoWarnings checks that a plain, supported unit loads without any warning.
 func TestNoWarnings(t *testing.T) {
 	us, _ := loadFiles(t, map[string]string{
-		"web.service": "[Unit]\nDescription=web\nRequires=db.service\nAfter=db.service web.socket\n\n[Service]\nType=notify\nExecStart=/bin/x\nRestart=always\nRestartSec=1\n\n[Install]\nWantedBy=multi-user.target\n",
+		"web.service": "[Unit]\nDescription=web\nRequires=db.service\nAfter=db.service web.socket\n\n[Service]\nType=notify\nExecStart=/bin/x\nRestart=always\nRestartSec=1\nStandardOutput=journal\nStandardError=inherit\n\n[Install]\nWantedBy=multi-user.target\n",
 		"web.socket":  "[Unit]\nDescription=web socket\n[Socket]\nListenStream=127.0.0.1:8080\nFileDescriptorName=http\n[Install]\nWantedBy=sockets.target\n",
 		"db.service":  "[Service]\nExecStart=/bin/db\n",
 	})

@@ -2,6 +2,10 @@
 // `manyjobs godv1 N [ARGV...]` defines jobs s00001..sN, each auto-started, running ARGV (default
 // `sleep 100000`), every other property undefined. It answers at once, so what is measured is
 // god's cost, not the loader's.
+//
+// MANYJOBS_STDERR=MODE in its environment answers stderr [MODE] for every job: "stdout" gives
+// each job one output pipe in god instead of two (stderr into stdout's), as a runit or s6
+// service with one log has.
 package main
 
 import (
@@ -13,8 +17,9 @@ import (
 )
 
 type many struct {
-	jobs []string
-	argv []string
+	jobs   []string
+	argv   []string
+	stderr []string // the reply to stderr; nil: [] (god's default, a pipe of its own)
 }
 
 func (m many) Jobs() []string { return m.jobs }
@@ -25,6 +30,8 @@ func (m many) Answer(job, prop string, args []string) []string {
 		return m.argv
 	case "auto":
 		return []string{"true"}
+	case "stderr":
+		return m.stderr
 	}
 	return nil
 }
@@ -49,6 +56,9 @@ func main() {
 	m := many{argv: []string{"sleep", "100000"}}
 	if len(os.Args) > 3 {
 		m.argv = os.Args[3:]
+	}
+	if mode := os.Getenv("MANYJOBS_STDERR"); mode != "" {
+		m.stderr = []string{mode}
 	}
 	for i := 1; i <= n; i++ {
 		m.jobs = append(m.jobs, fmt.Sprintf("s%05d", i))
