@@ -16,7 +16,7 @@ import (
 func TestForkServer(t *testing.T) {
 	const n = 300
 	g := newGod(t)
-	writeManyJobs(t, g, n)
+	writeManyJobs(t, g, n, "")
 	g.start()
 	servers := map[int]bool{}
 	god := g.cmd.Process.Pid
