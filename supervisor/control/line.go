@@ -2,7 +2,6 @@ package control
 
 import (
 	"bufio"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -47,12 +46,9 @@ func readLine(r *bufio.Reader, max int) ([]byte, error) {
 // set to Version when zero. A ConnHandler uses it to write a result line
 // itself (for example with descriptors attached by WriteMsgUnix).
 func EncodeResponse(r Response) ([]byte, error) {
-	if r.V == 0 {
-		r.V = Version
-	}
-	b, err := json.Marshal(r)
+	b, err := appendResponse(nil, r)
 	if err != nil {
 		return nil, fmt.Errorf("encode %s line: %w", r.Type, err)
 	}
-	return append(b, '\n'), nil
+	return b, nil
 }
