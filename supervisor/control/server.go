@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -359,6 +360,10 @@ func (s *Server) run(ctx context.Context, peer Peer, req Request, conn *net.Unix
 	return s.Handler.Handle(ctx, peer, req, emit), false
 }
 
+// jobLineBytes is about what a job takes in a status line (a running job with one process and a
+// loader path of 20 bytes: 260), to size the buffer for a status of thousands of jobs.
+const jobLineBytes = 300
+
 // maxPending is how many bytes of lines marked More a responseWriter keeps before it writes
 // them anyway.
 const maxPending = 64 << 10
@@ -424,6 +429,10 @@ func (w *responseWriter) finish() {
 func (w *responseWriter) writeLocked(r Response) error {
 	if w.err != nil {
 		return w.err
+	}
+	if n := len(r.Jobs); n > 0 {
+		// A status: room for the whole line at once, not a doubling for every 2^k bytes of it.
+		w.buf = slices.Grow(w.buf, n*jobLineBytes)
 	}
 	buf, err := appendResponse(w.buf, r)
 	w.buf = buf // on an error, without the line
