@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 )
 
 // errLineTooLong is returned by readLine for a line over its limit.
@@ -19,6 +20,11 @@ func readLine(r *bufio.Reader, max int) ([]byte, error) {
 	var line []byte
 	for {
 		chunk, err := r.ReadSlice('\n')
+		if cap(line)-len(line) < len(chunk) {
+			// Double: append alone grows a long line by a quarter at a time, copying a
+			// status of megabytes a dozen times over.
+			line = slices.Grow(line, len(line)+len(chunk))
+		}
 		line = append(line, chunk...)
 		switch {
 		case err == nil:
