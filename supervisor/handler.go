@@ -119,12 +119,15 @@ func (s *Supervisor) suggestJob(unknown []string) string {
 	return control.Suggest(unknown[0], names)
 }
 
-// snapshot returns the named jobs' statuses (all when names is empty), or an error naming unknown jobs.
+// snapshot returns the named jobs' statuses (all when names is empty), or an error naming unknown
+// jobs. It runs in the loop, which waits meanwhile: with thousands of jobs the list is sized
+// once, and sorted after the loop is free again.
 func (s *Supervisor) snapshot(names []string) ([]control.JobStatus, error) {
 	var out []control.JobStatus
 	var unknown []string
 	if !s.call(func() {
 		if len(names) == 0 {
+			out = make([]control.JobStatus, 0, len(s.jobs))
 			for _, h := range s.jobs {
 				out = append(out, h.status)
 			}
@@ -143,7 +146,7 @@ func (s *Supervisor) snapshot(names []string) ([]control.JobStatus, error) {
 	if len(unknown) > 0 {
 		return nil, fmt.Errorf("unknown job %s%s", strings.Join(unknown, ", "), s.suggestJob(unknown))
 	}
-	sort.Slice(out, func(i, k int) bool { return out[i].Name < out[k].Name })
+	slices.SortFunc(out, func(a, b control.JobStatus) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil
 }
 

@@ -17,12 +17,24 @@ const usageChunk = 512
 // published ones, shared with other readers. With thousands of processes the reads (one small
 // /proc file each, most of god status's time) are spread over the CPUs.
 func withUsage(jobs []control.JobStatus) []control.JobStatus {
-	var procs []*control.ProcessStatus
+	n := 0
+	for _, j := range jobs {
+		n += len(j.Processes)
+	}
+	// One array for every copy, and one for the pointers: a status of thousands of jobs would
+	// otherwise allocate a small slice per job.
+	all := make([]control.ProcessStatus, 0, n)
+	procs := make([]*control.ProcessStatus, n)
 	for i := range jobs {
-		jobs[i].Processes = append([]control.ProcessStatus(nil), jobs[i].Processes...)
-		for k := range jobs[i].Processes {
-			procs = append(procs, &jobs[i].Processes[k])
+		start := len(all)
+		all = append(all, jobs[i].Processes...)
+		jobs[i].Processes = all[start:len(all):len(all)]
+		if len(jobs[i].Processes) == 0 {
+			jobs[i].Processes = nil // as the snapshot had it: omitted from the JSON either way
 		}
+	}
+	for k := range all {
+		procs[k] = &all[k]
 	}
 	page := int64(os.Getpagesize())
 	fill := func(part []*control.ProcessStatus) {

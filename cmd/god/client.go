@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -162,30 +163,48 @@ func (c *cli) checkJobs(jobs []string, required bool) int {
 // returns the result with exit code 0, or the exit code of the failure after
 // printing why: 1 for a failed request, 3 when god cannot be reached.
 func (c *cli) do(ctx context.Context, req control.Request, onLine func(control.Response)) (control.Response, int) {
+	res, _, code := c.request(ctx, req, onLine, false)
+	return res, code
+}
+
+// doRaw is do for status --json: the result's jobs come as the JSON god sent (see
+// control.Client.DoRaw).
+func (c *cli) doRaw(ctx context.Context, req control.Request) (control.Response, json.RawMessage, int) {
+	return c.request(ctx, req, nil, true)
+}
+
+// request is do, and doRaw when raw is set.
+func (c *cli) request(ctx context.Context, req control.Request, onLine func(control.Response), raw bool) (control.Response, json.RawMessage, int) {
 	if onLine == nil {
 		onLine = c.printLine
 	}
 	client, err := control.Dial(c.socket)
 	if err != nil {
 		fmt.Fprintf(c.stderr, "god: %v\n%s\n", err, unreachableHint)
-		return control.Response{}, exitUnreachable
+		return control.Response{}, nil, exitUnreachable
 	}
 	defer client.Close()
-	res, err := client.Do(ctx, req, onLine)
+	var res control.Response
+	var jobs json.RawMessage
+	if raw {
+		res, jobs, err = client.DoRaw(ctx, req, onLine)
+	} else {
+		res, err = client.Do(ctx, req, onLine)
+	}
 	switch {
 	case err != nil && ctx.Err() != nil:
-		return control.Response{}, exitOK // interrupted on purpose (logs -f, Ctrl-C)
+		return control.Response{}, nil, exitOK // interrupted on purpose (logs -f, Ctrl-C)
 	case errors.Is(err, control.ErrUnreachable):
 		fmt.Fprintf(c.stderr, "god: %v\n%s\n", err, unreachableHint)
-		return control.Response{}, exitUnreachable
+		return control.Response{}, nil, exitUnreachable
 	case err != nil:
 		fmt.Fprintf(c.stderr, "god: %v\n", err)
-		return control.Response{}, exitFailed
+		return control.Response{}, nil, exitFailed
 	case !res.OK:
 		fmt.Fprintf(c.stderr, "god: %s\n", cleanLines(res.Error))
-		return res, exitFailed
+		return res, nil, exitFailed
 	}
-	return res, exitOK
+	return res, jobs, exitOK
 }
 
 // printLine prints a progress line as "HH:MM:SS.mmm JOB message" (and a log

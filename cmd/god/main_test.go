@@ -611,6 +611,75 @@ func tableNames(t testing.TB, out string, summary bool) (first string, names []s
 // TestStatusManyJobs: more jobs than a screen (40 rows when stdout is not a terminal) get a
 // summary line of counts by state first, and the jobs that are not running before the running
 // ones; up to 40 the table is as it always was.
+// TestStatusJSONAsBefore: status --json prints god's JSON indented instead of decoding and
+// encoding it again; the output is the same, byte for byte, as that decode-and-encode gave,
+// with odd strings (HTML characters, escapes, control and non-ASCII characters, U+2028),
+// fractional CPU seconds, zero and non-zero times, no jobs, and with --state. The one difference
+// is in bytes, not values: invalid UTF-8 in a job's text (a STATUS= message), which god's
+// encoder writes as \ufffd, stays that escape rather than becoming the character U+FFFD.
+func TestStatusJSONAsBefore(t *testing.T) {
+	f := startFakeGod(t)
+	odd := "a<b>&c \"q\" \\ \x1b[31m\t\n\u2028 é 😀 \ufffd"
+	since := time.Date(2026, 12, 7, 23, 10, 21, 728141664, time.FixedZone("x", 3600))
+	jobs := []control.JobStatus{
+		{
+			Name: "web", Loader: "/l/" + odd, State: "run", Reason: odd, Generation: 3, Since: since, Restarts: 2,
+			Processes: []control.ProcessStatus{
+				{Pid: 4242, Generation: 3, Started: since, State: "ready", Escaped: []int{7, 8}, CPUSeconds: 0.07, RSSBytes: 6 << 20},
+				{Pid: 4243, Generation: 2, Instance: 1, Started: since.UTC(), CPUSeconds: 123456.78},
+			},
+			LastExit: "signal 9 (SIGKILL)", Check: "fail: " + odd, Sockets: []string{"http=tcp://127.0.0.1:8080", odd},
+			Status: odd, Reload: "failed: " + odd, User: "nobody", Next: since.Add(time.Second), Connections: 4,
+		},
+		{Name: "db", Loader: "l", State: "failed"},
+		{Name: "x", State: "backoff", Processes: []control.ProcessStatus{}, Sockets: []string{}},
+	}
+	f.setJobs(jobs)
+	for _, tt := range []struct {
+		args []string
+		keep func(control.JobStatus) bool
+	}{
+		{nil, func(control.JobStatus) bool { return true }},
+		{[]string{"--state", "failed,run"}, func(j control.JobStatus) bool { return j.State != "backoff" }},
+		{[]string{"--state", "stopped"}, func(control.JobStatus) bool { return false }},
+	} {
+		out, errOut, code := god(t, nil, append([]string{"status", "--json", "--socket", f.path}, tt.args...)...)
+		if code != 0 {
+			t.Fatalf("%q: exit %d, stderr %q", tt.args, code, errOut)
+		}
+		// The former way: the wire's JSON decoded into JobStatus values, filtered, encoded indented.
+		wire, _ := json.Marshal(jobs)
+		var decoded, kept []control.JobStatus
+		if err := json.Unmarshal(wire, &decoded); err != nil {
+			t.Fatal(err)
+		}
+		for _, j := range decoded {
+			if tt.keep(j) {
+				kept = append(kept, j)
+			}
+		}
+		if kept == nil {
+			kept = []control.JobStatus{}
+		}
+		var want bytes.Buffer
+		enc := json.NewEncoder(&want)
+		enc.SetIndent("", "  ")
+		enc.Encode(kept)
+		if out != want.String() {
+			t.Errorf("%q: output\n%s\nwant\n%s", tt.args, out, want.String())
+		}
+	}
+	f.setJobs([]control.JobStatus{{Name: "bad", State: "run", Status: "\xffbad\xc3"}})
+	out, _, _ := god(t, nil, "status", "--json", "--socket", f.path)
+	if want := `"status": "\ufffdbad\ufffd"`; !strings.Contains(out, want) {
+		t.Errorf("invalid UTF-8: output\n%s\nwant it to hold %s", out, want)
+	}
+	f.setJobs([]control.JobStatus{})
+	if out, _, code := god(t, nil, "status", "--json", "--socket", f.path); code != 0 || out != "[]\n" {
+		t.Errorf("no jobs: exit %d, output %q, want []", code, out)
+	}
+}
+
 func TestStatusManyJobs(t *testing.T) {
 	f := startFakeGod(t)
 	f.setJobs(manyJobs(45, map[int]string{5: "failed", 12: "backoff", 30: "backoff", 40: "stopped"}))

@@ -66,23 +66,46 @@ func dial(path string) (*net.UnixConn, error) {
 // line, or ctx ending (which closes the connection, so a "logs -f" stream
 // ends) is an error.
 func (c *Client) Do(ctx context.Context, req Request, onLine func(Response)) (Response, error) {
+	res, _, err := c.do(ctx, req, onLine, false)
+	return res, err
+}
+
+// DoRaw is Do for a caller that prints a status result's jobs as JSON: their array is returned
+// as god sent it (compact JSON; nil when it sent none, or null) and res.Jobs stays nil.
+// Decoding thousands of jobs into JobStatus values only to encode them again was most of
+// `god status --json`'s time in the client. A jobs value that is not an array is an error, as
+// it is for Do.
+func (c *Client) DoRaw(ctx context.Context, req Request, onLine func(Response)) (res Response, jobs json.RawMessage, err error) {
+	return c.do(ctx, req, onLine, true)
+}
+
+// rawResult is a response line whose jobs are kept as JSON: its Jobs field, less deep than the
+// embedded Response's, is the one encoding/json decodes "jobs" into.
+type rawResult struct {
+	Response
+	Jobs json.RawMessage `json:"jobs,omitempty"`
+}
+
+// do sends req on a connection of its own and reads the response stream (see Do); with raw,
+// the result's jobs are returned as JSON (see DoRaw).
+func (c *Client) do(ctx context.Context, req Request, onLine func(Response), raw bool) (Response, json.RawMessage, error) {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
-		return Response{}, errors.New("control: client is closed")
+		return Response{}, nil, errors.New("control: client is closed")
 	}
 	conn := c.conn
 	c.mu.Unlock()
 	if conn == nil {
 		var err error
 		if conn, err = dial(c.path); err != nil {
-			return Response{}, err
+			return Response{}, nil, err
 		}
 		c.mu.Lock()
 		if c.closed {
 			c.mu.Unlock()
 			conn.Close()
-			return Response{}, errors.New("control: client is closed")
+			return Response{}, nil, errors.New("control: client is closed")
 		}
 		c.conn = conn
 		c.mu.Unlock()
@@ -101,34 +124,49 @@ func (c *Client) Do(ctx context.Context, req Request, onLine func(Response)) (Re
 	req.V = Version
 	line, err := json.Marshal(req)
 	if err != nil {
-		return Response{}, fmt.Errorf("control: encode request: %w", err)
+		return Response{}, nil, fmt.Errorf("control: encode request: %w", err)
 	}
 	_, werr := conn.Write(append(line, '\n'))
 	// Read even when the write failed: a server that refused us (permission,
 	// busy) has answered and closed before reading our request.
-	br := bufio.NewReader(conn)
+	// A status of thousands of jobs is one line of megabytes: read it in large pieces.
+	br := bufio.NewReaderSize(conn, 64<<10)
 	for {
 		line, err := readLine(br, maxResponseLine)
 		if err != nil {
 			switch {
 			case ctx.Err() != nil:
-				return Response{}, ctx.Err()
+				return Response{}, nil, ctx.Err()
 			case c.isClosed():
-				return Response{}, errors.New("control: client closed during the request")
+				return Response{}, nil, errors.New("control: client closed during the request")
 			case werr != nil:
-				return Response{}, fmt.Errorf("control %s: sending %s request: %w", c.path, req.Cmd, werr)
+				return Response{}, nil, fmt.Errorf("control %s: sending %s request: %w", c.path, req.Cmd, werr)
 			case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-				return Response{}, fmt.Errorf("control %s: god closed the connection before the result of %s", c.path, req.Cmd)
+				return Response{}, nil, fmt.Errorf("control %s: god closed the connection before the result of %s", c.path, req.Cmd)
 			default:
-				return Response{}, fmt.Errorf("control %s: reading response to %s: %w", c.path, req.Cmd, err)
+				return Response{}, nil, fmt.Errorf("control %s: reading response to %s: %w", c.path, req.Cmd, err)
 			}
 		}
 		var res Response
-		if err := json.Unmarshal(line, &res); err != nil {
-			return Response{}, fmt.Errorf("control %s: malformed response line: %w", c.path, err)
+		var jobs json.RawMessage
+		if raw {
+			var rr rawResult
+			err = json.Unmarshal(line, &rr)
+			res, jobs = rr.Response, rr.Jobs
+			if err == nil && len(jobs) > 0 && jobs[0] != '[' && string(jobs) != "null" {
+				err = fmt.Errorf("jobs is not an array: %.20s", jobs)
+			}
+		} else {
+			err = json.Unmarshal(line, &res)
+		}
+		if err != nil {
+			return Response{}, nil, fmt.Errorf("control %s: malformed response line: %w", c.path, err)
 		}
 		if res.Type == TypeResult {
-			return res, nil
+			if string(jobs) == "null" {
+				jobs = nil
+			}
+			return res, jobs, nil
 		}
 		if onLine != nil {
 			// More tells a caller that buffers its output whether to flush now.

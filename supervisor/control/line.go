@@ -2,10 +2,10 @@ package control
 
 import (
 	"bufio"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 )
 
 // errLineTooLong is returned by readLine for a line over its limit.
@@ -20,6 +20,11 @@ func readLine(r *bufio.Reader, max int) ([]byte, error) {
 	var line []byte
 	for {
 		chunk, err := r.ReadSlice('\n')
+		if cap(line)-len(line) < len(chunk) {
+			// Double: append alone grows a long line by a quarter at a time, copying a
+			// status of megabytes a dozen times over.
+			line = slices.Grow(line, len(line)+len(chunk))
+		}
 		line = append(line, chunk...)
 		switch {
 		case err == nil:
@@ -47,12 +52,9 @@ func readLine(r *bufio.Reader, max int) ([]byte, error) {
 // set to Version when zero. A ConnHandler uses it to write a result line
 // itself (for example with descriptors attached by WriteMsgUnix).
 func EncodeResponse(r Response) ([]byte, error) {
-	if r.V == 0 {
-		r.V = Version
-	}
-	b, err := json.Marshal(r)
+	b, err := appendResponse(nil, r)
 	if err != nil {
 		return nil, fmt.Errorf("encode %s line: %w", r.Type, err)
 	}
-	return append(b, '\n'), nil
+	return b, nil
 }

@@ -2,9 +2,7 @@ package control
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +10,7 @@ import (
 	"net"
 	"os"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -361,6 +360,10 @@ func (s *Server) run(ctx context.Context, peer Peer, req Request, conn *net.Unix
 	return s.Handler.Handle(ctx, peer, req, emit), false
 }
 
+// jobLineBytes is about what a job takes in a status line (a running job with one process and a
+// loader path of 20 bytes: 260), to size the buffer for a status of thousands of jobs.
+const jobLineBytes = 300
+
 // maxPending is how many bytes of lines marked More a responseWriter keeps before it writes
 // them anyway.
 const maxPending = 64 << 10
@@ -378,8 +381,7 @@ type responseWriter struct {
 	mu       sync.Mutex
 	finished bool
 	err      error
-	buf      bytes.Buffer
-	enc      *json.Encoder // encodes into buf
+	buf      []byte // lines not yet written
 }
 
 // emit is the function handlers get to send progress and log lines.
@@ -422,24 +424,22 @@ func (w *responseWriter) finish() {
 	_ = w.sendLocked()
 }
 
-// writeLocked encodes r into the buffer (as EncodeResponse would) and sends the buffer unless
+// writeLocked encodes r into the buffer (as EncodeResponse does) and sends the buffer unless
 // r says more lines follow and the buffer is still small.
 func (w *responseWriter) writeLocked(r Response) error {
 	if w.err != nil {
 		return w.err
 	}
-	if r.V == 0 {
-		r.V = Version
+	if n := len(r.Jobs); n > 0 {
+		// A status: room for the whole line at once, not a doubling for every 2^k bytes of it.
+		w.buf = slices.Grow(w.buf, n*jobLineBytes)
 	}
-	if w.enc == nil {
-		w.enc = json.NewEncoder(&w.buf)
-	}
-	n := w.buf.Len()
-	if err := w.enc.Encode(r); err != nil { // Encode ends the line with "\n", as EncodeResponse
-		w.buf.Truncate(n)
+	buf, err := appendResponse(w.buf, r)
+	w.buf = buf // on an error, without the line
+	if err != nil {
 		return fmt.Errorf("encode %s line: %w", r.Type, err)
 	}
-	if r.More && r.Type != TypeResult && w.buf.Len() < maxPending {
+	if r.More && r.Type != TypeResult && len(w.buf) < maxPending {
 		return nil
 	}
 	return w.sendLocked()
@@ -447,15 +447,14 @@ func (w *responseWriter) writeLocked(r Response) error {
 
 // sendLocked writes the buffered lines.
 func (w *responseWriter) sendLocked() error {
-	if w.err != nil || w.buf.Len() == 0 {
+	if w.err != nil || len(w.buf) == 0 {
 		return w.err
 	}
 	w.conn.SetWriteDeadline(time.Now().Add(w.timeout))
-	_, err := w.conn.Write(w.buf.Bytes())
-	w.buf.Reset()
-	if w.buf.Cap() > 4*maxPending {
-		w.buf = bytes.Buffer{} // one huge status must not keep its buffer for a long follow
-		w.enc = nil
+	_, err := w.conn.Write(w.buf)
+	w.buf = w.buf[:0]
+	if cap(w.buf) > 4*maxPending {
+		w.buf = nil // one huge status must not keep its buffer for a long follow
 	}
 	if err != nil {
 		if errors.Is(err, os.ErrDeadlineExceeded) {
