@@ -51,6 +51,7 @@ type daemonFlags struct {
 	cpuProfile   string // hidden debug flags (profile.go)
 	memProfile   string
 	traceFile    string
+	stopProfile  string
 }
 
 func parseDaemonFlags(args []string) (*daemonFlags, error) {
@@ -85,6 +86,7 @@ func parseDaemonFlags(args []string) (*daemonFlags, error) {
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "debug: write a CPU profile of god to `FILE` at exit")
 	fs.StringVar(&f.memProfile, "memprofile", "", "debug: write a heap profile of god to `FILE` when shutdown begins")
 	fs.StringVar(&f.traceFile, "trace", "", "debug: write an execution trace of god to `FILE` at exit")
+	fs.StringVar(&f.stopProfile, "stopprofile", "", "debug: write a CPU profile of god's shutdown, from the shutdown signal to exit, to `FILE`")
 	if len(args) > 0 && args[0] == "run" {
 		args = args[1:]
 	}
@@ -149,7 +151,7 @@ func runDaemon(args []string) int {
 	// Job lines may wait in the logger's buffer for their relay's flush; none is left behind.
 	defer joblog.Flush(logger)
 	tuneMemory(f.memProfile != "")
-	prof, err := startProfiles(f.cpuProfile, f.memProfile, f.traceFile)
+	prof, err := startProfiles(f.cpuProfile, f.memProfile, f.traceFile, f.stopProfile)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "god:", err)
 		return 2
@@ -346,6 +348,9 @@ func runDaemon(args []string) int {
 					logger.Info("signal: shutting down", "signal", sig.String())
 					if err := prof.writeHeap(); err != nil {
 						logger.Error("heap profile", "err", err)
+					}
+					if err := prof.startStop(); err != nil {
+						logger.Error("stop profile", "err", err)
 					}
 					notifyStopping()
 					sup.Shutdown()
