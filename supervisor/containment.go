@@ -168,9 +168,13 @@ func (c *containment) signal(pgid int, sig syscall.Signal) error {
 		return syscall.EINVAL
 	}
 	c.scan()
+	// Every signal sent here stops (SignalGroup: a stop, a kill, a lingering group): the
+	// reaper reaps the leader's exit by its pid (reaper.Expect), as it does the escapees'.
+	c.expect(pgid)
 	err := syscall.Kill(-pgid, sig)
 	escaped, group := c.members(pgid)
 	for _, pid := range escaped {
+		c.expect(pid)
 		signalTree(pid, sig)
 	}
 	if group != nil {
@@ -179,6 +183,13 @@ func (c *containment) signal(pgid int, sig syscall.Signal) error {
 		}
 	}
 	return err
+}
+
+// expect tells the reaper that pid, if it is a child god waits for, is about to exit.
+func (c *containment) expect(pid int) {
+	if c.reaper != nil {
+		c.reaper.Expect(pid)
+	}
 }
 
 // members are what pgid's unit holds besides its process group: its escaped processes and its

@@ -40,6 +40,7 @@ type Reaper struct {
 	order   []int                       // orphans in reap order, bounded
 	recent  map[int]jobstate.Exit       // recently reaped registered children, for god's re-exec (Reaped)
 	rorder  []int
+	exp     *expected // children whose exit god expects, by pidfd (Expect); nil: none to be had
 	log     *slog.Logger
 	sigc    chan os.Signal
 	done    chan struct{}
@@ -61,6 +62,7 @@ func newReaper(log *slog.Logger) *Reaper {
 		held:    make(map[int]jobstate.Exit),
 		orphans: make(map[int]jobstate.Exit),
 		recent:  make(map[int]jobstate.Exit),
+		exp:     newExpected(),
 		log:     log,
 		sigc:    make(chan os.Signal, 1),
 		done:    make(chan struct{}),
@@ -142,19 +144,41 @@ func (r *Reaper) Close() {
 	signal.Stop(r.sigc)
 	close(r.done)
 	<-r.stopped
+	if r.exp != nil {
+		r.exp.close()
+	}
 }
 
 func (r *Reaper) loop() {
 	defer close(r.stopped)
 	// Reap once at start: a child may have died before Notify took effect.
 	r.reap()
+	var kick chan struct{}
+	if r.exp != nil {
+		kick = r.exp.kick
+	}
 	for {
 		select {
 		case <-r.sigc:
 			r.reap()
+		case <-kick:
+			r.reap()
 		case <-r.done:
 			return
 		}
+	}
+}
+
+// Expect says that god expects pid to exit soon (it signalled it to stop): if god waits for pid,
+// its exit is then reaped by pid, not found by a walk over every child (expected).
+func (r *Reaper) Expect(pid int) {
+	if r.exp == nil || pid <= 0 {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.waiting[pid]; ok {
+		_ = r.exp.add(pid) // without it, wait4(-1) finds the exit all the same
 	}
 }
 
@@ -168,32 +192,52 @@ func (r *Reaper) reap() {
 		deliver func(jobstate.Exit) // nil: an orphan
 	}
 	batch := make([]reaped, 0, 16)
+	// wait takes one exit of wpid (-1: any child) if there is one, and says whether to go on.
+	wait := func(wpid int) bool {
+		var ws syscall.WaitStatus
+		r.forking.Lock()
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if _, known := r.waiting[wpid]; wpid > 0 && !known {
+			r.forking.Unlock()
+			return false // reaped already (a stale pidfd event): nothing to wait for
+		}
+		pid, err := syscall.Wait4(wpid, &ws, syscall.WNOHANG, nil)
+		r.forking.Unlock() // a pid it reaps was registered: Start registers before it unlocks
+		switch {
+		case err == syscall.EINTR:
+			return true
+		case pid <= 0 || err != nil:
+			return false
+		case ws.Stopped() || ws.Continued():
+			return true
+		}
+		e := jobstate.Exit{Pid: pid, Status: ws, Time: time.Now()}
+		deliver, known := r.waiting[pid]
+		if known {
+			delete(r.waiting, pid)
+			if r.exp != nil {
+				r.exp.forget(pid)
+			}
+			r.rememberExit(e)
+		} else {
+			r.rememberOrphan(e)
+		}
+		batch = append(batch, reaped{e, deliver})
+		return wpid < 0
+	}
 	for {
 		batch = batch[:0]
+		if r.exp != nil {
+			// The exits god expected first, each by its pid; wait4(-1) then finds the rest.
+			for _, pid := range r.exp.take() {
+				for wait(pid) {
+				}
+			}
+		}
 		more := true
 		for more && len(batch) < reapBatch {
-			var ws syscall.WaitStatus
-			r.forking.Lock()
-			r.mu.Lock()
-			pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
-			r.forking.Unlock() // a pid it reaps was registered: Start registers before it unlocks
-			switch {
-			case err == syscall.EINTR:
-			case pid <= 0 || err != nil:
-				more = false
-			case ws.Stopped() || ws.Continued():
-			default:
-				e := jobstate.Exit{Pid: pid, Status: ws, Time: time.Now()}
-				deliver, known := r.waiting[pid]
-				if known {
-					delete(r.waiting, pid)
-					r.rememberExit(e)
-				} else {
-					r.rememberOrphan(e)
-				}
-				batch = append(batch, reaped{e, deliver})
-			}
-			r.mu.Unlock()
+			more = wait(-1)
 		}
 		if len(batch) == 0 {
 			return
@@ -259,6 +303,9 @@ func (r *Reaper) forgetStaleOrphan(pid int) bool {
 func (r *Reaper) Unwatch(pid int) {
 	r.mu.Lock()
 	delete(r.waiting, pid)
+	if r.exp != nil {
+		r.exp.forget(pid)
+	}
 	r.mu.Unlock()
 }
 
