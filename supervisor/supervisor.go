@@ -172,6 +172,7 @@ type Supervisor struct {
 	removeTimer  timer
 	watch        *dirwatch.Watch
 	crashTimer   timer                   // writes the crash file (crashfile.go)
+	crashPace    pacer                   // when the next write of it may start (crashPacing)
 	crashProcs   map[int]crashstate.Proc // pids named in it, read once each
 	cycleReports map[string]bool
 
@@ -251,6 +252,7 @@ func New(cfg Config) (*Supervisor, error) {
 		inherited:    &inheritedSockets{files: cfg.Inherited},
 		pidIndex:     make(map[int]string),
 		crashProcs:   make(map[int]crashstate.Proc),
+		crashPace:    crashPacing,
 		euid:         os.Geteuid(),
 		pid:          os.Getpid(),
 		relayPids:    make(map[int]int),
