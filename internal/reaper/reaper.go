@@ -207,6 +207,11 @@ func (r *Reaper) reap() {
 		switch {
 		case err == syscall.EINTR:
 			return true
+		case wpid > 0 && err == syscall.ECHILD:
+			// Not god's child (yet): an adopted MAINPID= whose parent still lives. Its
+			// pidfd has fired; its exit, if god ever has it, comes through wait4(-1).
+			r.exp.forget(wpid)
+			return false
 		case pid <= 0 || err != nil:
 			return false
 		case ws.Stopped() || ws.Continued():
