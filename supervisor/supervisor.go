@@ -167,11 +167,17 @@ type Supervisor struct {
 	dependents   map[string][]*jobHandle
 	criticalExit *int // set when a critical job ended for good: god's exit status
 	hurried      bool
+	// What a shutdown still waits for, kept so that asking costs O(1) per event, not a pass over
+	// every job (allDown, nothingStopping): jobs seen needing a stop, and jobs sent their stop.
+	// Each is a stack of handles whose top is looked at and popped once it no longer counts.
+	downWait     []*jobHandle
+	stopping     []*jobHandle
 	shutWaiters  []chan struct{}
 	scanWaiters  []chan string
 	removeTimer  timer
 	watch        *dirwatch.Watch
 	crashTimer   timer                   // writes the crash file (crashfile.go)
+	crashPace    pacer                   // when the next write of it may start (crashPacing)
 	crashProcs   map[int]crashstate.Proc // pids named in it, read once each
 	cycleReports map[string]bool
 
@@ -207,6 +213,8 @@ type jobHandle struct {
 	stopSent    bool
 	waitReason  string
 	userStopped bool
+	inDownWait  bool // in the supervisor's downWait
+	inStopping  bool // in the supervisor's stopping
 	// retryDefined: the job is failed and its loader changed its definition; autostart tries it
 	// again.
 	retryDefined bool
@@ -251,6 +259,7 @@ func New(cfg Config) (*Supervisor, error) {
 		inherited:    &inheritedSockets{files: cfg.Inherited},
 		pidIndex:     make(map[int]string),
 		crashProcs:   make(map[int]crashstate.Proc),
+		crashPace:    crashPacing,
 		euid:         os.Geteuid(),
 		pid:          os.Getpid(),
 		relayPids:    make(map[int]int),
@@ -787,7 +796,24 @@ func (s *Supervisor) jobChanged(ev jobEvent) {
 		s.beginShutdown()
 	}
 	if s.shutting {
+		s.trackShutdown(h)
 		s.shutdownStepFor(h)
+	}
+}
+
+// trackShutdown notes h in what the shutdown waits for (downWait, stopping) when it counts
+// there: after an event of h, which may have started again.
+func (s *Supervisor) trackShutdown(h *jobHandle) {
+	if !h.needsStop() {
+		return
+	}
+	if !h.inDownWait {
+		h.inDownWait = true
+		s.downWait = append(s.downWait, h)
+	}
+	if h.stopSent && !h.inStopping {
+		h.inStopping = true
+		s.stopping = append(s.stopping, h)
 	}
 }
 
@@ -1114,6 +1140,7 @@ func (s *Supervisor) dependentsRunning(h *jobHandle) bool {
 // shutdownStop sends h its stop, once.
 func (s *Supervisor) shutdownStop(h *jobHandle) {
 	h.stopSent = true
+	s.trackShutdown(h)
 	h.j.cmds.put(jobCmd{kind: cmdStop})
 }
 
@@ -1130,22 +1157,41 @@ func (s *Supervisor) breakShutdownCycle() {
 	}
 }
 
+// nothingStopping reports whether no job that was sent its stop still needs one. Every such job
+// is in s.stopping (shutdownStop, trackShutdown); those that no longer count are popped as they
+// come to the top, each once, so a shutdown of N jobs asks this in O(N) in all.
 func (s *Supervisor) nothingStopping() bool {
-	for _, h := range s.jobs {
-		if h.stopSent && h.needsStop() {
+	for len(s.stopping) > 0 {
+		h := s.stopping[len(s.stopping)-1]
+		if h.stopSent && h.needsStop() && s.jobs[h.j.name] == h {
 			return false
 		}
+		h.inStopping = false
+		s.stopping = s.stopping[:len(s.stopping)-1]
 	}
 	return true
 }
 
+// allDown reports whether no job needs a stop any more. The jobs that did when last looked at
+// are in s.downWait, popped as above; once it is empty, one pass over every job makes sure (a
+// job may have been started with no event of it yet: god start while god shuts down) and
+// refills it. So it costs O(1) per event, and a pass over the jobs only when all seem down.
 func (s *Supervisor) allDown() bool {
-	for _, h := range s.jobs {
-		if h.needsStop() {
+	for len(s.downWait) > 0 {
+		h := s.downWait[len(s.downWait)-1]
+		if h.needsStop() && s.jobs[h.j.name] == h {
 			return false
 		}
+		h.inDownWait = false
+		s.downWait = s.downWait[:len(s.downWait)-1]
 	}
-	return true
+	for _, h := range s.jobs {
+		if h.needsStop() && !h.inDownWait {
+			h.inDownWait = true
+			s.downWait = append(s.downWait, h)
+		}
+	}
+	return len(s.downWait) == 0
 }
 
 func (s *Supervisor) finishShutdown() {

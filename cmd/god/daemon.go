@@ -52,6 +52,7 @@ type daemonFlags struct {
 	memProfile   string
 	traceFile    string
 	forkServer   bool // hidden: --fork-server=false makes god fork every child itself (for measuring)
+	stopProfile  string
 }
 
 func parseDaemonFlags(args []string) (*daemonFlags, error) {
@@ -87,6 +88,7 @@ func parseDaemonFlags(args []string) (*daemonFlags, error) {
 	fs.StringVar(&f.memProfile, "memprofile", "", "debug: write a heap profile of god to `FILE` when shutdown begins")
 	fs.StringVar(&f.traceFile, "trace", "", "debug: write an execution trace of god to `FILE` at exit")
 	fs.BoolVar(&f.forkServer, "fork-server", true, "debug: start children from a fork server once god holds many fds")
+	fs.StringVar(&f.stopProfile, "stopprofile", "", "debug: write a CPU profile of god's shutdown, from the shutdown signal to exit, to `FILE`")
 	if len(args) > 0 && args[0] == "run" {
 		args = args[1:]
 	}
@@ -151,7 +153,7 @@ func runDaemon(args []string) int {
 	// Job lines may wait in the logger's buffer for their relay's flush; none is left behind.
 	defer joblog.Flush(logger)
 	tuneMemory(f.memProfile != "")
-	prof, err := startProfiles(f.cpuProfile, f.memProfile, f.traceFile)
+	prof, err := startProfiles(f.cpuProfile, f.memProfile, f.traceFile, f.stopProfile)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "god:", err)
 		return 2
@@ -353,6 +355,9 @@ func runDaemon(args []string) int {
 					logger.Info("signal: shutting down", "signal", sig.String())
 					if err := prof.writeHeap(); err != nil {
 						logger.Error("heap profile", "err", err)
+					}
+					if err := prof.startStop(); err != nil {
+						logger.Error("stop profile", "err", err)
 					}
 					notifyStopping()
 					sup.Shutdown()

@@ -10,7 +10,7 @@ import (
 
 // hiddenFlags are parsed but not listed in help: --stay-up (the name min-uptime replaced, kept so
 // that an upgraded god still parses its argv) and the profiling switches (debugging god itself).
-var hiddenFlags = map[string]bool{"stay-up": true, "cpuprofile": true, "memprofile": true, "trace": true, "fork-server": true}
+var hiddenFlags = map[string]bool{"stay-up": true, "cpuprofile": true, "memprofile": true, "trace": true, "fork-server": true, "stopprofile": true}
 
 // ignoredFlag marks a flag a command accepts without using it (--socket of `god help` and
 // `god completion`, which talk to no god): it is parsed, so a shared command line still works,

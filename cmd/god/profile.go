@@ -6,21 +6,30 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"runtime/trace"
+	"sync"
 )
 
 // profiler writes god's own profiles for the hidden debug flags `--cpuprofile FILE` (CPU from start
-// to exit) and `--memprofile FILE` (the live heap when shutdown begins, while every job still
-// runs). It exists to find where god spends time and memory with many jobs (see
-// integration/bench_start_test.go); both are off by default and cost nothing then.
+// to exit), `--stopprofile FILE` (CPU from the shutdown signal to exit: what stopping thousands of
+// jobs costs, without the start in it) and `--memprofile FILE` (the live heap when shutdown
+// begins, while every job still runs). It exists to find where god spends time and memory with
+// many jobs (see integration/bench_start_test.go); all are off by default and cost nothing then.
 type profiler struct {
-	cpu   *os.File
-	trace *os.File
-	mem   string
+	mu      sync.Mutex // startStop runs on the signal goroutine, stop on main's
+	cpu     *os.File
+	trace   *os.File
+	mem     string
+	stopCPU string // --stopprofile, until startStop starts it
 }
 
-// startProfiles starts the CPU profile if cpuFile is set and remembers memFile for writeHeap.
-func startProfiles(cpuFile, memFile, traceFile string) (*profiler, error) {
-	p := &profiler{mem: memFile}
+// startProfiles starts the CPU profile if cpuFile is set and remembers memFile for writeHeap and
+// stopFile for startStop. Go runs one CPU profile at a time: cpuFile and stopFile exclude each
+// other.
+func startProfiles(cpuFile, memFile, traceFile, stopFile string) (*profiler, error) {
+	if cpuFile != "" && stopFile != "" {
+		return nil, fmt.Errorf("--cpuprofile and --stopprofile: one CPU profile at a time")
+	}
+	p := &profiler{mem: memFile, stopCPU: stopFile}
 	if traceFile != "" {
 		// An execution trace (`go tool trace`): where god's goroutines wait, which a CPU profile
 		// does not show (a start of thousands of jobs that is slow while god is mostly idle).
@@ -72,8 +81,32 @@ func (p *profiler) writeHeap() error {
 	return nil
 }
 
+// startStop starts the --stopprofile CPU profile when shutdown begins; later calls do nothing.
+func (p *profiler) startStop() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stopCPU == "" {
+		return nil
+	}
+	name := p.stopCPU
+	p.stopCPU = ""
+	f, err := os.Create(name)
+	if err != nil {
+		return fmt.Errorf("--stopprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return fmt.Errorf("--stopprofile %s: %w", name, err)
+	}
+	p.cpu = f
+	return nil
+}
+
 // stop ends the CPU profile and the trace and flushes them to their files.
 func (p *profiler) stop() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stopCPU = "" // a shutdown signal from now on starts no profile
 	if p.trace != nil {
 		trace.Stop()
 		p.trace.Close()

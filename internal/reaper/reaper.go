@@ -40,7 +40,8 @@ type Reaper struct {
 	order   []int                       // orphans in reap order, bounded
 	recent  map[int]jobstate.Exit       // recently reaped registered children, for god's re-exec (Reaped)
 	rorder  []int
-	remote  remote // the fork server, once god's fd table is big (remote.go)
+	remote  remote    // the fork server, once god's fd table is big (remote.go)
+	exp     *expected // children whose exit god expects, by pidfd (Expect); nil: none to be had
 	log     *slog.Logger
 	sigc    chan os.Signal
 	done    chan struct{}
@@ -62,6 +63,7 @@ func newReaper(log *slog.Logger) *Reaper {
 		held:    make(map[int]jobstate.Exit),
 		orphans: make(map[int]jobstate.Exit),
 		recent:  make(map[int]jobstate.Exit),
+		exp:     newExpected(),
 		log:     log,
 		sigc:    make(chan os.Signal, 1),
 		done:    make(chan struct{}),
@@ -144,19 +146,41 @@ func (r *Reaper) Close() {
 	signal.Stop(r.sigc)
 	close(r.done)
 	<-r.stopped
+	if r.exp != nil {
+		r.exp.close()
+	}
 }
 
 func (r *Reaper) loop() {
 	defer close(r.stopped)
 	// Reap once at start: a child may have died before Notify took effect.
 	r.reap()
+	var kick chan struct{}
+	if r.exp != nil {
+		kick = r.exp.kick
+	}
 	for {
 		select {
 		case <-r.sigc:
 			r.reap()
+		case <-kick:
+			r.reap()
 		case <-r.done:
 			return
 		}
+	}
+}
+
+// Expect says that god expects pid to exit soon (it signalled it to stop): if god waits for pid,
+// its exit is then reaped by pid, not found by a walk over every child (expected).
+func (r *Reaper) Expect(pid int) {
+	if r.exp == nil || pid <= 0 {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.waiting[pid]; ok {
+		_ = r.exp.add(pid) // without it, wait4(-1) finds the exit all the same
 	}
 }
 
@@ -170,32 +194,57 @@ func (r *Reaper) reap() {
 		deliver func(jobstate.Exit) // nil: an orphan
 	}
 	batch := make([]reaped, 0, 16)
+	// wait takes one exit of wpid (-1: any child) if there is one, and says whether to go on.
+	wait := func(wpid int) bool {
+		var ws syscall.WaitStatus
+		r.forking.Lock()
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if _, known := r.waiting[wpid]; wpid > 0 && !known {
+			r.forking.Unlock()
+			return false // reaped already (a stale pidfd event): nothing to wait for
+		}
+		pid, err := syscall.Wait4(wpid, &ws, syscall.WNOHANG, nil)
+		r.forking.Unlock() // a pid it reaps was registered: Start registers before it unlocks
+		switch {
+		case err == syscall.EINTR:
+			return true
+		case wpid > 0 && err == syscall.ECHILD:
+			// Not god's child (yet): an adopted MAINPID= whose parent still lives. Its
+			// pidfd has fired; its exit, if god ever has it, comes through wait4(-1).
+			r.exp.forget(wpid)
+			return false
+		case pid <= 0 || err != nil:
+			return false
+		case ws.Stopped() || ws.Continued():
+			return true
+		}
+		e := jobstate.Exit{Pid: pid, Status: ws, Time: time.Now()}
+		deliver, known := r.waiting[pid]
+		if known {
+			delete(r.waiting, pid)
+			if r.exp != nil {
+				r.exp.forget(pid)
+			}
+			r.rememberExit(e)
+		} else {
+			r.rememberOrphan(e)
+		}
+		batch = append(batch, reaped{e, deliver})
+		return wpid < 0
+	}
 	for {
 		batch = batch[:0]
+		if r.exp != nil {
+			// The exits god expected first, each by its pid; wait4(-1) then finds the rest.
+			for _, pid := range r.exp.take() {
+				for wait(pid) {
+				}
+			}
+		}
 		more := true
 		for more && len(batch) < reapBatch {
-			var ws syscall.WaitStatus
-			r.forking.Lock()
-			r.mu.Lock()
-			pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
-			r.forking.Unlock() // a pid it reaps was registered: Start registers before it unlocks
-			switch {
-			case err == syscall.EINTR:
-			case pid <= 0 || err != nil:
-				more = false
-			case ws.Stopped() || ws.Continued():
-			default:
-				e := jobstate.Exit{Pid: pid, Status: ws, Time: time.Now()}
-				deliver, known := r.waiting[pid]
-				if known {
-					delete(r.waiting, pid)
-					r.rememberExit(e)
-				} else {
-					r.rememberOrphan(e)
-				}
-				batch = append(batch, reaped{e, deliver})
-			}
-			r.mu.Unlock()
+			more = wait(-1)
 		}
 		if len(batch) == 0 {
 			return
@@ -221,8 +270,10 @@ func (r *Reaper) reap() {
 }
 
 // reapBatch bounds the exits taken before they are delivered, so that the first of a burst is
-// not held back long.
-const reapBatch = 256
+// not held back long. The onReap hook is what paces the batches (the containment's scans are
+// paced, supervisor/pace.go): a mass stop's exits pile up while it waits, and the bound is
+// high enough that they are taken as one batch, one scan for them all.
+const reapBatch = 4096
 
 // SetOnReap makes f run after every child reaped, outside the reaper's lock.
 func (r *Reaper) SetOnReap(f func()) { r.onReap.Store(&f) }
@@ -259,6 +310,9 @@ func (r *Reaper) forgetStaleOrphan(pid int) bool {
 func (r *Reaper) Unwatch(pid int) {
 	r.mu.Lock()
 	delete(r.waiting, pid)
+	if r.exp != nil {
+		r.exp.forget(pid)
+	}
 	r.mu.Unlock()
 }
 

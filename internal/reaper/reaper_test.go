@@ -180,3 +180,53 @@ func TestRestoredExitHeldThenClaimed(t *testing.T) {
 		seen[e.Pid] = true
 	}
 }
+
+// TestReaperExpectedExits: children god expects to exit (Expect, then a signal) have their
+// exits delivered, each once and to its own waiter, whether the reaper finds them by their pidfd
+// or by wait4(-1) (a SIGCHLD may come first); every pidfd is closed once its child is reaped, and
+// an Expect of a pid god does not wait for opens none.
+func TestReaperExpectedExits(t *testing.T) {
+	r := New(nil)
+	t.Cleanup(r.Close)
+	if r.exp == nil {
+		t.Skip("no pidfds on this kernel")
+	}
+	const n = 50
+	exits := map[int]<-chan jobstate.Exit{}
+	for range n {
+		pid, exit, err := r.Start(Attr{Path: "/bin/sleep", Argv: []string{"sleep", "100000"}, Setpgid: true})
+		if err != nil {
+			t.Fatalf("Start: %v", err)
+		}
+		exits[pid] = exit
+	}
+	r.Expect(1) // not god's child: no pidfd
+	for pid := range exits {
+		r.Expect(pid)
+		r.Expect(pid) // twice: one pidfd
+	}
+	r.exp.mu.Lock()
+	open := len(r.exp.pidfds)
+	r.exp.mu.Unlock()
+	if open != n {
+		t.Fatalf("%d pidfds open after Expect of %d children (and of pid 1), want %d", open, n, n)
+	}
+	for pid := range exits {
+		if err := r.Signal(pid, syscall.SIGTERM); err != nil {
+			t.Fatalf("SIGTERM %d: %v", pid, err)
+		}
+	}
+	for pid, exit := range exits {
+		e := testutil.Receive(t, exit, 20*time.Second, "the exit of an expected child")
+		if e.Pid != pid || e.Status.Signal() != syscall.SIGTERM {
+			t.Errorf("pid %d: exit %+v, want its own SIGTERM", pid, e)
+		}
+	}
+	// A pidfd is closed as its child is reaped, before the exit is delivered.
+	r.exp.mu.Lock()
+	open = len(r.exp.pidfds)
+	r.exp.mu.Unlock()
+	if open != 0 {
+		t.Errorf("%d pidfds still open after every expected child was reaped", open)
+	}
+}
