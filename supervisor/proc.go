@@ -50,6 +50,7 @@ type spawnSpec struct {
 func (s *Supervisor) spawnProcess(sp spawnSpec) (int, error) {
 	s.spawnSlots <- struct{}{}
 	defer func() { <-s.spawnSlots }()
+	s.starts.Add(1)
 	path, err := lookPath(sp.argv[0], sp.dir, sp.env)
 	if err != nil {
 		return 0, err
@@ -151,6 +152,10 @@ func (s *Supervisor) spawnProcess(sp spawnSpec) (int, error) {
 	}
 	return pid, nil
 }
+
+// Starts is how many processes god tried to start so far (jobs', connections', helpers'): a
+// counter that stops moving once god has settled after start-up (cmd/god's trim waits for it).
+func (s *Supervisor) Starts() uint64 { return s.starts.Load() }
 
 // startRelay relays a new pipe of a process (or one god's old image handed over) until every
 // writer closed it: its lines go to the hub, counted, and are written to god's log once per

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emielm/watchgod/internal/cgroup"
@@ -162,6 +163,9 @@ type Supervisor struct {
 	shutting  bool
 	// spawnSlots bounds the job processes being started at once (spawnConcurrency).
 	spawnSlots chan struct{}
+	// starts counts the processes started (Starts): god's trim after start-up waits until it
+	// stops moving.
+	starts atomic.Uint64
 	// dependents indexes Auto.After backwards: the jobs that wait for a job. nil: to be built
 	// (dependentsOf), after any definition changed.
 	dependents   map[string][]*jobHandle

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -843,4 +844,52 @@ func residentFileKiB(t *testing.T) int {
 		}
 	}
 	return rss - anon
+}
+
+// TestWaitStartsSettled: the trim after start-up waits while processes are being started, and
+// goes once their count stopped moving (or the bound passed, or never when god stops).
+func TestWaitStartsSettled(t *testing.T) {
+	var n atomic.Uint64
+	stop := make(chan struct{})
+	moving := make(chan struct{})
+	go func() {
+		defer close(moving)
+		for i := 0; i < 60; i++ {
+			n.Add(1)
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}()
+	if !waitStartsSettled(context.Background(), n.Load, 100*time.Millisecond, time.Minute) {
+		t.Fatal("not settled")
+	}
+	select {
+	case <-moving:
+	default:
+		t.Fatalf("settled while the count still moved (at %d)", n.Load())
+	}
+
+	// Never settling: the bound lets the trim go anyway.
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+				n.Add(1)
+			}
+		}
+	}()
+	defer close(stop)
+	if !waitStartsSettled(context.Background(), n.Load, time.Hour, 200*time.Millisecond) {
+		t.Fatal("the bound did not end the wait")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if waitStartsSettled(ctx, n.Load, time.Hour, time.Hour) {
+		t.Fatal("settled after god stopped")
+	}
 }

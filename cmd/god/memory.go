@@ -44,14 +44,45 @@ const (
 	trimDelay  = 5 * time.Second
 	trimRounds = 4
 	trimGap    = 500 * time.Millisecond
+	// trimWaitMax bounds the wait for the starts to settle.
+	trimWaitMax = 3 * time.Minute
 )
 
-// trimAfterStart runs the trim described above, unless ctx ends first.
+// waitStartsSettled returns true once starts() has not changed for quiet (looked at every
+// fifth of the shorter of quiet and max), or once max has passed; false when ctx ends first.
+func waitStartsSettled(ctx context.Context, starts func() uint64, quiet, max time.Duration) bool {
+	tick := time.NewTicker(min(quiet, max) / 5)
+	defer tick.Stop()
+	deadline := time.Now().Add(max)
+	last, since := starts(), time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case now := <-tick.C:
+			if n := starts(); n != last {
+				last, since = n, now
+			}
+			if now.Sub(since) >= quiet || now.After(deadline) {
+				return true
+			}
+		}
+	}
+}
+
+// trimAfterStart runs the trim described above, unless ctx ends first. "Settled" is trimDelay
+// without a process started: with thousands of jobs the starts go on long after the loaders
+// were read (10 000 jobs: about a minute on 2 cores), and a trim in the middle of them left what
+// the rest of the burst grew. A god whose starts never stop (a job in a crash loop) trims
+// trimWaitMax after its loaders were read.
 func trimAfterStart(ctx context.Context, sup *supervisor.Supervisor) {
 	if _, err := sup.WaitLoaded(ctx); err != nil {
 		return
 	}
-	t := time.NewTimer(trimDelay)
+	if !waitStartsSettled(ctx, sup.Starts, trimDelay, trimWaitMax) {
+		return
+	}
+	t := time.NewTimer(0)
 	defer t.Stop()
 	for i := 0; i < trimRounds; i++ {
 		select {
