@@ -50,14 +50,7 @@ type containment struct {
 	scanDone                    *sync.Cond
 	scanning                    bool
 	scansStarted, scansFinished uint64
-	scanPace                    pacer // when the next scan may start (scanPacing)
 }
-
-// scanPacing spaces the containment's scans: a scan reads every child of god (O(jobs)), and
-// thousands of jobs stopping ask for one per signal and per batch of exits. Paced, the scans
-// take at most a tenth of the time they are asked for, and each ask waits at most Max plus a
-// scan: measured with 2000 jobs stopping, 300 scans of about 3 ms each became a few dozen.
-var scanPacing = pacer{Share: 9, Max: 200 * time.Millisecond}
 
 // unit is one job process and everything it started.
 type unit struct {
@@ -73,7 +66,7 @@ const envUnit = "GOD_UNIT"
 
 func newContainment(root *cgroup.Root, r *reaper.Reaper, log *slog.Logger) *containment {
 	c := &containment{root: root, reaper: r, log: log, units: map[int]*unit{}, byTag: map[uint64]*unit{},
-		adopting: map[int]bool{}, scanPace: scanPacing}
+		adopting: map[int]bool{}}
 	if r != nil {
 		r.SetOnReap(c.scan)
 	}
@@ -270,11 +263,6 @@ func (c *containment) escapedOf(pgid int) []int {
 // was reparented), and every caller waiting then is served by that one. So a burst of callers
 // (thousands of jobs stopped at once, each signalling its unit) costs two scans, not thousands,
 // and each caller still sees every child reparented before it asked.
-//
-// Scans are paced (scanPacing): the next one starts only once the pause after the last is
-// over. Until it starts, every caller that asks is served by it; a caller waits the pause at
-// most. The reaper is such a caller (it scans before it delivers a batch of exits): while it
-// waits, the exits of a mass stop pile up and are reaped as one batch after the scan.
 func (c *containment) scan() {
 	if c.reaper == nil {
 		return
@@ -291,20 +279,11 @@ func (c *containment) scan() {
 			continue
 		}
 		c.scanning = true
-		if d := time.Until(c.scanPace.next(time.Now())); d > 0 {
-			// Not started yet (scansStarted unchanged): callers meanwhile wait for this scan.
-			c.scanMu.Unlock()
-			time.Sleep(d)
-			c.scanMu.Lock()
-		}
 		c.scansStarted++
 		n := c.scansStarted
 		c.scanMu.Unlock()
-		start := time.Now()
 		c.scanOnce()
-		end := time.Now()
 		c.scanMu.Lock()
-		c.scanPace.done(start, end)
 		c.scanning = false
 		c.scansFinished = n
 		c.scanDone.Broadcast()

@@ -3,8 +3,7 @@ package supervisor
 import "time"
 
 // pacer spaces out a piece of work that god repeats while things change and whose cost grows
-// with god's size: a look at every child of god (the containment's scan), a rewrite of the crash
-// file. Run as often as it is asked, such work costs O(jobs) per event, O(jobs²) over a start or
+// with god's size: a rewrite of the crash file. Run as often as it is asked, such work costs O(jobs) per event, O(jobs²) over a start or
 // a stop of thousands of jobs. Paced, the next run waits after the end of the last one for
 // Share times as long as that one took, so the work takes at most 1/(1+Share) of the time it is
 // asked for continuously, whatever god's size; the asks that arrive meanwhile are all served by

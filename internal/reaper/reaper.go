@@ -270,10 +270,8 @@ func (r *Reaper) reap() {
 }
 
 // reapBatch bounds the exits taken before they are delivered, so that the first of a burst is
-// not held back long. The onReap hook is what paces the batches (the containment's scans are
-// paced, supervisor/pace.go): a mass stop's exits pile up while it waits, and the bound is
-// high enough that they are taken as one batch, one scan for them all.
-const reapBatch = 4096
+// not held back long.
+const reapBatch = 256
 
 // SetOnReap makes f run after every child reaped, outside the reaper's lock.
 func (r *Reaper) SetOnReap(f func()) { r.onReap.Store(&f) }
