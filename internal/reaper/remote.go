@@ -3,7 +3,9 @@ package reaper
 import (
 	"errors"
 	"os"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -18,9 +20,13 @@ import (
 // children with CLONE_PARENT. It is started when first needed and exits when idle, so that a
 // small god (the common case) has no extra process, and an idle big one neither.
 
-// remoteFrom is the lowest "highest fd handed to a child" at which a start goes through the
-// fork server. fds are allocated lowest first, so the child's fds (pipes just opened) tell how
-// big god's table is without a syscall; below this the fork costs less than the round trip.
+// remoteFrom is the fd number from which god's fd table counts as big: once god has had an fd
+// this high open, starts go through the fork server (below, a fork costs less than the round
+// trip). A fork's cost follows the highest open fd, not the count: fds are allocated lowest
+// first, so the highest fd handed to a child so far tells it without a syscall, and a new image
+// after god upgrade, whose inherited fds leave holes below them, learns its highest fd from
+// /proc/self/fd once (UseForkServer). The mark only rises: a god that shrank keeps using the
+// server, whose cost is about a fork's.
 const remoteFrom = 512
 
 // remoteIdle is how long the fork server stays without a start before god closes it.
@@ -37,6 +43,7 @@ type remote struct {
 	idle     *time.Timer
 	gone     chan struct{} // closed when the server's exit is reaped
 	said     bool          // a failure to start it was logged
+	fdHigh   atomic.Int64  // the highest fd number seen open (remoteFrom)
 }
 
 // UseForkServer lets the reaper start its children through a fork server, god's binary at exe
@@ -46,12 +53,38 @@ func (r *Reaper) UseForkServer(exe string) {
 	r.remote.mu.Lock()
 	r.remote.exe = exe
 	r.remote.mu.Unlock()
+	r.remote.noteFd(highestOpenFd())
+}
+
+// noteFd raises the high-water mark of god's fd numbers to fd.
+func (m *remote) noteFd(fd int) {
+	for {
+		cur := m.fdHigh.Load()
+		if int64(fd) <= cur || m.fdHigh.CompareAndSwap(cur, int64(fd)) {
+			return
+		}
+	}
+}
+
+// highestOpenFd is the highest fd number open in god now, from /proc/self/fd (0 if unreadable).
+func highestOpenFd() int {
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return 0
+	}
+	high := 0
+	for _, e := range entries {
+		if fd, err := strconv.Atoi(e.Name()); err == nil {
+			high = max(high, fd)
+		}
+	}
+	return high
 }
 
 // forkExec starts a's child: through the fork server when it is worth it and running or
 // startable, else with a fork of god's own. Called with r.forking held for reading.
 func (r *Reaper) forkExec(a Attr, attr *syscall.ProcAttr) (int, error) {
-	if worthRemote(a.Files) {
+	if r.worthRemote(a.Files) {
 		if c := r.remoteClient(); c != nil {
 			pid, err := c.Spawn(forkserver.Attr{
 				Path: a.Path, Argv: a.Argv, Env: a.Env, Dir: a.Dir, Files: a.Files,
@@ -66,13 +99,15 @@ func (r *Reaper) forkExec(a Attr, attr *syscall.ProcAttr) (int, error) {
 	return syscall.ForkExec(a.Path, a.Argv, attr)
 }
 
-func worthRemote(files []uintptr) bool {
+// worthRemote says whether god's fd table is big enough for the fork server (remoteFrom), noting
+// the child's fds in the high-water mark first.
+func (r *Reaper) worthRemote(files []uintptr) bool {
+	high := 0
 	for _, f := range files {
-		if int(f) >= remoteFrom {
-			return true
-		}
+		high = max(high, int(f))
 	}
-	return false
+	r.remote.noteFd(high)
+	return r.remote.fdHigh.Load() >= remoteFrom
 }
 
 // remoteClient returns the running fork server's client, counted as in use until remoteDone,
