@@ -1,6 +1,7 @@
 package procfs
 
 import (
+	"bytes"
 	"strconv"
 
 	"golang.org/x/sys/unix"
@@ -38,7 +39,7 @@ func Usage(pid int, buf []byte) (cpuSeconds float64, rssPages int64) {
 // spaces and ')' and so ends at the last ')'. Fields are separated by runs of white space, as
 // strings.Fields splits them. ok is false when a field is missing or not a number.
 func parseUsage(stat []byte) (ticks uint64, rss int64, ok bool) {
-	i := lastIndexByte(stat, ')')
+	i := bytes.LastIndexByte(stat, ')')
 	if i < 0 {
 		return 0, 0, false
 	}
@@ -88,15 +89,6 @@ func nextField(b []byte) (field, rest []byte) {
 // command name).
 func isSpace(c byte) bool {
 	return c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\v' || c == '\f'
-}
-
-func lastIndexByte(b []byte, c byte) int {
-	for i := len(b) - 1; i >= 0; i-- {
-		if b[i] == c {
-			return i
-		}
-	}
-	return -1
 }
 
 // parseUint is strconv.ParseUint(string(b), 10, 64) without the string; ok false where it

@@ -175,30 +175,32 @@ func (r *Reaper) startRemote() error {
 		return err
 	}
 	defer serverEnd.Close()
+	c, err := forkserver.NewClient(godEnd)
+	if err != nil {
+		return err
+	}
 	null, err := os.Open(os.DevNull)
 	if err != nil {
-		godEnd.Close()
+		c.Close()
 		return err
 	}
 	defer null.Close()
 	pid, err := syscall.ForkExec(m.exe, []string{"god-forkserver"}, &syscall.ProcAttr{
-		Env:   []string{forkserver.Env + "=1"},
-		Files: []uintptr{null.Fd(), null.Fd(), os.Stderr.Fd(), serverEnd.Fd()},
+		Env: []string{forkserver.Env + "=1"},
+		// fd 2 by number: os.Stderr.Fd() would put god's own stderr into blocking mode.
+		Files: []uintptr{null.Fd(), null.Fd(), uintptr(syscall.Stderr), serverEnd.Fd()},
 	})
 	if err != nil {
-		godEnd.Close()
+		c.Close()
 		return err
 	}
+	// Its reaped exit is when god knows for sure the server is gone: the client is closed then,
+	// so that the next start starts a new server rather than find a dead one's socket.
 	gone := make(chan struct{})
 	r.mu.Lock()
-	r.waiting[pid] = func(jobstate.Exit) { close(gone) }
+	r.waiting[pid] = func(jobstate.Exit) { c.Close(); close(gone) }
 	delete(r.orphans, pid)
 	r.mu.Unlock()
-	c, err := forkserver.NewClient(godEnd)
-	if err != nil {
-		syscall.Kill(pid, syscall.SIGKILL) // registered: its exit is reaped, never a reused pid's
-		return err
-	}
 	m.c, m.pid, m.gone = c, pid, gone
 	return nil
 }

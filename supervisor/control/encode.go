@@ -116,15 +116,8 @@ func appendJob(b []byte, j *JobStatus) ([]byte, error) {
 	}
 	b = append(b, `,"restarts":`...)
 	b = strconv.AppendInt(b, int64(j.Restarts), 10)
-	for _, f := range [...]struct{ key, val string }{
-		{`,"last_exit":`, j.LastExit},
-		{`,"check":`, j.Check},
-	} {
-		if f.val != "" {
-			b = append(b, f.key...)
-			b = appendString(b, f.val)
-		}
-	}
+	b = appendOmitEmpty(b, `,"last_exit":`, j.LastExit)
+	b = appendOmitEmpty(b, `,"check":`, j.Check)
 	if len(j.Sockets) > 0 {
 		b = append(b, `,"sockets":[`...)
 		for i, s := range j.Sockets {
@@ -135,16 +128,9 @@ func appendJob(b []byte, j *JobStatus) ([]byte, error) {
 		}
 		b = append(b, ']')
 	}
-	for _, f := range [...]struct{ key, val string }{
-		{`,"status":`, j.Status},
-		{`,"reload":`, j.Reload},
-		{`,"user":`, j.User},
-	} {
-		if f.val != "" {
-			b = append(b, f.key...)
-			b = appendString(b, f.val)
-		}
-	}
+	b = appendOmitEmpty(b, `,"status":`, j.Status)
+	b = appendOmitEmpty(b, `,"reload":`, j.Reload)
+	b = appendOmitEmpty(b, `,"user":`, j.User)
 	if !j.Next.IsZero() {
 		b = append(b, `,"next":`...)
 		if b, err = appendTime(b, j.Next); err != nil {
@@ -156,6 +142,15 @@ func appendJob(b []byte, j *JobStatus) ([]byte, error) {
 		b = strconv.AppendInt(b, int64(j.Connections), 10)
 	}
 	return append(b, '}'), nil
+}
+
+// appendOmitEmpty appends key and val unless val is empty, as encoding/json does a string field
+// tagged omitempty; key holds the comma and the colon.
+func appendOmitEmpty(b []byte, key, val string) []byte {
+	if val == "" {
+		return b
+	}
+	return appendString(append(b, key...), val)
 }
 
 // appendProcess appends p as encoding/json encodes a ProcessStatus.
@@ -171,10 +166,7 @@ func appendProcess(b []byte, p *ProcessStatus) ([]byte, error) {
 	if b, err = appendTime(b, p.Started); err != nil {
 		return b, err
 	}
-	if p.State != "" {
-		b = append(b, `,"state":`...)
-		b = appendString(b, p.State)
-	}
+	b = appendOmitEmpty(b, `,"state":`, p.State)
 	if len(p.Escaped) > 0 {
 		b = append(b, `,"escaped":[`...)
 		for i, pid := range p.Escaped {
